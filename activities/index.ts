@@ -1,0 +1,131 @@
+/**
+ * Side effects of the lead workflow, built from injected dependencies so tests pass a real SMTP
+ * transport pointed at their own server, their own ledger folder and their own Temporal client.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { type Client, WithStartWorkflowOperation, WorkflowNotFoundError } from '@temporalio/client';
+import type { Transporter } from 'nodemailer';
+import type { LoadedConfig } from '../src/config-file.js';
+import type { LinkSigner } from '../src/links.js';
+import { nextOwnerUpdate, ROUTER_WORKFLOW_ID } from '../workflows/router.js';
+import type { Carried } from '../workflows/defs.js';
+import type { SendLedger } from './ledger.js';
+import { type HandoffMail, type LeadActivities, type NurtureMail, PERMANENT_BOUNCE, type SentMail } from './types.js';
+
+export interface ActivityDeps {
+  loaded: LoadedConfig;
+  transport: Transporter;
+  client: Client;
+  ledger: SendLedger;
+  links: LinkSigner;
+  taskQueue: string;
+  clock?: () => number;
+}
+
+/** Message-ID local parts allow a restricted character set; lead ids may hold `@` and `+`. */
+const atom = (s: string) => s.replace(/[^A-Za-z0-9.-]/g, (c) => `=${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+
+export function createActivities(deps: ActivityDeps): LeadActivities {
+  const { loaded, transport, client, ledger, links, taskQueue } = deps;
+  const now = deps.clock ?? Date.now;
+  const fromDomain = /@([^>\s]+)>?\s*$/.exec(loaded.config.email.from)?.[1] ?? 'lead-nurture.local';
+
+  async function send(messageId: string, message: Parameters<Transporter['sendMail']>[0]): Promise<SentMail> {
+    if (await ledger.wasSent(messageId)) return { messageId, duplicate: true };
+    try {
+      await transport.sendMail({ ...message, messageId });
+    } catch (err) {
+      const e = err as { responseCode?: number; command?: string; code?: string; message: string };
+      if (e.responseCode && e.responseCode >= 500 && e.responseCode < 600 && e.command !== 'CONN' && e.code !== 'ECONNECTION') {
+        throw ApplicationFailure.nonRetryable(`recipient refused (${e.responseCode}): ${e.message}`, PERMANENT_BOUNCE);
+      }
+      throw err;
+    }
+    await ledger.markSent(messageId, { at: new Date(now()).toISOString(), to: message.to });
+    return { messageId, duplicate: false };
+  }
+
+  return {
+    async leadContext({ workflowId, runId, recover }) {
+      const base = { config: loaded.config, configVersion: loaded.version };
+      if (!recover) return base;
+      return { ...base, previous: await previousRun(client, workflowId, runId) };
+    },
+
+    async assignOwner({ owners }) {
+      return client.workflow.executeUpdateWithStart(nextOwnerUpdate, {
+        args: [{ owners }],
+        startWorkflowOperation: new WithStartWorkflowOperation('routerWorkflow', {
+          workflowId: ROUTER_WORKFLOW_ID,
+          taskQueue,
+          args: [{}],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+        }),
+      });
+    },
+
+    async sendNurtureEmail({ lead, track, step, template }: NurtureMail) {
+      const email = lead.profile.email;
+      if (!email) throw ApplicationFailure.nonRetryable('lead has no email address', 'NoEmail');
+      const ref = `${track}:${step}:${lead.recycleCount}`;
+      const messageId = `<nurture.${atom(lead.leadId)}.${atom(track)}.${step}.${lead.recycleCount}@${fromDomain}>`;
+      const t = now();
+      const unsubscribe = links.url('unsubscribe', lead.leadId, t, { m: ref });
+      const rendered = loaded.templates.render(template, {
+        ...lead.profile, profile: lead.profile, lead,
+        links: { unsubscribe, click: links.url('click', lead.leadId, t, { m: ref, u: `${links.baseUrl}/welcome` }), open: links.url('open', lead.leadId, t, { m: ref }) },
+      });
+      Context.current().heartbeat();
+      return send(messageId, {
+        from: loaded.config.email.from,
+        to: email,
+        ...rendered,
+        headers: {
+          'X-Lead-Id': lead.leadId,
+          'X-Nurture-Track': track,
+          'X-Nurture-Step': String(step),
+          'List-Unsubscribe': `<${unsubscribe}>`,
+          'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+        },
+      });
+    },
+
+    async sendHandoffEmail({ lead, owner, escalation }: HandoffMail) {
+      const episode = `${lead.becameSqlAt ?? 'sql'}:${escalation}`;
+      const messageId = `<handoff.${atom(lead.leadId)}.${atom(lead.becameSqlAt ?? 'sql')}.${escalation}@${fromDomain}>`;
+      const t = now();
+      const sales = links.url('sales', lead.leadId, t, { m: episode });
+      const rendered = loaded.templates.render('handoff', {
+        lead, profile: lead.profile, owner, escalation,
+        links: { accept: `${sales}&action=accept`, reject: `${sales}&action=reject` },
+      });
+      return send(messageId, {
+        from: loaded.config.email.from,
+        to: owner,
+        ...rendered,
+        headers: { 'X-Lead-Id': lead.leadId, 'X-Lead-Handoff': '1' },
+      });
+    },
+  };
+}
+
+/** The final state of the lead's latest completed run, if any (an earlier customer, dormant or disqualified run). */
+async function previousRun(client: Client, workflowId: string, currentRunId: string): Promise<Carried | undefined> {
+  const { executions } = await client.workflowService.listClosedWorkflowExecutions({
+    namespace: client.options.namespace,
+    maximumPageSize: 10,
+    executionFilter: { workflowId },
+  });
+  const completed = (executions ?? [])
+    .filter((e) => e.execution?.runId !== currentRunId && e.status === 2 /* COMPLETED */)
+    .sort((a, b) => Number(b.closeTime?.seconds ?? 0) - Number(a.closeTime?.seconds ?? 0));
+  for (const e of completed) {
+    try {
+      const result = (await client.workflow.getHandle(workflowId, e.execution!.runId!).result()) as Carried | undefined;
+      if (result?.core) return result;
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,60 @@
+/** Loads the YAML configuration (env LEAD_CONFIG, default config/default.yaml) and its templates. */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse, YAMLParseError } from 'yaml';
+import { type Config, configSchema } from './domain/config.js';
+import { loadTemplates, type Templates } from './templates.js';
+
+export class ConfigError extends Error {
+  constructor(readonly file: string, readonly problems: { path: string; message: string }[]) {
+    super(`invalid configuration ${file}:\n${problems.map((p) => `  - ${p.path}: ${p.message}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  file: string;
+  config: Config;
+  /** A short hash of the validated config and templates: which version a lead scores with. */
+  version: string;
+  templates: Templates;
+}
+
+export function defaultConfigPath(): string {
+  return resolve(process.env.LEAD_CONFIG ?? 'config/default.yaml');
+}
+
+/** Validates a parsed config object (and, given a base folder, its templates). Throws ConfigError listing every problem. */
+export function validateConfig(raw: unknown, file: string, baseDir = dirname(file)): LoadedConfig {
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(file, parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message })));
+  }
+  const config = parsed.data;
+  const dir = isAbsolute(config.email.templates) ? config.email.templates : resolve(baseDir, config.email.templates);
+  const { templates, problems } = loadTemplates(dir, requiredTemplates(config));
+  if (problems.length) throw new ConfigError(file, problems);
+  const version = createHash('sha256').update(JSON.stringify({ config, templates: templates.sources })).digest('hex').slice(0, 12);
+  return { file, config, version, templates };
+}
+
+function requiredTemplates(config: Config): { id: string; path: string }[] {
+  return [
+    { id: 'handoff', path: 'email.templates' },
+    ...config.nurture.tracks.flatMap((t, i) => t.steps.map((s, j) => ({ id: s.template, path: `nurture.tracks.${i}.steps.${j}.template` }))),
+  ];
+}
+
+export function loadConfigFile(file = defaultConfigPath()): LoadedConfig {
+  if (!existsSync(file)) throw new ConfigError(file, [{ path: '(file)', message: 'not found (set LEAD_CONFIG to the config file)' }]);
+  let raw: unknown;
+  try {
+    raw = parse(readFileSync(file, 'utf8'), { prettyErrors: true });
+  } catch (err) {
+    const e = err as YAMLParseError;
+    throw new ConfigError(file, [{ path: e.linePos ? `line ${e.linePos[0].line}` : '(file)', message: e.message }]);
+  }
+  // Relative template folders are read from the working directory, like every other path the tools take.
+  return validateConfig(raw, file, process.cwd());
+}

@@ -1,0 +1,148 @@
+/**
+ * The configuration schema (CONTRACT.md §Configuration). Pure: parsing a YAML file and checking
+ * template files live in src/config-file.ts; this module only validates a plain object, so the
+ * workflow bundle can import the types.
+ */
+import { z } from 'zod';
+import { durationMs } from './duration.js';
+import { BUILTIN_EVENT_TYPES, STAGES } from './lead.js';
+
+const fieldName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be a profile field name');
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+
+/** One rule over a profile field. Exactly one kind of test per rule. */
+const ruleSchema = z.object({
+  field: fieldName,
+  in: z.array(scalar).min(1).optional(),
+  notIn: z.array(scalar).min(1).optional(),
+  pattern: z.string().min(1).refine(isRegExp, 'must be a valid regular expression').optional(),
+  domain: z.array(z.string().min(1)).min(1).optional(),
+  min: z.number().optional(),
+  max: z.number().optional(),
+  exists: z.boolean().optional(),
+}).strict().superRefine((rule, ctx) => {
+  const tests = (['in', 'notIn', 'pattern', 'domain', 'exists'] as const).filter((k) => rule[k] !== undefined);
+  const hasRange = rule.min !== undefined || rule.max !== undefined;
+  if (tests.length + (hasRange ? 1 : 0) !== 1) {
+    ctx.addIssue({ code: 'custom', message: 'a rule needs exactly one of in, notIn, pattern, domain, exists or min/max' });
+  }
+  if (rule.min !== undefined && rule.max !== undefined && rule.min > rule.max) {
+    ctx.addIssue({ code: 'custom', path: ['min'], message: 'min is greater than max' });
+  }
+});
+export type Rule = z.infer<typeof ruleSchema>;
+
+function isRegExp(pattern: string): boolean {
+  try {
+    new RegExp(pattern, 'i');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const fitRuleSchema = ruleSchema.and(z.object({ points: z.number().int() }));
+const disqualifyRuleSchema = ruleSchema.and(z.object({ reason: z.string().optional() }));
+
+const behaviorSchema = z.object({
+  points: z.number().int(),
+  maxPerDay: z.number().int().positive().optional(),
+  handRaiser: z.boolean().optional(),
+}).strict();
+
+const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24h)');
+const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
+const stepSchema = z.object({
+  after: durationMs,
+  template: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be a template id (file name without extension)'),
+  skipIfEngagedWithin: durationMs.optional(),
+}).strict();
+
+const trackSchema = z.object({
+  id: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be a lower-case id'),
+  for: z.array(z.enum(STAGES)).min(1),
+  steps: z.array(stepSchema).min(1),
+}).strict();
+
+const routingRuleSchema = z.object({
+  when: z.record(fieldName, z.array(scalar).min(1)).optional(),
+  owners: z.array(z.email()).min(1),
+}).strict();
+
+const timeZone = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IANA time zone like America/New_York');
+
+export const configSchema = z.object({
+  scoring: z.object({
+    thresholds: z.object({
+      mql: z.number().int(),
+      sql: z.number().int(),
+      minFit: z.number().int().default(0),
+    }).strict().refine((t) => t.sql >= t.mql, { message: 'sql threshold must not be below the mql threshold', path: ['sql'] }),
+    fit: z.array(fitRuleSchema).default([]),
+    disqualify: z.array(disqualifyRuleSchema).default([]),
+    behavior: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'event types are lower_snake_case'), behaviorSchema)
+      .superRefine((b, ctx) => {
+        for (const t of BUILTIN_EVENT_TYPES) {
+          if (t in b) ctx.addIssue({ code: 'custom', path: [t], message: `${t} is a built-in event type (consent), not a behaviour` });
+        }
+      }),
+    decay: z.object({ halfLife: durationMs }).strict().optional(),
+  }).strict(),
+  nurture: z.object({ tracks: z.array(trackSchema).default([]) }).strict().default({ tracks: [] }),
+  timeouts: z.object({
+    mqlStaleAfter: durationMs,
+    salesAcceptWithin: durationMs,
+    salesEscalations: z.number().int().min(0).max(20).default(0),
+    dormantAfter: durationMs,
+  }).strict(),
+  routing: z.array(routingRuleSchema).min(1, 'at least one routing rule (a catch-all) is needed'),
+  email: z.object({
+    from: z.string().min(3),
+    templates: z.string().default('templates/'),
+    sendWindow: z.object({
+      days: z.array(z.enum(WEEKDAYS)).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri']),
+      from: timeOfDay,
+      to: timeOfDay,
+    }).strict().refine((w) => w.from < w.to, { message: 'from must be before to', path: ['to'] }).optional(),
+    defaultTimezone: timeZone.default('UTC'),
+    frequencyCap: z.object({
+      perDay: z.number().int().positive().optional(),
+      perWeek: z.number().int().positive().optional(),
+    }).strict().optional(),
+  }).strict(),
+  campaigns: z.record(z.string(), z.object({ cost: z.number().min(0) }).strict()).default({}),
+}).strict().superRefine((cfg, ctx) => {
+  const ids = new Set<string>();
+  cfg.nurture.tracks.forEach((t, i) => {
+    if (ids.has(t.id)) ctx.addIssue({ code: 'custom', path: ['nurture', 'tracks', i, 'id'], message: `duplicate track id ${t.id}` });
+    ids.add(t.id);
+  });
+  const stagesSeen = new Map<string, string>();
+  cfg.nurture.tracks.forEach((t, i) => t.for.forEach((stage, j) => {
+    const other = stagesSeen.get(stage);
+    if (other) ctx.addIssue({ code: 'custom', path: ['nurture', 'tracks', i, 'for', j], message: `stage ${stage} is already nurtured by track ${other}` });
+    stagesSeen.set(stage, t.id);
+  }));
+  const last = cfg.routing[cfg.routing.length - 1];
+  if (last?.when) ctx.addIssue({ code: 'custom', path: ['routing', cfg.routing.length - 1], message: 'the last routing rule must have no `when` (a catch-all)' });
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type Track = Config['nurture']['tracks'][number];
+export type Behavior = Config['scoring']['behavior'][string];
+
+/** Every event type an entry point accepts: the config's behaviours and the built-in consent types. */
+export function knownEventTypes(config: Config): string[] {
+  return [...Object.keys(config.scoring.behavior), ...BUILTIN_EVENT_TYPES];
+}
+export { WEEKDAYS };

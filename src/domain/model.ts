@@ -1,0 +1,319 @@
+/**
+ * The lead's lifecycle as pure functions over a serializable record (`LeadCore`). The workflow
+ * records facts with `applyEvent`, `applyProfile` and `applyOutcome`, then calls `advance` to let
+ * the stage rules and timeouts act, and asks `nextWake` when to look again. No Temporal import:
+ * everything here is unit-tested and property-tested on its own.
+ */
+import type { Config, Track } from './config.js';
+import { formatDuration } from './duration.js';
+import {
+  type Consent, type LeadStart, type LeadState, type Profile, type SalesOutcome, type Stage, type Transition,
+  TERMINAL_STAGES,
+} from './lead.js';
+import { nextSendSlot, pruneSent, timeZoneFor } from './schedule.js';
+import { addEngagement, disqualifiedBy, emptyEngagement, type Engagement, fitScore, rebase, scoreAt } from './scoring.js';
+
+const MAX_TRANSITIONS = 50;
+const MAX_SCORE_LOG = 20;
+
+export interface LeadCore {
+  leadId: string;
+  stage: Stage;
+  /** When the lead entered its current stage (ms). */
+  stageSince: number;
+  profile: Profile;
+  consent: Consent;
+  campaign?: string;
+  channel?: string;
+  createdAt: number;
+  lastEngagedAt?: number;
+  becameMqlAt?: number;
+  becameSqlAt?: number;
+  owner?: string;
+  /** Index of the routing rule that picked the owner. */
+  routingRule?: number;
+  slaDeadline?: number;
+  escalations: number;
+  recycleCount: number;
+  eventsProcessed: number;
+  /** A hand-raiser that has not yet moved the lead to sql (e.g. it came while the lead was in sales). */
+  handRaised?: string;
+  disqualifiedBySales?: boolean;
+  fit: number;
+  engagement: Engagement;
+  nurture: { track?: string; step: number; lastStepAt?: number; nextStepAt?: number };
+  /** Nurture send times in the last week, for the frequency cap. */
+  sentAt: number[];
+  transitions: { at: number; from: Stage; to: Stage; reason: string }[];
+  scoreLog: { at: number; eventId?: string; type: string; points: number; note?: string }[];
+  configVersion: string;
+}
+
+const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+
+export function newLead(input: LeadStart, config: Config, configVersion: string, now: number): LeadCore {
+  const { leadId, campaign, channel, consent, ...profile } = input;
+  const core: LeadCore = {
+    leadId, stage: 'lead', stageSince: now, profile, consent: consent?.email === false ? 'unsubscribed' : 'subscribed',
+    campaign, channel, createdAt: now, escalations: 0, recycleCount: 0, eventsProcessed: 0,
+    fit: fitScore(profile, config), engagement: emptyEngagement(now), nurture: { step: 0 }, sentAt: [],
+    transitions: [], scoreLog: [], configVersion,
+  };
+  return enrol(core, config, now);
+}
+
+/** The public LeadState (CONTRACT.md) of a core at time `now`. */
+export function toState(core: LeadCore, config: Config, now: number): LeadState {
+  return {
+    leadId: core.leadId,
+    stage: core.stage,
+    score: scoreAt(core.fit, core.engagement, now, config),
+    owner: core.owner,
+    profile: core.profile,
+    consent: core.consent,
+    nurture: { track: core.nurture.track, step: core.nurture.step, nextStepAt: iso(core.nurture.nextStepAt) },
+    createdAt: iso(core.createdAt)!,
+    lastEngagedAt: iso(core.lastEngagedAt),
+    becameMqlAt: iso(core.becameMqlAt),
+    becameSqlAt: iso(core.becameSqlAt),
+    slaDeadline: iso(core.slaDeadline),
+    recycleCount: core.recycleCount,
+    eventsProcessed: core.eventsProcessed,
+    transitions: core.transitions.map((t): Transition => ({ ...t, at: iso(t.at)! })),
+    campaign: core.campaign,
+    configVersion: core.configVersion,
+    scoreLog: core.scoreLog.map((s) => ({ ...s, at: iso(s.at)! })),
+    escalations: core.escalations,
+  };
+}
+
+function logScore(core: LeadCore, entry: LeadCore['scoreLog'][number]): LeadCore {
+  return { ...core, scoreLog: [...core.scoreLog, entry].slice(-MAX_SCORE_LOG) };
+}
+
+export function transition(core: LeadCore, to: Stage, reason: string, now: number, config: Config): LeadCore {
+  if (core.stage === to) return core;
+  let next: LeadCore = {
+    ...core, stage: to, stageSince: now,
+    transitions: [...core.transitions, { at: now, from: core.stage, to, reason }].slice(-MAX_TRANSITIONS),
+  };
+  if (to === 'mql') next.becameMqlAt = now;
+  if (to === 'sql') next = { ...next, becameSqlAt: now, slaDeadline: now + config.timeouts.salesAcceptWithin, escalations: 0, handRaised: undefined };
+  if (to !== 'sql') next.slaDeadline = undefined;
+  if (to === 'recycled') {
+    // Sales or time said "not now": the lead earns its way back from zero engagement.
+    next = {
+      ...next, recycleCount: next.recycleCount + 1, owner: undefined, routingRule: undefined, handRaised: undefined,
+      engagement: { ...emptyEngagement(now), resetAt: now },
+    };
+  }
+  return enrol(next, config, now);
+}
+
+/** Puts the lead on its stage's nurture track (or none), unless it is already on it. */
+function enrol(core: LeadCore, config: Config, now: number): LeadCore {
+  const track = config.nurture.tracks.find((t) => t.for.includes(core.stage));
+  if (track?.id === core.nurture.track) return core;
+  if (!track) return { ...core, nurture: { step: 0 } };
+  return { ...core, nurture: { track: track.id, step: 0, lastStepAt: now, nextStepAt: now + track.steps[0]!.after } };
+}
+
+export function isTerminal(core: LeadCore): boolean {
+  return TERMINAL_STAGES.includes(core.stage);
+}
+
+export interface EventFact { eventId: string; type: string; occurredAt: number; campaign?: string; channel?: string; profile?: Profile; email?: string }
+
+/** Records one (already de-duplicated, validated) event: consent, points, engagement time. */
+export function applyEvent(core: LeadCore, ev: EventFact, config: Config, now: number): LeadCore {
+  const halfLife = config.scoring.decay?.halfLife;
+  const occurredAt = Math.min(ev.occurredAt, now);
+  let next: LeadCore = { ...core, eventsProcessed: core.eventsProcessed + 1, campaign: core.campaign ?? ev.campaign, channel: core.channel ?? ev.channel };
+  if (ev.profile || ev.email) next = applyProfile(next, { ...ev.profile, ...(ev.email ? { email: ev.email } : {}) }, config, now);
+  if (ev.type === 'unsubscribe' || ev.type === 'hard_bounce') {
+    const consent: Consent = ev.type === 'unsubscribe' ? 'unsubscribed' : 'bounced';
+    return logScore({ ...next, consent: next.consent === 'bounced' ? 'bounced' : consent }, { at: occurredAt, eventId: ev.eventId, type: ev.type, points: 0, note: 'consent: no more nurture email' });
+  }
+  const behavior = config.scoring.behavior[ev.type];
+  if (!behavior) return logScore(next, { at: occurredAt, eventId: ev.eventId, type: ev.type, points: 0, note: 'not a scored type in this config version' });
+  const before = scoreAt(next.fit, next.engagement, now, config).total;
+  const { engagement, counted } = addEngagement(rebase(next.engagement, now, halfLife), { type: ev.type, eventId: ev.eventId, occurredAt }, behavior, halfLife);
+  next = { ...next, engagement, lastEngagedAt: Math.max(next.lastEngagedAt ?? 0, occurredAt) };
+  if (behavior.handRaiser && counted) next.handRaised = ev.type;
+  // A dormant lead that engages again comes back into the funnel.
+  if (next.stage === 'dormant') next = transition(next, 'recycled', `re-engaged (${ev.type}) after dormancy`, now, config);
+  const after = scoreAt(next.fit, next.engagement, now, config).total;
+  const note = counted ? (occurredAt < now ? `late event, decayed from ${new Date(occurredAt).toISOString()}` : undefined)
+    : engagement.resetAt !== undefined && occurredAt < engagement.resetAt ? 'before the last recycle: not counted' : `capped at ${behavior.maxPerDay}/day`;
+  return logScore(next, { at: occurredAt, eventId: ev.eventId, type: ev.type, points: counted ? after - before : 0, ...(note ? { note } : {}) });
+}
+
+/** Merges a partial profile and re-scores fit. */
+export function applyProfile(core: LeadCore, patch: Profile, config: Config, now: number): LeadCore {
+  const profile = { ...core.profile, ...patch };
+  const fit = fitScore(profile, config);
+  const next = { ...core, profile };
+  if (fit === core.fit) return next;
+  return logScore({ ...next, fit }, { at: now, type: 'profile', points: fit - core.fit, note: `fit ${core.fit} -> ${fit}` });
+}
+
+/** Whether an outcome fits the lead's stage; the update validator rejects it otherwise. */
+export function outcomeError(core: LeadCore, outcome: SalesOutcome): string | undefined {
+  const allowed: Record<SalesOutcome['outcome'], Stage> = { accepted: 'sql', rejected: 'sql', won: 'opportunity', lost: 'opportunity' };
+  const stage = allowed[outcome.outcome];
+  return core.stage === stage ? undefined : `outcome ${outcome.outcome} needs stage ${stage}, but the lead is in ${core.stage}`;
+}
+
+export function applyOutcome(core: LeadCore, o: SalesOutcome, config: Config, now: number): LeadCore {
+  const by = o.rep ? ` by ${o.rep}` : '';
+  const note = o.note ? `: ${o.note}` : '';
+  switch (o.outcome) {
+    case 'accepted':
+      return transition({ ...core, owner: o.rep ?? core.owner }, 'opportunity', `sales accepted${by}${note}`, now, config);
+    case 'rejected':
+      if (o.reason === 'bad_fit' || o.reason === 'duplicate') {
+        return transition({ ...core, disqualifiedBySales: true }, 'disqualified', `sales rejected (${o.reason})${by}${note}`, now, config);
+      }
+      return transition(core, 'recycled', `sales rejected (${o.reason})${by}${note}`, now, config);
+    case 'won':
+      return transition(core, 'customer', `won${by}${note}`, now, config);
+    case 'lost':
+      return transition(core, 'recycled', `lost${o.reason ? ` (${o.reason})` : ''}${by}${note}`, now, config);
+  }
+}
+
+export type Effect =
+  | { kind: 'assignOwner'; rule: number; owners: string[] }
+  | { kind: 'handoff'; owner: string; escalation: number }
+  | { kind: 'nurture'; track: string; step: number; template: string };
+
+/** The routing rule (index) for a profile: the first whose `when` fields all match. */
+export function routingRuleFor(profile: Profile, config: Config): number {
+  const idx = config.routing.findIndex((r) => !r.when || Object.entries(r.when).every(([field, values]) =>
+    values.some((v) => String(v).toLowerCase() === String(profile[field] ?? '').toLowerCase())));
+  return idx < 0 ? config.routing.length - 1 : idx;
+}
+
+/**
+ * Lets the rules act at time `now`: disqualification, qualification (mql, sql), MQL staleness,
+ * the sales SLA, dormancy and due nurture steps. Returns the new core and the side effects the
+ * workflow must carry out (in order).
+ */
+export function advance(core: LeadCore, config: Config, now: number): { core: LeadCore; effects: Effect[] } {
+  const effects: Effect[] = [];
+  const t = config.timeouts;
+  const th = config.scoring.thresholds;
+  let c = core;
+
+  // Rule-based disqualification (any open stage), and its reversal when the profile changes.
+  const dq = disqualifiedBy(c.profile, config);
+  if (dq && !isTerminal(c)) c = transition(c, 'disqualified', `disqualify rule: ${dq}`, now, config);
+  if (!dq && c.stage === 'disqualified' && !c.disqualifiedBySales) c = transition(c, 'lead', 'no disqualify rule matches any more', now, config);
+
+  const score = () => scoreAt(c.fit, c.engagement, now, config).total;
+  if ((c.stage === 'lead' || c.stage === 'recycled') && (c.handRaised || (score() >= th.mql && c.fit >= th.minFit))) {
+    c = transition(c, 'mql', c.handRaised ? `hand-raiser: ${c.handRaised}` : `score ${score()} >= mql ${th.mql} and fit ${c.fit} >= ${th.minFit}`, now, config);
+  }
+  if (c.stage === 'mql' && (c.handRaised || (score() >= th.sql && c.fit >= th.minFit))) {
+    c = transition(c, 'sql', c.handRaised ? `hand-raiser: ${c.handRaised}` : `score ${score()} >= sql ${th.sql}`, now, config);
+  }
+  if (c.handRaised && c.stage !== 'lead' && c.stage !== 'recycled' && c.stage !== 'mql') c = { ...c, handRaised: undefined };
+
+  if (c.stage === 'mql' && now >= mqlStaleAt(c, config)) {
+    c = transition(c, 'recycled', `no engagement for ${formatDuration(t.mqlStaleAfter)} as mql`, now, config);
+  }
+  if ((c.stage === 'lead' || c.stage === 'recycled') && now >= dormantAt(c, config)) {
+    c = transition(c, 'dormant', `no engagement for ${formatDuration(t.dormantAfter)}`, now, config);
+  }
+
+  if (c.stage === 'sql') {
+    if (c.owner === undefined && c.routingRule === undefined) {
+      const rule = routingRuleFor(c.profile, config);
+      c = { ...c, routingRule: rule };
+      effects.push({ kind: 'assignOwner', rule, owners: config.routing[rule]!.owners });
+    } else if (c.owner !== undefined && c.slaDeadline !== undefined && now >= c.slaDeadline) {
+      const owners = config.routing[c.routingRule ?? routingRuleFor(c.profile, config)]!.owners;
+      if (c.escalations < t.salesEscalations) {
+        const owner = owners[(owners.indexOf(c.owner) + 1) % owners.length]!;
+        c = {
+          ...c, owner, escalations: c.escalations + 1, slaDeadline: now + t.salesAcceptWithin,
+          transitions: [...c.transitions, { at: now, from: 'sql' as Stage, to: 'sql' as Stage, reason: `SLA expired; escalated from ${c.owner} to ${owner}` }].slice(-MAX_TRANSITIONS),
+        };
+        effects.push({ kind: 'handoff', owner, escalation: c.escalations });
+      } else {
+        c = transition(c, 'recycled', `sales SLA of ${formatDuration(t.salesAcceptWithin)} expired ${t.salesEscalations ? `after ${t.salesEscalations} escalation(s)` : ''}`.trim(), now, config);
+      }
+    }
+  }
+
+  const step = dueNurture(c, config, now);
+  c = step.core;
+  if (step.effect) effects.push(step.effect);
+  return { core: c, effects };
+}
+
+/** Records the owner picked for a lead entering sql; the handoff mail follows. */
+export function assignOwner(core: LeadCore, owner: string): { core: LeadCore; effect: Effect } {
+  return { core: { ...core, owner }, effect: { kind: 'handoff', owner, escalation: 0 } };
+}
+
+function trackOf(core: LeadCore, config: Config): Track | undefined {
+  return core.nurture.track ? config.nurture.tracks.find((t) => t.id === core.nurture.track) : undefined;
+}
+
+const mailable = (c: LeadCore) => c.consent === 'subscribed' && typeof c.profile.email === 'string';
+
+/** Advances the nurture track: skips, defers to the send window or cap, or emits one send. */
+function dueNurture(core: LeadCore, config: Config, now: number): { core: LeadCore; effect?: Effect } {
+  const track = trackOf(core, config);
+  const n = core.nurture;
+  if (!track || n.nextStepAt === undefined || now < n.nextStepAt) return { core };
+  if (!mailable(core)) return { core: { ...core, nurture: { ...n, nextStepAt: undefined } } };
+  const step = track.steps[n.step];
+  if (!step) return { core: { ...core, nurture: { ...n, nextStepAt: undefined } } };
+  const nextAfter = (c: LeadCore, stepIdx: number): LeadCore['nurture'] => {
+    const following = track.steps[stepIdx + 1];
+    return { track: track.id, step: stepIdx + 1, lastStepAt: now, nextStepAt: following ? now + following.after : undefined };
+  };
+  if (step.skipIfEngagedWithin !== undefined && core.lastEngagedAt !== undefined && core.lastEngagedAt >= now - step.skipIfEngagedWithin) {
+    const skipped = logScore({ ...core, nurture: nextAfter(core, n.step) }, { at: now, type: 'nurture', points: 0, note: `skipped ${track.id} step ${n.step + 1} (${step.template}): engaged recently` });
+    return dueNurture(skipped, config, now);
+  }
+  const sentAt = pruneSent(core.sentAt, now);
+  const slot = nextSendSlot(now, sentAt, config, timeZoneFor(core.profile, config));
+  if (slot > now) return { core: { ...core, sentAt, nurture: { ...n, nextStepAt: slot } } };
+  return {
+    core: { ...core, sentAt: [...sentAt, now], nurture: nextAfter(core, n.step) },
+    effect: { kind: 'nurture', track: track.id, step: n.step + 1, template: step.template },
+  };
+}
+
+export function mqlStaleAt(c: LeadCore, config: Config): number {
+  return Math.max(c.lastEngagedAt ?? 0, c.stageSince) + config.timeouts.mqlStaleAfter;
+}
+
+export function dormantAt(c: LeadCore, config: Config): number {
+  return Math.max(c.lastEngagedAt ?? 0, c.stageSince, c.createdAt) + config.timeouts.dormantAfter;
+}
+
+/** When the rules next need to look at this lead (ms), or undefined when only a signal can change it. */
+export function nextWake(c: LeadCore, config: Config): number | undefined {
+  const times: number[] = [];
+  if (c.stage === 'mql') times.push(mqlStaleAt(c, config));
+  if (c.stage === 'lead' || c.stage === 'recycled') times.push(dormantAt(c, config));
+  if (c.stage === 'sql' && c.slaDeadline !== undefined && c.owner !== undefined) times.push(c.slaDeadline);
+  if (c.nurture.nextStepAt !== undefined && mailable(c)) times.push(c.nurture.nextStepAt);
+  return times.length ? Math.min(...times) : undefined;
+}
+
+/** Search attribute values that ops filter on (no PII). */
+export function searchAttributesOf(c: LeadCore, config: Config, now: number) {
+  return {
+    stage: c.stage,
+    score: scoreAt(c.fit, c.engagement, now, config).total,
+    owner: c.owner,
+    campaign: c.campaign,
+    becameMqlAt: c.becameMqlAt,
+    becameSqlAt: c.becameSqlAt,
+  };
+}

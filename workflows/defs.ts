@@ -1,0 +1,38 @@
+/**
+ * The lead workflow's public surface (CONTRACT.md §Temporal): signals, update, query and search
+ * attributes. Imported by the workflow and by every client (API, CLI, tests).
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { LeadCore } from '../src/domain/model.js';
+import type { LeadEvent, LeadState, Profile, SalesOutcome } from '../src/domain/lead.js';
+
+export const TASK_QUEUE_DEFAULT = 'lead-nurture';
+export const WORKFLOW_TYPE = 'leadWorkflow';
+
+export const eventSignal = defineSignal<[LeadEvent]>('event');
+export const profileSignal = defineSignal<[Profile]>('profile');
+export const salesOutcomeUpdate = defineUpdate<LeadState, [SalesOutcome]>('salesOutcome');
+export const stateQuery = defineQuery<LeadState>('state');
+
+export const LeadStage = defineSearchAttributeKey('LeadStage', SearchAttributeType.KEYWORD);
+export const LeadScore = defineSearchAttributeKey('LeadScore', SearchAttributeType.INT);
+export const LeadOwner = defineSearchAttributeKey('LeadOwner', SearchAttributeType.KEYWORD);
+export const LeadCampaign = defineSearchAttributeKey('LeadCampaign', SearchAttributeType.KEYWORD);
+export const LeadBecameMqlAt = defineSearchAttributeKey('LeadBecameMqlAt', SearchAttributeType.DATETIME);
+export const LeadBecameSqlAt = defineSearchAttributeKey('LeadBecameSqlAt', SearchAttributeType.DATETIME);
+export const SEARCH_ATTRIBUTES = [LeadStage, LeadScore, LeadOwner, LeadCampaign, LeadBecameMqlAt, LeadBecameSqlAt];
+
+/** What a run hands to the next one (continue-as-new) or leaves as its result (completion). */
+export interface Carried {
+  core: LeadCore;
+  /** The most recent event ids, so a redelivered event is still counted once. */
+  recentEventIds: string[];
+}
+
+/** Second workflow argument: state carried from an earlier run, and tuning for tests. */
+export interface LeadRunOptions {
+  carried?: Carried;
+  /** Continue-as-new once history reaches this many events (default 2,000), or when Temporal suggests it. */
+  maxHistoryEvents?: number;
+}

@@ -1,0 +1,2 @@
+export { leadWorkflow } from './lead.js';
+export { routerWorkflow } from './router.js';

@@ -1,0 +1,256 @@
+/**
+ * leadWorkflow: one durable run per lead (workflow id `lead-<leadId>`).
+ *
+ * Handlers only record facts (an event, a profile change, a sales outcome); one loop applies
+ * them through the pure domain model, lets the stage rules and timeouts act, carries out the side
+ * effects (owner assignment, mail) as activities, keeps the search attributes current, and waits
+ * for the next signal or deadline on a single durable timer.
+ */
+import {
+  ApplicationFailure, CancellationScope, ActivityFailure, allHandlersFinished, condition, continueAsNew, isCancellation,
+  log, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo,
+} from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import type { LeadActivities } from '../activities/types.js';
+import { PERMANENT_BOUNCE } from '../activities/types.js';
+import type { Config } from '../src/domain/config.js';
+import { describeIssues, leadEventSchema, leadStartSchema, profileSchema, salesOutcomeSchema, type LeadEvent, type LeadStart, type Profile, type SalesOutcome } from '../src/domain/lead.js';
+import {
+  advance, applyEvent, applyOutcome, applyProfile, assignOwner, type Effect, isTerminal, type LeadCore, newLead, nextWake,
+  outcomeError, searchAttributesOf, toState,
+} from '../src/domain/model.js';
+import {
+  type Carried, eventSignal, LeadBecameMqlAt, LeadBecameSqlAt, LeadCampaign, LeadOwner, type LeadRunOptions, LeadScore,
+  LeadStage, profileSignal, salesOutcomeUpdate, stateQuery,
+} from './defs.js';
+
+const RECENT_EVENT_IDS = 2_000;
+const DEFAULT_MAX_HISTORY = 2_000;
+
+const { leadContext } = proxyLocalActivities<LeadActivities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
+});
+const { assignOwner: pickOwner } = proxyActivities<LeadActivities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', maximumInterval: '1m' },
+});
+const mail = proxyActivities<LeadActivities>({
+  startToCloseTimeout: '1m',
+  // SMTP outages are retried with backoff for up to a day; a 5xx on the recipient is final.
+  scheduleToCloseTimeout: '1d',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m', nonRetryableErrorTypes: [PERMANENT_BOUNCE] },
+});
+
+type Fact =
+  | { kind: 'event'; event: LeadEvent }
+  | { kind: 'profile'; profile: Profile };
+
+export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {}): Promise<Carried> {
+  const start = leadStartSchema.safeParse(input);
+  if (!start.success) throw ApplicationFailure.nonRetryable(`invalid lead input: ${describeIssues(start.error)}`, 'InvalidLeadInput');
+
+  const inbox: Fact[] = [];
+  let core: LeadCore | undefined;
+  let config: Config | undefined;
+  let outcomesApplied = 0;
+  let outcomesSettled = 0;
+
+  // Every handler is registered before the first await.
+  setHandler(eventSignal, (raw) => {
+    const parsed = leadEventSchema.safeParse(raw);
+    if (!parsed.success) return log.warn('event signal rejected', { issues: describeIssues(parsed.error) });
+    if (parsed.data.leadId !== start.data.leadId) return log.warn('event signal for another lead rejected', { leadId: parsed.data.leadId });
+    inbox.push({ kind: 'event', event: parsed.data });
+  });
+  setHandler(profileSignal, (raw) => {
+    const parsed = profileSchema.safeParse(raw);
+    if (!parsed.success) return log.warn('profile signal rejected', { issues: describeIssues(parsed.error) });
+    inbox.push({ kind: 'profile', profile: parsed.data });
+  });
+  setHandler(stateQuery, () => {
+    if (!core || !config) throw new Error('lead is starting; query again in a moment');
+    return toState(core, config, Date.now());
+  });
+  setHandler(salesOutcomeUpdate, async (outcome: SalesOutcome) => {
+    core = applyOutcome(core!, outcome, config!, Date.now());
+    const mine = ++outcomesApplied;
+    await condition(() => outcomesSettled >= mine);
+    return toState(core, config!, Date.now());
+  }, {
+    validator: (raw: unknown) => {
+      const parsed = salesOutcomeSchema.safeParse(raw);
+      if (!parsed.success) throw new Error(`invalid sales outcome: ${describeIssues(parsed.error)}`);
+      if (!core || !config) throw new Error('lead is starting; try again in a moment');
+      const wrong = outcomeError(core, parsed.data);
+      if (wrong) throw new Error(wrong);
+    },
+  });
+
+  const info = workflowInfo();
+  const ctx = await leadContext({ workflowId: info.workflowId, runId: info.runId, recover: !options.carried });
+  config = ctx.config;
+  const carried = options.carried ?? ctx.previous;
+  const seen = new RecentIds(carried?.recentEventIds ?? []);
+  const now = () => Date.now();
+  if (carried) {
+    core = { ...carried.core, configVersion: ctx.configVersion };
+    const { leadId, campaign, channel, consent: _consent, ...profile } = start.data;
+    // A new run that was started with a profile (e.g. an event that carried one) keeps what it says.
+    if (Object.keys(profile).length) core = applyProfile(core, profile, config, now());
+    if (!core.campaign && campaign) core = { ...core, campaign, channel: core.channel ?? channel };
+    void leadId;
+  } else {
+    core = newLead(start.data, config, ctx.configVersion, now());
+  }
+
+  // ---- side effects --------------------------------------------------------------------------
+  const pending = new Set<Promise<void>>();
+  const track = (p: Promise<void>) => {
+    pending.add(p);
+    void p.finally(() => pending.delete(p));
+  };
+  const runEffect = (effect: Effect) => {
+    const c = core!;
+    if (effect.kind === 'assignOwner') {
+      const sqlAt = c.becameSqlAt;
+      track((async () => {
+        const owner = await pickOwner({ leadId: c.leadId, rule: effect.rule, owners: effect.owners, requestId: `${c.leadId}:${sqlAt}` });
+        // Only if the lead is still in the same sql episode.
+        if (core!.stage !== 'sql' || core!.becameSqlAt !== sqlAt || core!.owner !== undefined) return;
+        const r = assignOwner(core!, owner);
+        core = r.core;
+        runEffect(r.effect);
+        wake = true;
+      })());
+    } else if (effect.kind === 'handoff') {
+      const lead = toState(c, config!, now());
+      track(mail.sendHandoffEmail({ lead, owner: effect.owner, escalation: effect.escalation }).then(
+        () => undefined,
+        (err) => log.error('handoff mail failed for good', { owner: effect.owner, error: String(err) }),
+      ));
+    } else {
+      const lead = toState(c, config!, now());
+      track(mail.sendNurtureEmail({ lead, track: effect.track, step: effect.step, template: effect.template }).then(
+        () => undefined,
+        (err) => {
+          if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === PERMANENT_BOUNCE) {
+            inbox.push({ kind: 'event', event: { leadId: c.leadId, eventId: `bounce:${effect.track}:${effect.step}:${c.recycleCount}`, type: 'hard_bounce' } });
+          } else {
+            log.error('nurture mail failed for good', { track: effect.track, step: effect.step, error: String(err) });
+          }
+        },
+      ));
+    }
+  };
+
+  // ---- search attributes, upserted only when a value changed ------------------------------------
+  let lastSa: Record<string, unknown> = {};
+  const syncSearchAttributes = () => {
+    const sa = searchAttributesOf(core!, config!, now());
+    const pairs: SearchAttributeUpdatePair[] = [];
+    const put = (name: keyof typeof sa, pair: SearchAttributeUpdatePair) => {
+      const value = sa[name];
+      if (lastSa[name] === value) return;
+      lastSa[name] = value;
+      pairs.push(pair);
+    };
+    put('stage', { key: LeadStage, value: sa.stage });
+    put('score', { key: LeadScore, value: sa.score });
+    put('owner', { key: LeadOwner, value: sa.owner ?? null });
+    put('campaign', { key: LeadCampaign, value: sa.campaign ?? null });
+    put('becameMqlAt', { key: LeadBecameMqlAt, value: sa.becameMqlAt === undefined ? null : new Date(sa.becameMqlAt) });
+    put('becameSqlAt', { key: LeadBecameSqlAt, value: sa.becameSqlAt === undefined ? null : new Date(sa.becameSqlAt) });
+    if (pairs.length) upsertSearchAttributes(pairs);
+  };
+
+  // ---- one durable timer for the earliest deadline ----------------------------------------------
+  // Engagement usually moves deadlines later; then the running timer is kept (it wakes the loop,
+  // which re-arms it), so an ordinary event adds no timer events to history.
+  let wake = false;
+  let timer: { at: number; scope: CancellationScope } | undefined;
+  const armTimer = (at: number | undefined) => {
+    if (at === undefined || (timer && timer.at <= at)) return;
+    timer?.scope.cancel();
+    const scope = new CancellationScope();
+    const mine = { at, scope };
+    timer = mine;
+    scope.run(() => sleep(Math.max(1, at - now()))).then(
+      () => {
+        if (timer === mine) timer = undefined;
+        wake = true;
+      },
+      (err) => {
+        if (!isCancellation(err)) throw err;
+      },
+    );
+  };
+
+  // ---- the loop -----------------------------------------------------------------------------
+  const maxHistory = options.maxHistoryEvents ?? DEFAULT_MAX_HISTORY;
+  for (;;) {
+    wake = false;
+    for (const fact of inbox.splice(0)) {
+      if (fact.kind === 'profile') {
+        core = applyProfile(core, fact.profile, config, now());
+        continue;
+      }
+      const ev = fact.event;
+      if (seen.has(ev.eventId)) continue;
+      if (!(ev.type in config.scoring.behavior) && ev.type !== 'unsubscribe' && ev.type !== 'hard_bounce') {
+        log.warn('event of a type this config does not know was ignored', { type: ev.type, eventId: ev.eventId });
+        continue;
+      }
+      seen.add(ev.eventId);
+      const occurredAt = ev.occurredAt ? Date.parse(ev.occurredAt) : now();
+      core = applyEvent(core, { ...ev, occurredAt }, config, now());
+    }
+    const settled = outcomesApplied;
+    const step = advance(core, config, now());
+    core = step.core;
+    step.effects.forEach(runEffect);
+    syncSearchAttributes();
+    outcomesSettled = settled;
+    setCurrentDetails(describe(core, config, now()));
+
+    if (isTerminal(core) || workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= maxHistory) {
+      await condition(() => pending.size === 0 && allHandlersFinished());
+      if (inbox.length > 0 || outcomesApplied > outcomesSettled || wake) continue;
+      const handover: Carried = { core, recentEventIds: seen.toArray() };
+      if (isTerminal(core)) return handover;
+      return await continueAsNew<typeof leadWorkflow>(start.data, { carried: handover, maxHistoryEvents: options.maxHistoryEvents });
+    }
+    armTimer(nextWake(core, config));
+    await condition(() => wake || inbox.length > 0 || outcomesApplied > outcomesSettled);
+  }
+}
+
+function describe(core: LeadCore, config: Config, now: number): string {
+  const s = toState(core, config, now);
+  return [
+    `**${s.stage}** · score ${s.score.total} (fit ${s.score.fit}, engagement ${s.score.engagement})`,
+    s.owner ? `owner ${s.owner}` : undefined,
+    s.slaDeadline ? `SLA until ${s.slaDeadline}` : undefined,
+    s.nurture.track ? `nurture ${s.nurture.track} step ${s.nurture.step}${s.nurture.nextStepAt ? ` next ${s.nurture.nextStepAt}` : ''}` : undefined,
+    `consent ${s.consent}`,
+    `${s.eventsProcessed} events`,
+  ].filter(Boolean).join(' · ');
+}
+
+/** A bounded set of the most recent event ids (the idempotency keys). */
+class RecentIds {
+  private readonly ids: Set<string>;
+  constructor(initial: string[]) {
+    this.ids = new Set(initial.slice(-RECENT_EVENT_IDS));
+  }
+  has(id: string) {
+    return this.ids.has(id);
+  }
+  add(id: string) {
+    this.ids.add(id);
+    if (this.ids.size > RECENT_EVENT_IDS) this.ids.delete(this.ids.values().next().value!);
+  }
+  toArray() {
+    return [...this.ids];
+  }
+}
