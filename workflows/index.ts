@@ -1,2 +1,3 @@
 export { leadWorkflow } from './lead.js';
 export { routerWorkflow } from './router.js';
+export { baselineWorkflow } from './baseline.js';

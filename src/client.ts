@@ -1,0 +1,224 @@
+/**
+ * Client-side operations on leads, shared by the HTTP API, leadctl, the bench and the tests.
+ * Every input is validated here with the same zod schemas the workflow uses, so bad input is
+ * refused before it reaches Temporal; errors carry an HTTP-like status and the bad fields.
+ */
+import {
+  type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError,
+} from '@temporalio/client';
+import type { z } from 'zod';
+import { type Config, knownEventTypes } from './domain/config.js';
+import {
+  formatIssues, type LeadEvent, leadEventSchema, leadIdSchema, type LeadInput, leadInputSchema, type LeadStart,
+  type LeadState, type Profile, profileSchema, type SalesOutcome, salesOutcomeSchema, STAGES, workflowIdFor,
+} from './domain/lead.js';
+import {
+  eventSignal, LeadBecameMqlAt, LeadBecameSqlAt, LeadCampaign, LeadOwner, LeadScore, LeadStage, profileSignal,
+  salesOutcomeUpdate, stateQuery, WORKFLOW_TYPE,
+} from '../workflows/defs.js';
+import type { leadWorkflow } from '../workflows/lead.js';
+import { decodeSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes.js';
+
+export class LeadError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly issues?: { path: string; message: string }[]) {
+    super(message);
+    this.name = 'LeadError';
+  }
+}
+
+export function validate<T extends z.ZodType>(schema: T, value: unknown, what: string, prefix: (string | number)[] = []): z.output<T> {
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const issues = formatIssues(r.error, prefix);
+    throw new LeadError(400, 'invalid_input', `invalid ${what}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+  }
+  return r.data;
+}
+
+export const MAX_EVENTS_PER_REQUEST = 500;
+
+export interface SearchParams { stage?: string; owner?: string; campaign?: string; minScore?: number; limit?: number; pageToken?: string }
+export interface LeadSummary { leadId: string; stage?: string; score?: number; owner?: string; campaign?: string; becameMqlAt?: string; becameSqlAt?: string; status: string }
+
+const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+export class LeadService {
+  constructor(readonly client: Client, readonly taskQueue: string, readonly config: Config) {}
+
+  private handle(leadId: string) {
+    return this.client.workflow.getHandle<typeof leadWorkflow>(workflowIdFor(validate(leadIdSchema, leadId, 'leadId', ['leadId'])));
+  }
+
+  private checkType(ev: LeadEvent, prefix: (string | number)[]) {
+    const known = knownEventTypes(this.config);
+    if (!known.includes(ev.type)) {
+      throw new LeadError(400, 'unknown_event_type', `unknown event type "${ev.type}"`, [{ path: [...prefix, 'type'].join('.'), message: `unknown event type "${ev.type}"; known: ${known.join(', ')}` }]);
+    }
+  }
+
+  /** Creates a lead, or updates the profile of an existing one. */
+  async upsertLead(raw: unknown): Promise<{ created: boolean; leadId: string }> {
+    const input: LeadInput = validate(leadInputSchema, raw, 'lead');
+    try {
+      await this.client.workflow.start<typeof leadWorkflow>(WORKFLOW_TYPE, {
+        taskQueue: this.taskQueue, workflowId: workflowIdFor(input.leadId), args: [input, {}], workflowIdConflictPolicy: 'FAIL',
+        ...this.startAttributes(input),
+      });
+      return { created: true, leadId: input.leadId };
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    const { leadId, campaign: _c, channel: _ch, consent: _co, ...profile } = input;
+    await this.handle(leadId).signal(profileSignal, profile);
+    return { created: false, leadId };
+  }
+
+  private startAttributes(input: LeadStart) {
+    return {
+      typedSearchAttributes: [
+        { key: LeadStage, value: 'lead' },
+        ...(input.campaign ? [{ key: LeadCampaign, value: input.campaign }] : []),
+      ],
+    };
+  }
+
+  /** Validates a batch of events in full before sending any; then signal-with-starts each. */
+  validateEvents(raw: unknown): LeadEvent[] {
+    const list = Array.isArray(raw) ? raw : [raw];
+    if (list.length === 0) throw new LeadError(400, 'invalid_input', 'no events given', [{ path: '(root)', message: 'expected one event or a non-empty array' }]);
+    if (list.length > MAX_EVENTS_PER_REQUEST) {
+      throw new LeadError(413, 'too_many_events', `at most ${MAX_EVENTS_PER_REQUEST} events per request, got ${list.length}`);
+    }
+    return list.map((item, i) => {
+      const prefix = Array.isArray(raw) ? [i] : [];
+      const ev = validate(leadEventSchema, item, 'event', prefix);
+      this.checkType(ev, prefix);
+      return ev;
+    });
+  }
+
+  async sendEvents(raw: unknown, concurrency = 32): Promise<{ accepted: number }> {
+    const events = this.validateEvents(raw);
+    let next = 0;
+    const worker = async () => {
+      while (next < events.length) await this.sendEvent(events[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, events.length) }, worker));
+    return { accepted: events.length };
+  }
+
+  /** One event, by signal-with-start: an event for an unknown (or finished) lead starts its run. */
+  async sendEvent(ev: LeadEvent): Promise<void> {
+    const start: LeadStart = { leadId: ev.leadId, ...ev.profile, ...(ev.email ? { email: ev.email } : {}), ...(ev.campaign ? { campaign: ev.campaign } : {}), ...(ev.channel ? { channel: ev.channel } : {}) };
+    await this.client.workflow.signalWithStart<typeof leadWorkflow, [LeadEvent]>(WORKFLOW_TYPE, {
+      taskQueue: this.taskQueue, workflowId: workflowIdFor(ev.leadId), args: [start, {}],
+      signal: eventSignal, signalArgs: [ev], ...this.startAttributes(start),
+    });
+  }
+
+  async patchProfile(leadId: string, raw: unknown): Promise<void> {
+    const profile: Profile = validate(profileSchema, raw, 'profile');
+    await this.notFound(leadId, () => this.handle(leadId).signal(profileSignal, profile));
+  }
+
+  async salesOutcome(leadId: string, raw: unknown): Promise<LeadState> {
+    const outcome: SalesOutcome = validate(salesOutcomeSchema, raw, 'sales outcome');
+    try {
+      return await this.notFound(leadId, () => this.handle(leadId).executeUpdate(salesOutcomeUpdate, { args: [outcome] }));
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        throw new LeadError(409, 'wrong_stage', err.cause?.message ?? err.message);
+      }
+      throw err;
+    }
+  }
+
+  async getState(leadId: string): Promise<LeadState> {
+    return this.notFound(leadId, () => this.handle(leadId).query(stateQuery));
+  }
+
+  private async notFound<T>(leadId: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError || (err as { code?: number })?.code === 5) {
+        throw new LeadError(404, 'not_found', `lead ${leadId} not found (no running workflow ${workflowIdFor(leadId)})`);
+      }
+      throw err;
+    }
+  }
+
+  /** Visibility query over the search attributes; only a lead's latest run is listed. */
+  searchQuery(p: SearchParams): string {
+    const parts = [`WorkflowType = '${WORKFLOW_TYPE}'`, `ExecutionStatus != 'ContinuedAsNew'`];
+    if (p.stage) {
+      if (!(STAGES as readonly string[]).includes(p.stage)) throw new LeadError(400, 'invalid_input', `unknown stage ${p.stage}`, [{ path: 'stage', message: `must be one of ${STAGES.join(', ')}` }]);
+      parts.push(`LeadStage = ${quote(p.stage)}`);
+    }
+    if (p.owner) parts.push(`LeadOwner = ${quote(p.owner)}`);
+    if (p.campaign) parts.push(`LeadCampaign = ${quote(p.campaign)}`);
+    if (p.minScore !== undefined) parts.push(`LeadScore >= ${Math.trunc(p.minScore)}`);
+    return parts.join(' AND ');
+  }
+
+  async search(p: SearchParams): Promise<{ leads: LeadSummary[]; nextPageToken?: string }> {
+    const res = await this.client.workflowService.listWorkflowExecutions({
+      namespace: this.client.options.namespace,
+      query: this.searchQuery(p),
+      pageSize: Math.min(Math.max(p.limit ?? 50, 1), 1000),
+      nextPageToken: p.pageToken ? Buffer.from(p.pageToken, 'base64url') : undefined,
+    });
+    const leads = (res.executions ?? []).map((e): LeadSummary => {
+      const sa = decodeSearchAttributes(e.searchAttributes?.indexedFields) as Record<string, unknown[]>;
+      const first = (k: string) => sa[k]?.[0];
+      const date = (k: string) => (first(k) instanceof Date ? (first(k) as Date).toISOString() : undefined);
+      return {
+        leadId: e.execution!.workflowId!.replace(/^lead-/, ''),
+        stage: first(LeadStage.name) as string | undefined,
+        score: first(LeadScore.name) as number | undefined,
+        owner: first(LeadOwner.name) as string | undefined,
+        campaign: first(LeadCampaign.name) as string | undefined,
+        becameMqlAt: date(LeadBecameMqlAt.name),
+        becameSqlAt: date(LeadBecameSqlAt.name),
+        status: ['unspecified', 'running', 'completed', 'failed', 'canceled', 'terminated', 'continued_as_new', 'timed_out'][e.status ?? 0] ?? 'unknown',
+      };
+    });
+    const token = res.nextPageToken?.length ? Buffer.from(res.nextPageToken).toString('base64url') : undefined;
+    return { leads, ...(token ? { nextPageToken: token } : {}) };
+  }
+
+  private async count(query: string): Promise<number> {
+    const r = await this.client.workflow.count(query);
+    return r.count;
+  }
+
+  /**
+   * Funnel figures from the same search attributes ops filter on: leads per stage (created in the
+   * window), MQL-to-SQL conversion, and per campaign leads, MQLs, SQLs and cost per MQL.
+   */
+  async funnel(range: { since?: string; until?: string }) {
+    const base = `WorkflowType = '${WORKFLOW_TYPE}' AND ExecutionStatus != 'ContinuedAsNew'`;
+    const within = (field: string) => [
+      range.since ? `${field} >= ${quote(range.since)}` : undefined,
+      range.until ? `${field} < ${quote(range.until)}` : undefined,
+    ].filter(Boolean).join(' AND ');
+    const and = (...xs: (string | undefined)[]) => xs.filter((x) => x).join(' AND ');
+    const created = within('StartTime');
+    const stages = Object.fromEntries(await Promise.all(STAGES.map(async (s) => [s, await this.count(and(base, created, `LeadStage = '${s}'`))] as const)));
+    const mqls = await this.count(and(base, `LeadBecameMqlAt IS NOT NULL`, within('LeadBecameMqlAt')));
+    const sqls = await this.count(and(base, `LeadBecameSqlAt IS NOT NULL`, within('LeadBecameSqlAt')));
+    const campaigns = Object.fromEntries(await Promise.all(Object.entries(this.config.campaigns).map(async ([id, c]) => {
+      const q = and(base, `LeadCampaign = ${quote(id)}`);
+      const [leads, cm, cs] = await Promise.all([
+        this.count(and(q, created)),
+        this.count(and(q, `LeadBecameMqlAt IS NOT NULL`, within('LeadBecameMqlAt'))),
+        this.count(and(q, `LeadBecameSqlAt IS NOT NULL`, within('LeadBecameSqlAt'))),
+      ]);
+      return [id, { leads, mqls: cm, sqls: cs, cost: c.cost, costPerMql: cm ? Math.round((c.cost / cm) * 100) / 100 : null }] as const;
+    })));
+    return {
+      since: range.since ?? null, until: range.until ?? null,
+      stages, mqls, sqls, mqlToSqlRate: mqls ? Math.round((sqls / mqls) * 10_000) / 10_000 : null, campaigns,
+    };
+  }
+}
