@@ -1,0 +1,72 @@
+/**
+ * `npm run api`: the HTTP API alone, against the Temporal server in env (TEMPORAL_ADDRESS,
+ * TEMPORAL_NAMESPACE). Tokens from API_TOKEN (comma-separated), else from .data/api-token (the
+ * file `npm start` generates); without either it refuses to start.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LeadService } from '../client.js';
+import { ConfigError, loadConfigFile } from '../config-file.js';
+import { ROOT, settings } from '../env.js';
+import { LinkSigner } from '../links.js';
+import { buildApi } from './server.js';
+
+export const API_TOKEN_FILE = join(ROOT, '.data', 'api-token');
+
+/** API_TOKEN (comma-separated), else the tokens in .data/api-token (one per line or comma-separated). */
+export function apiTokens(env: NodeJS.ProcessEnv = process.env, file = API_TOKEN_FILE): string[] {
+  const split = (s: string) => s.split(/[,\n]/).map((t) => t.trim()).filter(Boolean);
+  const fromEnv = split(env.API_TOKEN ?? '');
+  if (fromEnv.length) return fromEnv;
+  if (existsSync(file)) {
+    const fromFile = split(readFileSync(file, 'utf8'));
+    if (fromFile.length) return fromFile;
+  }
+  throw new Error(`no API token: set API_TOKEN (comma-separated tokens) or write one into ${file}`);
+}
+
+export async function runApi(): Promise<void> {
+  const s = settings();
+  const tokens = apiTokens();
+  const loaded = loadConfigFile();
+  // Lazy: the API starts (and /healthz answers 503) while Temporal is still coming up.
+  const connection = Connection.lazy({ address: s.address });
+  const client = new Client({ connection, namespace: s.namespace });
+  const service = new LeadService(client, s.taskQueue, loaded.config);
+  if (!process.env.LINK_SECRET) console.warn('[api] LINK_SECRET is not set: mail links are signed with the development secret');
+  const app = buildApi({
+    service, tokens, links: new LinkSigner(s.linkSecret, s.publicUrl), logger: process.env.API_LOG !== '0',
+    healthCheck: async () => {
+      const r = await connection.withDeadline(Date.now() + 3000, () => connection.healthService.check({}));
+      return r.status === 1; // SERVING
+    },
+  });
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    console.log(`[api] ${signal}: closing`);
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    try {
+      await app.close();
+      await connection.close();
+    } finally {
+      clearTimeout(force);
+      process.exit(0);
+    }
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  const address = await app.listen({ port: s.apiPort, host: '0.0.0.0' });
+  console.log(`[api] listening on ${address} (public links ${s.publicUrl}); Temporal ${s.address} (${s.namespace}), task queue ${s.taskQueue}; config ${loaded.file} version ${loaded.version}`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  runApi().catch((err) => {
+    console.error(err instanceof ConfigError || err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,538 @@
+/**
+ * The HTTP API (CONTRACT.md §HTTP API): a thin shell over LeadService. Every body, query string
+ * and path parameter is validated with the zod schemas of src/domain/lead.ts before anything is
+ * sent to Temporal, so bad input is a 4xx that changes nothing. Errors are always
+ * `{ error: { code, message, issues? } }`.
+ *
+ * - `/v1/*`: bearer token (constant-time compare), JSON only.
+ * - `/l/*`: the signed links in mail (open pixel, click redirect, unsubscribe, the owner's sales
+ *   page); no token, the LinkSigner signature and expiry are the authorization.
+ * - `/healthz`, `/openapi.json`: open.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { LeadError, type LeadService, MAX_EVENTS_PER_REQUEST, validate } from '../client.js';
+import { knownEventTypes } from '../domain/config.js';
+import {
+  leadEventSchema, leadIdSchema, leadInputSchema, type LeadState, profileSchema, REJECT_REASONS, salesOutcomeSchema,
+  STAGES,
+} from '../domain/lead.js';
+import type { LinkPayload, LinkPurpose, LinkSigner } from '../links.js';
+
+export interface ApiOptions {
+  service: LeadService;
+  /** Accepted bearer tokens; at least one. */
+  tokens: string[];
+  links: LinkSigner;
+  /** Whether Temporal answers; /healthz says 200 or 503. */
+  healthCheck: () => Promise<boolean>;
+  logger?: boolean;
+  /** Largest request body in bytes (default 1 MiB: 500 events with profiles fit easily). */
+  bodyLimit?: number;
+  /** Clock for link expiry (ms); tests move it. */
+  now?: () => number;
+  /** Deadline for the Temporal calls of one request (default 20 s); past it the answer is 503. */
+  temporalTimeoutMs?: number;
+}
+
+type Issue = { path: string; message: string };
+const errorBody = (code: string, message: string, issues?: Issue[]) => ({ error: { code, message, ...(issues?.length ? { issues } : {}) } });
+
+// ---- schemas of what the routes take besides the LeadService bodies -----------------------------
+
+/** Query strings come as text; empty values (`?stage=&owner=`) count as absent. */
+const optionalText = (max: number) => z.string().trim().min(1).max(max).optional();
+const wholeNumber = (min: number, max: number) =>
+  z.string().trim().regex(/^-?\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
+const isoDateParam = z.union([z.iso.datetime({ offset: true }), z.iso.date()], { error: 'must be an ISO-8601 date or date-time, e.g. 2025-01-31 or 2025-01-31T00:00:00Z' });
+
+export const leadParamsSchema = z.object({ leadId: leadIdSchema }).strict();
+export const searchQuerySchema = z.object({
+  stage: z.enum(STAGES).optional(),
+  owner: optionalText(320),
+  campaign: optionalText(100),
+  minScore: wholeNumber(-1_000_000, 1_000_000).optional(),
+  limit: wholeNumber(1, 1000).optional(),
+  pageToken: z.string().max(4096).regex(/^[A-Za-z0-9_-]+$/, 'must be a nextPageToken from an earlier answer').optional(),
+}).strict();
+export const funnelQuerySchema = z.object({ since: isoDateParam.optional(), until: isoDateParam.optional() }).strict()
+  .refine((q) => !q.since || !q.until || Date.parse(q.since) < Date.parse(q.until), { message: 'since must be before until', path: ['until'] });
+const linkQuerySchema = z.object({ t: z.string().min(1).max(4096) });
+const salesPageQuerySchema = linkQuerySchema.extend({ action: z.enum(['accept', 'reject']).optional() });
+const salesFormSchema = z.object({
+  action: z.enum(['accept', 'reject']),
+  reason: z.enum(REJECT_REASONS).optional(),
+  note: z.string().max(2000).optional(),
+});
+
+/** Drops empty query values, so `?stage=&minScore=` means "no filter". */
+function cleanQuery(q: unknown): Record<string, unknown> {
+  return Object.fromEntries(Object.entries((q ?? {}) as Record<string, unknown>).filter(([, v]) => v !== ''));
+}
+
+// ---- helpers -------------------------------------------------------------------------------
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
+
+/** Compares against every token's digest, always all of them, in constant time per comparison. */
+function tokenChecker(tokens: string[]) {
+  const digests = tokens.map(sha256);
+  return (header: string | undefined): boolean => {
+    const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header ?? '');
+    if (!m) return false;
+    const given = sha256(m[1]!);
+    let ok = false;
+    for (const d of digests) ok = timingSafeEqual(d, given) || ok;
+    return ok;
+  };
+}
+
+const esc = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+function page(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="robots" content="noindex"><title>${esc(title)}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse}td{padding:.2em .8em .2em 0;vertical-align:top}form{margin:1em 0;padding:1em;border:1px solid #ccc}
+label{display:block;margin:.5em 0}button{font-size:1em;padding:.4em 1.2em}</style></head>
+<body><h1>${esc(title)}</h1>${body}</body></html>`;
+}
+
+/** 1x1 transparent GIF. */
+const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
+
+const wantsHtml = (req: FastifyRequest) => /text\/html/.test(String(req.headers.accept ?? ''));
+
+/** A lead that was just created answers its state query a moment later; wait for it briefly. */
+async function stateOf(service: LeadService, leadId: string): Promise<LeadState> {
+  for (let i = 0; ; i++) {
+    try {
+      return await service.getState(leadId);
+    } catch (err) {
+      if (i >= 40 || !/lead is starting/.test(String((err as Error)?.message))) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** gRPC UNAVAILABLE (14) or DEADLINE_EXCEEDED (4): Temporal did not answer. */
+function grpcCode(err: unknown): number | undefined {
+  const e = err as { code?: unknown; cause?: { code?: unknown } };
+  for (const c of [e?.code, e?.cause?.code]) if (c === 14 || c === 4) return c;
+  return undefined;
+}
+
+// ---- the app -------------------------------------------------------------------------------
+
+export function buildApi(opts: ApiOptions): FastifyInstance {
+  const { service, links, healthCheck } = opts;
+  const tokens = opts.tokens.map((t) => t.trim()).filter(Boolean);
+  if (!tokens.length) throw new Error('buildApi needs at least one API token');
+  const authorized = tokenChecker(tokens);
+  const now = opts.now ?? Date.now;
+  const behaviors = () => service.config.scoring.behavior;
+  const timeoutMs = opts.temporalTimeoutMs ?? 20_000;
+  /** Runs a request's Temporal calls under one deadline, so an unreachable server is a 503, not a hang. */
+  const temporal = <T>(fn: () => Promise<T>, extraMs = 0): Promise<T> => service.client.connection.withDeadline(Date.now() + timeoutMs + extraMs, fn);
+
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+  });
+
+  // Bodies: JSON for /v1, forms for the pages behind mail links. Anything else is a 415.
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+  // RFC 8058 allows multipart/form-data for the one-click POST; only its presence matters there.
+  app.addContentTypeParser('multipart/form-data', { parseAs: 'string' }, (_req, body, done) => done(null, { raw: body }));
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (err instanceof LeadError) return reply.status(err.status).send(errorBody(err.code, err.message, err.issues));
+    const status = err.statusCode;
+    if (status && status >= 400 && status < 500) {
+      const code = ({
+        FST_ERR_CTP_INVALID_JSON_BODY: 'malformed_json',
+        FST_ERR_CTP_EMPTY_JSON_BODY: 'empty_body',
+        FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
+        FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+        FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_content_length',
+      } as Record<string, string>)[err.code ?? ''] ?? 'bad_request';
+      const message = code === 'malformed_json' ? 'the body is not valid JSON'
+        : code === 'unsupported_media_type' ? `unsupported content type ${req.headers['content-type'] ?? '(none)'}`
+        : err.message;
+      return reply.status(status).send(errorBody(code, message));
+    }
+    const grpc = grpcCode(err);
+    if (grpc) {
+      req.log.warn({ err }, 'temporal unavailable');
+      return reply.status(503).header('retry-after', '5')
+        .send(errorBody('temporal_unavailable', grpc === 4 ? 'Temporal did not answer in time; try again' : 'Temporal is not reachable; try again'));
+    }
+    req.log.error({ err }, 'request failed');
+    return reply.status(500).send(errorBody('internal', 'internal error'));
+  });
+
+  app.setNotFoundHandler((req, reply) => reply.status(404).send(errorBody('route_not_found', `no route ${req.method} ${req.url.split('?')[0]}`)));
+
+  // ---- open routes ---------------------------------------------------------------------------
+  app.get('/healthz', async (_req, reply) => {
+    let ok = false;
+    try {
+      ok = await Promise.race([healthCheck(), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
+    } catch {
+      ok = false;
+    }
+    return ok ? reply.send({ ok: true, temporal: 'reachable' })
+      : reply.status(503).send(errorBody('temporal_unavailable', 'Temporal is not reachable'));
+  });
+
+  let openapi: object | undefined;
+  app.get('/openapi.json', async () => (openapi ??= openApiDocument(service)));
+
+  // ---- /v1 -----------------------------------------------------------------------------------
+  app.register(async (v1) => {
+    v1.addHook('onRequest', async (req, reply) => {
+      if (!authorized(req.headers.authorization)) {
+        return reply.status(401).header('www-authenticate', 'Bearer realm="lead-nurture"')
+          .send(errorBody('unauthorized', 'missing or invalid bearer token (Authorization: Bearer <token>)'));
+      }
+    });
+    v1.addHook('preValidation', async (req, reply) => {
+      if (req.method !== 'POST' && req.method !== 'PATCH' && req.method !== 'PUT') return;
+      const type = String(req.headers['content-type'] ?? '');
+      if (!/^application\/(.+\+)?json\b/i.test(type)) {
+        return reply.status(415).send(errorBody('unsupported_media_type', `send JSON (Content-Type: application/json), not ${type || 'no content type'}`));
+      }
+    });
+
+    const leadIdOf = (req: FastifyRequest) => validate(leadParamsSchema, req.params, 'path').leadId;
+
+    v1.post('/leads', async (req, reply) => {
+      const r = await temporal(() => service.upsertLead(req.body));
+      return reply.status(r.created ? 201 : 200).header('location', `/v1/leads/${encodeURIComponent(r.leadId)}`).send(r);
+    });
+
+    v1.post('/events', async (req, reply) => {
+      // A batch of new leads is one signal-with-start each (tens per second on a dev server): give it time.
+      // A batch cut short is safe to send again: eventIds make every event count once.
+      const r = await temporal(() => service.sendEvents(req.body), Array.isArray(req.body) ? req.body.length * 200 : 0);
+      return reply.status(202).send(r);
+    });
+
+    v1.patch('/leads/:leadId', async (req, reply) => {
+      const leadId = leadIdOf(req);
+      await temporal(() => service.patchProfile(leadId, req.body));
+      return reply.status(202).send({ leadId, accepted: true });
+    });
+
+    v1.post('/leads/:leadId/sales-outcome', async (req, reply) => {
+      const leadId = leadIdOf(req);
+      return reply.send(await temporal(() => salesOutcome(leadId, req.body)));
+    });
+
+    v1.get('/leads/:leadId', async (req) => {
+      const leadId = leadIdOf(req);
+      return temporal(() => stateOf(service, leadId));
+    });
+
+    v1.get('/leads', async (req) => {
+      const q = validate(searchQuerySchema, cleanQuery(req.query), 'query');
+      const r = await temporal(() => service.search(q));
+      return { leads: r.leads, nextPageToken: r.nextPageToken ?? null };
+    });
+
+    v1.get('/funnel', async (req) => {
+      const q = validate(funnelQuerySchema, cleanQuery(req.query), 'query');
+      const iso = (s?: string) => (s ? new Date(s).toISOString() : undefined);
+      return temporal(() => service.funnel({ since: iso(q.since), until: iso(q.until) }));
+    });
+  }, { prefix: '/v1' });
+
+  /**
+   * The salesOutcome update. An update to a run that already completed (a customer, a disqualified
+   * lead) is "not found" to Temporal, but the lead exists: that is a wrong stage, not a 404.
+   */
+  async function salesOutcome(leadId: string, body: unknown): Promise<LeadState> {
+    try {
+      return await service.salesOutcome(leadId, body);
+    } catch (err) {
+      if (!(err instanceof LeadError) || err.status !== 404) throw err;
+      const state = await service.getState(leadId).catch(() => undefined);
+      if (!state) throw err;
+      const outcome = (body as { outcome?: string }).outcome;
+      throw new LeadError(409, 'wrong_stage', `outcome ${outcome} does not fit: the lead is ${state.stage} and its run has completed`);
+    }
+  }
+
+  // ---- links in mail ---------------------------------------------------------------------------
+  /** Verifies `?t=`; answers 400/403 itself (HTML for browsers, JSON otherwise) and returns undefined. */
+  function verified(req: FastifyRequest, reply: FastifyReply, purpose: LinkPurpose): LinkPayload | undefined {
+    const q = linkQuerySchema.safeParse(req.query);
+    const refuse = (status: number, code: string, message: string) => {
+      if (wantsHtml(req)) reply.status(status).type('text/html; charset=utf-8').send(page('This link does not work', `<p>${esc(message)}</p>`));
+      else reply.status(status).send(errorBody(code, message));
+      return undefined;
+    };
+    if (!q.success) return refuse(400, 'invalid_input', 'the link has no token (t)');
+    const r = links.verify(q.data.t, purpose, now());
+    if (!r.ok) {
+      return r.reason === 'expired' ? refuse(403, 'link_expired', 'this link has expired')
+        : refuse(403, 'link_invalid', `this link is not valid (${r.reason})`);
+    }
+    if (!leadIdSchema.safeParse(r.payload.l).success) return refuse(403, 'link_invalid', 'this link is not valid (lead)');
+    return r.payload;
+  }
+
+  /** Same link, same event id: a reload or a second click counts once. */
+  const linkEventId = (kind: string, token: string) => `${kind}:${createHash('sha256').update(token).digest('base64url').slice(0, 32)}`;
+
+  /** Sends an engagement event from a link, if this config scores that type; never fails the page. */
+  async function linkEvent(req: FastifyRequest, type: string, p: LinkPayload, token: string): Promise<void> {
+    if (!(type in behaviors())) return;
+    try {
+      await temporal(() => service.sendEvent({ leadId: p.l, eventId: linkEventId(type, token), type, channel: 'email', ...(p.m ? { asset: p.m.slice(0, 500) } : {}) }));
+    } catch (err) {
+      req.log.error({ err, type, leadId: p.l }, 'link event not recorded');
+    }
+  }
+
+  app.get('/l/open', async (req, reply) => {
+    const p = verified(req, reply, 'open');
+    if (!p) return reply;
+    await linkEvent(req, 'email_open', p, (req.query as { t: string }).t);
+    return reply.type('image/gif').header('cache-control', 'no-store, max-age=0').send(PIXEL);
+  });
+
+  app.get('/l/click', async (req, reply) => {
+    const p = verified(req, reply, 'click');
+    if (!p) return reply;
+    let target: URL | undefined;
+    try {
+      target = p.u ? new URL(p.u) : undefined;
+    } catch { /* refused below */ }
+    if (!target || !['http:', 'https:'].includes(target.protocol)) {
+      return reply.status(400).send(errorBody('invalid_link', 'this link has no valid target'));
+    }
+    await linkEvent(req, 'email_click', p, (req.query as { t: string }).t);
+    return reply.header('cache-control', 'no-store').redirect(target.toString(), 302);
+  });
+
+  app.get('/l/unsubscribe', async (req, reply) => {
+    const p = verified(req, reply, 'unsubscribe');
+    if (!p) return reply;
+    const t = (req.query as { t: string }).t;
+    return reply.type('text/html; charset=utf-8').send(page('Unsubscribe', `
+<p>Stop receiving our marketing email at this address?</p>
+<form method="post" action="/l/unsubscribe?t=${esc(encodeURIComponent(t))}">
+<input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">Unsubscribe</button></form>`));
+  });
+
+  // RFC 8058 one-click: the mail client POSTs `List-Unsubscribe=One-Click` to the header's URL.
+  app.post('/l/unsubscribe', async (req, reply) => {
+    const p = verified(req, reply, 'unsubscribe');
+    if (!p) return reply;
+    const body = req.body as Record<string, unknown> | undefined;
+    const oneClick = body?.['List-Unsubscribe'] === 'One-Click' || (typeof body?.raw === 'string' && /List-Unsubscribe[\s\S]*One-Click/.test(body.raw));
+    if (!oneClick) {
+      return reply.status(400).send(errorBody('invalid_input', 'expected the form field List-Unsubscribe=One-Click', [{ path: 'List-Unsubscribe', message: 'must be One-Click' }]));
+    }
+    await temporal(() => service.sendEvent({ leadId: p.l, eventId: linkEventId('unsubscribe', (req.query as { t: string }).t), type: 'unsubscribe', channel: 'email', ...(p.m ? { asset: p.m.slice(0, 500) } : {}) }));
+    return reply.type('text/html; charset=utf-8').send(page('You are unsubscribed', '<p>You will get no more marketing email from us at this address.</p>'));
+  });
+
+  /** The handoff episode a sales link belongs to: `<becameSqlAt>:<escalation>`. */
+  const episodeOf = (m?: string) => (m && m.lastIndexOf(':') > 0 ? { sqlAt: m.slice(0, m.lastIndexOf(':')), escalation: Number(m.slice(m.lastIndexOf(':') + 1)) } : undefined);
+  const staleLink = (p: LinkPayload, s: LeadState) => {
+    const ep = episodeOf(p.m);
+    return s.stage !== 'sql' || (ep !== undefined && s.becameSqlAt !== undefined && ep.sqlAt !== s.becameSqlAt);
+  };
+  const htmlPage = (reply: FastifyReply, status: number, title: string, body: string) =>
+    reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page(title, body));
+
+  function summary(s: LeadState): string {
+    const pr = s.profile;
+    const rows: [string, unknown][] = [
+      ['Lead', s.leadId], ['Name', [pr.firstName, pr.lastName].filter(Boolean).join(' ') || '-'], ['Email', pr.email ?? '-'],
+      ['Company', pr.company ?? '-'], ['Title', pr.jobTitle ?? '-'], ['Country', pr.country ?? '-'], ['Campaign', s.campaign ?? '-'],
+      ['Stage', s.stage], ['Score', `${s.score.total} (fit ${s.score.fit}, engagement ${s.score.engagement})`],
+      ['Owner', s.owner ?? '-'], ['Decide by', s.slaDeadline ?? '-'],
+    ];
+    const why = s.transitions.slice(-5).map((t) => `<li>${esc(t.at)}: ${esc(t.from)} &rarr; ${esc(t.to)} (${esc(t.reason)})</li>`).join('');
+    return `<table>${rows.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join('')}</table>${why ? `<h2>Recent changes</h2><ul>${why}</ul>` : ''}`;
+  }
+
+  app.get('/l/sales', async (req, reply) => {
+    const p = verified(req, reply, 'sales');
+    if (!p) return reply;
+    const q = salesPageQuerySchema.safeParse(req.query);
+    if (!q.success) return htmlPage(reply, 400, 'This link does not work', '<p>action must be accept or reject.</p>');
+    const state = await temporal(() => stateOf(service, p.l)).catch((err) => {
+      if (err instanceof LeadError && err.status === 404) return undefined;
+      throw err;
+    });
+    if (!state) return htmlPage(reply, 404, 'Lead not found', `<p>There is no lead ${esc(p.l)}.</p>`);
+    if (staleLink(p, state)) {
+      return htmlPage(reply, 409, 'Nothing to decide', `<p>This lead is now <strong>${esc(state.stage)}</strong>; this handoff link is no longer current.</p>${summary(state)}`);
+    }
+    const action = `/l/sales?t=${esc(encodeURIComponent(q.data.t))}`;
+    const accept = `<form method="post" action="${action}" id="accept"><input type="hidden" name="action" value="accept">
+<label>Note (optional)<br><textarea name="note" rows="2" cols="40" maxlength="2000"></textarea></label>
+<button type="submit">Accept lead</button></form>`;
+    const reject = `<form method="post" action="${action}" id="reject"><input type="hidden" name="action" value="reject">
+<label>Reason <select name="reason" required><option value="" disabled selected>choose a reason</option>${REJECT_REASONS.map((r) => `<option value="${r}">${r.replace('_', ' ')}</option>`).join('')}</select></label>
+<label>Note (optional)<br><textarea name="note" rows="2" cols="40" maxlength="2000"></textarea></label>
+<button type="submit">Reject lead</button></form>`;
+    const forms = q.data.action === 'accept' ? accept : q.data.action === 'reject' ? reject : accept + reject;
+    return htmlPage(reply, 200, `${q.data.action === 'reject' ? 'Reject' : q.data.action === 'accept' ? 'Accept' : 'Accept or reject'} this lead`, summary(state) + forms);
+  });
+
+  app.post('/l/sales', async (req, reply) => {
+    const p = verified(req, reply, 'sales');
+    if (!p) return reply;
+    if (!/^application\/x-www-form-urlencoded\b/i.test(String(req.headers['content-type'] ?? ''))) {
+      return htmlPage(reply, 415, 'Not a form', '<p>Submit the form on the sales page.</p>');
+    }
+    const form = salesFormSchema.safeParse(cleanQuery(req.body));
+    if (!form.success) {
+      return htmlPage(reply, 400, 'Please check the form', `<ul>${form.error.issues.map((i) => `<li>${esc(i.path.join('.'))}: ${esc(i.message)}</li>`).join('')}</ul>`);
+    }
+    const state = await temporal(() => stateOf(service, p.l)).catch((err) => {
+      if (err instanceof LeadError && err.status === 404) return undefined;
+      throw err;
+    });
+    if (!state) return htmlPage(reply, 404, 'Lead not found', `<p>There is no lead ${esc(p.l)}.</p>`);
+    if (staleLink(p, state)) {
+      return htmlPage(reply, 409, 'Nothing to decide', `<p>This lead is now <strong>${esc(state.stage)}</strong>; nothing was changed.</p>${summary(state)}`);
+    }
+    const ep = episodeOf(p.m);
+    const rep = ep && ep.escalation === state.escalations ? state.owner : undefined;
+    const outcome = form.data.action === 'accept'
+      ? { outcome: 'accepted', ...(form.data.note ? { note: form.data.note } : {}), ...(rep ? { rep } : {}) }
+      : { outcome: 'rejected', reason: form.data.reason, ...(form.data.note ? { note: form.data.note } : {}), ...(rep ? { rep } : {}) };
+    try {
+      const after = await temporal(() => salesOutcome(p.l, outcome));
+      const verb = form.data.action === 'accept' ? 'accepted' : 'rejected';
+      return htmlPage(reply, 200, `Lead ${verb}`, `<p id="result">Thank you. The lead is now <strong>${esc(after.stage)}</strong>.</p>${summary(after)}`);
+    } catch (err) {
+      if (!(err instanceof LeadError)) throw err;
+      const title = err.status === 409 ? 'Nothing to decide' : err.status === 404 ? 'Lead not found' : 'Please check the form';
+      return htmlPage(reply, err.status, title, `<p>${esc(err.message)}</p>`);
+    }
+  });
+
+  return app;
+}
+
+// ---- OpenAPI ---------------------------------------------------------------------------------
+
+function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _s, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+}
+
+const leadStateDoc = z.object({
+  leadId: z.string(), stage: z.enum(STAGES),
+  score: z.object({ total: z.number().int(), fit: z.number().int(), engagement: z.number().int() }),
+  owner: z.string().optional(), profile: profileSchema, consent: z.enum(['subscribed', 'unsubscribed', 'bounced']),
+  nurture: z.object({ track: z.string().optional(), step: z.number().int(), nextStepAt: z.string().optional() }),
+  createdAt: z.string(), lastEngagedAt: z.string().optional(), becameMqlAt: z.string().optional(), becameSqlAt: z.string().optional(),
+  slaDeadline: z.string().optional(), recycleCount: z.number().int(), eventsProcessed: z.number().int(),
+  transitions: z.array(z.object({ at: z.string(), from: z.enum(STAGES), to: z.enum(STAGES), reason: z.string() })),
+  campaign: z.string().optional(), configVersion: z.string(), escalations: z.number().int(),
+  scoreLog: z.array(z.object({ at: z.string(), eventId: z.string().optional(), type: z.string(), points: z.number(), note: z.string().optional() })),
+});
+const errorDoc = z.object({ error: z.object({ code: z.string(), message: z.string(), issues: z.array(z.object({ path: z.string(), message: z.string() })).optional() }) });
+const leadSummaryDoc = z.object({
+  leadId: z.string(), stage: z.string().optional(), score: z.number().int().optional(), owner: z.string().optional(), campaign: z.string().optional(),
+  becameMqlAt: z.string().optional(), becameSqlAt: z.string().optional(), status: z.string(),
+});
+
+/** OpenAPI 3.1 from the same zod schemas the routes validate with; event types are this config's. */
+export function openApiDocument(service: Pick<LeadService, 'config'>): object {
+  const event = jsonSchema(leadEventSchema) as { properties: Record<string, Record<string, unknown>> };
+  event.properties.type = { ...event.properties.type, enum: knownEventTypes(service.config) };
+  const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+  const json = (schema: object) => ({ content: { 'application/json': { schema } } });
+  const err = (description: string) => ({ description, ...json(ref('Error')) });
+  const common = { 400: err('invalid input; issues name the fields'), 401: err('missing or invalid bearer token'), 415: err('not JSON') };
+  const leadIdParam = { name: 'leadId', in: 'path', required: true, schema: jsonSchema(leadIdSchema) };
+  const queryParams = (schema: z.ZodObject) => Object.entries((jsonSchema(schema) as { properties: Record<string, object> }).properties)
+    .map(([name, s]) => ({ name, in: 'query', required: false, schema: s }));
+  const funnelParams = [{ name: 'since', in: 'query', required: false, schema: jsonSchema(isoDateParam) }, { name: 'until', in: 'query', required: false, schema: jsonSchema(isoDateParam) }];
+  const linkParam = { name: 't', in: 'query', required: true, schema: { type: 'string' }, description: 'signed link token' };
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Lead nurture engine', version: '1', description: 'Leads, engagement events and sales outcomes; every lead is a Temporal workflow.' },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: {
+        LeadInput: jsonSchema(leadInputSchema), LeadEvent: event, Profile: jsonSchema(profileSchema), SalesOutcome: jsonSchema(salesOutcomeSchema),
+        LeadState: jsonSchema(leadStateDoc), LeadSummary: jsonSchema(leadSummaryDoc), Error: jsonSchema(errorDoc),
+      },
+    },
+    security: [{ bearer: [] }],
+    paths: {
+      '/v1/leads': {
+        post: {
+          summary: 'Create a lead, or update the profile of an existing one', requestBody: { required: true, ...json(ref('LeadInput')) },
+          responses: { 201: { description: 'created', ...json({ type: 'object', properties: { leadId: { type: 'string' }, created: { type: 'boolean' } } }) }, 200: { description: 'existed; profile updated' }, ...common },
+        },
+        get: {
+          summary: 'Search leads by the search attributes', parameters: queryParams(searchQuerySchema),
+          responses: { 200: { description: 'a page of leads', ...json({ type: 'object', properties: { leads: { type: 'array', items: ref('LeadSummary') }, nextPageToken: { type: ['string', 'null'] } } }) }, ...common },
+        },
+      },
+      '/v1/events': {
+        post: {
+          summary: `One event or an array of up to ${MAX_EVENTS_PER_REQUEST}; all are validated before any is sent`,
+          requestBody: { required: true, ...json({ oneOf: [ref('LeadEvent'), { type: 'array', items: ref('LeadEvent'), minItems: 1, maxItems: MAX_EVENTS_PER_REQUEST }] }) },
+          responses: { 202: { description: 'accepted', ...json({ type: 'object', properties: { accepted: { type: 'integer' } } }) }, 413: err('too many events or too large'), ...common },
+        },
+      },
+      '/v1/leads/{leadId}': {
+        get: { summary: 'The lead\'s state', parameters: [leadIdParam], responses: { 200: { description: 'state', ...json(ref('LeadState')) }, 404: err('no such lead'), ...common } },
+        patch: {
+          summary: 'Profile change (re-scores fit)', parameters: [leadIdParam], requestBody: { required: true, ...json(ref('Profile')) },
+          responses: { 202: { description: 'accepted' }, 404: err('no such lead'), ...common },
+        },
+      },
+      '/v1/leads/{leadId}/sales-outcome': {
+        post: {
+          summary: 'Accept, reject (with a reason), won or lost', parameters: [leadIdParam], requestBody: { required: true, ...json(ref('SalesOutcome')) },
+          responses: { 200: { description: 'the new state', ...json(ref('LeadState')) }, 404: err('no such lead'), 409: err('outcome does not fit the stage'), ...common },
+        },
+      },
+      '/v1/funnel': {
+        get: { summary: 'Counts per stage, MQL-to-SQL rate, per campaign leads, MQLs, SQLs, cost per MQL', parameters: funnelParams, responses: { 200: { description: 'funnel' }, ...common } },
+      },
+      '/healthz': { get: { summary: 'Temporal reachable', security: [], responses: { 200: { description: 'ok' }, 503: err('Temporal unreachable') } } },
+      '/openapi.json': { get: { summary: 'This document', security: [], responses: { 200: { description: 'OpenAPI 3.1' } } } },
+      '/l/open': { get: { summary: 'Open pixel (signed link); records email_open once per link', security: [], parameters: [linkParam], responses: { 200: { description: '1x1 GIF' }, 403: err('tampered or expired') } } },
+      '/l/click': { get: { summary: 'Click redirect (signed link); records email_click', security: [], parameters: [linkParam], responses: { 302: { description: 'to the target' }, 403: err('tampered or expired') } } },
+      '/l/unsubscribe': {
+        get: { summary: 'Unsubscribe page with a confirm button', security: [], parameters: [linkParam], responses: { 200: { description: 'HTML' }, 403: err('tampered or expired') } },
+        post: {
+          summary: 'RFC 8058 one-click unsubscribe', security: [], parameters: [linkParam],
+          requestBody: { content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', properties: { 'List-Unsubscribe': { const: 'One-Click' } }, required: ['List-Unsubscribe'] } } } },
+          responses: { 200: { description: 'unsubscribed' }, 403: err('tampered or expired') },
+        },
+      },
+      '/l/sales': {
+        get: {
+          summary: 'The owner\'s accept/reject page', security: [],
+          parameters: [linkParam, { name: 'action', in: 'query', required: false, schema: { enum: ['accept', 'reject'] } }],
+          responses: { 200: { description: 'HTML' }, 403: { description: 'tampered or expired' }, 409: { description: 'no longer in sql' } },
+        },
+        post: {
+          summary: 'Submit the owner\'s decision', security: [], parameters: [linkParam],
+          requestBody: { content: { 'application/x-www-form-urlencoded': { schema: jsonSchema(salesFormSchema) } } },
+          responses: { 200: { description: 'HTML result' }, 400: { description: 'bad form' }, 403: { description: 'tampered or expired' }, 409: { description: 'wrong stage' } },
+        },
+      },
+    },
+  };
+}

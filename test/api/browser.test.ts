@@ -1,0 +1,69 @@
+/**
+ * The owner's sales page in a real browser: Debian's Chromium driven by playwright-core opens the
+ * signed reject link from the real handoff mail, picks "not ready", submits, and the lead is
+ * recycled. Needs /usr/bin/chromium (`apt-get install -y chromium`); without it this test fails
+ * and says so, it never skips.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser } from 'playwright-core';
+import { type ApiStack, eventually, header, mailsFor, mailLinks, startStack, uid, waitState } from './fixture.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+let s: ApiStack | undefined;
+let browser: Browser | undefined;
+let base = '';
+
+describe('sales page in a browser', () => {
+  before(async () => {
+    if (!existsSync(CHROMIUM)) return; // the test below fails with the reason
+    s = await startStack();
+    await s.app.listen({ port: 0, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
+    // launch() gives every run a fresh temporary profile (user-data-dir), removed on close.
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+  });
+  after(async () => {
+    await browser?.close();
+    await s?.close();
+  });
+
+  it('rejects a handed-off lead as not ready from the link in the handoff mail', async () => {
+    assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it with \`apt-get update && apt-get install -y chromium\` (or set CHROMIUM_PATH)`);
+    assert.ok(s && browser);
+    const leadId = uid('browser');
+    const created = await s.call('POST', '/v1/leads', { body: { leadId, email: 'kim@bigco.example', firstName: 'Kim', lastName: 'Lee', company: 'BigCo <Labs>', seniority: 'vp', country: 'US' } });
+    assert.equal(created.status, 201);
+    assert.equal((await s.call('POST', '/v1/events', { body: { leadId, eventId: uid('demo'), type: 'demo_request' } })).status, 202);
+    const st = await waitState(s, leadId, (x) => x.stage === 'sql' && x.owner !== undefined, 'sql');
+    const handoff = await eventually('handoff mail', async () => mailsFor(s!.smtp, leadId).find((m) => header(m, 'x-lead-handoff') === '1'));
+    assert.deepEqual(handoff.to, [st.owner]);
+    const { reject } = mailLinks(handoff);
+    assert.ok(reject, 'the handoff mail has a reject link');
+
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const res = await page.goto(`${base}${reject}`);
+      assert.equal(res?.status(), 200);
+      assert.match(await page.title(), /Reject this lead/);
+      assert.ok((await page.textContent('body'))!.includes('BigCo <Labs>'), 'the summary shows the (escaped) company');
+      if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/sales-page.png`, fullPage: true });
+      await page.selectOption('select[name=reason]', 'not_ready');
+      await page.fill('#reject textarea[name=note]', 'Budget frozen until Q3');
+      await Promise.all([page.waitForURL(/\/l\/sales\?t=/), page.click('#reject button[type=submit]')]);
+      assert.match(await page.title(), /Lead rejected/);
+      assert.match((await page.textContent('#result'))!, /now recycled/);
+      if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/sales-page-result.png`, fullPage: true });
+    } finally {
+      await context.close();
+    }
+    const after = await s.state(leadId);
+    assert.equal(after.stage, 'recycled');
+    assert.match(after.transitions.at(-1)!.reason, new RegExp(`sales rejected \\(not_ready\\) by ${st.owner!.replace('.', '\\.')}: Budget frozen until Q3`));
+  });
+});
