@@ -1,0 +1,425 @@
+/**
+ * leadctl: the ops command line (CONTRACT.md §Commands), a thin shell over LeadService.
+ * `npx leadctl --help` lists the commands; bin/leadctl.mjs runs this file through tsx.
+ *
+ * Exit codes: 0 done; 2 the engine refused the input (a bad field, an unknown event type, an
+ * outcome that does not fit the stage, an unknown lead) or, for import, some rows were bad;
+ * 1 anything else (Temporal unreachable, a bad config, an import that could not start or finish).
+ */
+import { Client, Connection } from '@temporalio/client';
+import { SingleBar } from 'cli-progress';
+import { Command, CommanderError, Option } from 'commander';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { LeadError, LeadService, validate } from '../client.js';
+import { ConfigError, type LoadedConfig, loadConfigFile, validateConfig } from '../config-file.js';
+import { knownEventTypes } from '../domain/config.js';
+import { type LeadEvent, leadIdSchema, leadInputSchema, type LeadState, salesOutcomeSchema } from '../domain/lead.js';
+import { ROOT } from '../env.js';
+import {
+  type BadRow, coerceValue, DATE_FORMATS, type DateFormat, describeBadRow, formatSummary, ImportFatalError, type ImportKind,
+  ImportSetupError, type ImportSummary, parseDate, resolveField, runImport,
+} from './import.js';
+
+interface GlobalOptions { address: string; namespace: string; taskQueue: string; config?: string; json?: boolean }
+
+export interface Io { out: (s: string) => void; err: (s: string) => void; stderrIsTTY: boolean }
+const defaultIo: Io = {
+  out: (s) => void process.stdout.write(`${s}\n`),
+  err: (s) => void process.stderr.write(`${s}\n`),
+  stderrIsTTY: !!process.stderr.isTTY,
+};
+
+/** An error the user caused on the command line: exit 2 like a refused input, with the field named. */
+class UsageError extends LeadError {
+  constructor(field: string, message: string) {
+    super(400, 'invalid_input', `${field}: ${message}`, [{ path: field, message }]);
+  }
+}
+
+/** The config: --config / LEAD_CONFIG, else ./config/default.yaml, else the one in this repo. */
+function loadConfig(path?: string): LoadedConfig {
+  if (path) return loadConfigFile(resolve(path));
+  const local = resolve('config/default.yaml');
+  if (existsSync(local)) return loadConfigFile(local);
+  const file = join(ROOT, 'config', 'default.yaml');
+  return validateConfig(parseYaml(readFileSync(file, 'utf8')), file, ROOT);
+}
+
+/**
+ * The service on a lazy connection: commands validate their input first (no server needed, so
+ * bad input is refused the same with Temporal down), then `connect()` before the first call.
+ */
+class Context {
+  private connection?: Connection;
+  private connecting?: Promise<void>;
+  private svc?: LeadService;
+  private loaded?: LoadedConfig;
+  constructor(readonly g: GlobalOptions) {}
+
+  config(): LoadedConfig {
+    return (this.loaded ??= loadConfig(this.g.config));
+  }
+
+  get service(): LeadService {
+    if (this.svc) return this.svc;
+    const config = this.config().config;
+    this.connection = Connection.lazy({ address: this.g.address, connectTimeout: '5s' });
+    const client = new Client({ connection: this.connection, namespace: this.g.namespace });
+    return (this.svc = new LeadService(client, this.g.taskQueue, config));
+  }
+
+  /** The service, connected; a clear message when Temporal cannot be reached. */
+  async connect(): Promise<LeadService> {
+    const svc = this.service;
+    this.connecting ??= this.connection!.ensureConnected().catch((err) => {
+      throw new Error(`cannot reach Temporal at ${this.g.address}: ${(err as Error).message} (set --address or TEMPORAL_ADDRESS)`);
+    });
+    await this.connecting;
+    return svc;
+  }
+
+  async close() {
+    await this.connection?.close().catch(() => undefined);
+  }
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function intOption(field: string, min = 0) {
+  return (value: string) => {
+    if (!/^-?\d+$/.test(value.trim()) || Number(value) < min) throw new UsageError(field, `expected a whole number${min ? ` of at least ${min}` : ''}, got "${value}"`);
+    return Number(value);
+  };
+}
+
+function isoOption(field: string) {
+  return (value: string) => {
+    const r = parseDate(value, 'iso');
+    if ('error' in r) throw new UsageError(field, r.error);
+    return r.value;
+  };
+}
+
+/** `--set field=value` pairs onto a LeadInput, values coerced as the CSV import does. */
+function applySets(target: Record<string, unknown>, specs: string[]) {
+  for (const spec of specs) {
+    const i = spec.indexOf('=');
+    if (i <= 0) throw new UsageError('--set', `"${spec}" must look like field=value`);
+    const name = spec.slice(0, i);
+    const field = resolveField('leads', name);
+    if (!field) throw new UsageError(name, 'not a LeadInput field (use profile.<name> for a custom attribute)');
+    const raw = spec.slice(i + 1).trim();
+    const r = coerceValue(field, raw);
+    if ('error' in r) throw new UsageError(field, r.error);
+    if (field === 'consent.email') target.consent = { email: r.value };
+    else target[field.replace(/^profile\./, '')] = r.value;
+  }
+}
+
+// ---- formatting --------------------------------------------------------------------------------
+
+function table(rows: (string | number | undefined | null)[][], header: string[]): string {
+  const cells = [header, ...rows.map((r) => r.map((c) => (c === undefined || c === null || c === '' ? '-' : String(c))))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]!))).join('  ')).join('\n');
+}
+
+const signed = (n: number) => (n > 0 ? `+${n}` : String(n));
+
+export function formatState(s: LeadState): string {
+  const lines: string[] = [];
+  const kv = (k: string, v: string | undefined) => v !== undefined && lines.push(`${k.padEnd(10)}${v}`);
+  kv('lead', s.leadId);
+  kv('stage', s.stage + (s.slaDeadline ? ` (sales SLA until ${s.slaDeadline})` : ''));
+  kv('score', `${s.score.total} = fit ${s.score.fit} + engagement ${s.score.engagement}`);
+  kv('owner', s.owner ?? '-');
+  kv('consent', s.consent);
+  kv('nurture', s.nurture.track ? `${s.nurture.track}, step ${s.nurture.step}${s.nurture.nextStepAt ? `, next at ${s.nurture.nextStepAt}` : ''}` : 'none');
+  kv('campaign', s.campaign);
+  kv('created', s.createdAt);
+  kv('engaged', s.lastEngagedAt);
+  kv('mql at', s.becameMqlAt);
+  kv('sql at', s.becameSqlAt);
+  kv('events', `${s.eventsProcessed} processed, recycled ${s.recycleCount} times${s.escalations ? `, ${s.escalations} escalations` : ''}`);
+  kv('config', s.configVersion);
+  const profile = Object.entries(s.profile ?? {}).filter(([, v]) => v !== undefined && v !== null);
+  if (profile.length) kv('profile', profile.map(([k, v]) => `${k}=${v}`).join(', '));
+  if (s.scoreLog?.length) {
+    lines.push('', 'score changes (newest last):');
+    for (const e of s.scoreLog) lines.push(`  ${e.at}  ${e.type.padEnd(18)} ${signed(e.points).padStart(4)}${e.note ? `  ${e.note}` : ''}`);
+  }
+  lines.push('', 'transitions:');
+  if (!s.transitions.length) lines.push('  (none yet)');
+  for (const t of s.transitions) lines.push(`  ${t.at}  ${t.from} -> ${t.to}  ${t.reason}`);
+  return lines.join('\n');
+}
+
+type Funnel = Awaited<ReturnType<LeadService['funnel']>>;
+function formatFunnel(f: Funnel): string {
+  const range = f.since || f.until ? `${f.since ?? 'the start'} to ${f.until ?? 'now'}` : 'all time';
+  const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(1)}%`);
+  const lines = [
+    `funnel, ${range}`,
+    '',
+    table(Object.entries(f.stages).map(([s, n]) => [s, n]), ['STAGE', 'LEADS']),
+    '',
+    `MQLs ${f.mqls}, SQLs ${f.sqls}, MQL-to-SQL ${pct(f.mqlToSqlRate)}`,
+  ];
+  const campaigns = Object.entries(f.campaigns);
+  if (campaigns.length) {
+    lines.push('', table(campaigns.map(([id, c]) => [id, c.leads, c.mqls, c.sqls, c.cost, c.costPerMql]), ['CAMPAIGN', 'LEADS', 'MQLS', 'SQLS', 'COST', 'COST/MQL']));
+  }
+  return lines.join('\n');
+}
+
+// ---- the program -------------------------------------------------------------------------------
+
+export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void = (c) => (process.exitCode = c)): Command {
+  const program = new Command('leadctl');
+  program
+    .description('Operate the lead nurture engine on Temporal: create leads, send events, record sales outcomes, inspect, import CSV.')
+    .addOption(new Option('--address <host:port>', 'Temporal frontend').env('TEMPORAL_ADDRESS').default('localhost:7233'))
+    .addOption(new Option('--namespace <ns>', 'Temporal namespace').env('TEMPORAL_NAMESPACE').default('default'))
+    .addOption(new Option('--task-queue <queue>', 'task queue of the lead workers').env('TEMPORAL_TASK_QUEUE').default('lead-nurture'))
+    .addOption(new Option('--config <file>', 'engine config (event types, campaigns); default ./config/default.yaml').env('LEAD_CONFIG'))
+    .option('--json', 'machine-readable output (errors as JSON on stderr)')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', '\nExit codes: 0 done; 2 input refused (bad field, unknown type, wrong stage, unknown lead) or some import rows bad; 1 other errors.')
+    .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) })
+    .exitOverride();
+
+  const g = (cmd: Command) => cmd.optsWithGlobals<GlobalOptions>();
+  const action = <A extends unknown[]>(fn: (ctx: Context, json: boolean, ...args: A) => Promise<number | void>) =>
+    async (...args: A) => {
+      const cmd = args[args.length - 1] as Command;
+      const opts = g(cmd);
+      const ctx = new Context(opts);
+      try {
+        const code = await fn(ctx, !!opts.json, ...args);
+        setExit(typeof code === 'number' ? code : 0);
+      } catch (err) {
+        setExit(report(err, !!opts.json, io));
+      } finally {
+        await ctx.close();
+      }
+    };
+
+  program.command('create')
+    .description('create a lead, or update the profile of an existing one')
+    .requiredOption('--lead-id <id>', "the caller's contact id (1-128 of A-Z a-z 0-9 . _ : @ + -)")
+    .requiredOption('--email <email>', 'email address')
+    .option('--first-name <name>').option('--last-name <name>').option('--company <name>').option('--job-title <title>')
+    .option('--seniority <s>').option('--department <d>').option('--industry <i>')
+    .option('--company-size <n>', 'employees (a whole number)')
+    .option('--country <cc>', 'ISO-3166 alpha-2, e.g. US').option('--timezone <tz>', 'IANA zone, e.g. Europe/Berlin')
+    .option('--campaign <id>', 'first-touch campaign').option('--channel <c>')
+    .option('--set <field=value>', 'any other LeadInput field, e.g. consent.email=false or profile.plan=pro (repeatable)', collect, [])
+    .action(action(async (ctx, json, o: Record<string, string | string[] | undefined>) => {
+      const input: Record<string, unknown> = { leadId: o.leadId, email: o.email };
+      for (const k of ['firstName', 'lastName', 'company', 'jobTitle', 'seniority', 'department', 'industry', 'country', 'timezone', 'campaign', 'channel']) {
+        if (o[k] !== undefined) input[k] = o[k];
+      }
+      if (o.companySize !== undefined) {
+        const r = coerceValue('companySize', String(o.companySize));
+        if ('error' in r) throw new UsageError('companySize', r.error);
+        input.companySize = r.value;
+      }
+      applySets(input, (o.set as string[]) ?? []);
+      validate(leadInputSchema, input, 'lead');
+      const r = await (await ctx.connect()).upsertLead(input);
+      io.out(json ? JSON.stringify(r) : `${r.created ? 'created' : 'updated'} lead ${r.leadId}${r.created ? '' : ' (profile)'}`);
+    }));
+
+  program.command('event')
+    .description('send an engagement event (starts the lead if it is unknown)')
+    .argument('<leadId>').argument('<type>', 'an event type of the config (behavior keys), or unsubscribe / hard_bounce')
+    .option('--event-id <id>', 'idempotency key (default: a random uuid)')
+    .option('--occurred-at <iso>', 'when it happened (ISO 8601; default now)')
+    .option('--campaign <id>').option('--channel <c>').option('--asset <a>').option('--email <email>', 'lets the event create an unknown lead with this address')
+    .action(action(async (ctx, json, leadId: string, type: string, o: Record<string, string | undefined>) => {
+      const ev: Record<string, unknown> = { leadId, type, eventId: o.eventId ?? crypto.randomUUID() };
+      if (o.occurredAt !== undefined) {
+        const d = parseDate(o.occurredAt, 'iso');
+        ev.occurredAt = 'value' in d ? d.value : o.occurredAt;
+      }
+      for (const k of ['campaign', 'channel', 'asset', 'email']) if (o[k] !== undefined) ev[k] = o[k];
+      const [valid] = ctx.service.validateEvents(ev);
+      await (await ctx.connect()).sendEvent(valid!);
+      io.out(json ? JSON.stringify({ accepted: 1, eventId: valid!.eventId }) : `sent ${valid!.type} for ${valid!.leadId} (event id ${valid!.eventId})`);
+    }));
+
+  program.command('outcome')
+    .description('record a sales outcome: accepted|rejected (lead in sql), won|lost (opportunity)')
+    .argument('<leadId>').argument('<outcome>', 'accepted, rejected, won or lost')
+    .option('--reason <r>', 'rejected: not_ready, no_response, bad_fit, duplicate, other; lost: free text')
+    .option('--note <text>').option('--rep <who>', 'the sales rep')
+    .action(action(async (ctx, json, leadId: string, outcome: string, o: Record<string, string | undefined>) => {
+      const raw: Record<string, unknown> = { outcome };
+      for (const k of ['reason', 'note', 'rep']) if (o[k] !== undefined) raw[k] = o[k];
+      validate(leadIdSchema, leadId, 'leadId', ['leadId']);
+      validate(salesOutcomeSchema, raw, 'sales outcome');
+      const svc = await ctx.connect();
+      const before = await svc.getState(leadId);
+      const s = await svc.salesOutcome(leadId, raw);
+      io.out(json ? JSON.stringify(s, null, 2) : `lead ${s.leadId}: ${before.stage} -> ${s.stage}${s.owner ? ` (owner ${s.owner})` : ''}`);
+    }));
+
+  program.command('show')
+    .description("a lead's state: stage, score breakdown, owner, consent, nurture, transitions (--json: the raw state)")
+    .argument('<leadId>')
+    .action(action(async (ctx, json, leadId: string) => {
+      validate(leadIdSchema, leadId, 'leadId', ['leadId']);
+      const s = await (await ctx.connect()).getState(leadId);
+      io.out(json ? JSON.stringify(s, null, 2) : formatState(s));
+    }));
+
+  program.command('list')
+    .description('leads by stage, owner, campaign, score (from the search attributes)')
+    .option('--stage <stage>').option('--owner <email>').option('--campaign <id>')
+    .option('--min-score <n>', 'LeadScore at least', intOption('minScore', -1_000_000))
+    .option('--limit <n>', 'at most this many (default 50)', intOption('limit', 1))
+    .option('--page-token <token>', 'the next page, as printed by a previous list')
+    .action(action(async (ctx, json, o: { stage?: string; owner?: string; campaign?: string; minScore?: number; limit?: number; pageToken?: string }) => {
+      ctx.service.searchQuery(o);
+      const r = await (await ctx.connect()).search({ ...o, limit: o.limit ?? 50 });
+      if (json) {
+        io.out(JSON.stringify(r, null, 2));
+        return;
+      }
+      io.out(table(r.leads.map((l) => [l.leadId, l.stage, l.score, l.owner, l.campaign, l.status, l.becameMqlAt, l.becameSqlAt]),
+        ['LEAD', 'STAGE', 'SCORE', 'OWNER', 'CAMPAIGN', 'RUN', 'MQL AT', 'SQL AT']));
+      io.out(`${r.leads.length} lead${r.leads.length === 1 ? '' : 's'}${r.nextPageToken ? `; more with --page-token ${r.nextPageToken}` : ''}`);
+    }));
+
+  program.command('funnel')
+    .description('counts per stage, MQL-to-SQL rate, per campaign leads, MQLs, SQLs and cost per MQL')
+    .option('--since <iso>', 'from (ISO 8601)', isoOption('since'))
+    .option('--until <iso>', 'until, exclusive (ISO 8601)', isoOption('until'))
+    .action(action(async (ctx, json, o: { since?: string; until?: string }) => {
+      const f = await (await ctx.connect()).funnel(o);
+      io.out(json ? JSON.stringify(f, null, 2) : formatFunnel(f));
+    }));
+
+  program.command('import')
+    .description('import a CSV of leads (LeadInput columns) or events (LeadEvent columns)')
+    .argument('<kind>', 'leads or events')
+    .argument('<file>', 'CSV with a header row')
+    .option('--map <column=field>', "read another tool's column as a field, e.g. 'E-mail Address=email' (repeatable; field may be profile.<name>)", collect, [])
+    .option('--set <field=value>', 'a value for every row that has none, e.g. consent.email=false (repeatable)', collect, [])
+    .option('--type <type>', 'events: the event type of rows without one (same as --set type=T)')
+    .addOption(new Option('--date-format <format>', 'how dates are written (occurredAt and fields ending in At)').choices(DATE_FORMATS).default('iso'))
+    .option('--email-template <template>', "leads: address for rows without an email, e.g. '{leadId}@import.invalid' ({field} placeholders); such leads get consent.email=false")
+    .option('--concurrency <n>', 'rows in flight (default 16)', intOption('concurrency', 1))
+    .option('--limit <n>', 'read only the first N data rows', intOption('limit', 1))
+    .option('--dry-run', 'validate and report, send nothing')
+    .addHelpText('after', `
+Columns named like LeadInput / LeadEvent fields are read as they are; others are ignored unless
+mapped (the summary lists them). Bad rows are reported by line number with the field and reason;
+good rows still go in. Events without an eventId column get a deterministic id (hash of lead id,
+type, occurredAt and the row), so importing a file twice changes nothing.
+
+Olist marketing-qualified leads (no email in the file):
+  leadctl import leads olist-marketing-qualified-leads.csv --map mql_id=leadId --map origin=campaign \\
+    --map first_contact_date=profile.firstContactAt --date-format dd-mm-yyyy --email-template '{leadId}@import.invalid'
+or as form submissions on their first-contact date (anonymous leads):
+  leadctl import events olist-marketing-qualified-leads.csv --type form_submit --map mql_id=leadId \\
+    --map first_contact_date=occurredAt --map origin=campaign --map landing_page_id=asset --date-format dd-mm-yyyy`)
+    .action(action(async (ctx, json, kindArg: string, file: string, o: {
+      map: string[]; set: string[]; type?: string; dateFormat: DateFormat; emailTemplate?: string; concurrency?: number; limit?: number; dryRun?: boolean;
+    }) => {
+      if (kindArg !== 'leads' && kindArg !== 'events') throw new UsageError('kind', `expected leads or events, got "${kindArg}"`);
+      const kind: ImportKind = kindArg;
+      if (o.type && kind !== 'events') throw new UsageError('--type', 'only for import events');
+      if (o.emailTemplate && kind !== 'leads') throw new UsageError('--email-template', 'only for import leads');
+      if (!existsSync(file) || !statSync(file).isFile()) throw new ImportSetupError(`${file}: no such file`);
+      const knownTypes = kind === 'events' ? knownEventTypes(ctx.config().config) : undefined;
+      const svc = o.dryRun ? undefined : ctx.service;
+      const size = statSync(file).size;
+      const bar = io.stderrIsTTY && !json
+        ? new SingleBar({ stream: process.stderr, format: 'importing [{bar}] {percentage}% | {rows} rows | {imported} in | {bad} bad', hideCursor: true, clearOnComplete: true })
+        : undefined;
+      const held: string[] = [];
+      const MAX_SHOWN = 100;
+      let shown = 0;
+      const onBadRow = (b: BadRow) => {
+        if (json || shown >= MAX_SHOWN) return;
+        shown++;
+        if (bar) held.push(describeBadRow(b));
+        else io.err(describeBadRow(b));
+      };
+      bar?.start(Math.max(size, 1), 0, { rows: 0, imported: 0, bad: 0 });
+      let summary: ImportSummary;
+      try {
+        summary = await runImport({
+          kind, file, map: o.map, set: [...o.set, ...(o.type ? [`type=${o.type}`] : [])], dateFormat: o.dateFormat,
+          emailTemplate: o.emailTemplate, knownTypes, concurrency: o.concurrency ?? 16, limit: o.limit, dryRun: !!o.dryRun,
+          send: svc && (kind === 'leads'
+            ? async (v) => ((await (await ctx.connect()).upsertLead(v)).created ? 'created' : 'updated')
+            : async (v) => {
+              await (await ctx.connect()).sendEvent(v as LeadEvent);
+              return 'sent';
+            }),
+          onBadRow,
+          onProgress: (p) => bar?.update(Math.min(p.bytesRead, size), { rows: p.rowsRead, imported: p.imported, bad: p.bad }),
+        });
+      } catch (err) {
+        if (err instanceof ImportFatalError) {
+          bar?.stop();
+          held.forEach((l) => io.err(l));
+          if (json) io.out(JSON.stringify({ ...err.summary, error: err.message }, null, 2));
+          else io.out(formatSummary(err.summary));
+        }
+        throw err;
+      } finally {
+        bar?.stop();
+      }
+      held.forEach((l) => io.err(l));
+      if (!json && summary.bad > shown) io.err(`... and ${summary.bad - shown} more bad rows (--json lists up to 1000)`);
+      io.out(json ? JSON.stringify(summary, null, 2) : formatSummary(summary));
+      return summary.bad > 0 ? 2 : 0;
+    }));
+
+  return program;
+}
+
+/** Prints an error the way every command does and returns the exit code. */
+function report(err: unknown, json: boolean, io: Io): number {
+  if (err instanceof LeadError) {
+    if (json) io.err(JSON.stringify({ error: { code: err.code, message: err.message, ...(err.issues ? { issues: err.issues } : {}) } }));
+    else {
+      io.err(`error: ${err.message}`);
+      // Each issue on its own line (field: reason) when the message does not already say it.
+      for (const i of err.issues ?? []) if (err.issues!.length > 1 || !err.message.includes(`${i.path}: `)) io.err(`  ${i.path}: ${i.message}`);
+    }
+    return 2;
+  }
+  const message = err instanceof ConfigError || err instanceof ImportSetupError || err instanceof ImportFatalError
+    ? err.message : err instanceof Error ? err.message : String(err);
+  if (json) io.err(JSON.stringify({ error: { code: err instanceof ConfigError ? 'bad_config' : 'error', message } }));
+  else io.err(`error: ${message}`);
+  if (process.env.LEADCTL_DEBUG && err instanceof Error) io.err(err.stack ?? '');
+  return 1;
+}
+
+/** Runs leadctl with `argv` (as process.argv) and returns the exit code. */
+export async function main(argv = process.argv, io: Io = defaultIo): Promise<number> {
+  let code = 0;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end with exit code 0; usage errors are already printed.
+      return err.exitCode;
+    }
+    return report(err, false, io);
+  }
+  return code;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then((code) => process.exit(code));
+}

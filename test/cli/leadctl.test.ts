@@ -1,0 +1,349 @@
+/**
+ * leadctl as users run it: `node bin/leadctl.mjs …` child processes against a real Temporal dev
+ * server and a real worker (the repo's config/default.yaml on both sides), SMTP captured.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { LeadService } from '../../src/client.js';
+import { loadConfigFile } from '../../src/config-file.js';
+import type { LeadState } from '../../src/domain/lead.js';
+import { ROOT } from '../../src/env.js';
+import { devServerEnv, harness, type Harness, startSmtp } from '../helpers/temporal.js';
+import type { SmtpCapture } from '../helpers/smtp.js';
+
+const OLIST = '/work/shared/data/olist-marketing-qualified-leads.csv';
+const CONFIG = join(ROOT, 'config', 'default.yaml');
+
+let env: TestWorkflowEnvironment | undefined;
+let smtp: SmtpCapture | undefined;
+let h: Harness;
+let stopWorker: () => void = () => undefined;
+let workerDone: Promise<void> | undefined;
+let dir: string;
+let svc: LeadService;
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+function cli(...args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'leadctl.mjs'), ...args], {
+      cwd: ROOT,
+      env: {
+        ...process.env, TEMPORAL_ADDRESS: env!.address, TEMPORAL_NAMESPACE: env!.namespace ?? 'default', TEMPORAL_TASK_QUEUE: h.taskQueue, LEAD_CONFIG: CONFIG,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Runs leadctl and expects exit code 0. */
+async function ok(...args: string[]): Promise<string> {
+  const r = await cli(...args);
+  assert.equal(r.code, 0, `leadctl ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** `leadctl show --json`. */
+async function show(leadId: string): Promise<LeadState> {
+  return JSON.parse(await ok('show', leadId, '--json')) as LeadState;
+}
+
+/** The same state queried in-process: cheaper for polling than a child process per look. */
+function state(leadId: string): Promise<LeadState> {
+  return svc.getState(leadId);
+}
+
+async function until<T>(fn: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (check(v)) return v;
+    if (Date.now() > deadline) throw new Error(`condition never held; last: ${JSON.stringify(v).slice(0, 2000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The parts of a state that an import must not change (score.engagement decays with the clock). */
+const stable = (s: LeadState) => ({
+  stage: s.stage, profile: s.profile, consent: s.consent, fit: s.score.fit, eventsProcessed: s.eventsProcessed, transitions: s.transitions,
+  scoreLog: s.scoreLog, campaign: s.campaign, createdAt: s.createdAt, recycleCount: s.recycleCount,
+});
+
+before(async () => {
+  env = await devServerEnv();
+  smtp = await startSmtp();
+  const loaded = loadConfigFile(CONFIG);
+  h = await harness(env, smtp, loaded);
+  svc = new LeadService(env.client, h.taskQueue, loaded.config);
+  const stopped = new Promise<void>((r) => (stopWorker = r));
+  workerDone = h.run(() => stopped);
+  dir = mkdtempSync(join(tmpdir(), 'leadctl-'));
+});
+
+after(async () => {
+  stopWorker();
+  await workerDone?.catch(() => undefined);
+  await smtp?.close();
+  await env?.teardown();
+});
+
+describe('leadctl against Temporal', () => {
+  it('create makes a lead, a second create updates its profile', async () => {
+    // Fit stays under the MQL threshold (40) so that the lead waits in `lead`.
+    assert.match(await ok('create', '--lead-id', 'cli-ana', '--email', 'ana@corp.example', '--first-name', 'Ana', '--company', 'Corp',
+      '--country', 'US', '--campaign', 'spring-webinar', '--set', 'companySize=50', '--set', 'profile.plan=pro'), /^created lead cli-ana/);
+    assert.match(await ok('create', '--lead-id', 'cli-ana', '--email', 'ana@corp.example', '--job-title', 'VP Marketing'), /^updated lead cli-ana/);
+    const s = await until(() => state('cli-ana'), (x) => x.profile.jobTitle === 'VP Marketing');
+    assert.equal(s.stage, 'lead');
+    assert.equal(s.profile.firstName, 'Ana');
+    assert.equal(s.profile.companySize, 50);
+    assert.equal(s.profile.plan, 'pro');
+    assert.equal(s.campaign, 'spring-webinar');
+    assert.ok(s.score.fit > 0);
+  });
+
+  it('show prints a readable summary; --json the raw state', async () => {
+    const text = await ok('show', 'cli-ana');
+    assert.match(text, /^lead\s+cli-ana$/m);
+    assert.match(text, /^stage\s+lead/m);
+    assert.match(text, /^score\s+\d+ = fit \d+ \+ engagement \d+/m);
+    assert.match(text, /^consent\s+subscribed/m);
+    assert.match(text, /^nurture\s+welcome, step/m);
+    assert.match(text, /^transitions:/m);
+    const s = await show('cli-ana');
+    assert.equal(s.leadId, 'cli-ana');
+    assert.deepEqual(stable(s), stable(await state('cli-ana')));
+    assert.deepEqual(Object.keys(s.score).sort(), ['engagement', 'fit', 'total']);
+  });
+
+  it('event sends engagement; the same event id counts once', async () => {
+    assert.match(await ok('event', 'cli-ana', 'pricing_page_view', '--event-id', 'cli-e1', '--campaign', 'spring-webinar'), /sent pricing_page_view for cli-ana \(event id cli-e1\)/);
+    await ok('event', 'cli-ana', 'pricing_page_view', '--event-id', 'cli-e1');
+    const out = JSON.parse(await ok('event', 'cli-ana', 'email_open', '--json'));
+    assert.match(out.eventId, /^[0-9a-f-]{36}$/); // a random uuid by default
+    const s = await until(() => state('cli-ana'), (x) => x.eventsProcessed >= 2);
+    assert.equal(s.eventsProcessed, 2);
+    assert.ok(s.scoreLog.some((e) => e.eventId === 'cli-e1' && e.points > 0));
+  });
+
+  it('outcome in the wrong stage fails with a clear message and exit code 2', async () => {
+    const r = await cli('outcome', 'cli-ana', 'won');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /outcome won needs stage opportunity, but the lead is in (lead|mql)/);
+    assert.equal(r.stdout, '');
+  });
+
+  it('outcome moves a handed-off lead: accepted, then won', async () => {
+    await ok('event', 'cli-ana', 'demo_request', '--event-id', 'cli-demo');
+    const sql = await until(() => state('cli-ana'), (x) => x.stage === 'sql' && !!x.owner);
+    assert.match(sql.owner!, /@sales\.example$/);
+    assert.match(await ok('outcome', 'cli-ana', 'accepted', '--rep', 'ana@sales.example', '--note', 'call booked'), /lead cli-ana: sql -> opportunity/);
+    const won = JSON.parse(await ok('outcome', 'cli-ana', 'won', '--json')) as LeadState;
+    assert.equal(won.stage, 'customer');
+    assert.deepEqual(won.transitions.slice(-2).map((t) => t.to), ['opportunity', 'customer']);
+    assert.match(await ok('show', 'cli-ana'), /sql -> opportunity\s+sales accepted by ana@sales\.example: call booked/);
+  });
+
+  it('list shows leads as a table and filters by the search attributes', async () => {
+    await ok('create', '--lead-id', 'cli-ben', '--email', 'ben@other.example', '--campaign', 'google-ads-q2');
+    // Visibility is eventually consistent: wait in-process, then ask leadctl.
+    await until(() => svc.search({ campaign: 'spring-webinar' }), (r) => r.leads.some((l) => l.leadId === 'cli-ana' && l.stage === 'customer'));
+    await until(() => svc.search({ stage: 'lead' }), (r) => r.leads.some((l) => l.leadId === 'cli-ben'));
+    const listed = JSON.parse(await ok('list', '--campaign', 'spring-webinar', '--json')) as { leads: { leadId: string; stage: string }[] };
+    assert.deepEqual(listed.leads.map((l) => [l.leadId, l.stage]), [['cli-ana', 'customer']]);
+    assert.ok((JSON.parse(await ok('list', '--stage', 'lead', '--json')) as { leads: { leadId: string }[] }).leads.some((l) => l.leadId === 'cli-ben'));
+    const table = await ok('list', '--stage', 'customer', '--min-score', '1', '--limit', '10');
+    assert.match(table, /^LEAD\s+STAGE\s+SCORE\s+OWNER\s+CAMPAIGN/m);
+    assert.match(table, /^cli-ana\s+customer\s+\d+\s+ana@sales\.example\s+spring-webinar/m);
+    assert.match(table, /^1 lead$/m);
+  });
+
+  it('funnel counts stages and campaigns', async () => {
+    await until(() => svc.funnel({}), (x) => x.stages.customer! >= 1 && x.campaigns['google-ads-q2']!.leads >= 1);
+    const f = JSON.parse(await ok('funnel', '--json'));
+    assert.equal(f.stages.customer, 1);
+    assert.equal(f.campaigns['spring-webinar'].leads, 1);
+    assert.ok(f.mqls >= 1 && f.sqls >= 1);
+    assert.equal(typeof f.mqlToSqlRate, 'number');
+    assert.equal(f.campaigns['google-ads-q2'].leads, 1);
+    const text = await ok('funnel', '--since', '2020-01-01', '--until', '2999-01-01');
+    assert.match(text, /^funnel, 2020-01-01T00:00:00\.000Z to 2999-01-01T00:00:00\.000Z/);
+    assert.match(text, /^customer\s+1$/m);
+    assert.match(text, /MQL-to-SQL \d+\.\d%/);
+    assert.match(text, /^spring-webinar\s+1\s+1\s+1\s+12000\s+12000$/m);
+  });
+});
+
+describe('leadctl import', () => {
+  let leadsCsv: string;
+  let eventsCsv: string;
+  before(() => {
+    leadsCsv = join(dir, 'crm-export.csv');
+    writeFileSync(leadsCsv, [
+      'Contact ID,E-mail,Employees,Country,Favourite Colour',
+      'imp-1,one@corp.example,250,us,blue',
+      'imp-2,not-an-email,10,US,red',
+      'imp-3,three@corp.example,,GB,',
+    ].join('\n'));
+    eventsCsv = join(dir, 'events.csv');
+    writeFileSync(eventsCsv, [
+      'leadId,type,occurredAt,campaign',
+      `imp-1,content_download,${new Date(Date.now() - 3600_000).toISOString()},spring-webinar`,
+      'imp-1,email_open,,',
+      'imp-1,teleport,,',
+      `imp-3,webinar_attended,${new Date(Date.now() - 7200_000).toISOString()},`,
+      'imp-1,email_open,,',
+    ].join('\n'));
+  });
+
+  it('imports the good rows of a CSV, reports the bad one by line and field, exit code 2', async () => {
+    const r = await cli('import', 'leads', leadsCsv, '--map', 'Contact ID=leadId', '--map', 'E-mail=email', '--map', 'Employees=companySize');
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^line 3: email \(column "E-mail"\): Invalid email address$/m);
+    assert.match(r.stdout, /3 rows read, 2 imported \(2 new, 0 updated\), 1 bad, 0 skipped/);
+    assert.match(r.stdout, /ignored columns .*: Favourite Colour/);
+    const one = await state('imp-1');
+    assert.equal(one.profile.companySize, 250);
+    assert.equal(one.profile.country, 'US');
+    assert.equal((await state('imp-3')).profile.email, 'three@corp.example');
+    const missing = await cli('show', 'imp-2');
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /lead imp-2 not found/);
+  });
+
+  it('a second import of the same file changes nothing', async () => {
+    const before = [stable(await state('imp-1')), stable(await state('imp-3'))];
+    const r = await cli('import', 'leads', leadsCsv, '--map', 'Contact ID=leadId', '--map', 'E-mail=email', '--map', 'Employees=companySize', '--json');
+    assert.equal(r.code, 2);
+    const summary = JSON.parse(r.stdout);
+    assert.deepEqual([summary.rowsRead, summary.imported, summary.created, summary.updated, summary.bad], [3, 2, 0, 2, 1]);
+    assert.deepEqual(summary.badRows, [{ line: 3, issues: [{ field: 'email', column: 'E-mail', message: 'Invalid email address' }] }]);
+    // A fresh event after the re-import: once it is counted, the re-import's signals were handled too.
+    await ok('event', 'imp-3', 'email_open', '--event-id', 'after-reimport');
+    await until(() => state('imp-3'), (s) => s.eventsProcessed === 1);
+    assert.deepEqual(stable(await state('imp-1')), before[0]);
+    const three = stable(await state('imp-3'));
+    assert.deepEqual({ ...three, eventsProcessed: 0, scoreLog: [] }, { ...before[1]!, eventsProcessed: 0, scoreLog: [] });
+  });
+
+  it('imports events with deterministic ids; importing them again leaves eventsProcessed unchanged', async () => {
+    const first = await cli('import', 'events', eventsCsv, '--concurrency', '4');
+    assert.equal(first.code, 2);
+    assert.match(first.stderr, /^line 4: type: unknown event type "teleport"/m);
+    assert.match(first.stdout, /5 rows read, 3 imported, 1 bad, 1 skipped \(1 duplicate rows\)/);
+    const one = await until(() => state('imp-1'), (s) => s.eventsProcessed === 2);
+    await until(() => state('imp-3'), (s) => s.eventsProcessed === 2);
+    const again = await cli('import', 'events', eventsCsv);
+    assert.equal(again.code, 2);
+    assert.match(again.stdout, /5 rows read, 3 imported, 1 bad, 1 skipped/);
+    await ok('event', 'imp-1', 'page_view', '--event-id', 'imp-1-sentinel');
+    const after = await until(() => state('imp-1'), (s) => s.scoreLog.some((e) => e.eventId === 'imp-1-sentinel'));
+    assert.equal(after.eventsProcessed, one.eventsProcessed + 1);
+    assert.equal(after.scoreLog.filter((e) => e.type === 'content_download').length, 1);
+  });
+
+  it('a dry run validates without sending', async () => {
+    const r = await cli('import', 'leads', leadsCsv, '--map', 'Contact ID=leadId', '--map', 'E-mail=email', '--map', 'Employees=companySize', '--dry-run');
+    assert.equal(r.code, 2);
+    assert.match(r.stdout, /^dry run \(nothing sent\): .*3 rows read, 2 valid, 1 bad/m);
+  });
+
+  it('imports the real Olist MQL file as leads with placeholder addresses that are never mailed', async () => {
+    const r = await cli('import', 'leads', OLIST, '--map', 'mql_id=leadId', '--map', 'origin=campaign', '--map', 'first_contact_date=profile.firstContactAt',
+      '--date-format', 'dd-mm-yyyy', '--email-template', '{leadId}@import.invalid', '--limit', '200', '--concurrency', '32', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout);
+    assert.deepEqual([summary.rowsRead, summary.imported, summary.created, summary.bad], [200, 200, 200, 0]);
+    assert.deepEqual(summary.ignoredColumns, ['landing_page_id']);
+    const s = await state('dac32acd4db4c29c230538b72f8dd87d');
+    assert.equal(s.profile.email, 'dac32acd4db4c29c230538b72f8dd87d@import.invalid');
+    assert.equal(s.profile.firstContactAt, '2018-02-01T00:00:00.000Z');
+    assert.equal(s.campaign, 'social');
+    assert.equal(s.consent, 'unsubscribed');
+    await until(() => svc.search({ campaign: 'social', limit: 1000 }), (r) => r.leads.length > 0);
+    const social = JSON.parse(await ok('list', '--campaign', 'social', '--limit', '1000', '--json')).leads as { campaign: string }[];
+    assert.ok(social.length > 0 && social.length < 200 && social.every((l) => l.campaign === 'social'));
+
+    // The same rows as form submissions on their first-contact date, twice: counted once.
+    const events = ['import', 'events', OLIST, '--type', 'form_submit', '--map', 'mql_id=leadId', '--map', 'first_contact_date=occurredAt',
+      '--map', 'origin=campaign', '--map', 'landing_page_id=asset', '--date-format', 'dd-mm-yyyy', '--limit', '20'];
+    assert.match(await ok(...events), /20 rows read, 20 imported, 0 bad, 0 skipped/);
+    await until(() => state('dac32acd4db4c29c230538b72f8dd87d'), (x) => x.eventsProcessed === 1);
+    await ok(...events);
+    await ok('event', 'dac32acd4db4c29c230538b72f8dd87d', 'page_view', '--event-id', 'olist-sentinel');
+    const later = await until(() => state('dac32acd4db4c29c230538b72f8dd87d'), (x) => x.scoreLog.some((e) => e.eventId === 'olist-sentinel'));
+    assert.equal(later.eventsProcessed, 2);
+    assert.equal(later.scoreLog.filter((e) => e.type === 'form_submit').length, 1);
+    assert.ok(!smtp!.messages.some((m) => m.to.some((a) => a.endsWith('@import.invalid'))));
+  });
+});
+
+describe('leadctl refuses bad input, naming the field', () => {
+  type Case = [args: string[], message: RegExp, code?: number];
+  /** Each case in its own child process, all at once: none of them changes anything. */
+  const refused = (cases: Case[]) => Promise.all(cases.map(async ([args, message, code = 2]) => {
+    const r = await cli(...args);
+    assert.equal(r.code, code, `leadctl ${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message, `leadctl ${args.join(' ')}`);
+    return r;
+  }));
+
+  it('create', async () => {
+    await refused([
+      [['create', '--lead-id', 'bad id!', '--email', 'x@y.example'], /leadId: must be 1-128 characters/],
+      [['create', '--lead-id', 'ok-id', '--email', 'nope'], /email: Invalid email address/],
+      [['create', '--lead-id', 'ok-id', '--email', 'x@y.example', '--country', 'Germany'], /country: must be an ISO-3166 alpha-2 code/],
+      [['create', '--lead-id', 'ok-id', '--email', 'x@y.example', '--company-size', 'lots'], /companySize: expected a whole number/],
+      [['create', '--lead-id', 'ok-id', '--email', 'x@y.example', '--set', 'nosuch.field=1'], /nosuch\.field: not a LeadInput field/],
+      [['create', '--email', 'x@y.example'], /required option '--lead-id <id>' not specified/, 1],
+    ]);
+    await assert.rejects(state('ok-id'), /not found/);
+  });
+
+  it('event', async () => {
+    const [, , , json] = await refused([
+      [['event', 'bad id!', 'email_open'], /leadId: must be 1-128 characters/],
+      [['event', 'cli-ana', 'teleport'], /type: unknown event type "teleport"; known: email_open/],
+      [['event', 'cli-ana', 'email_open', '--occurred-at', 'yesterday'], /occurredAt: /],
+      [['event', 'cli-ana', 'teleport', '--json'], /unknown_event_type/],
+    ]);
+    assert.equal(JSON.parse(json!.stderr).error.issues[0].path, 'type');
+  });
+
+  it('outcome', async () => {
+    await refused([
+      [['outcome', 'cli-ben', 'maybe'], /outcome: Invalid discriminator value/],
+      [['outcome', 'cli-ben', 'rejected'], /reason: Invalid option/],
+      [['outcome', 'bad id!', 'accepted'], /leadId: must be 1-128 characters/],
+      [['outcome', 'nobody-here', 'accepted'], /lead nobody-here not found/],
+    ]);
+    assert.equal((await state('cli-ben')).stage, 'lead');
+  });
+
+  it('show, list, funnel, import', async () => {
+    await refused([
+      [['show', 'bad id!'], /leadId: must be 1-128 characters/],
+      [['list', '--stage', 'nirvana'], /stage: must be one of lead, mql/],
+      [['list', '--min-score', 'high'], /minScore: expected a whole number/],
+      [['funnel', '--since', 'last week'], /since: "last week" is not an ISO 8601 date/],
+      [['import', 'leads', join(dir, 'crm-export.csv'), '--map', 'E-mail=emial'], /"emial" is not a LeadInput field/, 1],
+      [['import', 'leads', join(dir, 'nope.csv')], /nope\.csv: no such file/, 1],
+      [['import', 'contacts', join(dir, 'crm-export.csv')], /kind: expected leads or events/],
+    ]);
+  });
+
+  it('Temporal unreachable is exit code 1 with the address', async () => {
+    await refused([[['show', 'cli-ana', '--address', '127.0.0.1:1'], /cannot reach Temporal at 127\.0\.0\.1:1/, 1]]);
+  });
+});
