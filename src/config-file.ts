@@ -6,6 +6,8 @@ import { parse, YAMLParseError } from 'yaml';
 import { type Config, configSchema } from './domain/config.js';
 import { loadTemplates, type Templates } from './templates.js';
 
+const TEMPLATE_ID_RE = /^[a-z0-9][a-z0-9_-]*$/;
+
 export class ConfigError extends Error {
   constructor(readonly file: string, readonly problems: { path: string; message: string }[]) {
     super(`invalid configuration ${file}:\n${problems.map((p) => `  - ${p.path}: ${p.message}`).join('\n')}`);
@@ -29,11 +31,14 @@ export function defaultConfigPath(): string {
 export function validateConfig(raw: unknown, file: string, baseDir = dirname(file)): LoadedConfig {
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new ConfigError(file, parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message })));
+    // Report every problem at once: the templates that the (invalid) file names are checked too.
+    const problems = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
+    const reported = new Set(problems.map((p) => p.path));
+    const templateProblems = loadTemplates(templatesDir(rawTemplatesFolder(raw), baseDir), rawRequiredTemplates(raw)).problems;
+    throw new ConfigError(file, [...problems, ...templateProblems.filter((p) => !reported.has(p.path))]);
   }
   const config = parsed.data;
-  const dir = isAbsolute(config.email.templates) ? config.email.templates : resolve(baseDir, config.email.templates);
-  const { templates, problems } = loadTemplates(dir, requiredTemplates(config));
+  const { templates, problems } = loadTemplates(templatesDir(config.email.templates, baseDir), requiredTemplates(config));
   if (problems.length) throw new ConfigError(file, problems);
   const version = createHash('sha256').update(JSON.stringify({ config, templates: templates.sources })).digest('hex').slice(0, 12);
   return { file, config, version, templates };
@@ -44,6 +49,30 @@ function requiredTemplates(config: Config): { id: string; path: string }[] {
     { id: 'handoff', path: 'email.templates' },
     ...config.nurture.tracks.flatMap((t, i) => t.steps.map((s, j) => ({ id: s.template, path: `nurture.tracks.${i}.steps.${j}.template` }))),
   ];
+}
+
+const templatesDir = (folder: string, baseDir: string) => (isAbsolute(folder) ? folder : resolve(baseDir, folder));
+
+/** The template folder of a config that failed validation (its default when unusable). */
+function rawTemplatesFolder(raw: unknown): string {
+  const folder = (raw as { email?: { templates?: unknown } } | null)?.email?.templates;
+  return typeof folder === 'string' ? folder : 'templates/';
+}
+
+/** The templates that a config which failed validation names, where it names them well enough to look. */
+function rawRequiredTemplates(raw: unknown): { id: string; path: string }[] {
+  const tracks = (raw as { nurture?: { tracks?: unknown } } | null)?.nurture?.tracks;
+  const required = [{ id: 'handoff', path: 'email.templates' }];
+  if (!Array.isArray(tracks)) return required;
+  tracks.forEach((t: { steps?: unknown } | null, i) => {
+    if (!Array.isArray(t?.steps)) return;
+    t.steps.forEach((s: { template?: unknown } | null, j) => {
+      if (typeof s?.template === 'string' && TEMPLATE_ID_RE.test(s.template)) {
+        required.push({ id: s.template, path: `nurture.tracks.${i}.steps.${j}.template` });
+      }
+    });
+  });
+  return required;
 }
 
 export function loadConfigFile(file = defaultConfigPath()): LoadedConfig {

@@ -7,6 +7,12 @@ import { z } from 'zod';
 import { durationMs } from './duration.js';
 import { BUILTIN_EVENT_TYPES, STAGES } from './lead.js';
 
+/**
+ * A whole number. Not `z.number().int()`: its issue aborts every refinement above it, so the
+ * cross-field checks (catch-all route, thresholds, tracks) would go unreported next to it.
+ */
+const wholeNumber = () => z.number().refine(Number.isSafeInteger, 'must be a whole number');
+
 const fieldName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be a profile field name');
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 
@@ -29,8 +35,16 @@ const ruleSchema = z.object({
   if (rule.min !== undefined && rule.max !== undefined && rule.min > rule.max) {
     ctx.addIssue({ code: 'custom', path: ['min'], message: 'min is greater than max' });
   }
-});
+}, { when: isObject });
 export type Rule = z.infer<typeof ruleSchema>;
+
+/**
+ * Cross-field checks run even when a sibling field has a problem, so that a bad file reports every
+ * problem at once (zod skips refinements after an earlier issue unless told when to run them).
+ */
+function isObject(payload: { value: unknown }): boolean {
+  return typeof payload.value === 'object' && payload.value !== null && !Array.isArray(payload.value);
+}
 
 function isRegExp(pattern: string): boolean {
   try {
@@ -41,12 +55,13 @@ function isRegExp(pattern: string): boolean {
   }
 }
 
-const fitRuleSchema = ruleSchema.and(z.object({ points: z.number().int() }));
-const disqualifyRuleSchema = ruleSchema.and(z.object({ reason: z.string().optional() }));
+// Both sides strict: an intersection drops a key only one side rejects, and a misspelt key must be reported.
+const fitRuleSchema = ruleSchema.and(z.object({ points: wholeNumber() }).strict());
+const disqualifyRuleSchema = ruleSchema.and(z.object({ reason: z.string().optional() }).strict());
 
 const behaviorSchema = z.object({
-  points: z.number().int(),
-  maxPerDay: z.number().int().positive().optional(),
+  points: wholeNumber(),
+  maxPerDay: wholeNumber().positive().optional(),
   handRaiser: z.boolean().optional(),
 }).strict();
 
@@ -83,10 +98,12 @@ const timeZone = z.string().refine((tz) => {
 export const configSchema = z.object({
   scoring: z.object({
     thresholds: z.object({
-      mql: z.number().int(),
-      sql: z.number().int(),
-      minFit: z.number().int().default(0),
-    }).strict().refine((t) => t.sql >= t.mql, { message: 'sql threshold must not be below the mql threshold', path: ['sql'] }),
+      mql: wholeNumber(),
+      sql: wholeNumber(),
+      minFit: wholeNumber().default(0),
+    }).strict().refine((t) => typeof t.sql !== 'number' || typeof t.mql !== 'number' || t.sql >= t.mql, {
+      message: 'sql threshold must not be below the mql threshold', path: ['sql'], when: isObject,
+    }),
     fit: z.array(fitRuleSchema).default([]),
     disqualify: z.array(disqualifyRuleSchema).default([]),
     behavior: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'event types are lower_snake_case'), behaviorSchema)
@@ -94,14 +111,14 @@ export const configSchema = z.object({
         for (const t of BUILTIN_EVENT_TYPES) {
           if (t in b) ctx.addIssue({ code: 'custom', path: [t], message: `${t} is a built-in event type (consent), not a behaviour` });
         }
-      }),
+      }, { when: isObject }),
     decay: z.object({ halfLife: durationMs }).strict().optional(),
   }).strict(),
   nurture: z.object({ tracks: z.array(trackSchema).default([]) }).strict().default({ tracks: [] }),
   timeouts: z.object({
     mqlStaleAfter: durationMs,
     salesAcceptWithin: durationMs,
-    salesEscalations: z.number().int().min(0).max(20).default(0),
+    salesEscalations: wholeNumber().min(0).max(20).default(0),
     dormantAfter: durationMs,
   }).strict(),
   routing: z.array(routingRuleSchema).min(1, 'at least one routing rule (a catch-all) is needed'),
@@ -112,29 +129,40 @@ export const configSchema = z.object({
       days: z.array(z.enum(WEEKDAYS)).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri']),
       from: timeOfDay,
       to: timeOfDay,
-    }).strict().refine((w) => w.from < w.to, { message: 'from must be before to', path: ['to'] }).optional(),
+    }).strict().refine((w) => typeof w.from !== 'string' || typeof w.to !== 'string' || w.from < w.to, {
+      message: 'from must be before to', path: ['to'], when: isObject,
+    }).optional(),
     defaultTimezone: timeZone.default('UTC'),
     frequencyCap: z.object({
-      perDay: z.number().int().positive().optional(),
-      perWeek: z.number().int().positive().optional(),
+      perDay: wholeNumber().positive().optional(),
+      perWeek: wholeNumber().positive().optional(),
     }).strict().optional(),
   }).strict(),
   campaigns: z.record(z.string(), z.object({ cost: z.number().min(0) }).strict()).default({}),
 }).strict().superRefine((cfg, ctx) => {
+  // Runs on partly invalid input too (see isObject), so it reads the fields defensively.
+  const tracks: unknown[] = Array.isArray(cfg.nurture?.tracks) ? cfg.nurture.tracks : [];
   const ids = new Set<string>();
-  cfg.nurture.tracks.forEach((t, i) => {
+  const stagesSeen = new Map<string, string>();
+  tracks.forEach((track, i) => {
+    const t = (typeof track === 'object' && track !== null ? track : {}) as { id?: unknown; for?: unknown };
+    if (typeof t.id !== 'string') return;
     if (ids.has(t.id)) ctx.addIssue({ code: 'custom', path: ['nurture', 'tracks', i, 'id'], message: `duplicate track id ${t.id}` });
     ids.add(t.id);
+    if (!Array.isArray(t.for)) return;
+    t.for.forEach((stage: unknown, j) => {
+      if (typeof stage !== 'string') return;
+      const other = stagesSeen.get(stage);
+      if (other) ctx.addIssue({ code: 'custom', path: ['nurture', 'tracks', i, 'for', j], message: `stage ${stage} is already nurtured by track ${other}` });
+      stagesSeen.set(stage, t.id as string);
+    });
   });
-  const stagesSeen = new Map<string, string>();
-  cfg.nurture.tracks.forEach((t, i) => t.for.forEach((stage, j) => {
-    const other = stagesSeen.get(stage);
-    if (other) ctx.addIssue({ code: 'custom', path: ['nurture', 'tracks', i, 'for', j], message: `stage ${stage} is already nurtured by track ${other}` });
-    stagesSeen.set(stage, t.id);
-  }));
-  const last = cfg.routing[cfg.routing.length - 1];
-  if (last?.when) ctx.addIssue({ code: 'custom', path: ['routing', cfg.routing.length - 1], message: 'the last routing rule must have no `when` (a catch-all)' });
-});
+  const routing: unknown[] = Array.isArray(cfg.routing) ? cfg.routing : [];
+  const last = routing[routing.length - 1] as { when?: unknown } | undefined;
+  if (typeof last === 'object' && last !== null && last.when !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['routing', routing.length - 1], message: 'the last routing rule must have no `when` (a catch-all)' });
+  }
+}, { when: isObject });
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

@@ -136,12 +136,17 @@ export function applyEvent(core: LeadCore, ev: EventFact, config: Config, now: n
   }
   const behavior = config.scoring.behavior[ev.type];
   if (!behavior) return logScore(next, { at: occurredAt, eventId: ev.eventId, type: ev.type, points: 0, note: 'not a scored type in this config version' });
+  // A dormant lead that engages again comes back into the funnel, earning its way back from the
+  // engagement it shows from its dormancy on: this event counts (and a hand-raise is kept).
+  if (next.stage === 'dormant') {
+    const dormantSince = next.stageSince;
+    next = transition(next, 'recycled', `re-engaged (${ev.type}) after dormancy`, now, config);
+    next = { ...next, engagement: { ...next.engagement, resetAt: Math.min(dormantSince, occurredAt) } };
+  }
   const before = scoreAt(next.fit, next.engagement, now, config).total;
   const { engagement, counted } = addEngagement(rebase(next.engagement, now, halfLife), { type: ev.type, eventId: ev.eventId, occurredAt }, behavior, halfLife);
   next = { ...next, engagement, lastEngagedAt: Math.max(next.lastEngagedAt ?? 0, occurredAt) };
   if (behavior.handRaiser && counted) next.handRaised = ev.type;
-  // A dormant lead that engages again comes back into the funnel.
-  if (next.stage === 'dormant') next = transition(next, 'recycled', `re-engaged (${ev.type}) after dormancy`, now, config);
   const after = scoreAt(next.fit, next.engagement, now, config).total;
   const note = counted ? (occurredAt < now ? `late event, decayed from ${new Date(occurredAt).toISOString()}` : undefined)
     : engagement.resetAt !== undefined && occurredAt < engagement.resetAt ? 'before the last recycle: not counted' : `capped at ${behavior.maxPerDay}/day`;

@@ -49,6 +49,30 @@ function partsIn(t: number, tz: string): { weekday: Weekday; minutes: number; of
   };
 }
 
+/**
+ * The first instant at which the local wall-clock time `localMs` (local time written as if it were
+ * UTC) is reached in `tz`, starting from a guessed offset: the offset on the target day may differ
+ * from the guess across a DST change. For a wall time that the clocks skip (spring forward), that
+ * is the instant of the jump.
+ */
+function instantOfLocal(localMs: number, tz: string, guessOffsetMs: number): number {
+  const first = localMs - guessOffsetMs;
+  const offset = partsIn(first, tz).offsetMs;
+  if (offset === guessOffsetMs) return first;
+  const second = localMs - offset;
+  if (partsIn(second, tz).offsetMs === offset) return second;
+  // In the gap: the offset changes between the two guesses; find the instant it does.
+  let lo = Math.min(first, second);
+  let hi = Math.max(first, second);
+  const before = partsIn(lo, tz).offsetMs;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (partsIn(mid, tz).offsetMs === before) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
+
 const hhmm = (s: string) => Number(s.slice(0, 2)) * 60 + Number(s.slice(3, 5));
 
 /** The earliest instant at or after `t` inside the send window (t itself when there is no window). */
@@ -61,12 +85,11 @@ export function nextInWindow(t: number, config: Config, tz: string): number {
   for (let i = 0; i < 10; i++) {
     const { weekday, minutes, offsetMs } = partsIn(candidate, tz);
     if (w.days.includes(weekday) && minutes >= from && minutes < to) return candidate;
-    // Jump to `from` on this local day (if still ahead) or the next local day, then re-check
-    // (offsets may differ across a DST change, so the check repeats on the converted instant).
+    // Jump to `from` on this local day (if still ahead) or the next local day, converted with
+    // that day's own offset (it may differ across a DST change), then re-check.
     const localMidnight = Math.floor((candidate + offsetMs) / DAY) * DAY;
-    const sameDayStart = localMidnight + from * MINUTE - offsetMs;
-    const next = minutes < from && w.days.includes(weekday) ? sameDayStart : sameDayStart + DAY;
-    candidate = Math.max(next, candidate + MINUTE);
+    const localStart = localMidnight + from * MINUTE + (minutes < from && w.days.includes(weekday) ? 0 : DAY);
+    candidate = Math.max(instantOfLocal(localStart, tz, offsetMs), candidate + 1);
   }
   return candidate;
 }
