@@ -23,11 +23,16 @@ export const LeadBecameMqlAt = defineSearchAttributeKey('LeadBecameMqlAt', Searc
 export const LeadBecameSqlAt = defineSearchAttributeKey('LeadBecameSqlAt', SearchAttributeType.DATETIME);
 export const SEARCH_ATTRIBUTES = [LeadStage, LeadScore, LeadOwner, LeadCampaign, LeadBecameMqlAt, LeadBecameSqlAt];
 
+/** A fact a signal recorded, waiting for the loop to apply it. */
+export type Fact = { kind: 'event'; event: LeadEvent } | { kind: 'profile'; profile: Profile };
+
 /** What a run hands to the next one (continue-as-new) or leaves as its result (completion). */
 export interface Carried {
   core: LeadCore;
-  /** The most recent event ids, so a redelivered event is still counted once. */
+  /** Hashes of the most recent event ids, so a redelivered event is still counted once. */
   recentEventIds: string[];
+  /** Facts that arrived while the run was handing over (continue-as-new only). */
+  inbox?: Fact[];
 }
 
 /** Second workflow argument: state carried from an earlier run, and tuning for tests. */

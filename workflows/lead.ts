@@ -20,11 +20,12 @@ import {
   outcomeError, searchAttributesOf, toState,
 } from '../src/domain/model.js';
 import {
-  type Carried, eventSignal, LeadBecameMqlAt, LeadBecameSqlAt, LeadCampaign, LeadOwner, type LeadRunOptions, LeadScore,
+  type Carried, eventSignal, type Fact, LeadBecameMqlAt, LeadBecameSqlAt, LeadCampaign, LeadOwner, type LeadRunOptions, LeadScore,
   LeadStage, profileSignal, salesOutcomeUpdate, stateQuery,
 } from './defs.js';
 
-const RECENT_EVENT_IDS = 2_000;
+/** How many recent event ids a lead remembers (as 64-bit hashes, so a long id costs no more than a short one). */
+const RECENT_EVENT_IDS = 10_000;
 const DEFAULT_MAX_HISTORY = 2_000;
 
 const { leadContext } = proxyLocalActivities<LeadActivities>({
@@ -36,15 +37,14 @@ const { assignOwner: pickOwner } = proxyActivities<LeadActivities>({
   retry: { initialInterval: '1s', maximumInterval: '1m' },
 });
 const mail = proxyActivities<LeadActivities>({
+  // A send takes well under a second; a worker that dies mid-send is noticed by the missing
+  // heartbeat and the send retried (the ledger and the Message-ID keep it from going out twice).
   startToCloseTimeout: '1m',
+  heartbeatTimeout: '10s',
   // SMTP outages are retried with backoff for up to a day; a 5xx on the recipient is final.
   scheduleToCloseTimeout: '1d',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m', nonRetryableErrorTypes: [PERMANENT_BOUNCE] },
 });
-
-type Fact =
-  | { kind: 'event'; event: LeadEvent }
-  | { kind: 'profile'; profile: Profile };
 
 export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {}): Promise<Carried> {
   const start = leadStartSchema.safeParse(input);
@@ -91,15 +91,16 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   const ctx = await leadContext({ workflowId: info.workflowId, runId: info.runId, recover: !options.carried });
   config = ctx.config;
   const carried = options.carried ?? ctx.previous;
+  // Facts the previous run received while handing over come first, in order.
+  if (options.carried?.inbox?.length) inbox.unshift(...options.carried.inbox);
   const seen = new RecentIds(carried?.recentEventIds ?? []);
   const now = () => Date.now();
   if (carried) {
     core = { ...carried.core, configVersion: ctx.configVersion };
-    const { leadId, campaign, channel, consent: _consent, ...profile } = start.data;
+    const { leadId: _leadId, campaign, channel, consent: _consent, ...profile } = start.data;
     // A new run that was started with a profile (e.g. an event that carried one) keeps what it says.
     if (Object.keys(profile).length) core = applyProfile(core, profile, config, now());
     if (!core.campaign && campaign) core = { ...core, campaign, channel: core.channel ?? channel };
-    void leadId;
   } else {
     core = newLead(start.data, config, ctx.configVersion, now());
   }
@@ -214,11 +215,20 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     setCurrentDetails(describe(core, config, now()));
 
     if (isTerminal(core) || workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= maxHistory) {
-      await condition(() => pending.size === 0 && allHandlersFinished());
-      if (inbox.length > 0 || outcomesApplied > outcomesSettled || wake) continue;
-      const handover: Carried = { core, recentEventIds: seen.toArray() };
-      if (isTerminal(core)) return handover;
-      return await continueAsNew<typeof leadWorkflow>(start.data, { carried: handover, maxHistoryEvents: options.maxHistoryEvents });
+      // Let mail activities and update handlers finish first; an update waiting for the loop to
+      // settle its outcome is served before handing over.
+      await condition(() => (pending.size === 0 && allHandlersFinished()) || outcomesApplied > outcomesSettled);
+      if (outcomesApplied > outcomesSettled) continue;
+      if (isTerminal(core)) {
+        // A completed run must not drop facts: apply what came meanwhile (it may reopen the lead).
+        if (inbox.length > 0 || wake) continue;
+        return { core, recentEventIds: seen.toArray() };
+      }
+      // Under a steady stream of signals the inbox is never empty: hand it over with the state.
+      return await continueAsNew<typeof leadWorkflow>(start.data, {
+        carried: { core, recentEventIds: seen.toArray(), inbox: inbox.splice(0) },
+        maxHistoryEvents: options.maxHistoryEvents,
+      });
     }
     armTimer(nextWake(core, config));
     await condition(() => wake || inbox.length > 0 || outcomesApplied > outcomesSettled);
@@ -237,20 +247,32 @@ function describe(core: LeadCore, config: Config, now: number): string {
   ].filter(Boolean).join(' · ');
 }
 
-/** A bounded set of the most recent event ids (the idempotency keys). */
+/** A bounded set of the most recent event ids (the idempotency keys), kept as compact hashes. */
 class RecentIds {
   private readonly ids: Set<string>;
   constructor(initial: string[]) {
     this.ids = new Set(initial.slice(-RECENT_EVENT_IDS));
   }
   has(id: string) {
-    return this.ids.has(id);
+    return this.ids.has(digest(id));
   }
   add(id: string) {
-    this.ids.add(id);
+    this.ids.add(digest(id));
     if (this.ids.size > RECENT_EVENT_IDS) this.ids.delete(this.ids.values().next().value!);
   }
   toArray() {
     return [...this.ids];
   }
+}
+
+/** Two independent 32-bit FNV-1a hashes of the id: 64 bits, deterministic, no Node crypto in the sandbox. */
+function digest(id: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ id.length;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+  }
+  return (a >>> 0).toString(36) + ':' + (b >>> 0).toString(36);
 }

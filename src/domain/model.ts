@@ -273,7 +273,9 @@ function dueNurture(core: LeadCore, config: Config, now: number): { core: LeadCo
   const track = trackOf(core, config);
   const n = core.nurture;
   if (!track || n.nextStepAt === undefined || now < n.nextStepAt) return { core };
-  if (!mailable(core)) return { core: { ...core, nurture: { ...n, nextStepAt: undefined } } };
+  // Not mailable (no address yet, or no consent): the step stays due; nextWake ignores it, and it
+  // goes out as soon as an address arrives.
+  if (!mailable(core)) return { core };
   const step = track.steps[n.step];
   if (!step) return { core: { ...core, nurture: { ...n, nextStepAt: undefined } } };
   const nextAfter = (c: LeadCore, stepIdx: number): LeadCore['nurture'] => {

@@ -474,6 +474,14 @@ describe('timeouts', () => {
 });
 
 describe('nurture', () => {
+  it('keeps a step due for a lead without an address, and mails it once an address arrives', () => {
+    const anon = settle(create({ leadId: 'anon', country: 'US' }, config, version, T0), T0);
+    assert.deepEqual(anon.effects, []);
+    assert.equal(nextWake(anon.core, config), T0 + 180 * DAY, 'only dormancy wakes it: the pending step needs an address');
+    const known = applyProfile(anon.core, { email: 'anon@buyer.example' }, config, T0 + HOUR);
+    assert.deepEqual(settle(known, T0 + HOUR).effects, [{ kind: 'nurture', track: 'welcome', step: 1, template: 'welcome' }]);
+  });
+
   it('emits welcome step 0 as an effect when the lead is created in the send window', () => {
     const r = settle(create(MANAGER, config, version, T0), T0);
     assert.deepEqual(r.effects, [{ kind: 'nurture', track: 'welcome', step: 1, template: 'welcome' }]);
@@ -537,7 +545,7 @@ describe('nurture', () => {
   it('unsubscribed and bounced leads get no nurture, and scoring goes on', () => {
     const none = settle(create({ ...MANAGER, consent: { email: false } }, config, version, T0), T0);
     assert.deepEqual(none.effects, []);
-    assert.equal(none.core.nurture.nextStepAt, undefined);
+    assert.equal(none.core.nurture.step, 0, "the step stays pending, but nothing wakes the lead for it");
     assert.equal(nextWake(none.core, config), T0 + 180 * DAY);
 
     for (const type of ['unsubscribe', 'hard_bounce']) {

@@ -5,7 +5,7 @@
  */
 import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Runtime, DefaultLogger, type WorkflowBundleWithSourceMap, type Worker } from '@temporalio/worker';
+import { Runtime, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,30 +101,48 @@ export interface Harness {
   env: TestWorkflowEnvironment;
   client: Client;
   smtp: SmtpCapture;
-  worker: Worker;
   taskQueue: string;
-  /** Runs `fn` with a worker polling; the worker stops afterwards. */
+  ledgerDir: string;
+  /** Runs `fn`, failing it if the worker dies meanwhile. */
   run<T>(fn: () => Promise<T>): Promise<T>;
+  /** Stops the worker (call in after()). */
+  close(): Promise<void>;
 }
 
 let queueSeq = 0;
+/**
+ * Starts one worker on its own task queue for a test file. One long-lived worker rather than one
+ * per test: a workflow cached by a stopped worker would wait for its sticky queue to time out,
+ * and on the time-skipping server that timeout does not pass while time is locked.
+ */
 export async function harness(env: TestWorkflowEnvironment, smtp: SmtpCapture, loaded: LoadedConfig = testConfig()): Promise<Harness> {
   const taskQueue = `test-${process.pid}-${++queueSeq}`;
+  const ledgerDir = mkdtempSync(join(tmpdir(), 'ledger-'));
   const { worker, close } = await createLeadWorker({
     connection: env.nativeConnection, client: env.client, namespace: env.namespace ?? 'default', taskQueue, loaded,
-    smtpUrl: smtp.url, ledgerDir: mkdtempSync(join(tmpdir(), 'ledger-')), links: new LinkSigner('test-link-secret-0123456789', 'http://links.test'),
+    smtpUrl: smtp.url, ledgerDir, links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
     workflowBundle: await workflowBundle(),
   });
+  let failed: unknown;
+  const running = worker.run().catch((err) => {
+    failed = err;
+  });
   return {
-    env, client: env.client, smtp, worker, taskQueue,
+    env, client: env.client, smtp, taskQueue, ledgerDir,
     async run(fn) {
-      try {
-        return await worker.runUntil(fn);
-      } finally {
-        close();
-      }
+      if (failed) throw failed;
+      const result = await fn();
+      if (failed) throw failed;
+      return result;
+    },
+    async close() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      close();
     },
   };
 }
+
+export const TEST_LINK_SECRET = 'test-link-secret-0123456789';
 
 export { startSmtp };
