@@ -3,7 +3,11 @@ import { simpleParser, type ParsedMail } from 'mailparser';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 
-export interface Captured { messageId: string; to: string[]; subject: string; headers: Map<string, unknown>; text: string; html: string; raw: ParsedMail }
+export interface Captured {
+  messageId: string; to: string[]; subject: string; headers: Map<string, unknown>; text: string; html: string; raw: ParsedMail;
+  /** A header's raw value by name (mailparser folds List-* headers into one structured `list`). */
+  header(name: string): string | undefined;
+}
 
 export interface SmtpCapture {
   url: string;
@@ -13,13 +17,15 @@ export interface SmtpCapture {
   refuse: Set<string>;
   /** While true, every transaction is answered 421 (service unavailable). */
   down: boolean;
+  /** How long the server takes to accept a message (ms), to widen the window a crash can hit. */
+  delayMs: number;
   waitFor(predicate: (m: Captured[]) => boolean, timeoutMs?: number): Promise<Captured[]>;
   close(): Promise<void>;
 }
 
 export async function startSmtp(port = 0): Promise<SmtpCapture> {
   const capture: SmtpCapture = {
-    url: '', port: 0, messages: [], refuse: new Set(), down: false,
+    url: '', port: 0, messages: [], refuse: new Set(), down: false, delayMs: 0,
     async waitFor(predicate, timeoutMs = 20_000) {
       const until = Date.now() + timeoutMs;
       while (!predicate(capture.messages)) {
@@ -30,7 +36,11 @@ export async function startSmtp(port = 0): Promise<SmtpCapture> {
     },
     close: () => new Promise((r) => server.close(() => r())),
   };
+  const closed = new Set<string>();
   const server = new SMTPServer({
+    onClose(session) {
+      closed.add(session.id);
+    },
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
@@ -48,7 +58,10 @@ export async function startSmtp(port = 0): Promise<SmtpCapture> {
       cb();
     },
     onData(stream, session, cb) {
-      simpleParser(stream).then((mail) => {
+      simpleParser(stream).then(async (mail) => {
+        if (capture.delayMs) await new Promise((r) => setTimeout(r, capture.delayMs));
+        // Kept only as it is acknowledged: a client gone before the 250 gets nothing delivered.
+        if (closed.has(session.id)) return cb(new Error('client went away'));
         capture.messages.push({
           messageId: mail.messageId ?? '',
           to: session.envelope.rcptTo.map((r) => r.address),
@@ -57,6 +70,7 @@ export async function startSmtp(port = 0): Promise<SmtpCapture> {
           text: mail.text ?? '',
           html: typeof mail.html === 'string' ? mail.html : '',
           raw: mail,
+          header: (name) => mail.headerLines.find((l) => l.key === name.toLowerCase())?.line.replace(/^[^:]*:\s*/, ''),
         });
         cb();
       }, cb);

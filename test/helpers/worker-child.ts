@@ -1,0 +1,20 @@
+/**
+ * A lead worker in its own process, for tests that kill it (SIGKILL) mid-send and start another.
+ * Settings from env: TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE, SMTP_URL, SEND_LEDGER_DIR.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
+import { LinkSigner } from '../../src/links.js';
+import { createLeadWorker } from '../../src/worker.js';
+import { TEST_LINK_SECRET, testConfig } from './temporal.js';
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+const address = process.env.TEMPORAL_ADDRESS!;
+const connection = await NativeConnection.connect({ address });
+const client = new Client({ connection: await Connection.connect({ address }) });
+const { worker } = await createLeadWorker({
+  connection, client, taskQueue: process.env.TEMPORAL_TASK_QUEUE!, loaded: testConfig(), smtpUrl: process.env.SMTP_URL!,
+  ledgerDir: process.env.SEND_LEDGER_DIR!, links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
+});
+console.log('worker ready');
+await worker.run();
