@@ -1,0 +1,54 @@
+/**
+ * Ops drive a lead with the plain `temporal` CLI on the dev server: start it, signal an event,
+ * query its state, and find it by search attribute.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { after, before, test } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { temporalBinaries } from '../../src/env.js';
+import { devServerEnv, harness, type Harness, startSmtp } from '../helpers/temporal.js';
+import type { SmtpCapture } from '../helpers/smtp.js';
+
+const run = promisify(execFile);
+let env: TestWorkflowEnvironment;
+let smtp: SmtpCapture;
+let h: Harness;
+before(async () => {
+  env = await devServerEnv();
+  smtp = await startSmtp();
+  h = await harness(env, smtp);
+});
+after(async () => {
+  await h?.close();
+  await env?.teardown();
+  await smtp?.close();
+});
+
+const cli = async (...args: string[]) => (await run(temporalBinaries().cli, [...args, '--address', env.address], { encoding: 'utf8' })).stdout;
+
+test('temporal workflow start / signal / query --type state', async () => {
+  await h.run(async () => {
+    await cli('workflow', 'start', '--type', 'leadWorkflow', '--task-queue', h.taskQueue, '--workflow-id', 'lead-cli-1',
+      '--input', JSON.stringify({ leadId: 'cli-1', email: 'cli@buyer.example', country: 'US', seniority: 'vp', companySize: 400 }));
+    await cli('workflow', 'signal', '--workflow-id', 'lead-cli-1', '--name', 'event',
+      '--input', JSON.stringify({ leadId: 'cli-1', eventId: 'cli-e1', type: 'webinar_attended' }));
+    let state: { stage: string; score: { total: number; fit: number; engagement: number } } | undefined;
+    for (let i = 0; i < 100; i++) {
+      const out = await cli('workflow', 'query', '--workflow-id', 'lead-cli-1', '--type', 'state', '--output', 'json');
+      state = JSON.parse(out).queryResult[0];
+      if (state!.score.engagement === 15) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(state!.stage, 'mql');
+    assert.deepEqual(state!.score, { total: 50, fit: 35, engagement: 15 });
+    // Ops find it in visibility by its search attributes.
+    let listed = '';
+    for (let i = 0; i < 100 && !listed.includes('lead-cli-1'); i++) {
+      listed = await cli('workflow', 'list', '--query', `LeadStage = 'mql' AND LeadScore >= 40`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(listed, /lead-cli-1/);
+  });
+});
