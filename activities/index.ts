@@ -32,6 +32,11 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
 
   async function send(messageId: string, message: Parameters<Transporter['sendMail']>[0]): Promise<SentMail> {
     if (await ledger.wasSent(messageId)) return { messageId, duplicate: true };
+    // Heartbeat while the SMTP server works: a live but slow send is not retried beside itself;
+    // only a dead worker's send times out (heartbeatTimeout) and is retried.
+    const ctx = Context.current();
+    ctx.heartbeat();
+    const beat = setInterval(() => ctx.heartbeat(), 2_000);
     try {
       await transport.sendMail({ ...message, messageId });
     } catch (err) {
@@ -40,6 +45,8 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
         throw ApplicationFailure.nonRetryable(`recipient refused (${e.responseCode}): ${e.message}`, PERMANENT_BOUNCE);
       }
       throw err;
+    } finally {
+      clearInterval(beat);
     }
     await ledger.markSent(messageId, { at: new Date(now()).toISOString(), to: message.to });
     return { messageId, duplicate: false };
@@ -75,7 +82,6 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
         ...lead.profile, profile: lead.profile, lead,
         links: { unsubscribe, click: links.url('click', lead.leadId, t, { m: ref, u: `${links.baseUrl}/welcome` }), open: links.url('open', lead.leadId, t, { m: ref }) },
       });
-      Context.current().heartbeat();
       return send(messageId, {
         from: loaded.config.email.from,
         to: email,
