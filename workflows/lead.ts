@@ -146,7 +146,13 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   };
 
   // ---- search attributes, upserted only when a value changed ------------------------------------
-  let lastSa: Record<string, unknown> = {};
+  // Start from what the run already has (set by the starter, or inherited on continue-as-new).
+  const initialSa = workflowInfo().typedSearchAttributes;
+  const lastSa: Record<string, unknown> = {
+    stage: initialSa.get(LeadStage), score: initialSa.get(LeadScore), owner: initialSa.get(LeadOwner),
+    campaign: initialSa.get(LeadCampaign), becameMqlAt: initialSa.get(LeadBecameMqlAt)?.getTime(),
+    becameSqlAt: initialSa.get(LeadBecameSqlAt)?.getTime(),
+  };
   const syncSearchAttributes = () => {
     const sa = searchAttributesOf(core!, config!, now());
     const pairs: SearchAttributeUpdatePair[] = [];
