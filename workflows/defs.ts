@@ -12,6 +12,8 @@ export const WORKFLOW_TYPE = 'leadWorkflow';
 
 export const eventSignal = defineSignal<[LeadEvent]>('event');
 export const profileSignal = defineSignal<[Profile]>('profile');
+/** Tells a running lead to score with the worker's current configuration from now on. */
+export const configChangedSignal = defineSignal<[]>('configChanged');
 export const salesOutcomeUpdate = defineUpdate<LeadState, [SalesOutcome]>('salesOutcome');
 export const stateQuery = defineQuery<LeadState>('state');
 

@@ -21,7 +21,7 @@ import {
 } from '../src/domain/model.js';
 import {
   type Carried, eventSignal, type Fact, LeadBecameMqlAt, LeadBecameSqlAt, LeadCampaign, LeadOwner, type LeadRunOptions, LeadScore,
-  LeadStage, profileSignal, salesOutcomeUpdate, stateQuery,
+  LeadStage, profileSignal, salesOutcomeUpdate, stateQuery, configChangedSignal,
 } from './defs.js';
 
 /** How many recent event ids a lead remembers (as 64-bit hashes, so a long id costs no more than a short one). */
@@ -67,6 +67,10 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     const parsed = profileSchema.safeParse(raw);
     if (!parsed.success) return log.warn('profile signal rejected', { issues: describeIssues(parsed.error) });
     inbox.push({ kind: 'profile', profile: parsed.data });
+  });
+  let reloadConfig = false;
+  setHandler(configChangedSignal, () => {
+    reloadConfig = true;
   });
   setHandler(stateQuery, () => {
     if (!core || !config) throw new Error('lead is starting; query again in a moment');
@@ -197,6 +201,15 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   const maxHistory = options.maxHistoryEvents ?? DEFAULT_MAX_HISTORY;
   for (;;) {
     wake = false;
+    if (reloadConfig) {
+      reloadConfig = false;
+      const fresh = await leadContext({ workflowId: info.workflowId, runId: info.runId, recover: false });
+      if (fresh.configVersion !== core.configVersion) {
+        config = fresh.config;
+        // Fit is re-applied under the new rules; engagement keeps the points it earned.
+        core = applyProfile({ ...core, configVersion: fresh.configVersion }, {}, config, now());
+      }
+    }
     for (const fact of inbox.splice(0)) {
       if (fact.kind === 'profile') {
         core = applyProfile(core, fact.profile, config, now());
@@ -237,7 +250,7 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
       });
     }
     armTimer(nextWake(core, config));
-    await condition(() => wake || inbox.length > 0 || outcomesApplied > outcomesSettled);
+    await condition(() => wake || reloadConfig || inbox.length > 0 || outcomesApplied > outcomesSettled);
   }
 }
 

@@ -115,8 +115,7 @@ let queueSeq = 0;
  * per test: a workflow cached by a stopped worker would wait for its sticky queue to time out,
  * and on the time-skipping server that timeout does not pass while time is locked.
  */
-export async function harness(env: TestWorkflowEnvironment, smtp: SmtpCapture, loaded: LoadedConfig = testConfig()): Promise<Harness> {
-  const taskQueue = `test-${process.pid}-${++queueSeq}`;
+export async function harness(env: TestWorkflowEnvironment, smtp: SmtpCapture, loaded: LoadedConfig = testConfig(), taskQueue = `test-${process.pid}-${++queueSeq}`): Promise<Harness> {
   const ledgerDir = mkdtempSync(join(tmpdir(), 'ledger-'));
   const { worker, close } = await createLeadWorker({
     connection: env.nativeConnection, client: env.client, namespace: env.namespace ?? 'default', taskQueue, loaded,

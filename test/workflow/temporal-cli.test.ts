@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { temporalBinaries } from '../../src/env.js';
-import { devServerEnv, harness, type Harness, startSmtp } from '../helpers/temporal.js';
+import { devServerEnv, harness, type Harness, startSmtp, testConfig } from '../helpers/temporal.js';
 import type { SmtpCapture } from '../helpers/smtp.js';
 
 const run = promisify(execFile);
@@ -51,4 +51,46 @@ test('temporal workflow start / signal / query --type state', async () => {
     }
     assert.match(listed, /lead-cli-1/);
   });
+});
+
+test('a configuration change reaches running leads through a batch signal (configChanged)', async () => {
+  await cli('workflow', 'start', '--type', 'leadWorkflow', '--task-queue', h.taskQueue, '--workflow-id', 'lead-cli-2',
+    '--input', JSON.stringify({ leadId: 'cli-2', email: 'cfg@buyer.example', country: 'US', seniority: 'vp' }));
+  const query = async () => JSON.parse(await cli('workflow', 'query', '--workflow-id', 'lead-cli-2', '--type', 'state', '--output', 'json')).queryResult[0];
+  let before: { configVersion: string; score: { fit: number } } | undefined;
+  for (let i = 0; i < 100 && !before; i++) {
+    before = await query().catch(() => undefined);
+    if (!before) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(before!.score.fit, 20);
+  // Deploy a worker with new rules on the same task queue: VPs are now worth 50.
+  await h.close();
+  const base = testConfig().config;
+  const next = testConfig({
+    scoring: {
+      thresholds: base.scoring.thresholds,
+      fit: [{ field: 'seniority', in: ['vp'], points: 50 }],
+      disqualify: [],
+      behavior: base.scoring.behavior,
+      decay: { halfLife: '30d' },
+    },
+  });
+  h = await harness(env, smtp, next, h.taskQueue);
+  assert.equal(before!.configVersion === next.version, false);
+  // One batch signal to every running lead, the way ops roll out a config.
+  for (let i = 0; i < 100; i++) {
+    const listed = await cli('workflow', 'list', '--query', "WorkflowId = 'lead-cli-2'");
+    if (listed.includes('lead-cli-2')) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await cli('workflow', 'signal', '--name', 'configChanged', '--query', "WorkflowType = 'leadWorkflow' AND ExecutionStatus = 'Running'", '--yes', '--reason', 'config rollout');
+  let after: { configVersion: string; score: { fit: number }; stage: string } | undefined;
+  for (let i = 0; i < 200; i++) {
+    after = await query();
+    if (after!.configVersion === next.version) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(after!.configVersion, next.version);
+  assert.equal(after!.score.fit, 50);
+  assert.equal(after!.stage, 'mql', 'the new fit alone crosses the mql threshold');
 });
