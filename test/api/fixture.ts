@@ -45,13 +45,7 @@ export async function startStack(loaded: LoadedConfig = testConfig(), extraArgs:
     const smtp = await startSmtp();
     cleanup.push(() => smtp.close());
     const h = await harness(env, smtp, loaded);
-    let stop!: () => void;
-    const stopped = new Promise<void>((r) => (stop = r));
-    const running = h.run(() => stopped);
-    cleanup.push(async () => {
-      stop();
-      await running;
-    });
+    cleanup.push(() => h.close());
     const service = new LeadService(env.client, h.taskQueue, loaded.config);
     const links = new LinkSigner(TEST_LINK_SECRET, LINK_BASE);
     const app = buildApi({

@@ -22,8 +22,6 @@ const CONFIG = join(ROOT, 'config', 'default.yaml');
 let env: TestWorkflowEnvironment | undefined;
 let smtp: SmtpCapture | undefined;
 let h: Harness;
-let stopWorker: () => void = () => undefined;
-let workerDone: Promise<void> | undefined;
 let dir: string;
 let svc: LeadService;
 
@@ -86,14 +84,11 @@ before(async () => {
   const loaded = loadConfigFile(CONFIG);
   h = await harness(env, smtp, loaded);
   svc = new LeadService(env.client, h.taskQueue, loaded.config);
-  const stopped = new Promise<void>((r) => (stopWorker = r));
-  workerDone = h.run(() => stopped);
   dir = mkdtempSync(join(tmpdir(), 'leadctl-'));
 });
 
 after(async () => {
-  stopWorker();
-  await workerDone?.catch(() => undefined);
+  await h?.close();
   await smtp?.close();
   await env?.teardown();
 });
