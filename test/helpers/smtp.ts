@@ -76,6 +76,10 @@ export async function startSmtp(port = 0): Promise<SmtpCapture> {
       }, cb);
     },
   });
+  // A client killed mid-transaction (the crash tests) resets its connection: not a server failure.
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') console.error('smtp capture:', err);
+  });
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
   capture.port = (server.server.address() as AddressInfo).port;
   capture.url = `smtp://127.0.0.1:${capture.port}`;
