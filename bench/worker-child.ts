@@ -1,0 +1,66 @@
+/**
+ * The worker under test, in its own process so the bench can read its RSS and CPU seconds from
+ * /proc. The production code path with the default configuration: createLeadWorker, bundling the
+ * workflows at start like `npm run worker` does.
+ *
+ * Started by bench/stack.ts with an IPC channel: env TEMPORAL_ADDRESS, SMTP_URL, SEND_LEDGER_DIR.
+ * Sends { type: 'ready' } once polling, shuts down on { type: 'stop' }, SIGTERM/SIGINT, or when the
+ * parent goes away (IPC disconnect).
+ */
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { loadConfigFile } from '../src/config-file.js';
+import { settings } from '../src/env.js';
+import { LinkSigner } from '../src/links.js';
+import { createLeadWorker } from '../src/worker.js';
+
+async function main() {
+  Runtime.install({ logger: new DefaultLogger((process.env.BENCH_WORKER_LOG_LEVEL as never) ?? 'WARN') });
+  const s = settings();
+  const loaded = loadConfigFile();
+  const connection = await NativeConnection.connect({ address: s.address });
+  const clientConnection = await Connection.connect({ address: s.address });
+  const client = new Client({ connection: clientConnection, namespace: s.namespace });
+  const { worker, close } = await createLeadWorker({
+    connection, client, namespace: s.namespace, taskQueue: s.taskQueue, loaded, smtpUrl: s.smtpUrl, ledgerDir: s.ledgerDir,
+    links: new LinkSigner(s.linkSecret, s.publicUrl),
+  });
+
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    try {
+      worker.shutdown();
+    } catch {
+      // not running yet or already stopping
+    }
+  };
+  process.on('message', (m: { type?: string }) => {
+    if (m?.type === 'stop') stop();
+  });
+  process.on('disconnect', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
+  const running = worker.run();
+  // Ready once the worker is polling.
+  const t0 = Date.now();
+  while (worker.getState() !== 'RUNNING' && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 20));
+  process.send?.({ type: 'ready', configVersion: loaded.version });
+  try {
+    await running;
+  } finally {
+    close();
+    await connection.close().catch(() => undefined);
+    await clientConnection.close().catch(() => undefined);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(`[worker-child] ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    process.exit(1);
+  },
+);
