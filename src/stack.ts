@@ -1,0 +1,344 @@
+/**
+ * `npm start`: the whole local stack in one command (CONTRACT.md §Commands).
+ *
+ *   1. a Temporal dev server (`temporal server start-dev`, state in DATA_DIR/temporal.db, the lead
+ *      search attributes registered), unless TEMPORAL_ADDRESS points at a server already running;
+ *   2. an SMTP capture writing DATA_DIR/outbox/*.eml (src/outbox.ts), unless SMTP_URL is set;
+ *   3. an API token (DATA_DIR/api-token) and a link secret (DATA_DIR/link-secret), generated once
+ *      with mode 0600 unless API_TOKEN / LINK_SECRET are set;
+ *   4. the worker and the API as child processes, their output prefixed [worker] / [api].
+ * Then it prints the URLs, the token and a curl to paste. Ctrl-C (SIGINT), SIGTERM or SIGHUP stop
+ * the worker and the API, then the SMTP capture, then the Temporal server, and exit 0. If a child
+ * dies on its own, the rest is stopped and the exit code is 1, naming the child.
+ *
+ * Environment (all optional; docs/operations.md has the full table):
+ *   DATA_DIR          where state lives (default .data/ in the repository)
+ *   TEMPORAL_ADDRESS  use this Temporal server instead of starting one
+ *   TEMPORAL_PORT     the dev server's gRPC port (default 7233)
+ *   TEMPORAL_UI_PORT  the dev server's Web UI port (default TEMPORAL_PORT + 1000, so 8233)
+ *   SMTP_URL          send mail there instead of starting the capture
+ *   SMTP_PORT         the capture's port (default 2525)
+ *   API_PORT (3000), API_TOKEN, LINK_SECRET, PUBLIC_URL (http://localhost:API_PORT),
+ *   SEND_LEDGER_DIR (DATA_DIR/sent), TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE: passed on.
+ * Children run in their own process groups, so that a terminal's Ctrl-C reaches only this process
+ * and the shutdown order holds; each group is killed when this process exits in any way it can see.
+ */
+import { Connection } from '@temporalio/client';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, relative, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { SEARCH_ATTRIBUTES } from '../workflows/defs.js';
+import { ROOT, temporalBinaries } from './env.js';
+import { type Outbox, startOutbox } from './outbox.js';
+
+type Name = 'temporal' | 'worker' | 'api';
+
+interface Child {
+  name: Name;
+  proc: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  done: boolean;
+}
+
+const COLORS: Record<string, number> = { stack: 1, temporal: 35, worker: 36, api: 32, smtp: 33 };
+const tty = process.stdout.isTTY && !process.env.NO_COLOR;
+const tag = (name: string) => (tty ? `\x1b[${COLORS[name] ?? 0}m[${name}]\x1b[0m` : `[${name}]`);
+const say = (line: string, name = 'stack') => console.log(`${tag(name)} ${line}`);
+const warn = (line: string) => console.error(`${tag('stack')} ${line}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const shown = (p: string) => (p.startsWith(ROOT) ? relative(process.cwd(), p) || '.' : p);
+const int = (v: string | undefined, fallback: number, what: string) => {
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${what} must be a port number, got "${v}"`);
+  return n;
+};
+
+function stackSettings(env = process.env) {
+  const dataDir = resolve(env.DATA_DIR || join(ROOT, '.data'));
+  const temporalPort = int(env.TEMPORAL_PORT, 7233, 'TEMPORAL_PORT');
+  const apiPort = int(env.API_PORT, 3000, 'API_PORT');
+  return {
+    dataDir,
+    namespace: env.TEMPORAL_NAMESPACE || 'default',
+    taskQueue: env.TEMPORAL_TASK_QUEUE || 'lead-nurture',
+    externalTemporal: env.TEMPORAL_ADDRESS || undefined,
+    temporalPort,
+    uiPort: int(env.TEMPORAL_UI_PORT, temporalPort + 1000, 'TEMPORAL_UI_PORT'),
+    externalSmtp: env.SMTP_URL || undefined,
+    smtpPort: int(env.SMTP_PORT, 2525, 'SMTP_PORT'),
+    apiPort,
+    publicUrl: (env.PUBLIC_URL || `http://localhost:${apiPort}`).replace(/\/$/, ''),
+    ledgerDir: resolve(env.SEND_LEDGER_DIR || join(dataDir, 'sent')),
+  };
+}
+type StackSettings = ReturnType<typeof stackSettings>;
+
+/**
+ * The secret in env, else the one in `file`, else a new random one written there (mode 0600).
+ * A token list (`list`) may be one a line or comma-separated in the file; it is passed on comma-separated.
+ */
+function secret(envValue: string | undefined, file: string, list = false): { value: string; source: 'env' | 'file' | 'generated' } {
+  if (envValue) return { value: envValue, source: 'env' };
+  if (existsSync(file)) {
+    const text = readFileSync(file, 'utf8');
+    const value = list ? text.split(/[,\n]/).map((t) => t.trim()).filter(Boolean).join(',') : text.trim();
+    if (value) return { value, source: 'file' };
+  }
+  const value = randomBytes(24).toString('base64url');
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  return { value, source: 'generated' };
+}
+
+/** Fails with a useful message when a port this stack binds is taken (most often: a stack already running). */
+async function assertFree(port: number, host: string, what: string, hint: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', (err: NodeJS.ErrnoException) => {
+      reject(new Error(err.code === 'EADDRINUSE' ? `port ${port} (${what}) is already in use: is a stack already running? ${hint}` : `port ${port} (${what}): ${err.message}`));
+    });
+    srv.listen(port, host, () => srv.close(() => resolve()));
+  });
+}
+
+const cliType = (t: string) => t.split('_').map((w) => w[0] + w.slice(1).toLowerCase()).join(''); // KEYWORD_LIST -> KeywordList
+const INDEXED_VALUE_TYPE: Record<string, number> = { TEXT: 1, KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5, DATETIME: 6, KEYWORD_LIST: 7 };
+
+function devServerArgs(s: Pick<StackSettings, 'dataDir' | 'temporalPort' | 'uiPort' | 'namespace'>): string[] {
+  return [
+    'server', 'start-dev',
+    '--ip', '127.0.0.1', '--port', String(s.temporalPort), '--ui-port', String(s.uiPort),
+    '--db-filename', join(s.dataDir, 'temporal.db'),
+    '--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=NORMAL',
+    '--namespace', s.namespace,
+    '--ui-disable-news-fetch',
+    ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${cliType(k.type)}`]),
+  ];
+}
+
+/** The running pieces, and the one way they stop. */
+class LocalStack {
+  readonly children: Child[] = [];
+  outbox: Outbox | undefined;
+  connection: Connection | undefined;
+  stopping: Promise<void> | undefined;
+
+  constructor(readonly s: StackSettings) {
+    process.on('exit', () => {
+      for (const c of this.children) if (!c.done) signalGroup(c, 'SIGKILL');
+    });
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.on(sig, () => {
+        if (this.stopping) say(`${sig}: already stopping`);
+        else void this.stop(0, sig);
+      });
+    }
+  }
+
+  /** Children first (the worker and the API), then the SMTP capture, then the Temporal server; then exits with `code`. */
+  stop(code: number, reason: string): Promise<void> {
+    this.stopping ??= (async () => {
+      (code ? warn : say)(`${reason}: stopping`);
+      setTimeout(() => {
+        warn('still stopping after 60s: killing what is left');
+        process.exit(code || 1); // the exit handler kills the process groups
+      }, 60_000).unref();
+      await this.connection?.close().catch(() => undefined);
+      await Promise.all(this.children.filter((c) => c.name !== 'temporal').map((c) => stopChild(c, 20_000)));
+      if (this.outbox) {
+        await this.outbox.close();
+        say('stopped', 'smtp');
+      }
+      await Promise.all(this.children.filter((c) => c.name === 'temporal').map((c) => stopChild(c, 20_000)));
+      process.exit(code);
+    })();
+    return this.stopping;
+  }
+
+  start(name: Name, cmd: string, args: string[], env: NodeJS.ProcessEnv): Child {
+    const proc = spawn(cmd, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child: Child = {
+      name, proc, done: false,
+      exited: new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal }))),
+    };
+    proc.once('error', (err) => void this.stop(1, `${name} could not start (${cmd}): ${err.message}`));
+    for (const [stream, out] of [[proc.stdout!, process.stdout], [proc.stderr!, process.stderr]] as const) {
+      // The services tag their own lines too: one tag is enough.
+      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => out.write(`${tag(name)} ${line.startsWith(`[${name}] `) ? line.slice(name.length + 3) : line}\n`));
+    }
+    void child.exited.then(({ code, signal }) => {
+      child.done = true;
+      const how = signal ? `signal ${signal}` : `exit code ${code}`;
+      if (this.stopping) say(`${name} stopped (${how})`);
+      else void this.stop(1, `${name} exited unexpectedly (${how})`);
+    });
+    this.children.push(child);
+    say(`started ${name} (pid ${proc.pid})`);
+    return child;
+  }
+
+  /** Resolves once `check` passes; throws after `timeoutMs`; never resolves once stopping (stop() exits). */
+  async waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    let last: unknown;
+    while (!this.stopping) {
+      try {
+        if (await check()) return;
+      } catch (err) {
+        last = err;
+      }
+      if (Date.now() > until) throw new Error(`${what} not ready after ${timeoutMs / 1000}s${last ? `: ${(last as Error).message ?? last}` : ''}`);
+      await sleep(250);
+    }
+    await new Promise(() => undefined);
+  }
+
+  async up(): Promise<void> {
+    const s = this.s;
+    // 1. Preflight: the data folder, the secrets, the ports this stack binds.
+    mkdirSync(s.dataDir, { recursive: true });
+    say(`data in ${shown(s.dataDir)}`);
+    const token = secret(process.env.API_TOKEN, join(s.dataDir, 'api-token'), true);
+    if (token.source === 'generated') say(`generated an API token into ${shown(join(s.dataDir, 'api-token'))}`);
+    const linkSecret = secret(process.env.LINK_SECRET, join(s.dataDir, 'link-secret'));
+    if (linkSecret.source === 'generated') say(`generated a link secret into ${shown(join(s.dataDir, 'link-secret'))}`);
+    if (!s.externalTemporal) {
+      await assertFree(s.temporalPort, '127.0.0.1', 'Temporal gRPC', 'Set TEMPORAL_ADDRESS to use a server already running, or TEMPORAL_PORT for another port.');
+      await assertFree(s.uiPort, '127.0.0.1', 'Temporal UI', 'Set TEMPORAL_UI_PORT for another port.');
+    }
+    if (!s.externalSmtp) await assertFree(s.smtpPort, '127.0.0.1', 'SMTP capture', 'Set SMTP_PORT for another port, or SMTP_URL to use another server.');
+    await assertFree(s.apiPort, '0.0.0.0', 'API', 'Set API_PORT for another port.');
+
+    // 2. Temporal.
+    const address = s.externalTemporal ?? `127.0.0.1:${s.temporalPort}`;
+    if (s.externalTemporal) {
+      say(`using the Temporal server at ${address} (TEMPORAL_ADDRESS)`);
+    } else {
+      const cli = temporalBinaries().cli;
+      const args = devServerArgs(s);
+      say(`Temporal dev server: ${shown(cli)} ${args.join(' ')}`);
+      this.start('temporal', cli, args, process.env);
+    }
+    await this.waitFor(`Temporal at ${address}`, 60_000, async () => {
+      this.connection ??= await Connection.connect({ address, connectTimeout: 1_000 });
+      await this.connection.workflowService.describeNamespace({ namespace: s.namespace });
+      return true;
+    });
+    const connection = this.connection!;
+    await ensureSearchAttributes(connection, s.namespace);
+    say(`Temporal answers on ${address} (namespace ${s.namespace})`);
+
+    // 3. SMTP capture.
+    const outboxDir = join(s.dataDir, 'outbox');
+    let smtpUrl = s.externalSmtp;
+    if (!smtpUrl) {
+      this.outbox = await startOutbox({ dir: outboxDir, port: s.smtpPort, log: (line) => say(line, 'smtp') });
+      smtpUrl = this.outbox.url;
+      say(`listening on ${smtpUrl}, writing ${shown(outboxDir)}/`, 'smtp');
+    }
+
+    // 4. Worker and API, ready when the worker polls the task queue and /healthz answers 200.
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      TEMPORAL_ADDRESS: address,
+      TEMPORAL_NAMESPACE: s.namespace,
+      TEMPORAL_TASK_QUEUE: s.taskQueue,
+      SMTP_URL: smtpUrl,
+      API_PORT: String(s.apiPort),
+      API_TOKEN: token.value,
+      LINK_SECRET: linkSecret.value,
+      PUBLIC_URL: s.publicUrl,
+      SEND_LEDGER_DIR: s.ledgerDir,
+    };
+    this.start('worker', process.execPath, ['--import', 'tsx', 'src/worker.ts'], env);
+    this.start('api', process.execPath, ['--import', 'tsx', 'src/api/main.ts'], env);
+    await this.waitFor('the worker', 120_000, async () => {
+      const r = await connection.workflowService.describeTaskQueue({
+        namespace: s.namespace, taskQueue: { name: s.taskQueue, kind: 1 /* NORMAL */ }, taskQueueType: 1 /* WORKFLOW */,
+      });
+      return (r.pollers?.length ?? 0) > 0;
+    });
+    await this.waitFor('the API', 60_000, async () => (await fetch(`http://127.0.0.1:${s.apiPort}/healthz`, { signal: AbortSignal.timeout(3_000) })).ok);
+    this.connection = undefined;
+    await connection.close();
+
+    // 5. The banner.
+    const first = token.value.split(',')[0]!;
+    const bearer = token.source === 'env' ? (token.value.includes(',') ? '${API_TOKEN%%,*}' : '$API_TOKEN') : first;
+    const api = `http://localhost:${s.apiPort}`;
+    console.log([
+      '',
+      'Lead nurture engine: local stack ready',
+      '',
+      `  Temporal gRPC  ${address}  (namespace ${s.namespace}, task queue ${s.taskQueue})${s.externalTemporal ? '  [TEMPORAL_ADDRESS]' : ''}`,
+      `  Temporal UI    ${s.externalTemporal ? '(not started: use the UI of the server at TEMPORAL_ADDRESS)' : `http://localhost:${s.uiPort}`}`,
+      `  API            ${api}  (OpenAPI ${api}/openapi.json, health ${api}/healthz)`,
+      `  SMTP           ${smtpUrl}${s.externalSmtp ? '  [SMTP_URL]' : '  (capture: nothing leaves this machine)'}`,
+      `  Outbox         ${s.externalSmtp ? '(none: mail goes to SMTP_URL)' : `${outboxDir}  (one .eml file per message)`}`,
+      `  API token      ${token.source === 'env' ? '(from API_TOKEN)' : `${first}  (${shown(join(s.dataDir, 'api-token'))})`}`,
+      `  Data           ${s.dataDir}`,
+      '',
+      '  Try it: a VP at a 500-person US company asks for a demo; the lead goes straight to sql and',
+      "  the owner's handoff mail lands in the outbox:",
+      '',
+      `  curl -sS -X POST ${api}/v1/events -H "Authorization: Bearer ${bearer}" -H 'Content-Type: application/json' \\`,
+      `    -d '{"leadId":"demo-1","eventId":"demo-1-1","type":"demo_request","email":"kim@bigco.example","profile":{"firstName":"Kim","seniority":"vp","companySize":500,"country":"US"}}'`,
+      `  curl -sS ${api}/v1/leads/demo-1 -H "Authorization: Bearer ${bearer}"`,
+      '',
+      '  Ctrl-C stops everything.',
+      '',
+    ].join('\n'));
+  }
+}
+
+/** Registers any lead search attribute the namespace lacks (a server from TEMPORAL_ADDRESS may have none). */
+async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+  try {
+    const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+    const missing = SEARCH_ATTRIBUTES.filter((k) => !(customAttributes && k.name in customAttributes));
+    if (!missing.length) return;
+    await connection.operatorService.addSearchAttributes({
+      namespace, searchAttributes: Object.fromEntries(missing.map((k) => [k.name, INDEXED_VALUE_TYPE[k.type]!])),
+    });
+    say(`registered search attributes ${missing.map((k) => k.name).join(', ')} on namespace ${namespace}`);
+  } catch (err) {
+    warn(`could not check the search attributes on namespace ${namespace} (${(err as Error).message}); register them as docs/operations.md shows`);
+  }
+}
+
+function signalGroup(c: Child, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-c.proc.pid!, signal); // the child's whole process group (it was spawned detached)
+  } catch {
+    try {
+      c.proc.kill(signal);
+    } catch {
+      // gone already
+    }
+  }
+}
+
+async function stopChild(c: Child, graceMs: number): Promise<void> {
+  if (c.done || c.proc.pid === undefined) return;
+  signalGroup(c, 'SIGTERM');
+  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
+  if ((await Promise.race([c.exited, timer])) === 'timeout') {
+    warn(`${c.name} did not stop within ${graceMs / 1000}s: killing it`);
+    signalGroup(c, 'SIGKILL');
+    await c.exited;
+  }
+}
+
+let stack: LocalStack | undefined;
+try {
+  stack = new LocalStack(stackSettings());
+  await stack.up();
+} catch (err) {
+  const message = `error: ${err instanceof Error ? err.message : String(err)}`;
+  if (stack) await stack.stop(1, message);
+  warn(message);
+  process.exit(1);
+}

@@ -1,0 +1,275 @@
+/**
+ * `npm start` as a user runs it: src/stack.ts as a child process on free ports and a temporary
+ * data folder, driven only through its HTTP API, its outbox folder and the Temporal UI in a real
+ * browser; then stopped with SIGINT, started again on the same data, and finally a child killed.
+ *
+ * The stack reads these variables to stay out of the way of a stack already running on this
+ * machine: DATA_DIR (instead of .data/), TEMPORAL_PORT, TEMPORAL_UI_PORT, SMTP_PORT, API_PORT.
+ * The UI test needs /usr/bin/chromium (`apt-get update && apt-get install -y chromium`, or set
+ * CHROMIUM_PATH); without it that test fails and says so, it never skips.
+ */
+import { simpleParser } from 'mailparser';
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { after, describe, it } from 'node:test';
+import { chromium } from 'playwright-core';
+import { ROOT } from '../../src/env.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+interface Ports { temporal: number; ui: number; smtp: number; api: number }
+
+interface RunningStack {
+  proc: ChildProcess;
+  output: () => string;
+  /** pids the stack reported as started ("started worker (pid 123)"). */
+  pids: () => Map<string, number>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+async function startStack(dataDir: string, ports: Ports, timeoutMs = 180_000): Promise<RunningStack> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env, NO_COLOR: '1', DATA_DIR: dataDir,
+    TEMPORAL_PORT: String(ports.temporal), TEMPORAL_UI_PORT: String(ports.ui), SMTP_PORT: String(ports.smtp), API_PORT: String(ports.api),
+  };
+  for (const k of ['TEMPORAL_ADDRESS', 'SMTP_URL', 'API_TOKEN', 'LINK_SECRET', 'PUBLIC_URL', 'SEND_LEDGER_DIR', 'LEAD_CONFIG', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE']) delete env[k];
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/stack.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+  const stack: RunningStack = {
+    proc, exited, output: () => out,
+    pids: () => new Map([...out.matchAll(/\[stack\] started (\w+) \(pid (\d+)\)/g)].map((m) => [m[1]!, Number(m[2])])),
+  };
+  running.add(stack);
+  void exited.then(() => running.delete(stack));
+  const until = Date.now() + timeoutMs;
+  let gone: { code: number | null } | undefined;
+  void exited.then((e) => (gone = e));
+  while (!out.includes('local stack ready')) {
+    if (gone) assert.fail(`the stack exited (code ${gone.code}) before it was ready:\n${tail(out)}`);
+    if (Date.now() > until) assert.fail(`the stack was not ready after ${timeoutMs / 1000}s:\n${tail(out)}`);
+    await sleep(100);
+  }
+  return stack;
+}
+
+const running = new Set<RunningStack>();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Resolves undefined after `ms` without keeping the process alive. */
+const deadline = (ms: number) => delay(ms, undefined, { ref: false });
+const tail = (s: string, lines = 40) => s.split('\n').slice(-lines).join('\n');
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether something still accepts TCP connections on 127.0.0.1:port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ port, host: '127.0.0.1' });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+async function assertAllGone(stack: RunningStack, ports: Ports): Promise<void> {
+  const pids = stack.pids();
+  assert.deepEqual([...pids.keys()].sort(), ['api', 'temporal', 'worker'], `the stack reported its children:\n${tail(stack.output())}`);
+  for (const [name, pid] of pids) assert.equal(alive(pid), false, `${name} (pid ${pid}) is still running after the stack exited`);
+  for (const [name, port] of Object.entries(ports)) assert.equal(await listening(port), false, `port ${port} (${name}) still accepts connections after the stack exited`);
+}
+
+async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await sleep(200);
+  }
+}
+
+const root = mkdtempSync(join(tmpdir(), 'stack-test-'));
+const dataDir = join(root, 'data');
+mkdirSync(dataDir);
+const leadId = `stack-${process.pid}-${Date.now().toString(36)}`;
+const otherLeadId = `${leadId}-other`;
+let ports: Ports;
+let stack: RunningStack | undefined;
+let token = '';
+let owner = '';
+
+async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`http://127.0.0.1:${ports.api}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: res.status, json };
+}
+
+describe('npm start: the local stack', () => {
+  after(async () => {
+    // Whatever a failed test left running: the stack first (it stops its children), then its children by pid.
+    for (const s of running) {
+      s.proc.kill('SIGTERM');
+      await Promise.race([s.exited, deadline(30_000)]);
+      for (const pid of s.pids().values()) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    rmSync(dataDir, { recursive: true, force: true }); // the screenshot stays, in its parent folder
+  });
+
+  it('comes up on a fresh data folder with a generated token and prints how to reach it', async () => {
+    ports = { temporal: await freePort(), ui: await freePort(), smtp: await freePort(), api: await freePort() };
+    stack = await startStack(dataDir, ports);
+    const tokenFile = join(dataDir, 'api-token');
+    assert.ok(existsSync(tokenFile), 'api-token generated');
+    assert.equal(statSync(tokenFile).mode & 0o777, 0o600, 'api-token is readable by its owner only');
+    assert.equal(statSync(join(dataDir, 'link-secret')).mode & 0o777, 0o600, 'link-secret is readable by its owner only');
+    token = readFileSync(tokenFile, 'utf8').trim();
+    assert.match(token, /^[A-Za-z0-9_-]{32}$/);
+    const out = stack.output();
+    for (const expected of [
+      `127.0.0.1:${ports.temporal}`, `http://localhost:${ports.ui}`, `http://localhost:${ports.api}`,
+      `smtp://127.0.0.1:${ports.smtp}`, join(dataDir, 'outbox'), token, `curl -sS -X POST http://localhost:${ports.api}/v1/events`,
+    ]) assert.ok(out.includes(expected), `the banner shows ${expected}:\n${tail(out)}`);
+    assert.match(out, /\[temporal\] /, 'the Temporal server output is prefixed');
+    assert.match(out, /\[worker\] /, 'the worker output is prefixed');
+    assert.match(out, /\[api\] /, 'the API output is prefixed');
+    assert.equal((await fetch(`http://127.0.0.1:${ports.api}/v1/leads/x`)).status, 401, 'the API wants the token');
+  });
+
+  it('runs a lead through the API: demo request, sql with an owner, handoff mail in the outbox, accepted', async () => {
+    assert.ok(stack, 'the stack is running');
+    const created = await api('POST', '/v1/leads', { leadId, email: 'kim@bigco.example', firstName: 'Kim', company: 'BigCo', seniority: 'vp', companySize: 500, country: 'US' });
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    assert.equal((await api('POST', '/v1/leads', { leadId: otherLeadId, email: 'lee@smallco.example', country: 'US' })).status, 201);
+    const ev = await api('POST', '/v1/events', { leadId, eventId: `${leadId}-demo`, type: 'demo_request' });
+    assert.equal(ev.status, 202, JSON.stringify(ev.json));
+    const sql = await eventually('stage sql with an owner', async () => {
+      const r = await api('GET', `/v1/leads/${leadId}`);
+      return r.status === 200 && r.json.stage === 'sql' && r.json.owner ? r.json : undefined;
+    });
+    owner = sql.owner;
+
+    const outbox = join(dataDir, 'outbox');
+    const handoff = await eventually('the handoff mail in the outbox', async () => {
+      for (const name of readdirSync(outbox).filter((n) => n.endsWith('.eml'))) {
+        const mail = await simpleParser(readFileSync(join(outbox, name)));
+        if (mail.headers.get('x-lead-handoff') === '1' && mail.headers.get('x-lead-id') === leadId) return { name, mail };
+      }
+      return undefined;
+    });
+    assert.match(handoff.name, /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-[A-Za-z0-9._@+-]+\.eml$/, 'outbox file name: <timestamp>-<safe message id>.eml');
+    assert.ok(handoff.name.includes(`handoff.${leadId}`), `the file name carries the Message-ID: ${handoff.name}`);
+    const to = handoff.mail.to && !Array.isArray(handoff.mail.to) ? handoff.mail.to.value.map((a) => a.address) : [];
+    assert.deepEqual(to, [owner], 'the handoff goes to the owner');
+    assert.ok(handoff.mail.text?.includes('/l/sales?'), 'the handoff mail links to the sales page');
+
+    const accepted = await api('POST', `/v1/leads/${leadId}/sales-outcome`, { outcome: 'accepted', rep: owner });
+    assert.equal(accepted.status, 200, JSON.stringify(accepted.json));
+    assert.equal(accepted.json.stage, 'opportunity');
+  });
+
+  it('shows the lead in the Temporal UI filtered by LeadStage="opportunity"', async (t) => {
+    assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it with \`apt-get update && apt-get install -y chromium\` (or set CHROMIUM_PATH)`);
+    assert.ok(stack, 'the stack is running');
+    const userDataDir = mkdtempSync(join(root, 'chromium-'));
+    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000, viewport: { width: 1400, height: 900 } });
+    const screenshot = join(root, 'temporal-ui-opportunity.png');
+    try {
+      const page = context.pages()[0] ?? await context.newPage();
+      const url = `http://127.0.0.1:${ports.ui}/namespaces/default/workflows?query=${encodeURIComponent('LeadStage="opportunity"')}`;
+      const wanted = page.getByText(`lead-${leadId}`, { exact: true });
+      // Visibility is eventually consistent: reload until the list has caught up with the accept.
+      await eventually(`lead-${leadId} in the UI list`, async () => {
+        await page.goto(url, { waitUntil: 'domcontentloaded' });
+        await wanted.first().waitFor({ state: 'visible', timeout: 5_000 });
+        return true;
+      }, 60_000);
+      await page.screenshot({ path: screenshot, fullPage: true });
+      assert.equal(await page.getByText(`lead-${otherLeadId}`, { exact: true }).count(), 0, 'the lead still in stage lead is filtered out');
+      const body = (await page.textContent('body')) ?? '';
+      assert.ok(body.includes(`lead-${leadId}`));
+      t.diagnostic(`Temporal UI screenshot: ${screenshot}`);
+    } catch (err) {
+      await context.pages()[0]?.screenshot({ path: screenshot, fullPage: true }).catch(() => undefined);
+      throw new Error(`${(err as Error).message} (screenshot: ${screenshot})`);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('stops on SIGINT: exit 0, every child gone, every port closed', async () => {
+    assert.ok(stack, 'the stack is running');
+    stack.proc.kill('SIGINT');
+    const exit = await Promise.race([stack.exited, deadline(60_000)]);
+    assert.ok(exit, `the stack did not exit within 60s of SIGINT:\n${tail(stack.output())}`);
+    assert.deepEqual(exit, { code: 0, signal: null }, tail(stack.output()));
+    const out = stack.output();
+    const order = ['api stopped', 'worker stopped', '[smtp] stopped', 'temporal stopped'].map((s) => [s, out.indexOf(s)] as const);
+    for (const [what, at] of order) assert.ok(at >= 0, `the stack says "${what}":\n${tail(out)}`);
+    assert.ok(Math.max(order[0]![1], order[1]![1]) < order[2]![1] && order[2]![1] < order[3]![1], `the worker and the API stop first, the Temporal server last:\n${tail(out)}`);
+    await assertAllGone(stack, ports);
+  });
+
+  it('starts again on the same data folder and the lead is still there', async () => {
+    const before = token;
+    stack = await startStack(dataDir, ports);
+    assert.ok(!stack.output().includes('generated an API token'), 'the token is not generated again');
+    assert.equal(readFileSync(join(dataDir, 'api-token'), 'utf8').trim(), before, 'the token file is kept');
+    const r = await api('GET', `/v1/leads/${leadId}`);
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.stage, 'opportunity');
+    assert.equal(r.json.owner, owner);
+    assert.ok(r.json.transitions.some((t: { to: string }) => t.to === 'sql'), 'its history came back with it');
+  });
+
+  it('stops everything and exits non-zero, naming the child, when a child dies', async () => {
+    assert.ok(stack, 'the stack is running');
+    const worker = stack.pids().get('worker');
+    assert.ok(worker, 'the stack reported the worker pid');
+    process.kill(worker, 'SIGKILL');
+    const exit = await Promise.race([stack.exited, deadline(60_000)]);
+    assert.ok(exit, `the stack did not exit within 60s of its worker dying:\n${tail(stack.output())}`);
+    assert.notEqual(exit.code, 0);
+    assert.match(stack.output(), /worker exited unexpectedly \(signal SIGKILL\)/);
+    await assertAllGone(stack, ports);
+  });
+});
