@@ -3,11 +3,10 @@
  * transport pointed at their own server, their own ledger folder and their own Temporal client.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { type Client, WithStartWorkflowOperation, WorkflowNotFoundError } from '@temporalio/client';
+import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Transporter } from 'nodemailer';
 import type { LoadedConfig } from '../src/config-file.js';
 import type { LinkSigner } from '../src/links.js';
-import { nextOwnerUpdate, ROUTER_WORKFLOW_ID } from '../workflows/router.js';
 import type { Carried } from '../workflows/defs.js';
 import type { SendLedger } from './ledger.js';
 import { type HandoffMail, type LeadActivities, type NurtureMail, PERMANENT_BOUNCE, type SentMail } from './types.js';
@@ -18,7 +17,6 @@ export interface ActivityDeps {
   client: Client;
   ledger: SendLedger;
   links: LinkSigner;
-  taskQueue: string;
   clock?: () => number;
 }
 
@@ -26,8 +24,9 @@ export interface ActivityDeps {
 const atom = (s: string) => s.replace(/[^A-Za-z0-9.-]/g, (c) => `=${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 
 export function createActivities(deps: ActivityDeps): LeadActivities {
-  const { loaded, transport, client, ledger, links, taskQueue } = deps;
+  const { loaded, transport, client, ledger, links } = deps;
   const now = deps.clock ?? Date.now;
+  const rotation = new Map<string, number>();
   const fromDomain = /@([^>\s]+)>?\s*$/.exec(loaded.config.email.from)?.[1] ?? 'lead-nurture.local';
 
   async function send(messageId: string, message: Parameters<Transporter['sendMail']>[0]): Promise<SentMail> {
@@ -59,16 +58,15 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
       return { ...base, previous: await previousRun(client, workflowId, runId) };
     },
 
+    // Round robin per owner list in this worker process. A local activity: the pick is recorded
+    // in the lead's history (replay-safe), costs no activity slot and no round trip, and with N
+    // workers each rotates on its own (balanced within N per rule). A random start per process
+    // keeps restarts from favouring the first owner.
     async assignOwner({ owners }) {
-      return client.workflow.executeUpdateWithStart(nextOwnerUpdate, {
-        args: [{ owners }],
-        startWorkflowOperation: new WithStartWorkflowOperation('routerWorkflow', {
-          workflowId: ROUTER_WORKFLOW_ID,
-          taskQueue,
-          args: [{}],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-        }),
-      });
+      const key = owners.join(',');
+      const n = rotation.get(key) ?? Math.floor(Math.random() * owners.length);
+      rotation.set(key, n + 1);
+      return owners[n % owners.length]!;
     },
 
     async sendNurtureEmail({ lead, track, step, template }: NurtureMail) {

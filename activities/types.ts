@@ -16,7 +16,7 @@ export interface SentMail { messageId: string; duplicate: boolean }
 /** The activity surface the workflows call (implemented by createActivities). */
 export interface LeadActivities {
   leadContext(input: { workflowId: string; runId: string; recover: boolean }): Promise<LeadContext>;
-  assignOwner(input: { leadId: string; rule: number; owners: string[]; requestId: string }): Promise<string>;
+  assignOwner(input: { leadId: string; rule: number; owners: string[] }): Promise<string>;
   sendNurtureEmail(mail: NurtureMail): Promise<SentMail>;
   sendHandoffEmail(mail: HandoffMail): Promise<SentMail>;
 }

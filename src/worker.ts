@@ -1,5 +1,5 @@
 /**
- * The worker: polls `lead-nurture`, runs leadWorkflow and routerWorkflow and their activities.
+ * The worker: polls `lead-nurture`, runs leadWorkflow (and the bench's baseline) and their activities.
  * `npm run worker` runs it alone; `createLeadWorker` is what the local stack and the tests use.
  */
 import { Client, Connection } from '@temporalio/client';
@@ -35,7 +35,7 @@ export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: 
   const taskQueue = o.taskQueue ?? 'lead-nurture';
   const transport = nodemailer.createTransport(o.smtpUrl.includes('?') || !o.smtpUrl.startsWith('smtp') ? o.smtpUrl : `${o.smtpUrl}?pool=true&maxConnections=4`);
   const activities = createActivities({
-    loaded: o.loaded, transport, client: o.client, ledger: fileLedger(o.ledgerDir), links: o.links, taskQueue, clock: o.clock,
+    loaded: o.loaded, transport, client: o.client, ledger: fileLedger(o.ledgerDir), links: o.links, clock: o.clock,
   });
   const worker = await Worker.create({
     connection: o.connection,
@@ -43,9 +43,14 @@ export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: 
     taskQueue,
     activities,
     ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    maxCachedWorkflows: Number(process.env.WORKER_MAX_CACHED_WORKFLOWS ?? 2000),
-    maxConcurrentWorkflowTaskExecutions: Number(process.env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ?? 100),
-    maxConcurrentActivityTaskExecutions: Number(process.env.WORKER_MAX_CONCURRENT_ACTIVITIES ?? 100),
+    // Tuned on 2-core machines (see README, Performance): a cached lead costs about 1.5 MB, so the
+    // cache is sized by memory, not by the number of live leads (an evicted lead is replayed from
+    // history when it wakes); more concurrent workflow tasks than the cores can run only makes
+    // them queue inside the worker until they time out.
+    maxCachedWorkflows: Number(process.env.WORKER_MAX_CACHED_WORKFLOWS ?? 250),
+    maxConcurrentWorkflowTaskExecutions: Number(process.env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ?? 20),
+    maxConcurrentActivityTaskExecutions: Number(process.env.WORKER_MAX_CONCURRENT_ACTIVITIES ?? 50),
+    maxConcurrentLocalActivityExecutions: Number(process.env.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES ?? 50),
   });
   return { worker, close: () => transport.close() };
 }

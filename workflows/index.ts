@@ -1,3 +1,2 @@
 export { leadWorkflow } from './lead.js';
-export { routerWorkflow } from './router.js';
 export { baselineWorkflow } from './baseline.js';

@@ -8,12 +8,13 @@
  */
 import {
   ApplicationFailure, CancellationScope, ActivityFailure, allHandlersFinished, condition, continueAsNew, isCancellation,
-  log, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo,
+  log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { LeadActivities } from '../activities/types.js';
 import { PERMANENT_BOUNCE } from '../activities/types.js';
 import type { Config } from '../src/domain/config.js';
+import { scoreAt } from '../src/domain/scoring.js';
 import { describeIssues, leadEventSchema, leadStartSchema, profileSchema, salesOutcomeSchema, type LeadEvent, type LeadStart, type Profile, type SalesOutcome } from '../src/domain/lead.js';
 import {
   advance, applyEvent, applyOutcome, applyProfile, assignOwner, type Effect, isTerminal, type LeadCore, newLead, nextWake,
@@ -28,11 +29,12 @@ import {
 const RECENT_EVENT_IDS = 10_000;
 const DEFAULT_MAX_HISTORY = 2_000;
 
-const { leadContext } = proxyLocalActivities<LeadActivities>({
+const { leadContext, assignOwner: pickOwner } = proxyLocalActivities<LeadActivities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
-const { assignOwner: pickOwner } = proxyActivities<LeadActivities>({
+/** Before the `owner-local-activity` patch, owners were picked by a regular activity. */
+const { assignOwner: pickOwnerV1 } = proxyActivities<LeadActivities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '1m' },
 });
@@ -120,7 +122,10 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     if (effect.kind === 'assignOwner') {
       const sqlAt = c.becameSqlAt;
       track((async () => {
-        const owner = await pickOwner({ leadId: c.leadId, rule: effect.rule, owners: effect.owners, requestId: `${c.leadId}:${sqlAt}` });
+        // Owners used to come from a central router through a regular activity, which collapsed under
+        // load; runs recorded before keep that command sequence on replay.
+        const pick = patched('owner-local-activity') ? pickOwner : pickOwnerV1;
+        const owner = await pick({ leadId: c.leadId, rule: effect.rule, owners: effect.owners });
         // Only if the lead is still in the same sql episode.
         if (core!.stage !== 'sql' || core!.becameSqlAt !== sqlAt || core!.owner !== undefined) return;
         const r = assignOwner(core!, owner);
@@ -254,15 +259,18 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   }
 }
 
+/** The lead in one line for the Temporal UI's "current details" (cheap: runs after every change). */
 function describe(core: LeadCore, config: Config, now: number): string {
-  const s = toState(core, config, now);
+  const score = scoreAt(core.fit, core.engagement, now, config);
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const n = core.nurture;
   return [
-    `**${s.stage}** · score ${s.score.total} (fit ${s.score.fit}, engagement ${s.score.engagement})`,
-    s.owner ? `owner ${s.owner}` : undefined,
-    s.slaDeadline ? `SLA until ${s.slaDeadline}` : undefined,
-    s.nurture.track ? `nurture ${s.nurture.track} step ${s.nurture.step}${s.nurture.nextStepAt ? ` next ${s.nurture.nextStepAt}` : ''}` : undefined,
-    `consent ${s.consent}`,
-    `${s.eventsProcessed} events`,
+    `**${core.stage}** · score ${score.total} (fit ${score.fit}, engagement ${score.engagement})`,
+    core.owner ? `owner ${core.owner}` : undefined,
+    core.slaDeadline !== undefined ? `SLA until ${iso(core.slaDeadline)}` : undefined,
+    n.track ? `nurture ${n.track} step ${n.step}${n.nextStepAt !== undefined ? ` next ${iso(n.nextStepAt)}` : ''}` : undefined,
+    `consent ${core.consent}`,
+    `${core.eventsProcessed} events`,
   ].filter(Boolean).join(' · ');
 }
 

@@ -51,7 +51,7 @@ export async function recordHistory(client: Client, handle: WorkflowHandle, name
 
 /** The recorded histories, decoded. */
 export function recordedHistories() {
-  return readdirSync(FIXTURES).filter((f) => f.endsWith('.binpb')).sort().map((f) => ({
+  return (readdirSync(FIXTURES, { recursive: true }) as string[]).filter((f) => f.endsWith('.binpb')).sort().map((f) => ({
     workflowId: f.replace(/\.binpb$/, ''),
     history: History.decode(readFileSync(join(FIXTURES, f))),
   }));
