@@ -47,7 +47,7 @@ export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: 
     // cache is sized by memory, not by the number of live leads (an evicted lead is replayed from
     // history when it wakes); more concurrent workflow tasks than the cores can run only makes
     // them queue inside the worker until they time out.
-    maxCachedWorkflows: Number(process.env.WORKER_MAX_CACHED_WORKFLOWS ?? 250),
+    maxCachedWorkflows: Number(process.env.WORKER_MAX_CACHED_WORKFLOWS ?? 100),
     maxConcurrentWorkflowTaskExecutions: Number(process.env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ?? 20),
     maxConcurrentActivityTaskExecutions: Number(process.env.WORKER_MAX_CONCURRENT_ACTIVITIES ?? 50),
     maxConcurrentLocalActivityExecutions: Number(process.env.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES ?? 50),

@@ -8,7 +8,7 @@
  */
 import {
   ApplicationFailure, CancellationScope, ActivityFailure, allHandlersFinished, condition, continueAsNew, isCancellation,
-  log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo,
+  log, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { LeadActivities } from '../activities/types.js';
@@ -33,11 +33,7 @@ const { leadContext, assignOwner: pickOwner } = proxyLocalActivities<LeadActivit
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
-/** Before the `owner-local-activity` patch, owners were picked by a regular activity. */
-const { assignOwner: pickOwnerV1 } = proxyActivities<LeadActivities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', maximumInterval: '1m' },
-});
+
 const mail = proxyActivities<LeadActivities>({
   // A send takes well under a second; a worker that dies mid-send is noticed by the missing
   // heartbeat and the send retried (the ledger and the Message-ID keep it from going out twice).
@@ -122,10 +118,7 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     if (effect.kind === 'assignOwner') {
       const sqlAt = c.becameSqlAt;
       track((async () => {
-        // Owners used to come from a central router through a regular activity, which collapsed under
-        // load; runs recorded before keep that command sequence on replay.
-        const pick = patched('owner-local-activity') ? pickOwner : pickOwnerV1;
-        const owner = await pick({ leadId: c.leadId, rule: effect.rule, owners: effect.owners });
+        const owner = await pickOwner({ leadId: c.leadId, rule: effect.rule, owners: effect.owners });
         // Only if the lead is still in the same sql episode.
         if (core!.stage !== 'sql' || core!.becameSqlAt !== sqlAt || core!.owner !== undefined) return;
         const r = assignOwner(core!, owner);
