@@ -6,7 +6,7 @@
 import {
   type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError,
 } from '@temporalio/client';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { type Config, knownEventTypes } from './domain/config.js';
 import {
   formatIssues, type LeadEvent, leadEventSchema, leadIdSchema, type LeadInput, leadInputSchema, type LeadStart,
@@ -26,8 +26,8 @@ export class LeadError extends Error {
   }
 }
 
-export function validate<T extends z.ZodType>(schema: T, value: unknown, what: string, prefix: (string | number)[] = []): z.output<T> {
-  const r = schema.safeParse(value);
+export function validate<T extends z.core.$ZodType>(schema: T, value: unknown, what: string, prefix: (string | number)[] = []): z.output<T> {
+  const r = z.safeParse(schema, value);
   if (!r.success) {
     const issues = formatIssues(r.error, prefix);
     throw new LeadError(400, 'invalid_input', `invalid ${what}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);

@@ -429,7 +429,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
 // ---- OpenAPI ---------------------------------------------------------------------------------
 
-function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+function jsonSchema(schema: z.core.$ZodType): Record<string, unknown> {
   const { $schema: _s, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
   return rest;
 }

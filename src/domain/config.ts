@@ -4,7 +4,7 @@
  * workflow bundle can import the types.
  */
 import { z } from 'zod';
-import { durationMs } from './duration.js';
+import { parseDuration } from './duration.js';
 import { BUILTIN_EVENT_TYPES, STAGES } from './lead.js';
 
 /**
@@ -12,6 +12,16 @@ import { BUILTIN_EVENT_TYPES, STAGES } from './lead.js';
  * cross-field checks (catch-all route, thresholds, tracks) would go unreported next to it.
  */
 const wholeNumber = () => z.number().refine(Number.isSafeInteger, 'must be a whole number');
+
+/** A duration string (`500ms`, `2s`, `15m`, `48h`, `30d`) that yields milliseconds. */
+export const durationMs = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration like 500ms, 2s, 15m, 48h or 30d` });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 const fieldName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be a profile field name');
 const scalar = z.union([z.string(), z.number(), z.boolean()]);

@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/;
 
@@ -15,13 +13,3 @@ export function formatDuration(ms: number): string {
   }
   return `${ms}ms`;
 }
-
-/** A zod schema for a duration string that yields milliseconds. */
-export const durationMs = z.string().transform((text, ctx) => {
-  const ms = parseDuration(text);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration like 500ms, 2s, 15m, 48h or 30d` });
-    return z.NEVER;
-  }
-  return ms;
-});

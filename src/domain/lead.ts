@@ -2,8 +2,16 @@
  * The public data shapes of CONTRACT.md (LeadInput, LeadEvent, LeadState, sales outcomes) as zod
  * schemas: the one definition that the API, the CLI, the workflow's signal and update handlers
  * and the tests all validate against.
+ *
+ * Written with `zod/mini`: these schemas are also built inside every cached lead workflow (the
+ * workflow sandbox evaluates its modules per workflow), and classic zod attaches dozens of
+ * methods to every schema instance; mini's schemas are plain data, so a cached lead stays small.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
+
+// zod/mini loads no messages by default; English ones, as every entry point reports them.
+z.config(en());
 
 export const STAGES = ['lead', 'mql', 'sql', 'opportunity', 'customer', 'recycled', 'disqualified', 'dormant'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -11,26 +19,28 @@ export type Stage = (typeof STAGES)[number];
 export const TERMINAL_STAGES: readonly Stage[] = ['customer', 'disqualified', 'dormant'];
 
 export const LEAD_ID_RE = /^[A-Za-z0-9._:@+-]{1,128}$/;
-export const leadIdSchema = z.string().regex(LEAD_ID_RE, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ + -');
+export const leadIdSchema = z.string().check(z.regex(LEAD_ID_RE, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ + -'));
 export const workflowIdFor = (leadId: string) => `lead-${leadId}`;
 
 const isoDate = z.iso.datetime({ offset: true });
-const text = (max = 200) => z.string().trim().min(1).max(max);
+const text = (max = 200) => z.string().check(z.trim(), z.minLength(1), z.maxLength(max));
+const opt = z.optional;
+const email = z.email().check(z.maxLength(320));
 
 /** Profile fields that scoring, routing and templates read. Unknown fields are kept as given. */
-export const profileSchema = z.object({
-  email: z.email().max(320).optional(),
-  firstName: text(100).optional(),
-  lastName: text(100).optional(),
-  company: text().optional(),
-  jobTitle: text().optional(),
-  seniority: text(50).optional(),
-  department: text(100).optional(),
-  industry: text(100).optional(),
-  companySize: z.number().int().min(0).max(10_000_000).optional(),
-  country: z.string().regex(/^[A-Z]{2}$/, 'must be an ISO-3166 alpha-2 code like US or DE').optional(),
-  timezone: z.string().max(64).refine(isTimeZone, 'must be an IANA time zone like Europe/Berlin').optional(),
-}).catchall(z.union([z.string().max(1000), z.number(), z.boolean(), z.null()]));
+export const profileSchema = z.catchall(z.object({
+  email: opt(email),
+  firstName: opt(text(100)),
+  lastName: opt(text(100)),
+  company: opt(text()),
+  jobTitle: opt(text()),
+  seniority: opt(text(50)),
+  department: opt(text(100)),
+  industry: opt(text(100)),
+  companySize: opt(z.int().check(z.gte(0), z.lte(10_000_000))),
+  country: opt(z.string().check(z.regex(/^[A-Z]{2}$/, 'must be an ISO-3166 alpha-2 code like US or DE'))),
+  timezone: opt(z.string().check(z.maxLength(64), z.refine(isTimeZone, 'must be an IANA time zone like Europe/Berlin'))),
+}), z.union([z.string().check(z.maxLength(1000)), z.number(), z.boolean(), z.null()]));
 export type Profile = z.infer<typeof profileSchema>;
 
 function isTimeZone(tz: string): boolean {
@@ -42,29 +52,29 @@ function isTimeZone(tz: string): boolean {
   }
 }
 
-export const leadInputSchema = profileSchema.extend({
+export const leadInputSchema = z.extend(profileSchema, {
   leadId: leadIdSchema,
-  email: z.email().max(320),
-  campaign: text(100).optional(),
-  channel: text(100).optional(),
-  consent: z.object({ email: z.boolean() }).optional(),
+  email,
+  campaign: opt(text(100)),
+  channel: opt(text(100)),
+  consent: opt(z.object({ email: z.boolean() })),
 });
 export type LeadInput = z.infer<typeof leadInputSchema>;
 
 /** The workflow's start argument: a LeadInput whose email may be missing (an event may create an anonymous lead). */
-export const leadStartSchema = leadInputSchema.partial({ email: true });
+export const leadStartSchema = z.partial(leadInputSchema, { email: true });
 export type LeadStart = z.infer<typeof leadStartSchema>;
 
 export const leadEventSchema = z.object({
   leadId: leadIdSchema,
-  eventId: z.string().min(1).max(200),
-  type: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a lower_snake_case event type'),
-  occurredAt: isoDate.optional(),
-  campaign: text(100).optional(),
-  channel: text(100).optional(),
-  asset: text(500).optional(),
-  email: z.email().max(320).optional(),
-  profile: profileSchema.optional(),
+  eventId: z.string().check(z.minLength(1), z.maxLength(200)),
+  type: z.string().check(z.regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a lower_snake_case event type')),
+  occurredAt: opt(isoDate),
+  campaign: opt(text(100)),
+  channel: opt(text(100)),
+  asset: opt(text(500)),
+  email: opt(email),
+  profile: opt(profileSchema),
 });
 export type LeadEvent = z.infer<typeof leadEventSchema>;
 
@@ -73,11 +83,13 @@ export const BUILTIN_EVENT_TYPES = ['unsubscribe', 'hard_bounce'] as const;
 export const REJECT_REASONS = ['not_ready', 'no_response', 'bad_fit', 'duplicate', 'other'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
+const note = opt(z.string().check(z.maxLength(2000)));
+const rep = opt(z.string().check(z.maxLength(320)));
 export const salesOutcomeSchema = z.discriminatedUnion('outcome', [
-  z.object({ outcome: z.literal('accepted'), note: z.string().max(2000).optional(), rep: z.string().max(320).optional() }),
-  z.object({ outcome: z.literal('rejected'), reason: z.enum(REJECT_REASONS), note: z.string().max(2000).optional(), rep: z.string().max(320).optional() }),
-  z.object({ outcome: z.literal('won'), note: z.string().max(2000).optional(), rep: z.string().max(320).optional() }),
-  z.object({ outcome: z.literal('lost'), reason: z.string().max(200).optional(), note: z.string().max(2000).optional(), rep: z.string().max(320).optional() }),
+  z.object({ outcome: z.literal('accepted'), note, rep }),
+  z.object({ outcome: z.literal('rejected'), reason: z.enum(REJECT_REASONS), note, rep }),
+  z.object({ outcome: z.literal('won'), note, rep }),
+  z.object({ outcome: z.literal('lost'), reason: opt(z.string().check(z.maxLength(200))), note, rep }),
 ]);
 export type SalesOutcome = z.infer<typeof salesOutcomeSchema>;
 /** Which stage each outcome belongs to. */
@@ -113,13 +125,13 @@ export interface LeadState {
 }
 
 /** Formats zod issues as `{ path, message }` with a dotted path, the shape every entry point reports. */
-export function formatIssues(error: z.ZodError, prefix: (string | number)[] = []): { path: string; message: string }[] {
+export function formatIssues(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }, prefix: (string | number)[] = []): { path: string; message: string }[] {
   return error.issues.map((i) => ({
     path: [...prefix, ...i.path].map(String).join('.') || '(root)',
     message: i.message,
   }));
 }
 
-export function describeIssues(error: z.ZodError, prefix: (string | number)[] = []): string {
+export function describeIssues(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }, prefix: (string | number)[] = []): string {
   return formatIssues(error, prefix).map((i) => `${i.path}: ${i.message}`).join('; ');
 }

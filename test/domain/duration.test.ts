@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { durationMs, formatDuration, parseDuration } from '../../src/domain/duration.js';
+import { durationMs } from '../../src/domain/config.js';
+import { formatDuration, parseDuration } from '../../src/domain/duration.js';
 
 describe('parseDuration', () => {
   it('parses the documented forms into milliseconds', () => {
