@@ -135,7 +135,7 @@ class MailWatch {
   }
 }
 
-async function withStack<T>(o: { quiet?: boolean; retainMail: boolean }, fn: (s: Stack) => Promise<T>): Promise<T> {
+async function withStack<T>(o: { quiet?: boolean; retainMail: boolean; cacheSize?: number }, fn: (s: Stack) => Promise<T>): Promise<T> {
   const cleanups = new Cleanups();
   const log = (s: string) => {
     if (!o.quiet) process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -149,8 +149,8 @@ async function withStack<T>(o: { quiet?: boolean; retainMail: boolean }, fn: (s:
     log(`temp dir ${dir}; SMTP capture ${smtp.url}`);
     const server = await startDevServer(dir, cleanups, log);
     log('dev server up; starting the worker child (bundles the workflows)…');
-    const worker = await startWorkerChild({ dir, address: server.address, smtpUrl: smtp.url, cleanups });
-    log(`worker child pid ${worker.pid} ready (config ${worker.configVersion})`);
+    const worker = await startWorkerChild({ dir, address: server.address, smtpUrl: smtp.url, cleanups, cacheSize: o.cacheSize });
+    log(`worker child pid ${worker.pid} ready (config ${worker.configVersion}; cache ${process.env.WORKER_MAX_CACHED_WORKFLOWS ?? o.cacheSize ?? 'default'} workflows)`);
     const workerRss = new RssSampler(worker.pid);
     const serverRss = new RssSampler(server.pid);
     cleanups.add('samplers', () => {
@@ -479,7 +479,7 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<{ r
   const startedAt = new Date().toISOString();
   const loadAtStart = os.loadavg().map((x) => round(x, 2));
   const tag = `b${Date.now().toString(36)}`;
-  return withStack({ quiet: o.quiet, retainMail: false }, async (s) => {
+  return withStack({ quiet: o.quiet, retainMail: false, cacheSize: o.leads }, async (s) => {
     const readyRss = s.workerRss.sample();
     const dbAtStart = sqliteBytes(s.server.dbPath).total;
     const startupCpu = cpuSeconds(s.worker.pid) ?? 0;

@@ -103,7 +103,12 @@ export interface WorkerChild {
 
 const CHILD = fileURLToPath(new URL('./worker-child.ts', import.meta.url));
 
-export async function startWorkerChild(o: { dir: string; address: string; smtpUrl: string; cleanups: Cleanups }): Promise<WorkerChild> {
+/**
+ * `cacheSize`: the worker's sticky cache. The throughput and latency phases keep every lead busy
+ * at once, so they size it to the leads (as a deployment would for its active set); the scale mode
+ * leaves the production default, since sleeping leads need not stay cached.
+ */
+export async function startWorkerChild(o: { dir: string; address: string; smtpUrl: string; cleanups: Cleanups; cacheSize?: number }): Promise<WorkerChild> {
   const ledgerDir = join(o.dir, 'sent');
   mkdirSync(ledgerDir, { recursive: true });
   const logFile = join(o.dir, 'worker.log');
@@ -120,6 +125,7 @@ export async function startWorkerChild(o: { dir: string; address: string; smtpUr
       SMTP_URL: o.smtpUrl,
       SEND_LEDGER_DIR: ledgerDir,
       LEAD_CONFIG: join(ROOT, 'config', 'default.yaml'),
+      ...(o.cacheSize && !process.env.WORKER_MAX_CACHED_WORKFLOWS ? { WORKER_MAX_CACHED_WORKFLOWS: String(o.cacheSize) } : {}),
     },
   });
   child.stdout!.pipe(out);
