@@ -2,7 +2,7 @@
  * Side effects of the lead workflow, built from injected dependencies so tests pass a real SMTP
  * transport pointed at their own server, their own ledger folder and their own Temporal client.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Transporter } from 'nodemailer';
 import type { LoadedConfig } from '../src/config-file.js';
@@ -18,6 +18,26 @@ export interface ActivityDeps {
   ledger: SendLedger;
   links: LinkSigner;
   clock?: () => number;
+  /** Connections in the transport's pool (sends in flight at once). */
+  smtpConnections?: number;
+}
+
+export const SMTP_CONNECTIONS = 4;
+
+function semaphore(size: number) {
+  let free = size;
+  const waiting: (() => void)[] = [];
+  return {
+    async acquire(): Promise<() => void> {
+      if (free > 0) free--;
+      else await new Promise<void>((r) => waiting.push(r));
+      return () => {
+        const next = waiting.shift();
+        if (next) next();
+        else free++;
+      };
+    },
+  };
 }
 
 /** Message-ID local parts allow a restricted character set; lead ids may hold `@` and `+`. */
@@ -27,10 +47,28 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
   const { loaded, transport, client, ledger, links } = deps;
   const now = deps.clock ?? Date.now;
   const rotation = new Map<string, number>();
+  const slots = semaphore(deps.smtpConnections ?? SMTP_CONNECTIONS);
   const fromDomain = /@([^>\s]+)>?\s*$/.exec(loaded.config.email.from)?.[1] ?? 'lead-nurture.local';
 
   async function send(messageId: string, message: Parameters<Transporter['sendMail']>[0]): Promise<SentMail> {
-    if (await ledger.wasSent(messageId)) return { messageId, duplicate: true };
+    const before = await ledger.state(messageId);
+    if (before === 'sent') return { messageId, duplicate: true };
+    if (before === 'intent') {
+      log.warn('a worker died while sending this message; not resending it', { messageId });
+      return { messageId, duplicate: true, uncertain: true };
+    }
+    // The intent is written only once this message has a connection of its own (the pool's size),
+    // so a message still waiting for one is never taken for a half-sent one.
+    const release = await slots.acquire();
+    try {
+      return await transmit(messageId, message);
+    } finally {
+      release();
+    }
+  }
+
+  async function transmit(messageId: string, message: Parameters<Transporter['sendMail']>[0]): Promise<SentMail> {
+    await ledger.markIntent(messageId);
     // Heartbeat while the SMTP server works: a live but slow send is not retried beside itself;
     // only a dead worker's send times out (heartbeatTimeout) and is retried.
     const ctx = Context.current();
@@ -39,6 +77,8 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
     try {
       await transport.sendMail({ ...message, messageId });
     } catch (err) {
+      // This process saw the failure: the server did not take the message, so a retry may send.
+      await ledger.withdrawIntent(messageId);
       const e = err as { responseCode?: number; command?: string; code?: string; message: string };
       if (e.responseCode && e.responseCode >= 500 && e.responseCode < 600 && e.command !== 'CONN' && e.code !== 'ECONNECTION') {
         throw ApplicationFailure.nonRetryable(`recipient refused (${e.responseCode}): ${e.message}`, PERMANENT_BOUNCE);

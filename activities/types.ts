@@ -11,7 +11,11 @@ export interface LeadContext {
 
 export interface NurtureMail { lead: LeadState; track: string; step: number; template: string }
 export interface HandoffMail { lead: LeadState; owner: string; escalation: number }
-export interface SentMail { messageId: string; duplicate: boolean }
+/**
+ * `duplicate`: an earlier attempt already got it to the server. `uncertain`: an earlier attempt's
+ * worker died mid-send, so the server may or may not have it; it is not resent.
+ */
+export interface SentMail { messageId: string; duplicate: boolean; uncertain?: boolean }
 
 /** The activity surface the workflows call (implemented by createActivities). */
 export interface LeadActivities {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createActivities } from '../activities/index.js';
+import { createActivities, SMTP_CONNECTIONS } from '../activities/index.js';
 import { fileLedger } from '../activities/ledger.js';
 import { type LoadedConfig, loadConfigFile } from './config-file.js';
 import { settings } from './env.js';
@@ -48,7 +48,7 @@ export interface LeadWorkerOptions {
 
 export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: Worker; close: () => void }> {
   const taskQueue = o.taskQueue ?? 'lead-nurture';
-  const transport = nodemailer.createTransport(o.smtpUrl.includes('?') || !o.smtpUrl.startsWith('smtp') ? o.smtpUrl : `${o.smtpUrl}?pool=true&maxConnections=4`);
+  const transport = nodemailer.createTransport(o.smtpUrl.includes('?') || !o.smtpUrl.startsWith('smtp') ? o.smtpUrl : `${o.smtpUrl}?pool=true&maxConnections=${SMTP_CONNECTIONS}`);
   const activities = createActivities({
     loaded: o.loaded, transport, client: o.client, ledger: fileLedger(o.ledgerDir), links: o.links, clock: o.clock,
   });

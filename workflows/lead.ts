@@ -17,7 +17,7 @@ import type { Config } from '../src/domain/config.js';
 import { scoreAt } from '../src/domain/scoring.js';
 import { describeIssues, leadEventSchema, leadStartSchema, profileSchema, salesOutcomeSchema, type LeadEvent, type LeadStart, type Profile, type SalesOutcome } from '../src/domain/lead.js';
 import {
-  advance, applyEvent, applyOutcome, applyProfile, assignOwner, type Effect, isTerminal, type LeadCore, newLead, nextWake,
+  advance, applyEvent, applyOutcome, applyProfile, assignOwner, type Effect, isTerminal, type LeadCore, logScore, newLead, nextWake,
   outcomeError, searchAttributesOf, toState,
 } from '../src/domain/model.js';
 import {
@@ -135,7 +135,10 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     } else {
       const lead = toState(c, config!, now());
       track(mail.sendNurtureEmail({ lead, track: effect.track, step: effect.step, template: effect.template }).then(
-        () => undefined,
+        (sent) => {
+          if (!sent.uncertain) return;
+          core = logScore(core!, { at: now(), type: 'nurture', points: 0, note: `${effect.track} step ${effect.step}: delivery uncertain (a worker died mid-send); not resent` });
+        },
         (err) => {
           if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === PERMANENT_BOUNCE) {
             inbox.push({ kind: 'event', event: { leadId: c.leadId, eventId: `bounce:${effect.track}:${effect.step}:${c.recycleCount}`, type: 'hard_bounce' } });

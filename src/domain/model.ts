@@ -87,7 +87,8 @@ export function toState(core: LeadCore, config: Config, now: number): LeadState 
   };
 }
 
-function logScore(core: LeadCore, entry: LeadCore['scoreLog'][number]): LeadCore {
+/** Adds an entry to the lead's readable log (score changes, skipped or uncertain mail). */
+export function logScore(core: LeadCore, entry: LeadCore['scoreLog'][number]): LeadCore {
   return { ...core, scoreLog: [...core.scoreLog, entry].slice(-MAX_SCORE_LOG) };
 }
 
