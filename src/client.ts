@@ -134,7 +134,15 @@ export class LeadService {
   }
 
   async getState(leadId: string): Promise<LeadState> {
-    return this.notFound(leadId, () => this.handle(leadId).query(stateQuery));
+    // A run answers its first query once its first task has loaded the config (milliseconds).
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.notFound(leadId, () => this.handle(leadId).query(stateQuery));
+      } catch (err) {
+        if (attempt >= 20 || !`${err} ${(err as { cause?: unknown }).cause}`.includes('lead is starting')) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
   }
 
   private async notFound<T>(leadId: string, fn: () => Promise<T>): Promise<T> {

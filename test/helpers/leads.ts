@@ -31,7 +31,7 @@ export async function waitForState(handle: WorkflowHandle, predicate: (s: LeadSt
       last = await handle.query(stateQuery);
       if (predicate(last)) return last;
     } catch (err) {
-      if (!String(err).includes('starting')) throw err;
+      if (!`${err} ${(err as { cause?: unknown }).cause}`.includes('starting')) throw err;
     }
     if (Date.now() > until) throw new Error(`state never matched; last: ${JSON.stringify(last && { stage: last.stage, score: last.score, owner: last.owner, eventsProcessed: last.eventsProcessed, transitions: last.transitions.map((t) => `${t.from}->${t.to}: ${t.reason}`) })}`);
     await new Promise((r) => setTimeout(r, 20));
