@@ -2,6 +2,7 @@
  * The CSV import without Temporal: mapping, coercion, bad rows by line, deterministic event ids,
  * dates (Olist's dd-mm-yyyy included) and a dry run over the real Olist file.
  */
+import { sharedData } from '../helpers/shared-data.js';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
@@ -11,7 +12,7 @@ import {
   type RunImportOptions, type SendResult,
 } from '../../src/cli/import.js';
 
-const OLIST = '/work/shared/data/olist-marketing-qualified-leads.csv';
+const OLIST = sharedData('olist-marketing-qualified-leads.csv');
 const TYPES = ['email_open', 'content_download', 'form_submit', 'unsubscribe', 'hard_bounce'];
 
 async function importText(csv: string, o: Omit<RunImportOptions, 'file' | 'input'>) {

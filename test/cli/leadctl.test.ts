@@ -2,6 +2,7 @@
  * leadctl as users run it: `node bin/leadctl.mjs …` child processes against a real Temporal dev
  * server and a real worker (the repo's config/default.yaml on both sides), SMTP captured.
  */
+import { sharedData } from '../helpers/shared-data.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { ROOT } from '../../src/env.js';
 import { devServerEnv, harness, type Harness, startSmtp } from '../helpers/temporal.js';
 import type { SmtpCapture } from '../helpers/smtp.js';
 
-const OLIST = '/work/shared/data/olist-marketing-qualified-leads.csv';
+const OLIST = sharedData('olist-marketing-qualified-leads.csv');
 const CONFIG = join(ROOT, 'config', 'default.yaml');
 
 let env: TestWorkflowEnvironment | undefined;
