@@ -59,8 +59,13 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
     }
     // The intent is written only once this message has a connection of its own (the pool's size),
     // so a message still waiting for one is never taken for a half-sent one.
-    const release = await slots.acquire();
+    const ctx = Context.current();
+    const waiting = setInterval(() => ctx.heartbeat(), 2_000);
+    const release = await slots.acquire().finally(() => clearInterval(waiting));
     try {
+      // Checked again now that this attempt has a connection: another attempt of the same send
+      // (a retry after a timeout) may have gone first.
+      if ((await ledger.state(messageId)) !== undefined) return { messageId, duplicate: true };
       return await transmit(messageId, message);
     } finally {
       release();
