@@ -40,6 +40,8 @@ export const MAX_EVENTS_PER_REQUEST = 500;
 export interface SearchParams { stage?: string; owner?: string; campaign?: string; minScore?: number; limit?: number; pageToken?: string }
 export interface LeadSummary { leadId: string; stage?: string; score?: number; owner?: string; campaign?: string; becameMqlAt?: string; becameSqlAt?: string; status: string }
 
+/** Every lead's latest run (a continued-as-new run is superseded by its successor). */
+const LEADS = `WorkflowType = '${WORKFLOW_TYPE}' AND ExecutionStatus != 'ContinuedAsNew'`;
 const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 export class LeadService {
@@ -158,7 +160,7 @@ export class LeadService {
 
   /** Visibility query over the search attributes; only a lead's latest run is listed. */
   searchQuery(p: SearchParams): string {
-    const parts = [`WorkflowType = '${WORKFLOW_TYPE}'`, `ExecutionStatus != 'ContinuedAsNew'`];
+    const parts = [LEADS];
     if (p.stage) {
       if (!(STAGES as readonly string[]).includes(p.stage)) throw new LeadError(400, 'invalid_input', `unknown stage ${p.stage}`, [{ path: 'stage', message: `must be one of ${STAGES.join(', ')}` }]);
       parts.push(`LeadStage = ${quote(p.stage)}`);
@@ -205,7 +207,7 @@ export class LeadService {
    * window), MQL-to-SQL conversion, and per campaign leads, MQLs, SQLs and cost per MQL.
    */
   async funnel(range: { since?: string; until?: string }) {
-    const base = `WorkflowType = '${WORKFLOW_TYPE}' AND ExecutionStatus != 'ContinuedAsNew'`;
+    const base = LEADS;
     const within = (field: string) => [
       range.since ? `${field} >= ${quote(range.since)}` : undefined,
       range.until ? `${field} < ${quote(range.until)}` : undefined,

@@ -47,7 +47,7 @@ export interface LeadWorkerOptions {
 }
 
 export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: Worker; close: () => void }> {
-  const taskQueue = o.taskQueue ?? 'lead-nurture';
+  const taskQueue = o.taskQueue ?? settings().taskQueue;
   const transport = nodemailer.createTransport(o.smtpUrl.includes('?') || !o.smtpUrl.startsWith('smtp') ? o.smtpUrl : `${o.smtpUrl}?pool=true&maxConnections=${SMTP_CONNECTIONS}`);
   const activities = createActivities({
     loaded: o.loaded, transport, client: o.client, ledger: fileLedger(o.ledgerDir), links: o.links, clock: o.clock,

@@ -7,7 +7,6 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { LeadCore } from '../src/domain/model.js';
 import type { LeadEvent, LeadState, Profile, SalesOutcome } from '../src/domain/lead.js';
 
-export const TASK_QUEUE_DEFAULT = 'lead-nurture';
 export const WORKFLOW_TYPE = 'leadWorkflow';
 
 export const eventSignal = defineSignal<[LeadEvent]>('event');

@@ -7,7 +7,7 @@
 import type { Config, Track } from './config.js';
 import { formatDuration } from './duration.js';
 import {
-  type Consent, type LeadStart, type LeadState, type Profile, type SalesOutcome, type Stage, type Transition,
+  type Consent, type LeadStart, OUTCOME_STAGE, type LeadState, type Profile, type SalesOutcome, type Stage, type Transition,
   TERMINAL_STAGES,
 } from './lead.js';
 import { nextSendSlot, pruneSent, timeZoneFor } from './schedule.js';
@@ -165,8 +165,7 @@ export function applyProfile(core: LeadCore, patch: Profile, config: Config, now
 
 /** Whether an outcome fits the lead's stage; the update validator rejects it otherwise. */
 export function outcomeError(core: LeadCore, outcome: SalesOutcome): string | undefined {
-  const allowed: Record<SalesOutcome['outcome'], Stage> = { accepted: 'sql', rejected: 'sql', won: 'opportunity', lost: 'opportunity' };
-  const stage = allowed[outcome.outcome];
+  const stage = OUTCOME_STAGE[outcome.outcome];
   return core.stage === stage ? undefined : `outcome ${outcome.outcome} needs stage ${stage}, but the lead is in ${core.stage}`;
 }
 
