@@ -48,7 +48,8 @@ export interface LeadWorkerOptions {
 
 export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: Worker; close: () => void }> {
   const taskQueue = o.taskQueue ?? settings().taskQueue;
-  const transport = nodemailer.createTransport(o.smtpUrl.includes('?') || !o.smtpUrl.startsWith('smtp') ? o.smtpUrl : `${o.smtpUrl}?pool=true&maxConnections=${SMTP_CONNECTIONS}`);
+  // Bounded SMTP timeouts: a send that hangs would hold one of the pool's slots (and heartbeat) forever.
+  const transport = nodemailer.createTransport(o.smtpUrl.includes('?') || !o.smtpUrl.startsWith('smtp') ? o.smtpUrl : `${o.smtpUrl}?pool=true&maxConnections=${SMTP_CONNECTIONS}&connectionTimeout=10000&greetingTimeout=10000&socketTimeout=30000`);
   const activities = createActivities({
     loaded: o.loaded, transport, client: o.client, ledger: fileLedger(o.ledgerDir), links: o.links, clock: o.clock,
   });
