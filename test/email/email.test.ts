@@ -2,11 +2,15 @@
  * Nurture and handoff mail through nodemailer to a real SMTP server on loopback, driven by real
  * lead workflows on the time-skipping server: headers, recipients, rendered content, bounces,
  * an SMTP outage, send windows and frequency caps.
+ *
+ * Leads are left running at the end of each test, never terminated: terminating a run with a mail
+ * activity in flight leaks the test server's time-skipping lock, and every later skip then takes
+ * real time (see skipTime). Each test reads only its own lead's mail.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { harness, type Harness, startSmtp, TEST_LINK_SECRET, testConfig, timeSkippingEnv } from '../helpers/temporal.js';
+import { harness, type Harness, skipTime, startSmtp, TEST_LINK_SECRET, testConfig, timeSkippingEnv } from '../helpers/temporal.js';
 import type { SmtpCapture } from '../helpers/smtp.js';
 import { ev, signal, startLead, waitForState } from '../helpers/leads.js';
 import { LinkSigner } from '../../src/links.js';
@@ -41,7 +45,7 @@ describe('nurture and handoff mail', () => {
   });
 
   test('a nurture mail carries the contract headers, a signed one-click unsubscribe and rendered content', async () => {
-    const handle = await startLead(h.client, h.taskQueue, lead('hdr'));
+    await startLead(h.client, h.taskQueue, lead('hdr'));
     const [mail] = await smtp.waitFor(() => to('hdr@buyer.example').length === 1).then(() => to('hdr@buyer.example'));
     assert.equal(mail!.headers.get('x-lead-id'), 'hdr');
     assert.equal(mail!.headers.get('x-nurture-track'), 'welcome');
@@ -56,7 +60,6 @@ describe('nurture and handoff mail', () => {
     assert.match(mail!.text, /teams like Globex/);
     assert.match(mail!.html, /<a href="http:\/\/links\.test\/l\/click\?t(=|&#x3D;)/, "click links are HTML-escaped in the HTML part");
     assert.deepEqual(mail!.raw.from?.value.map((a) => [a.name, a.address]), [['Acme', 'marketing@acme.example']]);
-    await handle.terminate();
   });
 
   test('the lead leaves the welcome track for the mql track; sql gets no nurture; the handoff goes to the routed owner', async () => {
@@ -64,7 +67,7 @@ describe('nurture and handoff mail', () => {
     await smtp.waitFor(() => to('tracks@buyer.example').length === 1);
     await signal(handle, ev('tracks', 'content_download'));
     await waitForState(handle, (s) => s.stage === 'mql' && s.nurture.track === 'mql');
-    await env.sleep('1d');
+    await skipTime(env, '1d');
     await smtp.waitFor(() => to('tracks@buyer.example').some((m) => m.headers.get('x-nurture-track') === 'mql'));
     await signal(handle, ev('tracks', 'demo_request'));
     const s = await waitForState(handle, (x) => x.stage === 'sql' && x.owner !== undefined);
@@ -80,10 +83,9 @@ describe('nurture and handoff mail', () => {
     assert.equal(s.nurture.track, undefined, 'sql has no nurture track');
     const before = to('tracks@buyer.example').length;
     await handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'accepted' }] });
-    await env.sleep('10d');
+    await skipTime(env, '10d');
     assert.equal(to('tracks@buyer.example').length, before, 'no nurture mail once handed to sales');
     assert.equal((await handle.query(stateQuery)).nurture.track, undefined);
-    await handle.terminate();
   });
 
   test('a 5xx on the recipient is a hard bounce: consent bounced, no more nurture, scoring goes on', async () => {
@@ -94,9 +96,8 @@ describe('nurture and handoff mail', () => {
     assert.ok(s.scoreLog.some((l) => l.type === 'hard_bounce'));
     await signal(handle, ev('bounce', 'webinar_attended'));
     await waitForState(handle, (x) => x.score.engagement === 15);
-    await env.sleep('4d');
+    await skipTime(env, '4d');
     assert.equal(to('bounce@buyer.example').length, 0);
-    await handle.terminate();
   });
 
   test('an SMTP outage is retried with backoff: the mail goes out once when the server is back', async () => {
@@ -107,11 +108,10 @@ describe('nurture and handoff mail', () => {
       await new Promise((r) => setTimeout(r, 1_500));
       assert.equal(to('outage@buyer.example').length, 0);
       smtp.down = false;
-      await env.sleep('10m');
+      await skipTime(env, '10m');
       await smtp.waitFor(() => to('outage@buyer.example').length === 1);
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(to('outage@buyer.example').length, 1);
-      await handle.terminate();
     } finally {
       smtp.down = false;
     }
@@ -130,11 +130,10 @@ describe('send windows and frequency caps', () => {
     const due = Date.parse(s.nurture.nextStepAt!);
     assert.equal(new Date(due).getUTCHours(), 0, 'deferred to the start of the window');
     assert.ok(due - Date.parse(s.createdAt) > 86_400_000);
-    await env.sleep('1d');
+    await skipTime(env, '1d');
     assert.equal(to('window@buyer.example').length, 0);
-    await env.sleep('2d');
+    await skipTime(env, '2d');
     await smtp.waitFor(() => to('window@buyer.example').length === 1);
-    await handle.terminate();
   });
 
   test('the frequency cap defers, never drops, a step', async () => {
@@ -144,15 +143,14 @@ describe('send windows and frequency caps', () => {
     });
     const handle = await startLead(h.client, h.taskQueue, lead('capped'));
     await smtp.waitFor(() => to('capped@buyer.example').length === 1);
-    await env.sleep('2h');
+    await skipTime(env, '2h');
     assert.equal(to('capped@buyer.example').length, 1, 'the second step waits for the daily cap');
     const s = await handle.query(stateQuery);
     assert.ok(Date.parse(s.nurture.nextStepAt!) - Date.parse(s.createdAt) >= 86_400_000 - 1000);
-    await env.sleep('1d');
+    await skipTime(env, '1d');
     await smtp.waitFor(() => to('capped@buyer.example').length === 2);
-    await env.sleep('1d');
+    await skipTime(env, '1d');
     await smtp.waitFor(() => to('capped@buyer.example').length === 3);
     assert.deepEqual(to('capped@buyer.example').map((m) => m.headers.get('x-nurture-step')), ['1', '2', '3']);
-    await handle.terminate();
   });
 });

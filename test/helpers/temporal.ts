@@ -17,6 +17,24 @@ import { bundleWorkflows, createLeadWorker } from '../../src/worker.js';
 import { SEARCH_ATTRIBUTES } from '../../workflows/defs.js';
 import { startSmtp, type SmtpCapture } from './smtp.js';
 
+/**
+ * Skips server time on the time-skipping server, failing (not hanging) when the server cannot skip:
+ * a leaked time-skipping lock turns `env.sleep('10d')` into ten real days. The known leak is a run
+ * terminated while one of its activities or workflow tasks is in flight (temporalio/sdk-java#1138),
+ * so tests here leave their leads running instead of terminating them.
+ */
+export async function skipTime(env: TestWorkflowEnvironment, duration: Parameters<TestWorkflowEnvironment['sleep']>[0], limitMs = 60_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`skipping ${String(duration)} of server time took over ${limitMs} ms of real time: time skipping is locked on the test server`)), limitMs);
+  });
+  try {
+    await Promise.race([env.sleep(duration), stuck]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 let runtimeInstalled = false;
 function quietRuntime() {
   if (runtimeInstalled) return;

@@ -10,7 +10,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import proto from '@temporalio/proto';
 
 const EventType = proto.temporal.api.enums.v1.EventType;
-import { harness, type Harness, startSmtp, testConfig, timeSkippingEnv } from '../helpers/temporal.js';
+import { harness, type Harness, skipTime, startSmtp, testConfig, timeSkippingEnv } from '../helpers/temporal.js';
 import type { SmtpCapture } from '../helpers/smtp.js';
 import { ev, recordHistory, signal, startLead, waitForState } from '../helpers/leads.js';
 import { eventSignal, profileSignal, salesOutcomeUpdate, stateQuery } from '../../workflows/defs.js';
@@ -110,7 +110,7 @@ describe('lead workflow stage paths', () => {
       assert.equal(s.owner, undefined);
       assert.match(s.transitions.at(-1)!.reason, /sales rejected \(not_ready\).*budget next year/);
       assert.equal(s.nurture.track, 'recycle');
-      await env.sleep('7d');
+      await skipTime(env, '7d');
       await waitForState(handle, (x) => x.nurture.step === 1);
       await smtp.waitFor(() => mailTo('rej-nr@buyer.example').some((m) => m.headers.get('x-nurture-track') === 'recycle'));
       await recordHistory(h.client, handle, 'rejected-not-ready');
@@ -147,9 +147,9 @@ describe('lead workflow stage paths', () => {
       const handle = await startLead(h.client, h.taskQueue, vp('stale'));
       await signal(handle, ev('stale', 'content_download'), ev('stale', 'content_download'));
       await waitForState(handle, (x) => x.stage === 'mql');
-      await env.sleep('29d');
+      await skipTime(env, '29d');
       assert.equal((await handle.query(stateQuery)).stage, 'mql');
-      await env.sleep('2d');
+      await skipTime(env, '2d');
       const s = await waitForState(handle, (x) => x.stage === 'recycled');
       assert.match(s.transitions.at(-1)!.reason, /no engagement for 30d as mql/);
       await recordHistory(h.client, handle, 'mql-stale');
@@ -161,12 +161,12 @@ describe('lead workflow stage paths', () => {
       const handle = await startLead(h.client, h.taskQueue, vp('sla'));
       await signal(handle, ev('sla', 'demo_request'));
       const first = await waitForState(handle, (x) => x.owner !== undefined);
-      await env.sleep('49h');
+      await skipTime(env, '49h');
       const escalated = await waitForState(handle, (x) => x.escalations === 1);
       assert.notEqual(escalated.owner, first.owner);
       assert.match(escalated.transitions.at(-1)!.reason, /SLA expired; escalated from .* to /);
       await smtp.waitFor(() => mailTo(escalated.owner!).some((m) => m.headers.get('x-lead-id') === 'sla' && /\[Escalated\]/.test(m.subject)));
-      await env.sleep('49h');
+      await skipTime(env, '49h');
       const s = await waitForState(handle, (x) => x.stage === 'recycled');
       assert.match(s.transitions.at(-1)!.reason, /SLA of 2d expired after 1 escalation/);
       await recordHistory(h.client, handle, 'sla-expired');
@@ -191,7 +191,7 @@ describe('lead workflow stage paths', () => {
       const handle = await startLead(h.client, h.taskQueue, vp('dorm', { seniority: 'staff', companySize: 20 }));
       await signal(handle, ev('dorm', 'email_open'));
       await waitForState(handle, (x) => x.eventsProcessed === 1);
-      await env.sleep('181d');
+      await skipTime(env, '181d');
       const done = await handle.result();
       assert.equal(done.core.stage, 'dormant');
       await recordHistory(h.client, handle, 'dormant', (await handle.describe()).runId);
@@ -237,7 +237,7 @@ describe('lead workflow stage paths', () => {
       const s = await waitForState(handle, (x) => x.eventsProcessed === 2);
       assert.equal(s.consent, 'unsubscribed');
       assert.equal(s.score.engagement, 10);
-      await env.sleep('10d');
+      await skipTime(env, '10d');
       assert.equal(mailTo('unsub@buyer.example').length, 1, 'only the welcome mail, sent before the unsubscribe');
       await recordHistory(h.client, handle, 'unsubscribed');
     });
