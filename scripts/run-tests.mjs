@@ -20,7 +20,7 @@ if (!filters.length) {
   const tsc = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
   if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 }
-// reap.ts: a file the runner times out takes the servers it started with it (see the file).
-const reap = pathToFileURL(join(import.meta.dirname, '..', 'test', 'helpers', 'reap.ts')).href;
+// reap.mjs: a file the runner times out takes the servers it started with it (see the file).
+const reap = pathToFileURL(join(import.meta.dirname, '..', 'test', 'helpers', 'reap.mjs')).href;
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', reap, '--test', '--test-concurrency=2', '--test-timeout=600000', ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

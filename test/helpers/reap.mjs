@@ -3,12 +3,16 @@
  * up on a file (SIGTERM at --test-timeout), or CI stops the run, the processes the file started
  * (Temporal servers, worker and service children) go with it: an orphaned server keeps the
  * runner's output pipe open, and the whole run would never end.
+ *
+ * Plain JavaScript: worker threads (the SDK's workflow thread) inherit the `--import` but not tsx.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 
 /** Every process under this one (Temporal servers, worker children), children before parents. */
-function descendants(root = process.pid): number[] {
-  const children = new Map<number, number[]>();
+function descendants(root = process.pid) {
+  /** @type {Map<number, number[]>} */
+  const children = new Map();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
@@ -19,11 +23,12 @@ function descendants(root = process.pid): number[] {
       // gone meanwhile
     }
   }
-  const walk = (pid: number): number[] => (children.get(pid) ?? []).flatMap((c) => [...walk(c), c]);
+  /** @type {(pid: number) => number[]} */
+  const walk = (pid) => (children.get(pid) ?? []).flatMap((c) => [...walk(c), c]);
   return walk(root);
 }
 
-process.once('SIGTERM', () => {
+if (isMainThread) process.once('SIGTERM', () => {
   for (const pid of descendants()) {
     try {
       process.kill(pid, 'SIGKILL');
