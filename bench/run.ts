@@ -636,6 +636,9 @@ export interface ScaleStep {
   retries: number;
   workerRssMb: number;
   workerPeakRssMb: number;
+  /** The worker's V8 heap: live objects and what V8 holds for them (the rest of its RSS is native). */
+  workerHeapUsedMb: number;
+  workerHeapTotalMb: number;
   serverRssMb: number;
   dbBytes: number;
   dbBytesPerLead: number;
@@ -729,10 +732,12 @@ export async function runScale(partial: Partial<ScaleOptions> = {}): Promise<{ r
         }
       }
       const db = sqliteBytes(s.server.dbPath);
+      const heap = await s.worker.memory();
       const step: ScaleStep = {
         target, created: all.length, liveLeads, completed, ...(note ? { note } : {}),
         creationSeconds: round(creationSeconds, 1), creationsPerSecond: round(created / creationSeconds), errors, retries: counters.retries,
-        workerRssMb: mb(s.workerRss.sample()), workerPeakRssMb: mb(s.workerRss.resetPeak()), serverRssMb: mb(s.serverRss.sample()),
+        workerRssMb: mb(s.workerRss.sample()), workerPeakRssMb: mb(s.workerRss.resetPeak()),
+        workerHeapUsedMb: heap ? mb(heap.heapUsed) : NaN, workerHeapTotalMb: heap ? mb(heap.heapTotal) : NaN, serverRssMb: mb(s.serverRss.sample()),
         dbBytes: db.total, dbBytesPerLead: all.length ? Math.round(db.total / all.length) : 0,
         historyEventsPerEvent: cost?.historyEventsPerEvent ?? NaN, workflowTasksPerEvent: cost?.workflowTasksPerEvent ?? NaN,
         latencyMs: percentiles(latencies), cpu: cpuSince(s, mark),
@@ -751,7 +756,7 @@ function scaleRow(s: ScaleStep): string {
   return [
     `${s.created} leads (${s.liveLeads} running)${s.completed ? '' : ' [INCOMPLETE]'}:`,
     `created at ${s.creationsPerSecond}/s`,
-    `worker RSS ${s.workerRssMb} MB (peak ${s.workerPeakRssMb})`,
+    `worker RSS ${s.workerRssMb} MB (peak ${s.workerPeakRssMb}; V8 heap ${s.workerHeapUsedMb} used of ${s.workerHeapTotalMb})`,
     `server RSS ${s.serverRssMb} MB`,
     `DB ${s.dbBytesPerLead} B/lead`,
     `${s.historyEventsPerEvent} history events/event, ${s.workflowTasksPerEvent} WFT/event`,

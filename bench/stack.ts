@@ -98,6 +98,8 @@ export interface WorkerChild {
   /** Resolves (with the exit code) if the worker exits; the bench fails fast on that. */
   exited: Promise<number | null>;
   logFile: string;
+  /** The worker's process.memoryUsage() (undefined if it does not answer within 5 s). */
+  memory(): Promise<NodeJS.MemoryUsage | undefined>;
   stop(): Promise<void>;
 }
 
@@ -153,7 +155,21 @@ export async function startWorkerChild(o: { dir: string; address: string; smtpUr
       setTimeout(() => reject(new Error(`worker exited with ${code} before it was ready:\n${tail(logFile)}`)), 100);
     });
   });
-  return { pid: child.pid!, configVersion: ready.configVersion, exited: exitedP, logFile, stop };
+  const memory = () => new Promise<NodeJS.MemoryUsage | undefined>((resolve) => {
+    if (!child.connected) return resolve(undefined);
+    const timer = setTimeout(() => done(undefined), 5_000);
+    const onMessage = (m: { type?: string; usage?: NodeJS.MemoryUsage }) => {
+      if (m?.type === 'memory') done(m.usage);
+    };
+    const done = (u: NodeJS.MemoryUsage | undefined) => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve(u);
+    };
+    child.on('message', onMessage);
+    child.send({ type: 'memory' });
+  });
+  return { pid: child.pid!, configVersion: ready.configVersion, exited: exitedP, logFile, memory, stop };
 }
 
 export { tail };

@@ -4,7 +4,7 @@
  * workflows at start like `npm run worker` does.
  *
  * Started by bench/stack.ts with an IPC channel: env TEMPORAL_ADDRESS, SMTP_URL, SEND_LEDGER_DIR.
- * Sends { type: 'ready' } once polling, shuts down on { type: 'stop' }, SIGTERM/SIGINT, or when the
+ * Sends { type: 'ready' } once polling, answers { type: 'memory' } with process.memoryUsage(), shuts down on { type: 'stop' }, SIGTERM/SIGINT, or when the
  * parent goes away (IPC disconnect).
  */
 import { Client, Connection } from '@temporalio/client';
@@ -38,6 +38,8 @@ async function main() {
   };
   process.on('message', (m: { type?: string }) => {
     if (m?.type === 'stop') stop();
+    // Where the resident memory is: V8 heap (live and reserved), external buffers, the rest native.
+    if (m?.type === 'memory') process.send?.({ type: 'memory', usage: process.memoryUsage() });
   });
   process.on('disconnect', stop);
   process.on('SIGTERM', stop);
