@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { runBench } from '../../bench/run.js';
+import { runBench, runScale } from '../../bench/run.js';
 
 const resultsDir = mkdtempSync(join(tmpdir(), 'bench-results-'));
 after(() => rmSync(resultsDir, { recursive: true, force: true }));
@@ -50,4 +50,20 @@ test('npm run bench runs on a tiny workload and writes a results file with sane 
   // Cleaned up: no temp folder of this run is left behind.
   const leftover = [...tempDirs()].filter((d) => !before.has(d));
   assert.deepEqual(leftover, []);
+});
+
+test('npm run bench -- --scale runs on tiny steps: live leads, worker RSS and V8 heap per step', async () => {
+  const before = tempDirs();
+  const { file } = await runScale({ steps: [6, 12], sample: 3, resultsDir, quiet: true });
+  const saved = JSON.parse(readFileSync(file, 'utf8'));
+  assert.equal(saved.mode, 'scale');
+  const steps = saved.scale.steps as { target: number; created: number; liveLeads: number; completed: boolean; workerRssMb: number; workerHeapUsedMb: number; workerHeapTotalMb: number; latencyMs: { p99: number } }[];
+  assert.deepEqual(steps.map((s) => [s.target, s.created, s.completed]), [[6, 6, true], [12, 12, true]]);
+  assert.equal(steps[1]!.liveLeads, 12, 'every lead created is running (sleeping) when the step is measured');
+  for (const s of steps) {
+    assert.ok(s.workerHeapUsedMb > 0 && s.workerHeapUsedMb <= s.workerHeapTotalMb, `heap ${s.workerHeapUsedMb} of ${s.workerHeapTotalMb} MB`);
+    assert.ok(s.workerHeapTotalMb < s.workerRssMb, 'the V8 heap is part of the RSS');
+    assert.ok(s.latencyMs.p99 > 0);
+  }
+  assert.deepEqual([...tempDirs()].filter((d) => !before.has(d)), []);
 });
