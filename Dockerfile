@@ -22,6 +22,7 @@ ENV NODE_ENV=production \
     NPM_CONFIG_UPDATE_NOTIFIER=false \
     NPM_CONFIG_FUND=false \
     SEND_LEDGER_DIR=/data/sent \
+    MALLOC_ARENA_MAX=2 \
     npm_config_script_shell=/usr/local/bin/npm-exec-shell
 # npm runs a script as `<script-shell> -c "<script>"`. With /bin/sh (dash) the shell stays between
 # npm and the script, and dies on SIGTERM without passing it on: `docker stop` would orphan the

@@ -7,7 +7,7 @@ import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ROOT, temporalBinaries } from '../src/env.js';
+import { ROOT, temporalBinaries, WORKER_MALLOC_ARENA_MAX } from '../src/env.js';
 import { SEARCH_ATTRIBUTES } from '../workflows/defs.js';
 import { type Cleanups, freePort, interrupted } from './proc.js';
 
@@ -120,6 +120,7 @@ export async function startWorkerChild(o: { dir: string; address: string; smtpUr
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: {
+      MALLOC_ARENA_MAX: WORKER_MALLOC_ARENA_MAX,
       ...process.env,
       TEMPORAL_ADDRESS: o.address,
       TEMPORAL_NAMESPACE: 'default',

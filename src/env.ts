@@ -27,3 +27,11 @@ export function temporalBinaries(): { cli: string; testServer: string } {
   };
   return { cli: pick('TEMPORAL_CLI_PATH', 'temporal'), testServer: pick('TEMPORAL_TEST_SERVER_PATH', 'temporal-test-server') };
 }
+
+/**
+ * glibc's malloc arenas for a worker process (env MALLOC_ARENA_MAX, read when the process starts).
+ * The SDK's Rust core and V8 allocate from many threads; with glibc's default of 8 arenas per core
+ * the worker kept about 50 MB more resident (bench --scale). Set by `npm start`, the bench and the
+ * Docker image; a deployment that sets its own wins.
+ */
+export const WORKER_MALLOC_ARENA_MAX = '2';

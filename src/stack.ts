@@ -31,7 +31,7 @@ import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { SEARCH_ATTRIBUTES } from '../workflows/defs.js';
-import { ROOT, temporalBinaries } from './env.js';
+import { ROOT, temporalBinaries, WORKER_MALLOC_ARENA_MAX } from './env.js';
 import { type Outbox, startOutbox } from './outbox.js';
 
 type Name = 'temporal' | 'worker' | 'api';
@@ -253,7 +253,7 @@ class LocalStack {
       PUBLIC_URL: s.publicUrl,
       SEND_LEDGER_DIR: s.ledgerDir,
     };
-    this.start('worker', process.execPath, ['--import', 'tsx', 'src/worker.ts'], env);
+    this.start('worker', process.execPath, ['--import', 'tsx', 'src/worker.ts'], { MALLOC_ARENA_MAX: WORKER_MALLOC_ARENA_MAX, ...env });
     this.start('api', process.execPath, ['--import', 'tsx', 'src/api/main.ts'], env);
     await this.waitFor('the worker', 120_000, async () => {
       const r = await connection.workflowService.describeTaskQueue({

@@ -29,8 +29,17 @@ export async function bundleInChildProcess(): Promise<{ codePath: string }> {
   return { codePath };
 }
 
+/**
+ * Modules loaded once and shared by every workflow in the worker's reusable V8 context, instead of
+ * once per cached lead: the pure domain model (no module state but a cache of Intl formatters).
+ * The SDK freezes them, so nothing here may import zod, which defines properties lazily: the
+ * schemas (lead.ts) are still built per lead.
+ */
+export const SHARED_WORKFLOW_MODULES = ['model', 'scoring', 'schedule', 'duration', 'stages']
+  .map((m) => fileURLToPath(new URL(`./domain/${m}.ts`, import.meta.url)));
+
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} } as never });
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, preloadModules: SHARED_WORKFLOW_MODULES, logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} } as never });
 }
 
 export interface LeadWorkerOptions {
@@ -60,11 +69,11 @@ export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: 
     taskQueue,
     activities,
     workflowBundle: bundle,
-    // Tuned on 2-core machines (see README, Performance): a cached lead costs about 1.5 MB, so the
-    // cache is sized by memory, not by the number of live leads (an evicted lead is replayed from
-    // history when it wakes); more concurrent workflow tasks than the cores can run only makes
-    // them queue inside the worker until they time out.
-    maxCachedWorkflows: Number(process.env.WORKER_MAX_CACHED_WORKFLOWS ?? 100),
+    // Tuned on 2-core machines (see README, Performance): a cached lead costs about 1.8 MB, so the
+    // cache is sized by memory for the leads active at one moment, not by the number of live
+    // leads (an evicted lead is replayed from history when it wakes); more concurrent workflow
+    // tasks than the cores can run only makes them queue inside the worker until they time out.
+    maxCachedWorkflows: Number(process.env.WORKER_MAX_CACHED_WORKFLOWS ?? 50),
     maxConcurrentWorkflowTaskExecutions: Number(process.env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ?? 20),
     maxConcurrentActivityTaskExecutions: Number(process.env.WORKER_MAX_CONCURRENT_ACTIVITIES ?? 50),
     maxConcurrentLocalActivityExecutions: Number(process.env.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES ?? 50),

@@ -13,10 +13,9 @@ import en from 'zod/v4/locales/en.js';
 // zod/mini loads no messages by default; English ones, as every entry point reports them.
 z.config(en());
 
-export const STAGES = ['lead', 'mql', 'sql', 'opportunity', 'customer', 'recycled', 'disqualified', 'dormant'] as const;
-export type Stage = (typeof STAGES)[number];
-/** Stages in which a run completes: nothing more happens until the lead engages again. */
-export const TERMINAL_STAGES: readonly Stage[] = ['customer', 'disqualified', 'dormant'];
+import type { Stage } from './stages.js';
+
+export { OUTCOME_STAGE, type Stage, STAGES, TERMINAL_STAGES } from './stages.js';
 
 export const LEAD_ID_RE = /^[A-Za-z0-9._:@+-]{1,128}$/;
 export const leadIdSchema = z.string().check(z.regex(LEAD_ID_RE, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ + -'));
@@ -92,10 +91,6 @@ export const salesOutcomeSchema = z.discriminatedUnion('outcome', [
   z.object({ outcome: z.literal('lost'), reason: opt(z.string().check(z.maxLength(200))), note, rep }),
 ]);
 export type SalesOutcome = z.infer<typeof salesOutcomeSchema>;
-/** Which stage each outcome belongs to. */
-export const OUTCOME_STAGE: Record<SalesOutcome['outcome'], Stage> = {
-  accepted: 'sql', rejected: 'sql', won: 'opportunity', lost: 'opportunity',
-};
 
 export type Consent = 'subscribed' | 'unsubscribed' | 'bounced';
 

@@ -6,10 +6,8 @@
  */
 import type { Config, Track } from './config.js';
 import { formatDuration } from './duration.js';
-import {
-  type Consent, type LeadStart, OUTCOME_STAGE, type LeadState, type Profile, type SalesOutcome, type Stage, type Transition,
-  TERMINAL_STAGES,
-} from './lead.js';
+import type { Consent, LeadStart, LeadState, Profile, SalesOutcome, Transition } from './lead.js';
+import { OUTCOME_STAGE, type Stage, TERMINAL_STAGES } from './stages.js';
 import { nextSendSlot, pruneSent, timeZoneFor } from './schedule.js';
 import { addEngagement, disqualifiedBy, emptyEngagement, type Engagement, fitScore, rebase, scoreAt } from './scoring.js';
 
