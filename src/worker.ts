@@ -69,7 +69,7 @@ export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: 
     taskQueue,
     activities,
     workflowBundle: bundle,
-    // Tuned on 2-core machines (see README, Performance): a cached lead costs about 1.8 MB, so the
+    // Tuned on 2-core machines (see README, Performance): a cached lead costs about 1.5 MB, so the
     // cache is sized by memory for the leads active at one moment, not by the number of live
     // leads (an evicted lead is replayed from history when it wakes); more concurrent workflow
     // tasks than the cores can run only makes them queue inside the worker until they time out.
