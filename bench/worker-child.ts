@@ -4,8 +4,8 @@
  * workflows at start like `npm run worker` does.
  *
  * Started by bench/stack.ts with an IPC channel: env TEMPORAL_ADDRESS, SMTP_URL, SEND_LEDGER_DIR.
- * Sends { type: 'ready' } once polling, answers { type: 'memory' } with process.memoryUsage(), shuts down on { type: 'stop' }, SIGTERM/SIGINT, or when the
- * parent goes away (IPC disconnect).
+ * Sends { type: 'ready' } once polling, answers { type: 'memory' } with process.memoryUsage(),
+ * shuts down on { type: 'stop' }, SIGTERM/SIGINT, or when the parent goes away (IPC disconnect).
  */
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';

@@ -9,11 +9,10 @@
  */
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
+import type { Stage } from './stages.js';
 
 // zod/mini loads no messages by default; English ones, as every entry point reports them.
 z.config(en());
-
-import type { Stage } from './stages.js';
 
 export { OUTCOME_STAGE, type Stage, STAGES, TERMINAL_STAGES } from './stages.js';
 

@@ -38,4 +38,3 @@ if (isMainThread) process.once('SIGTERM', () => {
   }
   process.exit(143);
 });
-
