@@ -401,9 +401,10 @@ async function latencyPhase(
   };
   const handoff = async (lead: LeadPlan) => {
     const ev: LeadEvent = { leadId: lead.leadId, eventId: `${tag}-demo-${seq++}`, type: 'demo_request', channel: 'website', asset: 'demo-form' };
-    await withRetry(() => s.service.sendEvent(ev), counters);
+    // Timed from the send: under load the mail can arrive before the signal call has returned.
     const t0 = performance.now();
-    const at = await s.mail.handoff(lead.leadId, t0 - 1, 60_000);
+    await withRetry(() => s.service.sendEvent(ev), counters);
+    const at = await s.mail.handoff(lead.leadId, t0, 60_000);
     if (at === undefined) handoffMissing++;
     else handoffLatencies.push(Math.max(0, at - t0));
   };
