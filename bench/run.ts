@@ -361,6 +361,10 @@ async function latencyPhase(
   const rest = live.slice(probeLeads.length);
   const preSales: Stage[] = ['lead', 'mql', 'recycled'];
   const handoffLeads = rest.filter((l) => preSales.includes(states.get(l.leadId)!.stage)).slice(0, o.handoffSamples);
+  // The background load leaves the handoff probes alone: its own demo requests would hand them
+  // to sales before their probe, and the probe would wait for a second handoff that never comes.
+  const probed = new Set(handoffLeads);
+  const background = rest.filter((l) => !probed.has(l));
   const expected = new Map(live.map((l) => [l.leadId, states.get(l.leadId)!.eventsProcessed]));
   const freeProbes = [...probeLeads];
   const counters = { retries: 0 };
@@ -433,8 +437,8 @@ async function latencyPhase(
         track(handoff(nextHandoff.lead));
       } else if (slot % probeEvery === 0 && freeProbes.length && probeLeads.length - freeProbes.length < o.samplers) {
         track(probe(freeProbes.shift()!));
-      } else if (rest.length) {
-        const lead = rest[Math.floor(r() * rest.length)]!;
+      } else if (background.length) {
+        const lead = background[Math.floor(r() * background.length)]!;
         track(withRetry(() => s.service.sendEvent(eventFor(lead)), counters).catch(() => undefined));
       } else {
         sent--;
