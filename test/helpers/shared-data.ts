@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { ROOT } from '../../src/env.js';
 
 function originCheckout(): string | undefined {
@@ -21,7 +21,7 @@ export function sharedData(name: string): string {
   const candidates = [
     process.env.SHARED_DIR && join(process.env.SHARED_DIR, 'data', name),
     join(ROOT, '..', 'shared', 'data', name),
-    origin && join(dirname(origin), 'shared', 'data', name),
+    origin && join(resolve(origin), '..', 'shared', 'data', name),
   ].filter(Boolean) as string[];
   const found = candidates.find((p) => existsSync(p));
   if (!found) throw new Error(`shared data ${name} not found (looked in ${candidates.join(', ')}; set SHARED_DIR)`);
