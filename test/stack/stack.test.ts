@@ -62,7 +62,8 @@ async function startStack(dataDir: string, ports: Ports, timeoutMs = 180_000): P
   let gone: { code: number | null } | undefined;
   void exited.then((e) => (gone = e));
   while (!out.includes('local stack ready')) {
-    if (gone) assert.fail(`the stack exited (code ${gone.code}) before it was ready:\n${tail(out)}`);
+    // A Go panic's cause is its first lines, and its stack trace would push them out of the tail.
+    if (gone) assert.fail(`the stack exited (code ${gone.code}) before it was ready:\n${out.split('\n').filter((l) => /panic|error|fatal/i.test(l)).slice(0, 5).join('\n')}\n…\n${tail(out)}`);
     if (Date.now() > until) assert.fail(`the stack was not ready after ${timeoutMs / 1000}s:\n${tail(out)}`);
     await sleep(100);
   }
