@@ -64,7 +64,7 @@ export function mailProfile(profile: Profile): Profile {
   let bytes = 2;
   let fields = 0;
   const add = (key: string, value: unknown) => {
-    if (value === undefined || fields >= MAIL_PROFILE_MAX_FIELDS) return;
+    if (value === undefined || key === '__proto__' || fields >= MAIL_PROFILE_MAX_FIELDS) return;
     const v = typeof value === 'string' ? mailText(value) : value;
     if (v !== null && typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') return;
     const cost = JSON.stringify(key).length + JSON.stringify(v).length + 2;
@@ -73,8 +73,10 @@ export function mailProfile(profile: Profile): Profile {
     fields++;
     out[mailText(key, 64)] = v;
   };
-  // The address is never cut: a truncated address would mail someone else.
-  if (typeof profile.email === 'string') {
+  // The address is never cut (a cut address would mail someone else): one that is not fit for a
+  // header (validated upstream, so never in practice) is left out, and the send fails as NoEmail.
+  // eslint-disable-next-line no-control-regex
+  if (typeof profile.email === 'string' && profile.email.length <= 320 && !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(profile.email)) {
     out.email = profile.email;
     bytes += profile.email.length + 10;
     fields++;
