@@ -69,6 +69,10 @@ class HeldEnd extends Readable {
       }
     })();
   }
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void) {
+    this.input.destroy(); // the connection is gone: release what the message reads from
+    cb(err);
+  }
 }
 
 /** Registers the plugin that gives each send with an END_OF_DATA hook its HeldEnd stream (once per transport). */

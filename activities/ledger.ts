@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { access, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export type LedgerState = 'sent' | 'intent' | 'uncertain' | undefined;
@@ -73,4 +73,30 @@ export function fileLedger(dir: string): SendLedger {
       await create(`${base(messageId)}.json`, JSON.stringify({ messageId, ...info }));
     },
   };
+}
+
+/**
+ * How many messages of a file ledger are in each state, for the chaos suite and ops (a sent
+ * message whose earlier attempt was uncertain counts as sent; `resent` counts those sent again).
+ */
+export async function fileLedgerCounts(dir: string): Promise<{ sent: number; resent: number; uncertain: number; intent: number }> {
+  const names = await readdir(dir);
+  const by = new Map<string, Set<string>>();
+  for (const n of names) {
+    const dot = n.indexOf('.');
+    if (dot < 0) continue;
+    const set = by.get(n.slice(0, dot)) ?? new Set<string>();
+    set.add(n.slice(dot + 1));
+    by.set(n.slice(0, dot), set);
+  }
+  const counts = { sent: 0, resent: 0, uncertain: 0, intent: 0 };
+  for (const [base, kinds] of by) {
+    if (kinds.has('json')) {
+      counts.sent++;
+      const entry = await readFile(join(dir, `${base}.json`), 'utf8').catch(() => '{}');
+      if (/"resent":true/.test(entry)) counts.resent++;
+    } else if (kinds.has('uncertain')) counts.uncertain++;
+    else if (kinds.has('intent')) counts.intent++;
+  }
+  return counts;
 }

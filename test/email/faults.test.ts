@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { fileLedger } from '../../activities/ledger.js';
+import { fileLedger, fileLedgerCounts } from '../../activities/ledger.js';
 import { devServerEnv, harness, type Harness } from '../helpers/temporal.js';
 import { ev, signal, startLead, waitForState } from '../helpers/leads.js';
 import { stateQuery } from '../../workflows/defs.js';
@@ -137,4 +137,5 @@ test('a worker SIGKILLed mid-send: a handoff waiting for its 250 is resent (same
   assert.deepEqual(await ledger.state(to(rcptAddr)[0]!.messageId), { state: 'sent' }, 'no intent was written before the end of DATA, so nothing is uncertain');
   const s = await env.client.workflow.getHandle('lead-kill-r').query(stateQuery);
   assert.ok(!uncertainNoted(s), 'the lead says nothing uncertain');
+  assert.deepEqual(await fileLedgerCounts(ledgerDir), { sent: 3, resent: 1, uncertain: 0, intent: 0 }, 'two welcome mails and the handoff, resent once');
 });
