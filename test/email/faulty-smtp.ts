@@ -27,13 +27,16 @@ export interface FaultySmtp extends SmtpCapture {
   held: Captured[];
   /** Transactions that reached RCPT TO held without an answer. */
   heldRcpts: string[];
+  /** How long the server takes to answer RCPT TO (before DATA) and the end of DATA (after it), in ms. */
+  rcptDelayMs: number;
+  dataDelayMs: number;
 }
 
 export async function startFaultySmtp(): Promise<FaultySmtp> {
   const rcptCount = new Map<string, number>();
   const dataCount = new Map<string, number>();
   const capture: FaultySmtp = {
-    url: '', port: 0, messages: [], held: [], heldRcpts: [], refuse: new Set(), down: false, delayMs: 0,
+    url: '', port: 0, messages: [], held: [], heldRcpts: [], refuse: new Set(), down: false, delayMs: 0, rcptDelayMs: 0, dataDelayMs: 0,
     rcptFault: () => undefined,
     dataFault: () => 'accept',
     async waitFor(predicate, timeoutMs = 20_000) {
@@ -59,11 +62,13 @@ export async function startFaultySmtp(): Promise<FaultySmtp> {
         capture.heldRcpts.push(address.address);
         return; // no answer; the client gives up or dies
       }
-      if (fault) return cb(Object.assign(new Error(fault >= 500 ? 'mailbox unavailable' : 'try again later'), { responseCode: fault }));
-      cb();
+      const answer = () => (fault ? cb(Object.assign(new Error(fault >= 500 ? 'mailbox unavailable' : 'try again later'), { responseCode: fault })) : cb());
+      if (capture.rcptDelayMs) setTimeout(answer, capture.rcptDelayMs);
+      else answer();
     },
     onData(stream, session, cb) {
-      simpleParser(stream).then((mail) => {
+      simpleParser(stream).then(async (mail) => {
+        if (capture.dataDelayMs) await new Promise((r) => setTimeout(r, capture.dataDelayMs));
         const rcpts = session.envelope.rcptTo.map((r) => r.address);
         const captured: Captured = {
           messageId: mail.messageId ?? '',
