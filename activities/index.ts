@@ -58,6 +58,7 @@ class HeldEnd extends Readable {
     this.started = true;
     void (async () => {
       try {
+        // No backpressure needed: a message is small and bounded (its input is, see src/domain/mail.ts).
         for await (const chunk of this.input) this.push(chunk);
         if (this.destroyed) return; // the connection failed mid-DATA: no intent, a clean failure
         await this.endOfData();
