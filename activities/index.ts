@@ -5,6 +5,7 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Transporter } from 'nodemailer';
+import { Readable } from 'node:stream';
 import type { LoadedConfig } from '../src/config-file.js';
 import type { LinkSigner } from '../src/links.js';
 import type { Carried } from '../workflows/defs.js';
@@ -18,82 +19,157 @@ export interface ActivityDeps {
   ledger: SendLedger;
   links: LinkSigner;
   clock?: () => number;
-  /** Connections in the transport's pool (sends in flight at once). */
-  smtpConnections?: number;
 }
 
+/** Connections in the worker's SMTP pool (sends in flight at once; the pool queues the rest). */
 export const SMTP_CONNECTIONS = 4;
-
-function semaphore(size: number) {
-  let free = size;
-  const waiting: (() => void)[] = [];
-  return {
-    async acquire(): Promise<() => void> {
-      if (free > 0) free--;
-      else await new Promise<void>((r) => waiting.push(r));
-      return () => {
-        const next = waiting.shift();
-        if (next) next();
-        else free++;
-      };
-    },
-  };
-}
 
 /** Message-ID local parts allow a restricted character set; lead ids may hold `@` and `+`. */
 const atom = (s: string) => s.replace(/[^A-Za-z0-9.-]/g, (c) => `=${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+
+/** How a mail is delivered when a send's outcome is uncertain. */
+type Delivery = 'at-most-once' | 'at-least-once';
+
+/** The sendMail option through which a send says what to do just before its DATA ends (read by the plugin below). */
+const END_OF_DATA = 'leadEndOfData';
+type EndOfData = () => Promise<void>;
+
+/**
+ * The message stream nodemailer's SMTP connection pipes into DATA, holding back its end (after
+ * which the connection writes the `<CRLF>.<CRLF>` terminator) until `endOfData` has run.
+ *
+ * It has to be the last stage of the message stream: nodemailer pipes a message's parts, a `raw`
+ * body or its transforms into buffers as soon as it takes the message from the pool's queue,
+ * before MAIL FROM, so a stream there would be drained long before the server said 354. The
+ * stream a `processFunc` returns is the one SMTPConnection.send pipes into its DataStream, and
+ * only after the envelope was accepted (smtp-connection `send`: `message.pipe(stream)` in the
+ * `_setEnvelope` callback); its first read is the start of DATA, its end the terminator
+ * (DataStream `_flush`).
+ */
+class HeldEnd extends Readable {
+  private started = false;
+  /** True once the end was let through: from here on, the server may hold the message. */
+  released = false;
+  constructor(private readonly input: Readable, private readonly endOfData: EndOfData) {
+    super();
+  }
+  override _read() {
+    if (this.started) return;
+    this.started = true;
+    void (async () => {
+      try {
+        // No backpressure needed: a message is small and bounded (its input is, see src/domain/mail.ts).
+        for await (const chunk of this.input) this.push(chunk);
+        if (this.destroyed) return; // the connection failed mid-DATA: no intent, a clean failure
+        await this.endOfData();
+        if (this.destroyed) return; // the connection went away meanwhile: no terminator was written
+        this.released = true;
+        this.push(null);
+      } catch (err) {
+        this.destroy(err as Error);
+      }
+    })();
+  }
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void) {
+    this.input.destroy(); // the connection is gone: release what the message reads from
+    cb(err);
+  }
+}
+
+/** Registers the plugin that gives each send with an END_OF_DATA hook its HeldEnd stream (once per transport). */
+const withHeldEnd = new WeakSet<Transporter>();
+const held = new WeakMap<EndOfData, HeldEnd[]>();
+function holdEndOfData(transport: Transporter) {
+  if (withHeldEnd.has(transport)) return;
+  withHeldEnd.add(transport);
+  transport.use('stream', (mail, done) => {
+    const endOfData = (mail.data as Record<string, unknown>)[END_OF_DATA] as EndOfData | undefined;
+    if (endOfData) {
+      // Called again for each connection the pool tries (it requeues a message not yet read).
+      mail.message.processFunc((input) => {
+        const s = new HeldEnd(input, endOfData);
+        held.get(endOfData)?.push(s) ?? held.set(endOfData, [s]);
+        return s;
+      });
+    }
+    done();
+  });
+}
 
 export function createActivities(deps: ActivityDeps): LeadActivities {
   const { loaded, transport, client, ledger, links } = deps;
   const now = deps.clock ?? Date.now;
   const rotation = new Map<string, number>();
-  const slots = semaphore(deps.smtpConnections ?? SMTP_CONNECTIONS);
   const fromDomain = /@([^>\s]+)>?\s*$/.exec(loaded.config.email.from)?.[1] ?? 'lead-nurture.local';
+  holdEndOfData(transport);
 
-  async function send(messageId: string, message: Parameters<Transporter['sendMail']>[0]): Promise<SentMail> {
+  async function send(messageId: string, message: Parameters<Transporter['sendMail']>[0], delivery: Delivery): Promise<SentMail> {
     const before = await ledger.state(messageId);
-    if (before === 'sent') return { messageId, duplicate: true };
-    if (before === 'intent') {
-      log.warn('a worker died while sending this message; not resending it', { messageId });
-      return { messageId, duplicate: true, uncertain: true };
+    if (before.state === 'sent') return { messageId, duplicate: true, ...(before.resent ? { resent: true } : {}) };
+    let resend = false;
+    if (before.state === 'intent' || before.state === 'uncertain') {
+      // An earlier attempt ended the message's DATA and never heard back (its worker died, or the
+      // connection failed): the server may or may not have it.
+      if (before.state === 'intent') await ledger.markUncertain(messageId, { at: new Date(now()).toISOString(), reason: 'a worker died at the end of DATA' });
+      if (delivery === 'at-most-once') {
+        log.warn('mail delivery uncertain: an earlier attempt may have delivered it; not resending', { messageId, uncertain: true });
+        return { messageId, duplicate: true, uncertain: true };
+      }
+      log.warn('mail delivery uncertain: resending it with the same Message-ID (at least once)', { messageId, uncertain: true, resent: true });
+      resend = true;
     }
-    // The intent is written only once this message has a connection of its own (the pool's size),
-    // so a message still waiting for one is never taken for a half-sent one.
-    const ctx = Context.current();
-    const waiting = setInterval(() => ctx.heartbeat(), 2_000);
-    const release = await slots.acquire().finally(() => clearInterval(waiting));
-    try {
-      // Checked again now that this attempt has a connection: another attempt of the same send
-      // (a retry after a timeout) may have gone first.
-      if ((await ledger.state(messageId)) !== undefined) return { messageId, duplicate: true };
-      return await transmit(messageId, message);
-    } finally {
-      release();
-    }
+    return transmit(messageId, message, delivery, resend);
   }
 
-  async function transmit(messageId: string, message: Parameters<Transporter['sendMail']>[0]): Promise<SentMail> {
-    await ledger.markIntent(messageId);
-    // Heartbeat while the SMTP server works: a live but slow send is not retried beside itself;
-    // only a dead worker's send times out (heartbeatTimeout) and is retried.
+  async function transmit(messageId: string, message: Parameters<Transporter['sendMail']>[0], delivery: Delivery, resend: boolean): Promise<SentMail> {
+    // Heartbeat while the pool queues the message and the SMTP server works: a live but slow send
+    // is not retried beside itself; only a dead worker's send times out (heartbeatTimeout) and is
+    // retried. No intent exists while the message waits for a connection, so a worker killed then
+    // leaves nothing uncertain behind.
     const ctx = Context.current();
     ctx.heartbeat();
     const beat = setInterval(() => ctx.heartbeat(), 2_000);
+    let mine = false;
+    let marking: Promise<unknown> | undefined;
+    const endOfData: EndOfData = async () => {
+      if (resend) return; // the earlier attempt's intent (now uncertain) stands for this one too
+      marking = ledger.markIntent(messageId).then((created) => (mine = created));
+      await marking;
+      // Another attempt of this send (a retry beside a stalled one) got here first: this one
+      // stops before the terminator, so the server drops its copy.
+      if (!mine) throw new Error(`another attempt is sending ${messageId}`);
+    };
     try {
-      await transport.sendMail({ ...message, messageId });
+      await transport.sendMail({ ...message, messageId, [END_OF_DATA]: endOfData } as Parameters<Transporter['sendMail']>[0]);
     } catch (err) {
-      // This process saw the failure: the server did not take the message, so a retry may send.
-      await ledger.withdrawIntent(messageId);
       const e = err as { responseCode?: number; command?: string; code?: string; message: string };
+      // The connection may have failed while the intent was being written: wait for it, so an
+      // intent whose terminator never went out is withdrawn, not left looking like a dead worker's.
+      await marking?.catch(() => undefined);
+      const released = held.get(endOfData)?.some((s) => s.released) ?? false;
+      // After the terminator, only a reply settles it: a 4xx/5xx says the server did not take
+      // the message; a connection that failed before any reply leaves it uncertain.
+      if (released && !e.responseCode) {
+        await ledger.markUncertain(messageId, { at: new Date(now()).toISOString(), reason: e.message });
+        if (delivery === 'at-most-once') {
+          log.warn('mail delivery uncertain: the connection failed after the message was handed over; not resending', { messageId, uncertain: true, error: e.message });
+          return { messageId, duplicate: false, uncertain: true };
+        }
+        log.warn('mail delivery uncertain: the connection failed after the message was handed over; the retry resends it', { messageId, uncertain: true, error: e.message });
+        throw err;
+      }
+      // The server did not take it: a retry may send.
+      if (mine) await ledger.withdrawIntent(messageId);
       if (e.responseCode && e.responseCode >= 500 && e.responseCode < 600 && e.command !== 'CONN' && e.code !== 'ECONNECTION') {
         throw ApplicationFailure.nonRetryable(`recipient refused (${e.responseCode}): ${e.message}`, PERMANENT_BOUNCE);
       }
       throw err;
     } finally {
       clearInterval(beat);
+      held.delete(endOfData);
     }
-    await ledger.markSent(messageId, { at: new Date(now()).toISOString(), to: message.to });
-    return { messageId, duplicate: false };
+    await ledger.markSent(messageId, { at: new Date(now()).toISOString(), ...(resend ? { resent: true } : {}) });
+    return { messageId, duplicate: false, ...(resend ? { resent: true } : {}) };
   }
 
   return {
@@ -136,7 +212,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
           'List-Unsubscribe': `<${unsubscribe}>`,
           'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
         },
-      });
+      }, 'at-most-once');
     },
 
     async sendHandoffEmail({ lead, owner, escalation }: HandoffMail) {
@@ -153,7 +229,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
         to: owner,
         ...rendered,
         headers: { 'X-Lead-Id': lead.leadId, 'X-Lead-Handoff': '1' },
-      });
+      }, 'at-least-once');
     },
   };
 }

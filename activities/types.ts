@@ -1,5 +1,5 @@
 import type { Config } from '../src/domain/config.js';
-import type { LeadState } from '../src/domain/lead.js';
+import type { MailLead } from '../src/domain/mail.js';
 import type { Carried } from '../workflows/defs.js';
 
 export interface LeadContext {
@@ -9,13 +9,20 @@ export interface LeadContext {
   previous?: Carried;
 }
 
-export interface NurtureMail { lead: LeadState; track: string; step: number; template: string }
-export interface HandoffMail { lead: LeadState; owner: string; escalation: number }
 /**
- * `duplicate`: an earlier attempt already got it to the server. `uncertain`: an earlier attempt's
- * worker died mid-send, so the server may or may not have it; it is not resent.
+ * A mail activity's input: the lead as `mailLead` (src/domain/mail.ts) bounds it, never the whole
+ * state. (A retry scheduled before this change carries the full LeadState, a superset: it still renders.)
  */
-export interface SentMail { messageId: string; duplicate: boolean; uncertain?: boolean }
+export interface NurtureMail { lead: MailLead; track: string; step: number; template: string }
+export interface HandoffMail { lead: MailLead; owner: string; escalation: number }
+/**
+ * `duplicate`: an earlier attempt already got it to the server (or, with `uncertain`, may have).
+ * `uncertain` (nurture mail, at most once): the connection failed after the message had been
+ * handed to the server (or a worker died then), so the server may or may not have it; it is not
+ * resent. `resent` (handoff mail, at least once): such an uncertain send was sent again, with the
+ * same Message-ID, so the owner gets it at least once and a receiver can drop a copy.
+ */
+export interface SentMail { messageId: string; duplicate: boolean; uncertain?: boolean; resent?: boolean }
 
 /** The activity surface the workflows call (implemented by createActivities). */
 export interface LeadActivities {

@@ -15,6 +15,7 @@ import type { LeadActivities } from '../activities/types.js';
 import { PERMANENT_BOUNCE } from '../activities/types.js';
 import type { Config } from '../src/domain/config.js';
 import { scoreAt } from '../src/domain/scoring.js';
+import { mailLead } from '../src/domain/mail.js';
 import { describeIssues, leadEventSchema, leadStartSchema, profileSchema, salesOutcomeSchema, type LeadEvent, type LeadStart, type Profile, type SalesOutcome } from '../src/domain/lead.js';
 import {
   advance, applyEvent, applyOutcome, applyProfile, assignOwner, type Effect, isTerminal, type LeadCore, logScore, newLead, nextWake,
@@ -127,13 +128,13 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
         wake = true;
       })());
     } else if (effect.kind === 'handoff') {
-      const lead = toState(c, config!, now());
+      const lead = mailLead(c, config!, now());
       track(mail.sendHandoffEmail({ lead, owner: effect.owner, escalation: effect.escalation }).then(
         () => undefined,
         (err) => log.error('handoff mail failed for good', { owner: effect.owner, error: String(err) }),
       ));
     } else {
-      const lead = toState(c, config!, now());
+      const lead = mailLead(c, config!, now());
       track(mail.sendNurtureEmail({ lead, track: effect.track, step: effect.step, template: effect.template }).then(
         (sent) => {
           if (!sent.uncertain) return;

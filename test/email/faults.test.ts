@@ -1,0 +1,141 @@
+/**
+ * SMTP faults at the points that decide what a send's failure means, on the dev server with a real
+ * SMTP server on loopback (test/email/faulty-smtp.ts):
+ * - before the end of DATA (a recipient refused with 4xx, a worker killed while the server has not
+ *   answered RCPT TO): a clean failure, retried, the mail sent once;
+ * - after the end of DATA and before the 250 (the server took the message, then the connection
+ *   dropped; or the worker was killed waiting for the reply): uncertain. Nurture mail (at most
+ *   once) is reported and not resent, so it arrives once; handoff mail (at least once) is resent
+ *   with the same Message-ID and the ledger says resent, so an owner never misses a hand-raiser.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { fileLedger, fileLedgerCounts } from '../../activities/ledger.js';
+import { devServerEnv, harness, type Harness } from '../helpers/temporal.js';
+import { ev, signal, startLead, waitForState } from '../helpers/leads.js';
+import { stateQuery } from '../../workflows/defs.js';
+import { type FaultySmtp, startFaultySmtp } from './faulty-smtp.js';
+
+let env: TestWorkflowEnvironment;
+let smtp: FaultySmtp;
+let h: Harness | undefined;
+const children: ChildProcess[] = [];
+before(async () => {
+  env = await devServerEnv();
+  smtp = await startFaultySmtp();
+});
+after(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await h?.close();
+  await env?.teardown();
+  await smtp?.close();
+});
+
+const lead = (leadId: string) => ({ leadId, email: `${leadId}@buyer.example`, firstName: 'Noor', company: 'Globex', country: 'US', seniority: 'director', companySize: 300 });
+const to = (addr: string) => smtp.messages.filter((m) => m.to.includes(addr));
+const handoffsOf = (leadId: string) => smtp.messages.filter((m) => m.headers.get('x-lead-id') === leadId && m.headers.get('x-lead-handoff') === '1');
+const isHandoffOf = (leadId: string) => (m: { headers: Map<string, unknown> }) => m.headers.get('x-lead-id') === leadId && m.headers.get('x-lead-handoff') === '1';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const uncertainNoted = (s: { scoreLog: { note?: string }[] }) => s.scoreLog.some((l) => /uncertain/i.test(l.note ?? ''));
+
+describe('a worker in this process', () => {
+  before(async () => {
+    h = await harness(env, smtp);
+  });
+
+  test('nurture: the server takes the message and drops the connection before its 250: uncertain, reported, not resent', async () => {
+    const addr = 'drop-n@buyer.example';
+    smtp.dataFault = (m, nth) => (m.to.includes(addr) && nth === 1 ? 'take-and-drop' : 'accept');
+    const handle = await startLead(h!.client, h!.taskQueue, lead('drop-n'));
+    const s = await waitForState(handle, uncertainNoted, 30_000);
+    assert.ok(uncertainNoted(s), 'the lead says its welcome mail is uncertain');
+    await sleep(7_000); // the activity's retries start after 2 s: a resend would have arrived by now
+    assert.equal(to(addr).length, 1, 'the mail arrived once: an error after the body was handed over is not retried');
+    assert.deepEqual(await fileLedger(h!.ledgerDir).state(to(addr)[0]!.messageId), { state: 'uncertain' }, 'the ledger counts it uncertain');
+  });
+
+  test('handoff: the server takes the message and drops the connection before its 250: resent, same Message-ID, the ledger says resent', async () => {
+    smtp.dataFault = (m, nth) => (isHandoffOf('drop-h')(m) && nth === 1 ? 'take-and-drop' : 'accept');
+    const handle = await startLead(h!.client, h!.taskQueue, lead('drop-h'));
+    await smtp.waitFor(() => to('drop-h@buyer.example').length === 1);
+    await signal(handle, ev('drop-h', 'demo_request'));
+    await smtp.waitFor(() => handoffsOf('drop-h').length === 2, 30_000);
+    const [first, second] = handoffsOf('drop-h');
+    assert.equal(second!.messageId, first!.messageId, 'resent with the same Message-ID (a receiver can drop the copy)');
+    assert.deepEqual(second!.to, first!.to);
+    assert.deepEqual(await fileLedger(h!.ledgerDir).state(first!.messageId), { state: 'sent', resent: true });
+    await sleep(3_000);
+    assert.equal(handoffsOf('drop-h').length, 2, 'sent again once, not again and again');
+    assert.equal((await handle.query(stateQuery)).stage, 'sql');
+  });
+
+  test('a recipient refused with 4xx (before DATA ends) is a clean failure: retried with backoff, sent once', async () => {
+    const addr = 'rcpt-4xx@buyer.example';
+    smtp.dataFault = () => 'accept';
+    smtp.rcptFault = (rcpt, nth) => (rcpt === addr && nth <= 2 ? 451 : undefined);
+    const handle = await startLead(h!.client, h!.taskQueue, lead('rcpt-4xx'));
+    await smtp.waitFor(() => to(addr).length === 1, 30_000);
+    await sleep(3_000);
+    assert.equal(to(addr).length, 1);
+    const s = await handle.query(stateQuery);
+    assert.ok(!uncertainNoted(s), 'a failure before DATA ends is never uncertain');
+    assert.deepEqual(await fileLedger(h!.ledgerDir).state(to(addr)[0]!.messageId), { state: 'sent' });
+  });
+});
+
+function startWorker(taskQueue: string, ledgerDir: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'helpers', 'worker-child.ts')], {
+    env: { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_TASK_QUEUE: taskQueue, SMTP_URL: smtp.url, SEND_LEDGER_DIR: ledgerDir },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => String(d).includes('worker ready') && resolve(child));
+    child.on('exit', (code) => reject(new Error(`worker exited early (${code})`)));
+  });
+}
+
+test('a worker SIGKILLed mid-send: a handoff waiting for its 250 is resent (same Message-ID); a mail waiting for RCPT is sent once, not left uncertain', async () => {
+  const taskQueue = 'faults-kill';
+  const ledgerDir = mkdtempSync(join(tmpdir(), 'ledger-'));
+  const ledger = fileLedger(ledgerDir);
+  const rcptAddr = 'kill-r@buyer.example';
+  smtp.rcptFault = (rcpt, nth) => (rcpt === rcptAddr && nth === 1 ? 'hold' : undefined);
+  smtp.dataFault = (m, nth) => (isHandoffOf('kill-h')(m) && nth === 1 ? 'hold' : 'accept');
+  const first = await startWorker(taskQueue, ledgerDir);
+  const handoffLead = await startLead(env.client, taskQueue, lead('kill-h'));
+  await smtp.waitFor(() => to('kill-h@buyer.example').length === 1, 30_000);
+  await signal(handoffLead, ev('kill-h', 'demo_request'));
+  await startLead(env.client, taskQueue, lead('kill-r'));
+  // The handoff's whole message is at the server (its DATA ended), the reply withheld; the welcome
+  // mail of the other lead waits for the server's answer to RCPT TO.
+  for (const until = Date.now() + 30_000; !(smtp.held.some(isHandoffOf('kill-h')) && smtp.heldRcpts.includes(rcptAddr));) {
+    if (Date.now() > until) throw new Error(`sends never reached the server: held ${smtp.held.length}, held RCPT ${smtp.heldRcpts.join(', ')}`);
+    await sleep(50);
+  }
+  const inFlight = smtp.held.find(isHandoffOf('kill-h'))!;
+  assert.deepEqual(await ledger.state(inFlight.messageId), { state: 'intent' }, 'the intent was written before the end of DATA');
+  first.kill('SIGKILL');
+  await new Promise((r) => first.once('exit', r));
+  assert.equal(handoffsOf('kill-h').length, 0, 'the killed attempt delivered nothing');
+  await startWorker(taskQueue, ledgerDir);
+
+  // The retries come once the dead worker's heartbeats are missed (10 s).
+  await smtp.waitFor(() => handoffsOf('kill-h').length === 1 && to(rcptAddr).length === 1, 60_000);
+  await sleep(3_000);
+  const [handoff] = handoffsOf('kill-h');
+  assert.equal(handoffsOf('kill-h').length, 1);
+  assert.equal(handoff!.messageId, inFlight.messageId, 'the handoff is resent with the Message-ID of the killed attempt');
+  assert.deepEqual(await ledger.state(handoff!.messageId), { state: 'sent', resent: true }, 'the ledger says it was resent');
+
+  assert.equal(to(rcptAddr).length, 1, 'the mail the kill caught before DATA ended is sent, once');
+  assert.deepEqual(await ledger.state(to(rcptAddr)[0]!.messageId), { state: 'sent' }, 'no intent was written before the end of DATA, so nothing is uncertain');
+  const s = await env.client.workflow.getHandle('lead-kill-r').query(stateQuery);
+  assert.ok(!uncertainNoted(s), 'the lead says nothing uncertain');
+  assert.deepEqual(await fileLedgerCounts(ledgerDir), { sent: 3, resent: 1, uncertain: 0, intent: 0 }, 'two welcome mails and the handoff, resent once');
+});
