@@ -15,7 +15,7 @@ export interface HandoffMail { lead: LeadState; owner: string; escalation: numbe
  * `duplicate`: an earlier attempt already got it to the server. `uncertain`: an earlier attempt's
  * worker died mid-send, so the server may or may not have it; it is not resent.
  */
-export interface SentMail { messageId: string; duplicate: boolean; uncertain?: boolean }
+export interface SentMail { messageId: string; duplicate: boolean; uncertain?: boolean; resent?: boolean }
 
 /** The activity surface the workflows call (implemented by createActivities). */
 export interface LeadActivities {
