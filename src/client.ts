@@ -14,10 +14,28 @@ import {
 } from './domain/lead.js';
 import {
   eventSignal, LeadBecameMqlAt, LeadBecameSqlAt, LeadCampaign, LeadOwner, LeadScore, LeadStage, profileSignal,
-  salesOutcomeUpdate, stateQuery, WORKFLOW_TYPE,
+  salesOutcomeUpdate, STATE_MEMO, stateQuery, WORKFLOW_TYPE,
 } from '../workflows/defs.js';
 import type { leadWorkflow } from '../workflows/lead.js';
 import { decodeSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes.js';
+
+/** A lead's state as read by getState; `workflowTask` only while its workflow task keeps failing. */
+export type LeadStateRead = LeadState & { workflowTask?: WorkflowTaskProblem };
+export interface WorkflowTaskProblem { failing: true; attempts: number; since?: string }
+
+/** How many times (50 ms apart) getState reads the memo of a run that has not published one yet. */
+const MEMO_RETRIES = 20;
+
+/**
+ * A pending workflow task on its second attempt or later means the last one failed (or timed
+ * out): a killed worker's task is retried once its timeout passes, a wedged lead's never stops.
+ */
+function failingTask(p: { attempt?: number | null; originalScheduledTime?: { seconds?: unknown; nanos?: number | null } | null } | null | undefined): WorkflowTaskProblem | undefined {
+  if (!p || (p.attempt ?? 1) < 2) return undefined;
+  const seconds = Number(p.originalScheduledTime?.seconds ?? 0);
+  const since = seconds ? new Date(seconds * 1000 + Math.floor((p.originalScheduledTime?.nanos ?? 0) / 1e6)).toISOString() : undefined;
+  return { failing: true, attempts: p.attempt!, ...(since ? { since } : {}) };
+}
 
 export class LeadError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly issues?: { path: string; message: string }[]) {
@@ -135,15 +153,31 @@ export class LeadService {
     }
   }
 
-  async getState(leadId: string): Promise<LeadState> {
-    // A run answers its first query once its first task has loaded the config (milliseconds).
+  /**
+   * The lead's state as its loop last published it in the memo, read with describe: no worker and
+   * no replay needed (a query lands on a worker, and one landing on an evicted lead with newer
+   * signals could wedge it). A run whose first task is not done yet has no memo state: retried
+   * briefly; a run started before the memo existed never gets one: answered by the `state` query.
+   * Describe also says when the lead's workflow task keeps failing: `workflowTask` in the answer.
+   */
+  async getState(leadId: string): Promise<LeadStateRead> {
+    const handle = this.handle(leadId);
     for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.notFound(leadId, () => this.handle(leadId).query(stateQuery));
-      } catch (err) {
-        if (attempt >= 20 || !`${err} ${(err as { cause?: unknown }).cause}`.includes('lead is starting')) throw err;
-        await new Promise((r) => setTimeout(r, 50));
+      const d = await this.notFound(leadId, () => handle.describe());
+      const failing = failingTask(d.raw.pendingWorkflowTask);
+      const state = d.memo?.[STATE_MEMO] as LeadState | undefined;
+      if (state) return failing ? { ...state, workflowTask: failing } : state;
+      if (failing || attempt >= MEMO_RETRIES) {
+        try {
+          const queried = await handle.query(stateQuery);
+          return failing ? { ...queried, workflowTask: failing } : queried;
+        } catch (err) {
+          const starting = `${err} ${(err as { cause?: unknown }).cause}`.includes('lead is starting');
+          if (failing) throw new LeadError(503, 'workflow_task_failing', `lead ${leadId} is not answering: its workflow task failed ${failing.attempts} times since ${failing.since ?? 'its start'}`);
+          if (!starting || attempt >= MEMO_RETRIES + 20) throw err;
+        }
       }
+      await new Promise((r) => setTimeout(r, 50));
     }
   }
 
