@@ -25,6 +25,8 @@ export interface WorkflowTaskProblem { failing: true; attempts: number; since?: 
 
 /** How many times (50 ms apart) getState reads the memo of a run that has not published one yet. */
 const MEMO_RETRIES = 20;
+/** How long (in 50 ms reads) a run with no completed workflow task may take before getState answers 503. */
+const STARTING_RETRIES = 200;
 
 /**
  * A pending workflow task on its second attempt or later means the last one failed (or timed
@@ -167,18 +169,28 @@ export class LeadService {
       const failing = failingTask(d.raw.pendingWorkflowTask);
       const state = d.memo?.[STATE_MEMO] as LeadState | undefined;
       if (state) return failing ? { ...state, workflowTask: failing } : state;
-      if (failing || attempt >= MEMO_RETRIES) {
+      // No state in the memo: a run that has completed a workflow task without publishing one was
+      // started by code from before the memo (only those are queried); a new run is still starting.
+      if (failing || (attempt >= MEMO_RETRIES && await this.completedATask(d.workflowId, d.runId))) {
         try {
           const queried = await handle.query(stateQuery);
           return failing ? { ...queried, workflowTask: failing } : queried;
         } catch (err) {
-          const starting = `${err} ${(err as { cause?: unknown }).cause}`.includes('lead is starting');
           if (failing) throw new LeadError(503, 'workflow_task_failing', `lead ${leadId} is not answering: its workflow task failed ${failing.attempts} times since ${failing.since ?? 'its start'}`);
-          if (!starting || attempt >= MEMO_RETRIES + 20) throw err;
+          throw err;
         }
       }
+      if (attempt >= STARTING_RETRIES) throw new LeadError(503, 'lead_starting', `lead ${leadId} is starting: its first workflow task has not completed yet; try again in a moment`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /** Whether the run's history has a completed workflow task (first page only: it comes early). */
+  private async completedATask(workflowId: string, runId: string): Promise<boolean> {
+    const page = await this.client.workflowService.getWorkflowExecutionHistory({
+      namespace: this.client.options.namespace, execution: { workflowId, runId }, maximumPageSize: 100,
+    });
+    return (page.history?.events ?? []).some((e) => e.workflowTaskCompletedEventAttributes);
   }
 
   private async notFound<T>(leadId: string, fn: () => Promise<T>): Promise<T> {
