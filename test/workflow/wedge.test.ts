@@ -11,8 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { LeadService } from '../../src/client.js';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { LeadError, LeadService } from '../../src/client.js';
+import { main as leadctl } from '../../src/cli/leadctl.js';
+import { wedgedLeads } from '../../src/cli/wedged.js';
 import type { LeadState } from '../../src/domain/lead.js';
 import { STATE_MEMO, stateQuery } from '../../workflows/defs.js';
 import { devServerEnv, startSmtp, testConfig, workflowBundle } from '../helpers/temporal.js';
@@ -23,7 +25,8 @@ let env: TestWorkflowEnvironment;
 let smtp: SmtpCapture;
 const children = new Set<ChildProcess>();
 before(async () => {
-  env = await devServerEnv();
+  // The server marks a run whose tasks keep failing with TemporalReportedProblems after this many.
+  env = await devServerEnv(['--dynamic-config-value', 'system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=2']);
   smtp = await startSmtp();
 });
 after(async () => {
@@ -156,4 +159,37 @@ test('more active leads than the worker caches, with reads during the load: ever
   const runs = await replayAll(plan.map((p) => `lead-${p.leadId}`));
   console.log(`cache test: ${LEADS} leads, ${plan.reduce((n, p) => n + p.events, 0)} events, ${reads.length} reads, ${runs} runs replayed`);
   await kill(worker);
+});
+
+test('a lead whose workflow task keeps failing is listed by leadctl wedged, and GET says so (503) instead of a 500', async () => {
+  const taskQueue = 'wedge-broken';
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: join(import.meta.dirname, '..', 'fixtures', 'broken-workflow', 'index.ts'),
+    logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never,
+  });
+  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle });
+  const running = worker.run();
+  try {
+    const service = new LeadService(env.client, taskQueue, testConfig().config);
+    const healthy = 'cache-0'; // from the test before: running, not wedged
+    await service.upsertLead({ leadId: 'broken-1', email: 'broken@buyer.example', country: 'US' });
+    let listed = await wedgedLeads(env.client);
+    for (const end = Date.now() + 90_000; !listed.some((l) => l.leadId === 'broken-1') && Date.now() < end; await sleep(1_000)) listed = await wedgedLeads(env.client);
+    const wedged = listed.find((l) => l.leadId === 'broken-1');
+    assert.ok(wedged, `broken-1 listed (got ${JSON.stringify(listed)})`);
+    assert.ok(wedged.problems.some((p) => p.includes('WorkflowTaskFailed')), wedged.problems.join(' '));
+    assert.match(wedged.failure ?? '', /broken bundle/);
+    assert.ok(!listed.some((l) => l.leadId === healthy), 'a healthy lead is not listed');
+    // GET: the task is failing, the lead has no state to show: 503 naming the reason.
+    await assert.rejects(service.getState('broken-1'), (err: unknown) => err instanceof LeadError && err.status === 503 && err.code === 'workflow_task_failing');
+    // The command ops run: lists it with the reset to run, exit code 3.
+    const out: string[] = [];
+    const code = await leadctl(['node', 'leadctl', '--address', env.address, '--task-queue', taskQueue, 'wedged'], { out: (x) => out.push(x), err: (x) => out.push(x), stderrIsTTY: false });
+    assert.equal(code, 3, out.join('\n'));
+    assert.match(out.join('\n'), /^broken-1 .*category=WorkflowTaskFailed/m);
+    assert.match(out.join('\n'), /recover: temporal workflow reset --workflow-id lead-broken-1 /);
+  } finally {
+    worker.shutdown();
+    await running;
+  }
 });
