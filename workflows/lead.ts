@@ -186,9 +186,10 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     campaign: initialSa.get(LeadCampaign), becameMqlAt: initialSa.get(LeadBecameMqlAt)?.getTime(),
     becameSqlAt: initialSa.get(LeadBecameSqlAt)?.getTime(),
   };
-  // With the patch, an iteration that changed the lead always upserts (the score with the rest):
-  // whether an upsert happens then follows the facts applied, not the decayed score under the
-  // iteration's clock (an iteration run under an older task's clock would round differently).
+  // With the patch, an iteration upserts exactly when it changed the lead, the score always with
+  // the rest: whether an upsert happens then follows the facts applied, not the decayed score under
+  // the iteration's clock (an iteration run under an older task's clock would round differently).
+  // So LeadScore is the score as of the lead's last change, not decayed to the minute.
   const syncSearchAttributes = (changed: boolean) => {
     const sa = searchAttributesOf(core!, config!, now());
     const pairs: SearchAttributeUpdatePair[] = [];
@@ -267,17 +268,21 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     const step = advance(core, config, now(), publishState ? firedUntil : now());
     core = step.core;
     step.effects.forEach(runEffect);
-    // Whether this iteration changed the lead (the facts, not the clock): at most one memo upsert
-    // and one search attribute upsert per iteration, and only then (publishState) or when a value
-    // changed (older runs).
-    let changed = false;
+    // Whether this iteration changed the lead (the facts, not the clock). With the patch: one
+    // search attribute upsert and one memo upsert per iteration that did, none otherwise. An
+    // activation runs one iteration, or more when what it resolved wakes the loop again (an update
+    // waiting to be settled, a mail result that changed the lead): each is decided by that
+    // activation's jobs, not by the clock. Older runs: an upsert whenever a value differs.
     if (publishState) {
       const snapshot = JSON.stringify(core);
-      changed = snapshot !== published;
-      published = snapshot;
+      if (snapshot !== published) {
+        published = snapshot;
+        syncSearchAttributes(true);
+        upsertMemo({ [STATE_MEMO]: toState(core, config, now()) });
+      }
+    } else {
+      syncSearchAttributes(false);
     }
-    syncSearchAttributes(changed);
-    if (changed) upsertMemo({ [STATE_MEMO]: toState(core, config, now()) });
     outcomesSettled = settled;
     setCurrentDetails(describe(core, config, now()));
 
