@@ -25,6 +25,8 @@ export interface WorkflowTaskProblem { failing: true; attempts: number; since?: 
 
 /** How many times (50 ms apart) getState reads the memo of a run that has not published one yet. */
 const MEMO_RETRIES = 20;
+/** How many times (20 ms apart) getState waits for a pending workflow task before answering the memo as it is. */
+const PENDING_RETRIES = 100;
 /** How long (in 50 ms reads) a run with no completed workflow task may take before getState answers 503. */
 const STARTING_RETRIES = 200;
 
@@ -160,7 +162,9 @@ export class LeadService {
    * no replay needed (a query lands on a worker, and one landing on an evicted lead with newer
    * signals could wedge it). A run whose first task is not done yet has no memo state: retried
    * briefly; a run started before the memo existed never gets one: answered by the `state` query.
-   * Describe also says when the lead's workflow task keeps failing: `workflowTask` in the answer.
+   * While a workflow task is pending (facts accepted, not yet applied) it waits up to 2 s for it,
+   * then answers the memo as it is (a busy lead may always have one). Describe also says when the
+   * lead's workflow task keeps failing: `workflowTask` in the answer.
    */
   async getState(leadId: string): Promise<LeadStateRead> {
     const handle = this.handle(leadId);
@@ -168,7 +172,14 @@ export class LeadService {
       const d = await this.notFound(leadId, () => handle.describe());
       const failing = failingTask(d.raw.pendingWorkflowTask);
       const state = d.memo?.[STATE_MEMO] as LeadState | undefined;
-      if (state) return failing ? { ...state, workflowTask: failing } : state;
+      if (failing && state) return { ...state, workflowTask: failing };
+      // A pending workflow task carries facts accepted but not yet applied (an event just sent):
+      // wait a moment for it, so a read after a write sees the write, as the query did.
+      if (state && (!d.raw.pendingWorkflowTask || attempt >= PENDING_RETRIES)) return state;
+      if (state) {
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
       // No state in the memo: a run that has completed a workflow task without publishing one was
       // started by code from before the memo (only those are queried); a new run is still starting.
       if (failing || (attempt >= MEMO_RETRIES && await this.completedATask(d.workflowId, d.runId))) {
