@@ -14,10 +14,32 @@ import {
 } from './domain/lead.js';
 import {
   eventSignal, LeadBecameMqlAt, LeadBecameSqlAt, LeadCampaign, LeadOwner, LeadScore, LeadStage, profileSignal,
-  salesOutcomeUpdate, stateQuery, WORKFLOW_TYPE,
+  salesOutcomeUpdate, STATE_MEMO, stateQuery, WORKFLOW_TYPE,
 } from '../workflows/defs.js';
 import type { leadWorkflow } from '../workflows/lead.js';
 import { decodeSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes.js';
+
+/** A lead's state as read by getState; `workflowTask` only while its workflow task keeps failing. */
+export type LeadStateRead = LeadState & { workflowTask?: WorkflowTaskProblem };
+export interface WorkflowTaskProblem { failing: true; attempts: number; since?: string }
+
+/** How many times (50 ms apart) getState reads the memo of a run that has not published one yet. */
+const MEMO_RETRIES = 20;
+/** How many times (20 ms apart) getState waits for a pending workflow task before answering the memo as it is. */
+const PENDING_RETRIES = 100;
+/** How long (in 50 ms reads) a run with no completed workflow task may take before getState answers 503. */
+const STARTING_RETRIES = 200;
+
+/**
+ * A pending workflow task on its second attempt or later means the last one failed (or timed
+ * out): a killed worker's task is retried once its timeout passes, a wedged lead's never stops.
+ */
+function failingTask(p: { attempt?: number | null; originalScheduledTime?: { seconds?: unknown; nanos?: number | null } | null } | null | undefined): WorkflowTaskProblem | undefined {
+  if (!p || (p.attempt ?? 1) < 2) return undefined;
+  const seconds = Number(p.originalScheduledTime?.seconds ?? 0);
+  const since = seconds ? new Date(seconds * 1000 + Math.floor((p.originalScheduledTime?.nanos ?? 0) / 1e6)).toISOString() : undefined;
+  return { failing: true, attempts: p.attempt!, ...(since ? { since } : {}) };
+}
 
 export class LeadError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly issues?: { path: string; message: string }[]) {
@@ -135,16 +157,51 @@ export class LeadService {
     }
   }
 
-  async getState(leadId: string): Promise<LeadState> {
-    // A run answers its first query once its first task has loaded the config (milliseconds).
+  /**
+   * The lead's state as its loop last published it in the memo, read with describe: no worker and
+   * no replay needed (a query lands on a worker, and one landing on an evicted lead with newer
+   * signals could wedge it). A run whose first task is not done yet has no memo state: retried
+   * briefly; a run started before the memo existed never gets one: answered by the `state` query.
+   * While a workflow task is pending (facts accepted, not yet applied) it waits up to 2 s for it,
+   * then answers the memo as it is (a busy lead may always have one). Describe also says when the
+   * lead's workflow task keeps failing: `workflowTask` in the answer.
+   */
+  async getState(leadId: string): Promise<LeadStateRead> {
+    const handle = this.handle(leadId);
     for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.notFound(leadId, () => this.handle(leadId).query(stateQuery));
-      } catch (err) {
-        if (attempt >= 20 || !`${err} ${(err as { cause?: unknown }).cause}`.includes('lead is starting')) throw err;
-        await new Promise((r) => setTimeout(r, 50));
+      const d = await this.notFound(leadId, () => handle.describe());
+      const failing = failingTask(d.raw.pendingWorkflowTask);
+      const state = d.memo?.[STATE_MEMO] as LeadState | undefined;
+      if (failing && state) return { ...state, workflowTask: failing };
+      // A pending workflow task carries facts accepted but not yet applied (an event just sent):
+      // wait a moment for it, so a read after a write sees the write, as the query did.
+      if (state && (!d.raw.pendingWorkflowTask || attempt >= PENDING_RETRIES)) return state;
+      if (state) {
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
       }
+      // No state in the memo: a run that has completed a workflow task without publishing one was
+      // started by code from before the memo (only those are queried); a new run is still starting.
+      if (failing || (attempt >= MEMO_RETRIES && await this.completedATask(d.workflowId, d.runId))) {
+        try {
+          const queried = await handle.query(stateQuery);
+          return failing ? { ...queried, workflowTask: failing } : queried;
+        } catch (err) {
+          if (failing) throw new LeadError(503, 'workflow_task_failing', `lead ${leadId} is not answering: its workflow task failed ${failing.attempts} times since ${failing.since ?? 'its start'}`);
+          throw err;
+        }
+      }
+      if (attempt >= STARTING_RETRIES) throw new LeadError(503, 'lead_starting', `lead ${leadId} is starting: its first workflow task has not completed yet; try again in a moment`);
+      await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /** Whether the run's history has a completed workflow task (first page only: it comes early). */
+  private async completedATask(workflowId: string, runId: string): Promise<boolean> {
+    const page = await this.client.workflowService.getWorkflowExecutionHistory({
+      namespace: this.client.options.namespace, execution: { workflowId, runId }, maximumPageSize: 100,
+    });
+    return (page.history?.events ?? []).some((e) => e.workflowTaskCompletedEventAttributes);
   }
 
   private async notFound<T>(leadId: string, fn: () => Promise<T>): Promise<T> {

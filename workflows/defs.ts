@@ -14,7 +14,10 @@ export const profileSignal = defineSignal<[Profile]>('profile');
 /** Tells a running lead to score with the worker's current configuration from now on. */
 export const configChangedSignal = defineSignal<[]>('configChanged');
 export const salesOutcomeUpdate = defineUpdate<LeadState, [SalesOutcome]>('salesOutcome');
+/** For ops: the API reads the memo below instead (a query needs a worker and replays an evicted lead). */
 export const stateQuery = defineQuery<LeadState>('state');
+/** Memo key under which the loop publishes the lead's LeadState (encrypted by the payload codec; never a search attribute). */
+export const STATE_MEMO = 'state';
 
 export const LeadStage = defineSearchAttributeKey('LeadStage', SearchAttributeType.KEYWORD);
 export const LeadScore = defineSearchAttributeKey('LeadScore', SearchAttributeType.INT);

@@ -8,7 +8,7 @@
  */
 import {
   ApplicationFailure, CancellationScope, ActivityFailure, allHandlersFinished, condition, continueAsNew, isCancellation,
-  log, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo,
+  log, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, sleep, upsertMemo, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { LeadActivities } from '../activities/types.js';
@@ -23,12 +23,32 @@ import {
 } from '../src/domain/model.js';
 import {
   type Carried, eventSignal, type Fact, LeadBecameMqlAt, LeadBecameSqlAt, LeadCampaign, LeadOwner, type LeadRunOptions, LeadScore,
-  LeadStage, profileSignal, salesOutcomeUpdate, stateQuery, configChangedSignal,
+  LeadStage, profileSignal, salesOutcomeUpdate, stateQuery, configChangedSignal, STATE_MEMO,
 } from './defs.js';
 
 /** How many recent event ids a lead remembers (as 64-bit hashes, so a long id costs no more than a short one). */
 const RECENT_EVENT_IDS = 10_000;
 const DEFAULT_MAX_HISTORY = 2_000;
+/**
+ * Issue 9, one patch for three changes to the commands a run emits: the loop publishes the public
+ * state in the memo (an upsert per iteration that changed the lead), decides its search attribute
+ * upsert from the same change, and lets deadlines act only once their timer fired (`firedUntil`).
+ * Runs started before it (no marker) keep the old sequence until they continue as new.
+ *
+ * Why the deadline rule is behind the patch too (checked, not assumed): every recorded path
+ * replays with the rule unconditional, but a running lead's history written by the old rule need
+ * not. The old rule sent a step in whatever iteration first ran past it (e.g. the profile signal
+ * that brought the address of a lead whose step was overdue, or a signal landing between a
+ * deadline and its TimerFired task), where the new one waits for the timer: such a history would
+ * stop replaying on deploy. And the lead it was meant to heal cannot be healed by any rule: in
+ * test/fixtures/histories/wedged-no-fault.json the task after the step's own TimerFired (event 41)
+ * started a 0.832 s timer instead of sending, i.e. it ran under the clock of the task before
+ * (25.962 s, the step due at 26.794 s); after that timer fired the step went out. No rule that
+ * reads history alone sends nothing right after the step's timer fired, so that history fails at
+ * event 45 with either rule, and such a lead is recovered with `temporal workflow reset`
+ * (docs/operations.md).
+ */
+const MEMO_STATE_PATCH = 'issue-9-state-in-memo';
 
 const { leadContext, assignOwner: pickOwner } = proxyLocalActivities<LeadActivities>({
   startToCloseTimeout: '30s',
@@ -90,6 +110,9 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     },
   });
 
+  // Evaluated once, before the first local activity, and kept: a patched() call next to a local
+  // activity later in a run failed replay after cache eviction (0303a59).
+  const publishState = patched(MEMO_STATE_PATCH);
   const info = workflowInfo();
   const ctx = await leadContext({ workflowId: info.workflowId, runId: info.runId, recover: !options.carried });
   config = ctx.config;
@@ -130,7 +153,11 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     } else if (effect.kind === 'handoff') {
       const lead = mailLead(c, config!, now());
       track(mail.sendHandoffEmail({ lead, owner: effect.owner, escalation: effect.escalation }).then(
-        () => undefined,
+        (sent) => {
+          if (!sent.resent) return;
+          core = logScore(core!, { at: now(), type: 'handoff', points: 0, note: `handoff to ${effect.owner} resent: the first attempt's delivery was uncertain (its worker or connection failed after the message was handed to SMTP)` });
+          if (publishState) wake = true;
+        },
         (err) => log.error('handoff mail failed for good', { owner: effect.owner, error: String(err) }),
       ));
     } else {
@@ -138,7 +165,8 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
       track(mail.sendNurtureEmail({ lead, track: effect.track, step: effect.step, template: effect.template }).then(
         (sent) => {
           if (!sent.uncertain) return;
-          core = logScore(core!, { at: now(), type: 'nurture', points: 0, note: `${effect.track} step ${effect.step}: delivery uncertain (a worker died mid-send); not resent` });
+          core = logScore(core!, { at: now(), type: 'nurture', points: 0, note: `${effect.track} step ${effect.step}: delivery uncertain (its worker or connection failed after the message was handed to SMTP); not resent` });
+          if (publishState) wake = true;
         },
         (err) => {
           if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === PERMANENT_BOUNCE) {
@@ -159,12 +187,16 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     campaign: initialSa.get(LeadCampaign), becameMqlAt: initialSa.get(LeadBecameMqlAt)?.getTime(),
     becameSqlAt: initialSa.get(LeadBecameSqlAt)?.getTime(),
   };
-  const syncSearchAttributes = () => {
+  // With the patch, an iteration upserts exactly when it changed the lead, the score always with
+  // the rest: whether an upsert happens then follows the facts applied, not the decayed score under
+  // the iteration's clock (an iteration run under an older task's clock would round differently).
+  // So LeadScore is the score as of the lead's last change, not decayed to the minute.
+  const syncSearchAttributes = (changed: boolean) => {
     const sa = searchAttributesOf(core!, config!, now());
     const pairs: SearchAttributeUpdatePair[] = [];
     const put = (name: keyof typeof sa, pair: SearchAttributeUpdatePair) => {
       const value = sa[name];
-      if (lastSa[name] === value) return;
+      if (lastSa[name] === value && !(changed && name === 'score')) return;
       lastSa[name] = value;
       pairs.push(pair);
     };
@@ -182,6 +214,10 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   // which re-arms it), so an ordinary event adds no timer events to history.
   let wake = false;
   let timer: { at: number; scope: CancellationScope } | undefined;
+  // The `at` of the latest timer that fired: with the patch, deadlines act once it reaches them
+  // (model.advance), so what the loop does follows history (a TimerFired event), not the clock an
+  // iteration runs under.
+  let firedUntil = Number.NEGATIVE_INFINITY;
   const armTimer = (at: number | undefined) => {
     if (at === undefined || (timer && timer.at <= at)) return;
     timer?.scope.cancel();
@@ -191,6 +227,7 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     scope.run(() => sleep(Math.max(1, at - now()))).then(
       () => {
         if (timer === mine) timer = undefined;
+        firedUntil = Math.max(firedUntil, at);
         wake = true;
       },
       (err) => {
@@ -201,6 +238,7 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
 
   // ---- the loop -----------------------------------------------------------------------------
   const maxHistory = options.maxHistoryEvents ?? DEFAULT_MAX_HISTORY;
+  let published: string | undefined;
   for (;;) {
     wake = false;
     if (reloadConfig) {
@@ -228,10 +266,24 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
       core = applyEvent(core, { ...ev, occurredAt }, config, now());
     }
     const settled = outcomesApplied;
-    const step = advance(core, config, now());
+    const step = advance(core, config, now(), publishState ? firedUntil : now());
     core = step.core;
     step.effects.forEach(runEffect);
-    syncSearchAttributes();
+    // Whether this iteration changed the lead (the facts, not the clock). With the patch: one
+    // search attribute upsert and one memo upsert per iteration that did, none otherwise. An
+    // activation runs one iteration, or more when what it resolved wakes the loop again (an update
+    // waiting to be settled, a mail result that changed the lead): each is decided by that
+    // activation's jobs, not by the clock. Older runs: an upsert whenever a value differs.
+    if (publishState) {
+      const snapshot = JSON.stringify(core);
+      if (snapshot !== published) {
+        published = snapshot;
+        syncSearchAttributes(true);
+        upsertMemo({ [STATE_MEMO]: toState(core, config, now()) });
+      }
+    } else {
+      syncSearchAttributes(false);
+    }
     outcomesSettled = settled;
     setCurrentDetails(describe(core, config, now()));
 

@@ -104,16 +104,9 @@ const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBR
 
 const wantsHtml = (req: FastifyRequest) => /text\/html/.test(String(req.headers.accept ?? ''));
 
-/** A lead that was just created answers its state query a moment later; wait for it briefly. */
-async function stateOf(service: LeadService, leadId: string): Promise<LeadState> {
-  for (let i = 0; ; i++) {
-    try {
-      return await service.getState(leadId);
-    } catch (err) {
-      if (i >= 40 || !/lead is starting/.test(String((err as Error)?.message))) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+/** The lead's state, read from its memo (getState waits briefly for a lead that was just created). */
+function stateOf(service: LeadService, leadId: string): Promise<LeadState> {
+  return service.getState(leadId);
 }
 
 /** gRPC UNAVAILABLE (14) or DEADLINE_EXCEEDED (4): Temporal did not answer. */

@@ -22,6 +22,7 @@ import {
   type BadRow, coerceValue, DATE_FORMATS, type DateFormat, describeBadRow, formatSummary, ImportFatalError, type ImportKind,
   ImportSetupError, type ImportSummary, parseDate, resolveField, runImport,
 } from './import.js';
+import { addWedgedCommand } from './wedged.js';
 
 interface GlobalOptions { address: string; namespace: string; taskQueue: string; config?: string; json?: boolean }
 
@@ -293,6 +294,8 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
         ['LEAD', 'STAGE', 'SCORE', 'OWNER', 'CAMPAIGN', 'RUN', 'MQL AT', 'SQL AT']));
       io.out(`${r.leads.length} lead${r.leads.length === 1 ? '' : 's'}${r.nextPageToken ? `; more with --page-token ${r.nextPageToken}` : ''}`);
     }));
+
+  addWedgedCommand(program, action, io.out);
 
   program.command('funnel')
     .description('counts per stage, MQL-to-SQL rate, per campaign leads, MQLs, SQLs and cost per MQL')

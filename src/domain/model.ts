@@ -201,8 +201,17 @@ export function routingRuleFor(profile: Profile, config: Config): number {
  * Lets the rules act at time `now`: disqualification, qualification (mql, sql), MQL staleness,
  * the sales SLA, dormancy and due nurture steps. Returns the new core and the side effects the
  * workflow must carry out (in order).
+ *
+ * Deadlines (MQL staleness, dormancy, SLA expiry, a nurture step) act only once `firedUntil` has
+ * reached them: the workflow passes the `at` of the latest durable timer that fired, so a deadline
+ * acts in the iteration its timer fired in, whatever clock an iteration happens to run under (a
+ * worker can apply new signals under an older task's clock; replay then groups them differently,
+ * and commands that followed the clock would not match the history). Rules that read the clock
+ * only to stamp what they do, or score with decay, still use `now`. The one exception is a track's
+ * first step with no delay (the welcome mail, `after: 0s`): it is due the moment the lead is
+ * enrolled, whatever the clock, so it goes out in the iteration that enrolled the lead.
  */
-export function advance(core: LeadCore, config: Config, now: number): { core: LeadCore; effects: Effect[] } {
+export function advance(core: LeadCore, config: Config, now: number, firedUntil = now): { core: LeadCore; effects: Effect[] } {
   const effects: Effect[] = [];
   const t = config.timeouts;
   const th = config.scoring.thresholds;
@@ -222,10 +231,10 @@ export function advance(core: LeadCore, config: Config, now: number): { core: Le
   }
   if (c.handRaised && c.stage !== 'lead' && c.stage !== 'recycled' && c.stage !== 'mql') c = { ...c, handRaised: undefined };
 
-  if (c.stage === 'mql' && now >= mqlStaleAt(c, config)) {
+  if (c.stage === 'mql' && firedUntil >= mqlStaleAt(c, config)) {
     c = transition(c, 'recycled', `no engagement for ${formatDuration(t.mqlStaleAfter)} as mql`, now, config);
   }
-  if ((c.stage === 'lead' || c.stage === 'recycled') && now >= dormantAt(c, config)) {
+  if ((c.stage === 'lead' || c.stage === 'recycled') && firedUntil >= dormantAt(c, config)) {
     c = transition(c, 'dormant', `no engagement for ${formatDuration(t.dormantAfter)}`, now, config);
   }
 
@@ -234,7 +243,7 @@ export function advance(core: LeadCore, config: Config, now: number): { core: Le
       const rule = routingRuleFor(c.profile, config);
       c = { ...c, routingRule: rule };
       effects.push({ kind: 'assignOwner', rule, owners: config.routing[rule]!.owners });
-    } else if (c.owner !== undefined && c.slaDeadline !== undefined && now >= c.slaDeadline) {
+    } else if (c.owner !== undefined && c.slaDeadline !== undefined && firedUntil >= c.slaDeadline) {
       const owners = config.routing[c.routingRule ?? routingRuleFor(c.profile, config)]!.owners;
       if (c.escalations < t.salesEscalations) {
         const owner = owners[(owners.indexOf(c.owner) + 1) % owners.length]!;
@@ -249,7 +258,7 @@ export function advance(core: LeadCore, config: Config, now: number): { core: Le
     }
   }
 
-  const step = dueNurture(c, config, now);
+  const step = dueNurture(c, config, now, firedUntil);
   c = step.core;
   if (step.effect) effects.push(step.effect);
   return { core: c, effects };
@@ -267,10 +276,10 @@ function trackOf(core: LeadCore, config: Config): Track | undefined {
 const mailable = (c: LeadCore) => c.consent === 'subscribed' && typeof c.profile.email === 'string';
 
 /** Advances the nurture track: skips, defers to the send window or cap, or emits one send. */
-function dueNurture(core: LeadCore, config: Config, now: number): { core: LeadCore; effect?: Effect } {
+function dueNurture(core: LeadCore, config: Config, now: number, firedUntil = now): { core: LeadCore; effect?: Effect } {
   const track = trackOf(core, config);
   const n = core.nurture;
-  if (!track || n.nextStepAt === undefined || now < n.nextStepAt) return { core };
+  if (!track || n.nextStepAt === undefined || !(firedUntil >= n.nextStepAt || dueAtEnrolment(track, n))) return { core };
   // Not mailable (no address yet, or no consent): the step stays due; nextWake ignores it, and it
   // goes out as soon as an address arrives.
   if (!mailable(core)) return { core };
@@ -282,7 +291,7 @@ function dueNurture(core: LeadCore, config: Config, now: number): { core: LeadCo
   };
   if (step.skipIfEngagedWithin !== undefined && core.lastEngagedAt !== undefined && core.lastEngagedAt >= now - step.skipIfEngagedWithin) {
     const skipped = logScore({ ...core, nurture: nextAfter(core, n.step) }, { at: now, type: 'nurture', points: 0, note: `skipped ${track.id} step ${n.step + 1} (${step.template}): engaged recently` });
-    return dueNurture(skipped, config, now);
+    return dueNurture(skipped, config, now, firedUntil);
   }
   const sentAt = pruneSent(core.sentAt, now);
   const slot = nextSendSlot(now, sentAt, config, timeZoneFor(core.profile, config));
@@ -291,6 +300,11 @@ function dueNurture(core: LeadCore, config: Config, now: number): { core: LeadCo
     core: { ...core, sentAt: [...sentAt, now], nurture: nextAfter(core, n.step) },
     effect: { kind: 'nurture', track: track.id, step: n.step + 1, template: step.template },
   };
+}
+
+/** A track's first step with no delay, still unsent: due from the enrolment on, with no timer. */
+function dueAtEnrolment(track: Track, n: LeadCore['nurture']): boolean {
+  return n.step === 0 && track.steps[0]?.after === 0 && n.nextStepAt === n.lastStepAt;
 }
 
 export function mqlStaleAt(c: LeadCore, config: Config): number {

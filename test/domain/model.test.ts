@@ -699,3 +699,50 @@ describe('the lifecycle (property)', () => {
     }), { numRuns: 300 });
   });
 });
+
+describe('deadlines act when their timer fired (firedUntil), not when the clock passes them', () => {
+  // The workflow passes the `at` of the latest fired timer; an iteration that runs under a later
+  // (or an older task's) clock must not act on a deadline its timer has not reached.
+  it('a nurture step waits for its timer, then goes out under any clock', () => {
+    const c = lead(LOW_FIT);
+    const due = c.nurture.nextStepAt!;
+    assert.equal(due, T0 + 3 * DAY);
+    assert.deepEqual(nurtureOf(advance(c, config, due + HOUR, due - 1).effects), [], 'the clock passed it, the timer did not');
+    assert.deepEqual(nurtureOf(advance(c, config, due + HOUR, due).effects), [{ kind: 'nurture', track: 'welcome', step: 2, template: 'guide' }]);
+    // The iteration that handles the timer may run under the clock of the task before (the wedge).
+    assert.deepEqual(nurtureOf(advance(c, config, due - HOUR, due).effects), [{ kind: 'nurture', track: 'welcome', step: 2, template: 'guide' }]);
+  });
+
+  it('mql staleness, dormancy and the SLA wait for their timer', () => {
+    const m = mql();
+    assert.equal(advance(m, config, T0 + 31 * DAY, T0 + 30 * DAY - 1).core.stage, 'mql');
+    assert.equal(advance(m, config, T0 + 31 * DAY, T0 + 30 * DAY).core.stage, 'recycled');
+    const l = { ...lead(), nurture: { step: 0 } };
+    assert.equal(advance(l, config, T0 + 181 * DAY, T0 + 180 * DAY - 1).core.stage, 'lead');
+    assert.equal(advance(l, config, T0 + 181 * DAY, T0 + 180 * DAY).core.stage, 'dormant');
+    const s = sql();
+    assert.deepEqual(advance(s, config, T0 + 49 * HOUR, T0 + 48 * HOUR - 1).effects, []);
+    assert.deepEqual(advance(s, config, T0 + 49 * HOUR, T0 + 48 * HOUR).effects, [{ kind: 'handoff', owner: 'ben@sales.example', escalation: 1 }]);
+  });
+
+  it('a first step with no delay goes out in the iteration that enrols the lead, with no timer', () => {
+    const r = advance(create(MANAGER, config, version, T0), config, T0, Number.NEGATIVE_INFINITY);
+    assert.deepEqual(nurtureOf(r.effects), [{ kind: 'nurture', track: 'welcome', step: 1, template: 'welcome' }]);
+    // Without an address it stays due, and goes out with the address (a fact, not the clock).
+    const anon = advance(create({ leadId: 'anon', country: 'US' }, config, version, T0), config, T0, Number.NEGATIVE_INFINITY).core;
+    const known = applyProfile(anon, { email: 'anon@buyer.example' }, config, T0 + HOUR);
+    assert.deepEqual(nurtureOf(advance(known, config, T0 + HOUR, Number.NEGATIVE_INFINITY).effects), [{ kind: 'nurture', track: 'welcome', step: 1, template: 'welcome' }]);
+  });
+
+  it('(property) with the timer bound fixed, the effects do not depend on the clock an iteration runs under', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 200 }), fc.integer({ min: -48, max: 48 }), fc.integer({ min: -48, max: 48 }), (bound, dA, dB) => {
+      const c = lead(LOW_FIT);
+      const firedUntil = T0 + bound * DAY;
+      // Clocks around the bound (a stale clock, the real one): the same effects, the same kinds.
+      const a = advance(c, config, Math.max(T0, firedUntil + dA * MIN), firedUntil);
+      const b = advance(c, config, Math.max(T0, firedUntil + dB * MIN), firedUntil);
+      assert.deepEqual(a.effects, b.effects);
+      assert.equal(a.core.stage, b.core.stage);
+    }), { numRuns: 200 });
+  });
+});

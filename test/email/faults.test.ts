@@ -69,6 +69,7 @@ describe('a worker in this process', () => {
     assert.equal(second!.messageId, first!.messageId, 'resent with the same Message-ID (a receiver can drop the copy)');
     assert.deepEqual(second!.to, first!.to);
     assert.deepEqual(await fileLedger(h!.ledgerDir).state(first!.messageId), { state: 'sent', resent: true });
+    await waitForState(handle, (s) => s.scoreLog.some((l) => /handoff to .* resent/.test(l.note ?? '')));
     await sleep(3_000);
     assert.equal(handoffsOf('drop-h').length, 2, 'sent again once, not again and again');
     assert.equal((await handle.query(stateQuery)).stage, 'sql');
@@ -132,6 +133,7 @@ test('a worker SIGKILLed mid-send: a handoff waiting for its 250 is resent (same
   assert.equal(handoffsOf('kill-h').length, 1);
   assert.equal(handoff!.messageId, inFlight.messageId, 'the handoff is resent with the Message-ID of the killed attempt');
   assert.deepEqual(await ledger.state(handoff!.messageId), { state: 'sent', resent: true }, 'the ledger says it was resent');
+  await waitForState(handoffLead, (st) => st.scoreLog.some((l) => /handoff to .* resent/.test(l.note ?? '')));
 
   assert.equal(to(rcptAddr).length, 1, 'the mail the kill caught before DATA ended is sent, once');
   assert.deepEqual(await ledger.state(to(rcptAddr)[0]!.messageId), { state: 'sent' }, 'no intent was written before the end of DATA, so nothing is uncertain');
