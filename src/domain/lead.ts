@@ -21,12 +21,55 @@ export const leadIdSchema = z.string().check(z.regex(LEAD_ID_RE, 'must be 1-128 
 export const workflowIdFor = (leadId: string) => `lead-${leadId}`;
 
 const isoDate = z.iso.datetime({ offset: true });
-const text = (max = 200) => z.string().check(z.trim(), z.minLength(1), z.maxLength(max));
+/**
+ * Control characters are refused, not stripped: C0 (CR, LF, NUL, tab ...), DEL, C1, and the Unicode
+ * line separators and bidi overrides. Profile text ends up in mail headers and text parts, HTML
+ * pages and `leadctl show`; a CR/LF there is header or line injection, a bidi override spoofs what
+ * a reader sees. Refusing tells the sender which field is wrong (a silent strip would change a value
+ * nobody asked to change, and two senders' "same" value would differ from what each sent).
+ * Leading and trailing whitespace (a stray newline at the end of a CSV cell) is trimmed first.
+ */
+export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const noControls = z.refine<string>((v) => !CONTROL_CHARS.test(v), 'must not contain control characters (CR, LF, NUL, tab, bidi overrides ...)');
+const text = (max = 200) => z.string().check(z.trim(), z.minLength(1), z.maxLength(max), noControls);
 const opt = z.optional;
 const email = z.email().check(z.maxLength(320));
 
+/** CONTRACT.md §Security: a profile holds at most 100 fields and 16 KB (its JSON, UTF-8). */
+export const PROFILE_LIMITS = { fields: 100, bytes: 16 * 1024 } as const;
+
+/** UTF-8 length without Buffer or TextEncoder (this module also runs in the workflow sandbox). */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) { n += 4; i++; } else n += 3;
+  }
+  return n;
+}
+
+/** Why a profile is over the bound (a sentence), or undefined when it is within it. Pure, deterministic. */
+export function profileLimitProblem(profile: Record<string, unknown>): string | undefined {
+  const fields = Object.keys(profile).length;
+  if (fields > PROFILE_LIMITS.fields) return `a profile holds at most ${PROFILE_LIMITS.fields} fields, this one has ${fields}`;
+  const bytes = utf8Length(JSON.stringify(profile));
+  if (bytes > PROFILE_LIMITS.bytes) return `a profile holds at most ${PROFILE_LIMITS.bytes} bytes of JSON, this one has ${bytes}`;
+  return undefined;
+}
+
+/** The one bound check: the API (through the schemas below) and the workflow's applyProfile call it. */
+export const profileWithinLimits = (profile: Record<string, unknown>): boolean => profileLimitProblem(profile) === undefined;
+
+/** Fails the parse with the bound's reason; `pick` chooses which keys of the value are profile fields. */
+const withinLimits = <T extends Record<string, unknown>>(pick: (v: T) => Record<string, unknown> = (v) => v) => z.superRefine<T>((v, ctx) => {
+  const problem = profileLimitProblem(pick(v));
+  if (problem) ctx.issues.push({ code: 'custom', message: problem, input: v });
+});
+
 /** Profile fields that scoring, routing and templates read. Unknown fields are kept as given. */
-export const profileSchema = z.catchall(z.object({
+const profileObject = z.catchall(z.object({
   email: opt(email),
   firstName: opt(text(100)),
   lastName: opt(text(100)),
@@ -38,7 +81,8 @@ export const profileSchema = z.catchall(z.object({
   companySize: opt(z.int().check(z.gte(0), z.lte(10_000_000))),
   country: opt(z.string().check(z.regex(/^[A-Z]{2}$/, 'must be an ISO-3166 alpha-2 code like US or DE'))),
   timezone: opt(z.string().check(z.maxLength(64), z.refine(isTimeZone, 'must be an IANA time zone like Europe/Berlin'))),
-}), z.union([z.string().check(z.maxLength(1000)), z.number(), z.boolean(), z.null()]));
+}), z.union([z.string().check(z.maxLength(1000), noControls), z.number(), z.boolean(), z.null()]));
+export const profileSchema = profileObject.check(withinLimits());
 export type Profile = z.infer<typeof profileSchema>;
 
 function isTimeZone(tz: string): boolean {
@@ -50,17 +94,20 @@ function isTimeZone(tz: string): boolean {
   }
 }
 
-export const leadInputSchema = z.extend(profileSchema, {
+const leadInputObject = z.extend(profileObject, {
   leadId: leadIdSchema,
   email,
   campaign: opt(text(100)),
   channel: opt(text(100)),
   consent: opt(z.object({ email: z.boolean() })),
 });
+/** The keys of a LeadInput that are not profile fields (what upsertLead takes off before the profile signal). */
+const profileOf = ({ leadId: _l, campaign: _c, channel: _ch, consent: _co, ...profile }: Record<string, unknown>) => profile;
+export const leadInputSchema = leadInputObject.check(withinLimits(profileOf));
 export type LeadInput = z.infer<typeof leadInputSchema>;
 
 /** The workflow's start argument: a LeadInput whose email may be missing (an event may create an anonymous lead). */
-export const leadStartSchema = z.partial(leadInputSchema, { email: true });
+export const leadStartSchema = z.partial(leadInputObject, { email: true }).check(withinLimits(profileOf));
 export type LeadStart = z.infer<typeof leadStartSchema>;
 
 export const leadEventSchema = z.object({
