@@ -18,7 +18,7 @@ import {
   leadEventSchema, leadIdSchema, leadInputSchema, type LeadState, profileSchema, REJECT_REASONS, salesOutcomeSchema,
   STAGES,
 } from '../domain/lead.js';
-import type { LinkPayload, LinkPurpose, LinkSigner } from '../links.js';
+import { type LinkPayload, type LinkPurpose, type LinkSigner, salesLinkStatus } from '../links.js';
 
 export interface ApiOptions {
   service: LeadService;
@@ -344,12 +344,17 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     return reply.type('text/html; charset=utf-8').send(page('You are unsubscribed', '<p>You will get no more marketing email from us at this address.</p>'));
   });
 
-  /** The handoff episode a sales link belongs to: `<becameSqlAt>:<escalation>`. */
-  const episodeOf = (m?: string) => (m && m.lastIndexOf(':') > 0 ? { sqlAt: m.slice(0, m.lastIndexOf(':')), escalation: Number(m.slice(m.lastIndexOf(':') + 1)) } : undefined);
-  const staleLink = (p: LinkPayload, s: LeadState) => {
-    const ep = episodeOf(p.m);
-    return s.stage !== 'sql' || (ep !== undefined && s.becameSqlAt !== undefined && ep.sqlAt !== s.becameSqlAt);
-  };
+  /** A sales link that is not current answers here: 409 when the lead was decided, 403 when it moved on to another owner or episode. */
+  function staleSalesPage(reply: FastifyReply, p: LinkPayload, state: LeadState, action: 'page' | 'form'): FastifyReply | undefined {
+    const status = salesLinkStatus(p, state);
+    if (status === 'current') return undefined;
+    if (status === 'moved_on') {
+      return htmlPage(reply, 403, 'This lead has moved on', `<p id="moved-on">This handoff link is no longer yours to act on: the lead was handed to ${state.owner && state.owner !== p.o ? 'another owner' : 'sales again'} since it was sent${action === 'form' ? '; nothing was changed' : ''}.</p>`);
+    }
+    return htmlPage(reply, 409, 'Nothing to decide', action === 'form'
+      ? `<p>This lead is now <strong>${esc(state.stage)}</strong>; nothing was changed.</p>${summary(state)}`
+      : `<p>This lead is now <strong>${esc(state.stage)}</strong>; this handoff link is no longer current.</p>${summary(state)}`);
+  }
   const htmlPage = (reply: FastifyReply, status: number, title: string, body: string) =>
     reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page(title, body));
 
@@ -375,9 +380,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       throw err;
     });
     if (!state) return htmlPage(reply, 404, 'Lead not found', `<p>There is no lead ${esc(p.l)}.</p>`);
-    if (staleLink(p, state)) {
-      return htmlPage(reply, 409, 'Nothing to decide', `<p>This lead is now <strong>${esc(state.stage)}</strong>; this handoff link is no longer current.</p>${summary(state)}`);
-    }
+    if (staleSalesPage(reply, p, state, 'page')) return reply;
     const action = `/l/sales?t=${esc(encodeURIComponent(q.data.t))}`;
     const accept = `<form method="post" action="${action}" id="accept"><input type="hidden" name="action" value="accept">
 <label>Note (optional)<br><textarea name="note" rows="2" cols="40" maxlength="2000"></textarea></label>
@@ -405,11 +408,8 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       throw err;
     });
     if (!state) return htmlPage(reply, 404, 'Lead not found', `<p>There is no lead ${esc(p.l)}.</p>`);
-    if (staleLink(p, state)) {
-      return htmlPage(reply, 409, 'Nothing to decide', `<p>This lead is now <strong>${esc(state.stage)}</strong>; nothing was changed.</p>${summary(state)}`);
-    }
-    const ep = episodeOf(p.m);
-    const rep = ep && ep.escalation === state.escalations ? state.owner : undefined;
+    if (staleSalesPage(reply, p, state, 'form')) return reply;
+    const rep = p.o ?? state.owner;
     const outcome = form.data.action === 'accept'
       ? { outcome: 'accepted', ...(form.data.note ? { note: form.data.note } : {}), ...(rep ? { rep } : {}) }
       : { outcome: 'rejected', reason: form.data.reason, ...(form.data.note ? { note: form.data.note } : {}), ...(rep ? { rep } : {}) };
