@@ -59,6 +59,26 @@ export class LinkSigner {
     return { ok: true, payload };
   }
 
+  /**
+   * Seals an opaque value for a round trip through a client (a search's nextPageToken): the value
+   * and a MAC over `kind` and `context` (the filters it belongs to), so a forged, altered or foreign
+   * token is refused before it reaches Temporal. Not a link: link tokens never verify as sealed ones.
+   */
+  seal(kind: string, context: string, value: Uint8Array): string {
+    const body = b64(Buffer.from(value));
+    return `${body}.${this.mac(`${kind}\n${context}\n${body}`)}`;
+  }
+
+  /** The value a `seal` wrapped, or undefined when the token is not one this secret sealed for `kind` and `context`. */
+  unseal(kind: string, context: string, token: string): Buffer | undefined {
+    const [body, mac, rest] = token.split('.');
+    if (!body || !mac || rest !== undefined) return undefined;
+    const expected = Buffer.from(this.mac(`${kind}\n${context}\n${body}`));
+    const given = Buffer.from(mac);
+    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return undefined;
+    return Buffer.from(body, 'base64url');
+  }
+
   private mac(body: string): string {
     return createHmac('sha256', this.secret).update(body).digest('base64url');
   }
