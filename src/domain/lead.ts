@@ -9,6 +9,7 @@
  */
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
+import { profileLimitProblem } from './limits.js';
 import type { Stage } from './stages.js';
 
 // zod/mini loads no messages by default; English ones, as every entry point reports them.
@@ -35,37 +36,17 @@ const text = (max = 200) => z.string().check(z.trim(), z.minLength(1), z.maxLeng
 const opt = z.optional;
 const email = z.email().check(z.maxLength(320));
 
-/** CONTRACT.md §Security: a profile holds at most 100 fields and 16 KB (its JSON, UTF-8). */
-export const PROFILE_LIMITS = { fields: 100, bytes: 16 * 1024 } as const;
-
-/** UTF-8 length without Buffer or TextEncoder (this module also runs in the workflow sandbox). */
-function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) { n += 4; i++; } else n += 3;
-  }
-  return n;
-}
-
-/** Why a profile is over the bound (a sentence), or undefined when it is within it. Pure, deterministic. */
-export function profileLimitProblem(profile: Record<string, unknown>): string | undefined {
-  const fields = Object.keys(profile).length;
-  if (fields > PROFILE_LIMITS.fields) return `a profile holds at most ${PROFILE_LIMITS.fields} fields, this one has ${fields}`;
-  const bytes = utf8Length(JSON.stringify(profile));
-  if (bytes > PROFILE_LIMITS.bytes) return `a profile holds at most ${PROFILE_LIMITS.bytes} bytes of JSON, this one has ${bytes}`;
-  return undefined;
-}
-
-/** The one bound check: the API (through the schemas below) and the workflow's applyProfile call it. */
-export const profileWithinLimits = (profile: Record<string, unknown>): boolean => profileLimitProblem(profile) === undefined;
+export { PROFILE_LIMITS, profileLimitProblem, profileWithinLimits } from './limits.js';
 
 /** Fails the parse with the bound's reason; `pick` chooses which keys of the value are profile fields. */
 const withinLimits = <T extends Record<string, unknown>>(pick: (v: T) => Record<string, unknown> = (v) => v) => z.superRefine<T>((v, ctx) => {
-  const problem = profileLimitProblem(pick(v));
+  const profile = pick(v);
+  const problem = profileLimitProblem(profile);
   if (problem) ctx.issues.push({ code: 'custom', message: problem, input: v });
+  // Field names are text too: they reach templates, pages and leadctl like the values.
+  for (const key of Object.keys(profile)) {
+    if (!key.length || key.length > 100 || CONTROL_CHARS.test(key)) ctx.issues.push({ code: 'custom', path: [key], message: 'a field name must be 1-100 characters without control characters', input: key });
+  }
 });
 
 /** Profile fields that scoring, routing and templates read. Unknown fields are kept as given. */

@@ -6,7 +6,8 @@
  */
 import type { Config, Track } from './config.js';
 import { formatDuration } from './duration.js';
-import { type Consent, type LeadStart, type LeadState, type Profile, profileLimitProblem, type SalesOutcome, type Transition } from './lead.js';
+import type { Consent, LeadStart, LeadState, Profile, SalesOutcome, Transition } from './lead.js';
+import { profileLimitProblem } from './limits.js';
 import { OUTCOME_STAGE, type Stage, TERMINAL_STAGES } from './stages.js';
 import { nextSendSlot, pruneSent, timeZoneFor } from './schedule.js';
 import { addEngagement, disqualifiedBy, emptyEngagement, type Engagement, fitScore, rebase, scoreAt } from './scoring.js';
