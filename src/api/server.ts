@@ -137,6 +137,8 @@ const RETRYABLE_GRPC: Record<number, string> = {
   9: 'the lead cannot answer right now (its workflow task is being retried); try again',
 };
 function grpcCode(err: unknown): number | undefined {
+  // An update whose call ran out of time (or was cancelled by it): it may still be applied, and a retry is safe (the stage rules refuse a second one).
+  if ((err as Error)?.name === 'WorkflowUpdateRPCTimeoutOrCancelledError') return 4;
   for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
     if (typeof e.code === 'number' && RETRYABLE_GRPC[e.code]) return e.code;
   }
