@@ -551,7 +551,10 @@ export function openApiDocument(service: Pick<LeadService, 'config'>): object {
   const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
   const json = (schema: object) => ({ content: { 'application/json': { schema } } });
   const err = (description: string) => ({ description, ...json(ref('Error')) });
-  const common = { 400: err('invalid input; issues name the fields'), 401: err('missing or invalid bearer token'), 415: err('not JSON') };
+  const common = {
+    400: err('invalid input; issues name the fields'), 401: err('missing or invalid bearer token'), 403: err('the token\'s scope does not cover this route (insufficient_scope)'),
+    415: err('not JSON'), 429: err('rate limited (Retry-After)'), 503: err('Temporal or the lead cannot answer now (Retry-After)'),
+  };
   const leadIdParam = { name: 'leadId', in: 'path', required: true, schema: jsonSchema(leadIdSchema) };
   const queryParams = (schema: z.ZodObject) => Object.entries((jsonSchema(schema) as { properties: Record<string, object> }).properties)
     .map(([name, s]) => ({ name, in: 'query', required: false, schema: s }));
