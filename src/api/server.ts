@@ -16,6 +16,7 @@
 import helmet from '@fastify/helmet';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import { LeadError, type LeadService, MAX_EVENTS_PER_REQUEST, validate } from '../client.js';
 import { knownEventTypes } from '../domain/config.js';
@@ -173,6 +174,16 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     connectionTimeout: t.socketMs ?? 150_000,
     // The server checks its request and header deadlines every `connectionsCheckingInterval`.
     http: { headersTimeout: t.headersMs ?? 10_000, connectionsCheckingInterval: Math.min(1000, t.requestMs ?? 30_000, t.headersMs ?? 10_000) },
+    // Errors of the connection itself (a body or headers too slow, headers too large, not HTTP) in the contract's shape too.
+    clientErrorHandler: (err: Error & { code?: string }, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const [status, code, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout', 'the request was not received in time']
+        : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'headers_too_large', 'the request headers are too large']
+        : [400, 'bad_request', 'the request is not valid HTTP'];
+      const body = JSON.stringify(errorBody(code, message));
+      if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+      socket.destroy();
+    },
     // Errors Fastify answers before any route (a URL that does not decode, a parameter too long) get the contract's shape too.
     frameworkErrors: (err, _req, reply: FastifyReply) => {
       const tooLong = (err as { code?: string }).code === 'FST_ERR_MAX_PARAM_LENGTH';

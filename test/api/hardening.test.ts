@@ -447,10 +447,15 @@ describe('HTTP hygiene (item 12)', () => {
       // Headers promise 100 bytes, 10 arrive, then nothing: a slowloris body.
       const slow = await talk(`POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"leadId":`);
       assert.match(slow.text, /^HTTP\/1\.1 408/);
+      assert.deepEqual(JSON.parse(slow.text.slice(slow.text.indexOf('\r\n\r\n') + 4)).error.code, 'request_timeout');
       assert.ok(slow.ms < 4000, `closed after ${slow.ms} ms`);
       // Headers that never end.
       const headers = await talk('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n');
       assert.ok(headers.ms < 4000, `closed after ${headers.ms} ms`);
+      // Not HTTP at all: a 400 in the error shape.
+      const junk = await talk('HELLO\r\n\r\n');
+      assert.match(junk.text, /^HTTP\/1\.1 400/);
+      assert.equal(JSON.parse(junk.text.slice(junk.text.indexOf('\r\n\r\n') + 4)).error.code, 'bad_request');
       // A finished request on a keep-alive connection: the idle connection is closed soon after.
       const idle = await talk('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
       assert.match(idle.text, /^HTTP\/1\.1 200/);
