@@ -219,7 +219,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
       const episode = `${lead.becameSqlAt ?? 'sql'}:${escalation}`;
       const messageId = `<handoff.${atom(lead.leadId)}.${atom(lead.becameSqlAt ?? 'sql')}.${escalation}@${fromDomain}>`;
       const t = now();
-      const sales = links.url('sales', lead.leadId, t, { m: episode });
+      const sales = links.url('sales', lead.leadId, t, { m: episode, o: owner }); // bound to this owner and episode (src/links.ts salesLinkStatus)
       const rendered = loaded.templates.render('handoff', {
         lead, profile: lead.profile, owner, escalation,
         links: { accept: `${sales}&action=accept`, reject: `${sales}&action=reject` },

@@ -9,7 +9,7 @@ import {
 import { z } from 'zod';
 import { type Config, knownEventTypes } from './domain/config.js';
 import {
-  formatIssues, type LeadEvent, leadEventSchema, leadIdSchema, type LeadInput, leadInputSchema, type LeadStart,
+  CONTROL_CHARS, formatIssues, type LeadEvent, leadEventSchema, leadIdSchema, type LeadInput, leadInputSchema, type LeadStart,
   type LeadState, type Profile, profileSchema, type SalesOutcome, salesOutcomeSchema, STAGES, workflowIdFor,
 } from './domain/lead.js';
 import {
@@ -222,6 +222,14 @@ export class LeadService {
       if (!(STAGES as readonly string[]).includes(p.stage)) throw new LeadError(400, 'invalid_input', `unknown stage ${p.stage}`, [{ path: 'stage', message: `must be one of ${STAGES.join(', ')}` }]);
       parts.push(`LeadStage = ${quote(p.stage)}`);
     }
+    // A control character (NUL above all) in a visibility query makes Temporal fail it in ways its
+    // client retries for ~20 s: refuse it here, before any round trip.
+    for (const field of ['owner', 'campaign'] as const) {
+      const v = p[field];
+      if (v !== undefined && (CONTROL_CHARS.test(v) || v.length > 320)) {
+        throw new LeadError(400, 'invalid_input', `invalid ${field}: must be at most 320 characters, without control characters`, [{ path: field, message: 'must be at most 320 characters, without control characters' }]);
+      }
+    }
     if (p.owner) parts.push(`LeadOwner = ${quote(p.owner)}`);
     if (p.campaign) parts.push(`LeadCampaign = ${quote(p.campaign)}`);
     if (p.minScore !== undefined) parts.push(`LeadScore >= ${Math.trunc(p.minScore)}`);
@@ -229,12 +237,25 @@ export class LeadService {
   }
 
   async search(p: SearchParams): Promise<{ leads: LeadSummary[]; nextPageToken?: string }> {
-    const res = await this.client.workflowService.listWorkflowExecutions({
-      namespace: this.client.options.namespace,
-      query: this.searchQuery(p),
-      pageSize: Math.min(Math.max(p.limit ?? 50, 1), 1000),
-      nextPageToken: p.pageToken ? Buffer.from(p.pageToken, 'base64url') : undefined,
-    });
+    const query = this.searchQuery(p);
+    if (p.pageToken !== undefined && !/^[A-Za-z0-9_-]{1,4096}$/.test(p.pageToken)) {
+      throw new LeadError(400, 'invalid_input', 'invalid pageToken: must be a nextPageToken from an earlier answer', [{ path: 'pageToken', message: 'must be a nextPageToken from an earlier answer' }]);
+    }
+    let res;
+    try {
+      res = await this.client.workflowService.listWorkflowExecutions({
+        namespace: this.client.options.namespace,
+        query,
+        pageSize: Math.min(Math.max(p.limit ?? 50, 1), 1000),
+        nextPageToken: p.pageToken ? Buffer.from(p.pageToken, 'base64url') : undefined,
+      });
+    } catch (err) {
+      // INVALID_ARGUMENT: the server could not use the page token (the query itself is built here and valid).
+      if ((err as { code?: number })?.code === 3 && p.pageToken) {
+        throw new LeadError(400, 'invalid_input', 'invalid pageToken: Temporal refused it; use the nextPageToken of an answer to the same search', [{ path: 'pageToken', message: 'not a page of this search' }]);
+      }
+      throw err;
+    }
     const leads = (res.executions ?? []).map((e): LeadSummary => {
       const sa = decodeSearchAttributes(e.searchAttributes?.indexedFields) as Record<string, unknown[]>;
       const first = (k: string) => sa[k]?.[0];

@@ -1,7 +1,8 @@
 /**
  * `npm run api`: the HTTP API alone, against the Temporal server in env (TEMPORAL_ADDRESS,
- * TEMPORAL_NAMESPACE). Tokens from API_TOKEN (comma-separated), else from .data/api-token (the
- * file `npm start` generates); without either it refuses to start.
+ * TEMPORAL_NAMESPACE). Tokens from API_TOKEN (comma-separated, `scope:token` or bare = admin), else
+ * from .data/api-token (the file `npm start` generates); without either it refuses to start. Rate
+ * limits from API_RATE_LIMIT and API_WRITE_RATE_LIMIT (src/api/auth.ts).
  */
 import { Client, Connection } from '@temporalio/client';
 import { existsSync, readFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { LeadService } from '../client.js';
 import { ConfigError, loadConfigFile } from '../config-file.js';
 import { ROOT, settings } from '../env.js';
 import { LinkSigner } from '../links.js';
+import { DEFAULT_RATE, DEFAULT_WRITE_RATE, parseRate } from './auth.js';
 import { buildApi } from './server.js';
 
 export const API_TOKEN_FILE = join(ROOT, '.data', 'api-token');
@@ -38,6 +40,8 @@ export async function runApi(): Promise<void> {
   if (!process.env.LINK_SECRET) console.warn('[api] LINK_SECRET is not set: mail links are signed with the development secret');
   const app = buildApi({
     service, tokens, links: new LinkSigner(s.linkSecret, s.publicUrl), logger: process.env.API_LOG !== '0',
+    rateLimit: parseRate(process.env.API_RATE_LIMIT, DEFAULT_RATE, 'API_RATE_LIMIT') ?? null,
+    writeRateLimit: parseRate(process.env.API_WRITE_RATE_LIMIT, DEFAULT_WRITE_RATE, 'API_WRITE_RATE_LIMIT') ?? null,
     healthCheck: async () => {
       const r = await connection.withDeadline(Date.now() + 3000, () => connection.healthService.check({}));
       return r.status === 1; // SERVING

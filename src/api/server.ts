@@ -4,36 +4,52 @@
  * sent to Temporal, so bad input is a 4xx that changes nothing. Errors are always
  * `{ error: { code, message, issues? } }`.
  *
- * - `/v1/*`: bearer token (constant-time compare), JSON only.
+ * - `/v1/*`: bearer token (constant-time compare) with a scope per route and per-token rate limits
+ *   (src/api/auth.ts), JSON only.
  * - `/l/*`: the signed links in mail (open pixel, click redirect, unsubscribe, the owner's sales
  *   page); no token, the LinkSigner signature and expiry are the authorization.
  * - `/healthz`, `/openapi.json`: open.
+ *
+ * Every answer has security headers (@fastify/helmet; the link pages' CSP allows no script), link
+ * tokens never reach the access log, and slow or idle clients time out (ApiOptions.timeouts).
  */
+import helmet from '@fastify/helmet';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import { LeadError, type LeadService, MAX_EVENTS_PER_REQUEST, validate } from '../client.js';
 import { knownEventTypes } from '../domain/config.js';
 import {
-  leadEventSchema, leadIdSchema, leadInputSchema, type LeadState, profileSchema, REJECT_REASONS, salesOutcomeSchema,
+  CONTROL_CHARS, leadEventSchema, leadIdSchema, leadInputSchema, type LeadState, profileLimitProblem, profileSchema, REJECT_REASONS, salesOutcomeSchema,
   STAGES,
 } from '../domain/lead.js';
-import type { LinkPayload, LinkPurpose, LinkSigner } from '../links.js';
+import { type LinkPayload, type LinkPurpose, type LinkSigner, salesLinkStatus } from '../links.js';
+import {
+  allows, Budget, DEFAULT_RATE, DEFAULT_WRITE_RATE, parseTokens, type Rate, registerRateLimit, type Scope, spendWrites, tokenChecker,
+} from './auth.js';
 
 export interface ApiOptions {
   service: LeadService;
-  /** Accepted bearer tokens; at least one. */
+  /** Accepted bearer tokens, `scope:token` or bare (admin); at least one (src/api/auth.ts). */
   tokens: string[];
   links: LinkSigner;
   /** Whether Temporal answers; /healthz says 200 or 503. */
   healthCheck: () => Promise<boolean>;
-  logger?: boolean;
+  /** Access log (pino) on stdout, or into `stream` (tests read it); link tokens are redacted either way. */
+  logger?: boolean | { stream: { write(line: string): void } };
   /** Largest request body in bytes (default 1 MiB: 500 events with profiles fit easily). */
   bodyLimit?: number;
   /** Clock for link expiry (ms); tests move it. */
   now?: () => number;
   /** Deadline for the Temporal calls of one request (default 20 s); past it the answer is 503. */
   temporalTimeoutMs?: number;
+  /** Requests per token and window (default DEFAULT_RATE; `null`: none). Env API_RATE_LIMIT in main.ts. */
+  rateLimit?: Rate | null;
+  /** Leads and events (each item of a batch) per token and window (default DEFAULT_WRITE_RATE; `null`: none). Env API_WRITE_RATE_LIMIT. */
+  writeRateLimit?: Rate | null;
+  /** Slow clients: whole request received within `requestMs` (30 s), headers within `headersMs` (10 s), idle keep-alive `keepAliveMs` (5 s), silent socket `socketMs` (150 s: longer than a 500-event batch takes to answer). */
+  timeouts?: { requestMs?: number; headersMs?: number; keepAliveMs?: number; socketMs?: number };
 }
 
 type Issue = { path: string; message: string };
@@ -42,7 +58,7 @@ const errorBody = (code: string, message: string, issues?: Issue[]) => ({ error:
 // ---- schemas of what the routes take besides the LeadService bodies -----------------------------
 
 /** Query strings come as text; empty values (`?stage=&owner=`) count as absent. */
-const optionalText = (max: number) => z.string().trim().min(1).max(max).optional();
+const optionalText = (max: number) => z.string().trim().min(1).max(max).refine((v) => !CONTROL_CHARS.test(v), 'must not contain control characters').optional();
 const wholeNumber = (min: number, max: number) =>
   z.string().trim().regex(/^-?\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
 const isoDateParam = z.union([z.iso.datetime({ offset: true }), z.iso.date()], { error: 'must be an ISO-8601 date or date-time, e.g. 2025-01-31 or 2025-01-31T00:00:00Z' });
@@ -54,7 +70,7 @@ export const searchQuerySchema = z.object({
   campaign: optionalText(100),
   minScore: wholeNumber(-1_000_000, 1_000_000).optional(),
   limit: wholeNumber(1, 1000).optional(),
-  pageToken: z.string().max(4096).regex(/^[A-Za-z0-9_-]+$/, 'must be a nextPageToken from an earlier answer').optional(),
+  pageToken: z.string().max(4096).regex(/^[A-Za-z0-9_.-]+$/, 'must be a nextPageToken from an earlier answer').optional(),
 }).strict();
 export const funnelQuerySchema = z.object({ since: isoDateParam.optional(), until: isoDateParam.optional() }).strict()
   .refine((q) => !q.since || !q.until || Date.parse(q.since) < Date.parse(q.until), { message: 'since must be before until', path: ['until'] });
@@ -73,31 +89,23 @@ function cleanQuery(q: unknown): Record<string, unknown> {
 
 // ---- helpers -------------------------------------------------------------------------------
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest();
-
-/** Compares against every token's digest, always all of them, in constant time per comparison. */
-function tokenChecker(tokens: string[]) {
-  const digests = tokens.map(sha256);
-  return (header: string | undefined): boolean => {
-    const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header ?? '');
-    if (!m) return false;
-    const given = sha256(m[1]!);
-    let ok = false;
-    for (const d of digests) ok = timingSafeEqual(d, given) || ok;
-    return ok;
-  };
-}
-
 const esc = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+const STYLE = `body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse}td{padding:.2em .8em .2em 0;vertical-align:top}form{margin:1em 0;padding:1em;border:1px solid #ccc}
+label{display:block;margin:.5em 0}button{font-size:1em;padding:.4em 1.2em}`;
+/** The pages' one stylesheet, allowed by its hash: the CSP allows no script and no other inline style. */
+const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`;
 
 function page(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="robots" content="noindex"><title>${esc(title)}</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse}td{padding:.2em .8em .2em 0;vertical-align:top}form{margin:1em 0;padding:1em;border:1px solid #ccc}
-label{display:block;margin:.5em 0}button{font-size:1em;padding:.4em 1.2em}</style></head>
+<style>${STYLE}</style></head>
 <body><h1>${esc(title)}</h1>${body}</body></html>`;
 }
+
+/** The URL as logged: a link's token (`t=`) is a credential for that link, so only its first characters are kept. */
+export const redactUrl = (url: string) => url.replace(/([?&]t=)([^&#]{0,6})[^&#]*/g, '$1$2…');
 
 /** 1x1 transparent GIF. */
 const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
@@ -109,10 +117,25 @@ function stateOf(service: LeadService, leadId: string): Promise<LeadState> {
   return service.getState(leadId);
 }
 
-/** gRPC UNAVAILABLE (14) or DEADLINE_EXCEEDED (4): Temporal did not answer. */
+/**
+ * gRPC codes that mean "not now" rather than "no": UNAVAILABLE (14) and DEADLINE_EXCEEDED (4),
+ * Temporal did not answer; RESOURCE_EXHAUSTED (8), it is throttling; FAILED_PRECONDITION (9),
+ * the lead's workflow task failed and waits to be retried (a killed worker), so Temporal refuses
+ * its queries and updates for now. All are a 503 with Retry-After: a client that retries gets its
+ * answer once the lead recovers (one that never does is the wedge detection's business).
+ */
+const RETRYABLE_GRPC: Record<number, string> = {
+  14: 'Temporal is not reachable; try again',
+  4: 'Temporal did not answer in time; try again',
+  8: 'Temporal is busy; try again',
+  9: 'the lead cannot answer right now (its workflow task is being retried); try again',
+};
 function grpcCode(err: unknown): number | undefined {
-  const e = err as { code?: unknown; cause?: { code?: unknown } };
-  for (const c of [e?.code, e?.cause?.code]) if (c === 14 || c === 4) return c;
+  // An update whose call ran out of time (or was cancelled by it): it may still be applied, and a retry is safe (the stage rules refuse a second one).
+  if ((err as Error)?.name === 'WorkflowUpdateRPCTimeoutOrCancelledError') return 4;
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'number' && RETRYABLE_GRPC[e.code]) return e.code;
+  }
   return undefined;
 }
 
@@ -120,9 +143,9 @@ function grpcCode(err: unknown): number | undefined {
 
 export function buildApi(opts: ApiOptions): FastifyInstance {
   const { service, links, healthCheck } = opts;
-  const tokens = opts.tokens.map((t) => t.trim()).filter(Boolean);
-  if (!tokens.length) throw new Error('buildApi needs at least one API token');
-  const authorized = tokenChecker(tokens);
+  const authorized = tokenChecker(parseTokens(opts.tokens));
+  const writes = opts.writeRateLimit === null ? undefined : new Budget(opts.writeRateLimit ?? DEFAULT_WRITE_RATE);
+  const t = opts.timeouts ?? {};
   const now = opts.now ?? Date.now;
   const behaviors = () => service.config.scoring.behavior;
   const timeoutMs = opts.temporalTimeoutMs ?? 20_000;
@@ -130,8 +153,52 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   const temporal = <T>(fn: () => Promise<T>, extraMs = 0): Promise<T> => service.client.connection.withDeadline(Date.now() + timeoutMs + extraMs, fn);
 
   const app = Fastify({
-    logger: opts.logger ?? false,
+    logger: opts.logger ? {
+      ...(typeof opts.logger === 'object' ? { stream: opts.logger.stream } : {}),
+      serializers: {
+        req: (req: FastifyRequest) => ({ method: req.method, url: redactUrl(req.url), host: req.headers?.host, remoteAddress: req.ip }),
+      },
+    } : false,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    // Lead ids are up to 128 characters, up to three times that when a client percent-encodes : @ +.
+    routerOptions: { maxParamLength: 400 },
+    requestTimeout: t.requestMs ?? 30_000,
+    keepAliveTimeout: t.keepAliveMs ?? 5_000,
+    connectionTimeout: t.socketMs ?? 150_000,
+    // The server checks its request and header deadlines every `connectionsCheckingInterval`.
+    http: { headersTimeout: t.headersMs ?? 10_000, connectionsCheckingInterval: Math.min(1000, t.requestMs ?? 30_000, t.headersMs ?? 10_000) },
+    // Errors of the connection itself (a body or headers too slow, headers too large, not HTTP) in the contract's shape too.
+    clientErrorHandler: (err: Error & { code?: string }, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const [status, code, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout', 'the request was not received in time']
+        : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'headers_too_large', 'the request headers are too large']
+        : [400, 'bad_request', 'the request is not valid HTTP'];
+      const body = JSON.stringify(errorBody(code, message));
+      if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+      socket.destroy();
+    },
+    // Errors Fastify answers before any route (a URL that does not decode, a parameter too long) get the contract's shape too.
+    frameworkErrors: (err, _req, reply: FastifyReply) => {
+      const tooLong = (err as { code?: string }).code === 'FST_ERR_MAX_PARAM_LENGTH';
+      void reply.status(tooLong ? 414 : 400).send(errorBody(tooLong ? 'uri_too_long' : 'bad_url', tooLong ? 'a path parameter is too long (a leadId is at most 128 characters)' : 'the URL is malformed (bad percent-encoding)'));
+    },
+  });
+
+  // Security headers on every answer. The pages behind mail links run no script and are never framed;
+  // no Referer leaks a link's token to a click's target.
+  void app.register(helmet, {
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], styleSrc: [STYLE_HASH], formAction: ["'self'"], frameAncestors: ["'none'"], baseUri: ["'none'"] } },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    // Mail clients load the open pixel from other origins; the pixel route allows that itself.
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+  });
+
+  // 405 for a known path with another method; the routes are collected as they are added.
+  const routes: { re: RegExp; method: string }[] = [];
+  app.addHook('onRoute', (r) => {
+    const re = new RegExp(`^${r.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z]+/g, '[^/]+')}/?$`);
+    for (const m of [r.method].flat()) routes.push({ re, method: m });
   });
 
   // Bodies: JSON for /v1, forms for the pages behind mail links. Anything else is a 415.
@@ -161,14 +228,21 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     const grpc = grpcCode(err);
     if (grpc) {
       req.log.warn({ err }, 'temporal unavailable');
-      return reply.status(503).header('retry-after', '5')
-        .send(errorBody('temporal_unavailable', grpc === 4 ? 'Temporal did not answer in time; try again' : 'Temporal is not reachable; try again'));
+      return reply.status(503).header('retry-after', grpc === 9 ? '2' : '5')
+        .send(errorBody(grpc === 9 ? 'lead_unavailable' : 'temporal_unavailable', RETRYABLE_GRPC[grpc]!));
     }
     req.log.error({ err }, 'request failed');
     return reply.status(500).send(errorBody('internal', 'internal error'));
   });
 
-  app.setNotFoundHandler((req, reply) => reply.status(404).send(errorBody('route_not_found', `no route ${req.method} ${req.url.split('?')[0]}`)));
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0]!;
+    const allowed = [...new Set(routes.filter((r) => r.re.test(path)).map((r) => r.method))];
+    if (allowed.length) {
+      return reply.status(405).header('allow', allowed.join(', ')).send(errorBody('method_not_allowed', `${req.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`));
+    }
+    return reply.status(404).send(errorBody('route_not_found', `no route ${req.method} ${path}`));
+  });
 
   // ---- open routes ---------------------------------------------------------------------------
   app.get('/healthz', async (_req, reply) => {
@@ -188,11 +262,20 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   // ---- /v1 -----------------------------------------------------------------------------------
   app.register(async (v1) => {
     v1.addHook('onRequest', async (req, reply) => {
-      if (!authorized(req.headers.authorization)) {
+      const token = authorized(req.headers.authorization);
+      if (!token) {
         return reply.status(401).header('www-authenticate', 'Bearer realm="lead-nurture"')
           .send(errorBody('unauthorized', 'missing or invalid bearer token (Authorization: Bearer <token>)'));
       }
+      req.apiToken = token;
+      // A route names the scope it needs; one that names none is admin's.
+      const need: Scope = req.routeOptions.config.scope ?? 'admin';
+      if (!allows(token.scope, need)) {
+        return reply.status(403).header('www-authenticate', `Bearer realm="lead-nurture", error="insufficient_scope", scope="${need}"`)
+          .send(errorBody('insufficient_scope', `this route needs a token with scope ${need} (or admin); this token has scope ${token.scope}`));
+      }
     });
+    await registerRateLimit(v1, opts.rateLimit === null ? undefined : opts.rateLimit ?? DEFAULT_RATE);
     v1.addHook('preValidation', async (req, reply) => {
       if (req.method !== 'POST' && req.method !== 'PATCH' && req.method !== 'PUT') return;
       const type = String(req.headers['content-type'] ?? '');
@@ -203,41 +286,62 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
     const leadIdOf = (req: FastifyRequest) => validate(leadParamsSchema, req.params, 'path').leadId;
 
-    v1.post('/leads', async (req, reply) => {
+    const ingest = { config: { scope: 'ingest' as const } };
+    const sales = { config: { scope: 'sales' as const } };
+    const read = { config: { scope: 'read' as const } };
+
+    v1.post('/leads', ingest, async (req, reply) => {
+      spendWrites(writes, req, 1, reply);
       const r = await temporal(() => service.upsertLead(req.body));
       return reply.status(r.created ? 201 : 200).header('location', `/v1/leads/${encodeURIComponent(r.leadId)}`).send(r);
     });
 
-    v1.post('/events', async (req, reply) => {
+    v1.post('/events', ingest, async (req, reply) => {
+      // Each event of a batch may create a lead and mail it: the batch spends one per item.
+      spendWrites(writes, req, Array.isArray(req.body) ? req.body.length : 1, reply);
       // A batch of new leads is one signal-with-start each (tens per second on a dev server): give it time.
       // A batch cut short is safe to send again: eventIds make every event count once.
       const r = await temporal(() => service.sendEvents(req.body), Array.isArray(req.body) ? req.body.length * 200 : 0);
       return reply.status(202).send(r);
     });
 
-    v1.patch('/leads/:leadId', async (req, reply) => {
+    v1.patch('/leads/:leadId', ingest, async (req, reply) => {
       const leadId = leadIdOf(req);
-      await temporal(() => service.patchProfile(leadId, req.body));
+      const patch = validate(profileSchema, req.body, 'profile');
+      // The workflow refuses a patch whose merge would be past the bound (applyProfile); refuse it here
+      // too when the current state shows it. Without a state (a failing lead, a slow read) the signal
+      // goes and the workflow decides.
+      const current = await temporal(() => service.getState(leadId)).catch(() => undefined);
+      const tooBig = current && profileLimitProblem({ ...current.profile, ...patch });
+      if (tooBig) throw new LeadError(400, 'profile_too_large', `the merged profile would be too large: ${tooBig}`, [{ path: '(root)', message: tooBig }]);
+      await temporal(() => service.patchProfile(leadId, patch));
       return reply.status(202).send({ leadId, accepted: true });
     });
 
-    v1.post('/leads/:leadId/sales-outcome', async (req, reply) => {
+    v1.post('/leads/:leadId/sales-outcome', sales, async (req, reply) => {
       const leadId = leadIdOf(req);
       return reply.send(await temporal(() => salesOutcome(leadId, req.body)));
     });
 
-    v1.get('/leads/:leadId', async (req) => {
+    v1.get('/leads/:leadId', read, async (req) => {
       const leadId = leadIdOf(req);
       return temporal(() => stateOf(service, leadId));
     });
 
-    v1.get('/leads', async (req) => {
-      const q = validate(searchQuerySchema, cleanQuery(req.query), 'query');
-      const r = await temporal(() => service.search(q));
-      return { leads: r.leads, nextPageToken: r.nextPageToken ?? null };
+    v1.get('/leads', read, async (req) => {
+      const { pageToken, ...q } = validate(searchQuerySchema, cleanQuery(req.query), 'query');
+      // Page tokens are sealed for the filters they page through: a garbage or foreign one is a 400 here, not a Temporal round trip.
+      const filters = JSON.stringify([q.stage, q.owner, q.campaign, q.minScore]);
+      const raw = pageToken === undefined ? undefined : links.unseal('page', filters, pageToken);
+      if (pageToken !== undefined && !raw) {
+        throw new LeadError(400, 'invalid_input', 'invalid pageToken: not a nextPageToken of this search (same stage, owner, campaign and minScore)', [{ path: 'pageToken', message: 'must be the nextPageToken of an earlier answer to the same search' }]);
+      }
+      const r = await temporal(() => service.search({ ...q, ...(raw ? { pageToken: raw.toString('base64url') } : {}) }));
+      const next = r.nextPageToken ? links.seal('page', filters, Buffer.from(r.nextPageToken, 'base64url')) : null;
+      return { leads: r.leads, nextPageToken: next };
     });
 
-    v1.get('/funnel', async (req) => {
+    v1.get('/funnel', read, async (req) => {
       const q = validate(funnelQuerySchema, cleanQuery(req.query), 'query');
       const iso = (s?: string) => (s ? new Date(s).toISOString() : undefined);
       return temporal(() => service.funnel({ since: iso(q.since), until: iso(q.until) }));
@@ -296,7 +400,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     const p = verified(req, reply, 'open');
     if (!p) return reply;
     await linkEvent(req, 'email_open', p, (req.query as { t: string }).t);
-    return reply.type('image/gif').header('cache-control', 'no-store, max-age=0').send(PIXEL);
+    return reply.type('image/gif').header('cross-origin-resource-policy', 'cross-origin').header('cache-control', 'no-store, max-age=0').send(PIXEL);
   });
 
   app.get('/l/click', async (req, reply) => {
@@ -337,12 +441,17 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     return reply.type('text/html; charset=utf-8').send(page('You are unsubscribed', '<p>You will get no more marketing email from us at this address.</p>'));
   });
 
-  /** The handoff episode a sales link belongs to: `<becameSqlAt>:<escalation>`. */
-  const episodeOf = (m?: string) => (m && m.lastIndexOf(':') > 0 ? { sqlAt: m.slice(0, m.lastIndexOf(':')), escalation: Number(m.slice(m.lastIndexOf(':') + 1)) } : undefined);
-  const staleLink = (p: LinkPayload, s: LeadState) => {
-    const ep = episodeOf(p.m);
-    return s.stage !== 'sql' || (ep !== undefined && s.becameSqlAt !== undefined && ep.sqlAt !== s.becameSqlAt);
-  };
+  /** A sales link that is not current answers here: 409 when the lead was decided, 403 when it moved on to another owner or episode. */
+  function staleSalesPage(reply: FastifyReply, p: LinkPayload, state: LeadState, action: 'page' | 'form'): FastifyReply | undefined {
+    const status = salesLinkStatus(p, state);
+    if (status === 'current') return undefined;
+    if (status === 'moved_on') {
+      return htmlPage(reply, 403, 'This lead has moved on', `<p id="moved-on">This handoff link is no longer yours to act on: the lead was handed to ${state.owner && state.owner !== p.o ? 'another owner' : 'sales again'} since it was sent${action === 'form' ? '; nothing was changed' : ''}.</p>`);
+    }
+    return htmlPage(reply, 409, 'Nothing to decide', action === 'form'
+      ? `<p>This lead is now <strong>${esc(state.stage)}</strong>; nothing was changed.</p>${summary(state)}`
+      : `<p>This lead is now <strong>${esc(state.stage)}</strong>; this handoff link is no longer current.</p>${summary(state)}`);
+  }
   const htmlPage = (reply: FastifyReply, status: number, title: string, body: string) =>
     reply.status(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page(title, body));
 
@@ -368,9 +477,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       throw err;
     });
     if (!state) return htmlPage(reply, 404, 'Lead not found', `<p>There is no lead ${esc(p.l)}.</p>`);
-    if (staleLink(p, state)) {
-      return htmlPage(reply, 409, 'Nothing to decide', `<p>This lead is now <strong>${esc(state.stage)}</strong>; this handoff link is no longer current.</p>${summary(state)}`);
-    }
+    if (staleSalesPage(reply, p, state, 'page')) return reply;
     const action = `/l/sales?t=${esc(encodeURIComponent(q.data.t))}`;
     const accept = `<form method="post" action="${action}" id="accept"><input type="hidden" name="action" value="accept">
 <label>Note (optional)<br><textarea name="note" rows="2" cols="40" maxlength="2000"></textarea></label>
@@ -398,11 +505,8 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       throw err;
     });
     if (!state) return htmlPage(reply, 404, 'Lead not found', `<p>There is no lead ${esc(p.l)}.</p>`);
-    if (staleLink(p, state)) {
-      return htmlPage(reply, 409, 'Nothing to decide', `<p>This lead is now <strong>${esc(state.stage)}</strong>; nothing was changed.</p>${summary(state)}`);
-    }
-    const ep = episodeOf(p.m);
-    const rep = ep && ep.escalation === state.escalations ? state.owner : undefined;
+    if (staleSalesPage(reply, p, state, 'form')) return reply;
+    const rep = p.o ?? state.owner;
     const outcome = form.data.action === 'accept'
       ? { outcome: 'accepted', ...(form.data.note ? { note: form.data.note } : {}), ...(rep ? { rep } : {}) }
       : { outcome: 'rejected', reason: form.data.reason, ...(form.data.note ? { note: form.data.note } : {}), ...(rep ? { rep } : {}) };
@@ -451,7 +555,10 @@ export function openApiDocument(service: Pick<LeadService, 'config'>): object {
   const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
   const json = (schema: object) => ({ content: { 'application/json': { schema } } });
   const err = (description: string) => ({ description, ...json(ref('Error')) });
-  const common = { 400: err('invalid input; issues name the fields'), 401: err('missing or invalid bearer token'), 415: err('not JSON') };
+  const common = {
+    400: err('invalid input; issues name the fields'), 401: err('missing or invalid bearer token'), 403: err('the token\'s scope does not cover this route (insufficient_scope)'),
+    415: err('not JSON'), 429: err('rate limited (Retry-After)'), 503: err('Temporal or the lead cannot answer now (Retry-After)'),
+  };
   const leadIdParam = { name: 'leadId', in: 'path', required: true, schema: jsonSchema(leadIdSchema) };
   const queryParams = (schema: z.ZodObject) => Object.entries((jsonSchema(schema) as { properties: Record<string, object> }).properties)
     .map(([name, s]) => ({ name, in: 'query', required: false, schema: s }));

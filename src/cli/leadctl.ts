@@ -16,7 +16,7 @@ import { parse as parseYaml } from 'yaml';
 import { LeadError, LeadService, validate } from '../client.js';
 import { ConfigError, type LoadedConfig, loadConfigFile, validateConfig } from '../config-file.js';
 import { knownEventTypes } from '../domain/config.js';
-import { type LeadEvent, leadIdSchema, leadInputSchema, type LeadState, salesOutcomeSchema } from '../domain/lead.js';
+import { CONTROL_CHARS, type LeadEvent, leadIdSchema, leadInputSchema, type LeadState, salesOutcomeSchema } from '../domain/lead.js';
 import { ROOT } from '../env.js';
 import {
   type BadRow, coerceValue, DATE_FORMATS, type DateFormat, describeBadRow, formatSummary, ImportFatalError, type ImportKind,
@@ -130,6 +130,16 @@ function table(rows: (string | number | undefined | null)[][], header: string[])
 
 const signed = (n: number) => (n > 0 ? `+${n}` : String(n));
 
+/**
+ * Terminal output shows control characters as `\uXXXX`: a lead's data (a profile recorded before
+ * the schema refused them, a field name, a note) must not move the cursor, rewrite earlier lines
+ * or reorder text on an operator's screen; `--json` escapes them the JSON way.
+ */
+const escapeChar = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+export const visible = (text: string) => text.replace(new RegExp(CONTROL_CHARS.source, 'g'), escapeChar);
+/** JSON.stringify escapes C0 controls itself (and its own newlines are the layout); the rest are escaped here. */
+const visibleJson = (value: unknown) => JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, escapeChar);
+
 export function formatState(s: LeadState): string {
   const lines: string[] = [];
   const kv = (k: string, v: string | undefined) => v !== undefined && lines.push(`${k.padEnd(10)}${v}`);
@@ -155,7 +165,7 @@ export function formatState(s: LeadState): string {
   lines.push('', 'transitions:');
   if (!s.transitions.length) lines.push('  (none yet)');
   for (const t of s.transitions) lines.push(`  ${t.at}  ${t.from} -> ${t.to}  ${t.reason}`);
-  return lines.join('\n');
+  return lines.map(visible).join('\n');
 }
 
 type Funnel = Awaited<ReturnType<LeadService['funnel']>>;
@@ -274,7 +284,7 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
     .action(action(async (ctx, json, leadId: string) => {
       validate(leadIdSchema, leadId, 'leadId', ['leadId']);
       const s = await (await ctx.connect()).getState(leadId);
-      io.out(json ? JSON.stringify(s, null, 2) : formatState(s));
+      io.out(json ? visibleJson(s) : formatState(s));
     }));
 
   program.command('list')

@@ -9,6 +9,7 @@
  */
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
+import { profileLimitProblem } from './limits.js';
 import type { Stage } from './stages.js';
 
 // zod/mini loads no messages by default; English ones, as every entry point reports them.
@@ -21,12 +22,35 @@ export const leadIdSchema = z.string().check(z.regex(LEAD_ID_RE, 'must be 1-128 
 export const workflowIdFor = (leadId: string) => `lead-${leadId}`;
 
 const isoDate = z.iso.datetime({ offset: true });
-const text = (max = 200) => z.string().check(z.trim(), z.minLength(1), z.maxLength(max));
+/**
+ * Control characters are refused, not stripped: C0 (CR, LF, NUL, tab ...), DEL, C1, and the Unicode
+ * line separators and bidi overrides. Profile text ends up in mail headers and text parts, HTML
+ * pages and `leadctl show`; a CR/LF there is header or line injection, a bidi override spoofs what
+ * a reader sees. Refusing tells the sender which field is wrong (a silent strip would change a value
+ * nobody asked to change, and two senders' "same" value would differ from what each sent).
+ * Leading and trailing whitespace (a stray newline at the end of a CSV cell) is trimmed first.
+ */
+export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const noControls = z.refine<string>((v) => !CONTROL_CHARS.test(v), 'must not contain control characters (CR, LF, NUL, tab, bidi overrides ...)');
+const text = (max = 200) => z.string().check(z.trim(), z.minLength(1), z.maxLength(max), noControls);
 const opt = z.optional;
 const email = z.email().check(z.maxLength(320));
 
+export { PROFILE_LIMITS, profileLimitProblem, profileWithinLimits } from './limits.js';
+
+/** Fails the parse with the bound's reason; `pick` chooses which keys of the value are profile fields. */
+const withinLimits = <T extends Record<string, unknown>>(pick: (v: T) => Record<string, unknown> = (v) => v) => z.superRefine<T>((v, ctx) => {
+  const profile = pick(v);
+  const problem = profileLimitProblem(profile);
+  if (problem) ctx.issues.push({ code: 'custom', message: problem, input: v });
+  // Field names are text too: they reach templates, pages and leadctl like the values.
+  for (const key of Object.keys(profile)) {
+    if (!key.length || key.length > 100 || CONTROL_CHARS.test(key)) ctx.issues.push({ code: 'custom', path: [key], message: 'a field name must be 1-100 characters without control characters', input: key });
+  }
+});
+
 /** Profile fields that scoring, routing and templates read. Unknown fields are kept as given. */
-export const profileSchema = z.catchall(z.object({
+const profileObject = z.catchall(z.object({
   email: opt(email),
   firstName: opt(text(100)),
   lastName: opt(text(100)),
@@ -38,7 +62,8 @@ export const profileSchema = z.catchall(z.object({
   companySize: opt(z.int().check(z.gte(0), z.lte(10_000_000))),
   country: opt(z.string().check(z.regex(/^[A-Z]{2}$/, 'must be an ISO-3166 alpha-2 code like US or DE'))),
   timezone: opt(z.string().check(z.maxLength(64), z.refine(isTimeZone, 'must be an IANA time zone like Europe/Berlin'))),
-}), z.union([z.string().check(z.maxLength(1000)), z.number(), z.boolean(), z.null()]));
+}), z.union([z.string().check(z.maxLength(1000), noControls), z.number(), z.boolean(), z.null()]));
+export const profileSchema = profileObject.check(withinLimits());
 export type Profile = z.infer<typeof profileSchema>;
 
 function isTimeZone(tz: string): boolean {
@@ -50,17 +75,20 @@ function isTimeZone(tz: string): boolean {
   }
 }
 
-export const leadInputSchema = z.extend(profileSchema, {
+const leadInputObject = z.extend(profileObject, {
   leadId: leadIdSchema,
   email,
   campaign: opt(text(100)),
   channel: opt(text(100)),
   consent: opt(z.object({ email: z.boolean() })),
 });
+/** The keys of a LeadInput that are not profile fields (what upsertLead takes off before the profile signal). */
+const profileOf = ({ leadId: _l, campaign: _c, channel: _ch, consent: _co, ...profile }: Record<string, unknown>) => profile;
+export const leadInputSchema = leadInputObject.check(withinLimits(profileOf));
 export type LeadInput = z.infer<typeof leadInputSchema>;
 
 /** The workflow's start argument: a LeadInput whose email may be missing (an event may create an anonymous lead). */
-export const leadStartSchema = z.partial(leadInputSchema, { email: true });
+export const leadStartSchema = z.partial(leadInputObject, { email: true }).check(withinLimits(profileOf));
 export type LeadStart = z.infer<typeof leadStartSchema>;
 
 export const leadEventSchema = z.object({

@@ -7,6 +7,7 @@
 import type { Config, Track } from './config.js';
 import { formatDuration } from './duration.js';
 import type { Consent, LeadStart, LeadState, Profile, SalesOutcome, Transition } from './lead.js';
+import { profileLimitProblem } from './limits.js';
 import { OUTCOME_STAGE, type Stage, TERMINAL_STAGES } from './stages.js';
 import { nextSendSlot, pruneSent, timeZoneFor } from './schedule.js';
 import { addEngagement, disqualifiedBy, emptyEngagement, type Engagement, fitScore, rebase, scoreAt } from './scoring.js';
@@ -155,6 +156,9 @@ export function applyEvent(core: LeadCore, ev: EventFact, config: Config, now: n
 /** Merges a partial profile and re-scores fit. */
 export function applyProfile(core: LeadCore, patch: Profile, config: Config, now: number): LeadCore {
   const profile = { ...core.profile, ...patch };
+  // Each patch is within the bound (the schemas check it); the merge of many may not be: refuse it whole.
+  const tooBig = profileLimitProblem(profile);
+  if (tooBig && Object.keys(patch).length) return logScore(core, { at: now, type: 'profile', points: 0, note: `profile change refused: ${tooBig}` });
   const fit = fitScore(profile, config);
   const next = { ...core, profile };
   if (fit === core.fit) return next;

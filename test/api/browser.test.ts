@@ -48,8 +48,13 @@ describe('sales page in a browser', () => {
     const context = await browser.newContext();
     try {
       const page = await context.newPage();
+      // The pages' CSP (no script, the one stylesheet by hash, forms to the same origin) must not block anything they use.
+      const blocked: string[] = [];
+      page.on('console', (m) => /Content Security Policy|Refused to/i.test(m.text()) && blocked.push(m.text()));
       const res = await page.goto(`${base}${reject}`);
       assert.equal(res?.status(), 200);
+      assert.match(String(res?.headers()['content-security-policy']), /default-src 'none'/);
+      assert.equal(await page.evaluate(() => getComputedStyle(document.body).fontFamily.includes('system-ui')), true, 'the stylesheet applies');
       assert.match(await page.title(), /Reject this lead/);
       assert.ok((await page.textContent('body'))!.includes('BigCo <Labs>'), 'the summary shows the (escaped) company');
       if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/sales-page.png`, fullPage: true });
@@ -58,6 +63,7 @@ describe('sales page in a browser', () => {
       await Promise.all([page.waitForURL(/\/l\/sales\?t=/), page.click('#reject button[type=submit]')]);
       assert.match(await page.title(), /Lead rejected/);
       assert.match((await page.textContent('#result'))!, /now recycled/);
+      assert.deepEqual(blocked, [], 'nothing was blocked by the CSP');
       if (process.env.SCREENSHOT_DIR) await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/sales-page-result.png`, fullPage: true });
     } finally {
       await context.close();

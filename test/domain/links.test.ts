@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { LINK_PURPOSES, LINK_TTL, type LinkPurpose, LinkSigner } from '../../src/links.js';
+import { episodeOf, LINK_PURPOSES, LINK_TTL, type LinkPurpose, LinkSigner, salesLinkStatus } from '../../src/links.js';
 
 const SECRET = 'a-test-secret-of-some-length';
 const BASE = 'https://mail.acme.example';
@@ -111,5 +111,39 @@ describe('LinkSigner', () => {
       for (const lead of ['a', 'b']) tokens.add(tokenOf(signer.url(purpose, lead, NOW)));
     }
     assert.equal(tokens.size, LINK_PURPOSES.length * 2);
+  });
+});
+
+describe('sales links are bound to their owner and episode', () => {
+  const SQL_AT = '2026-01-05T15:00:00.000Z';
+  const link = (owner: string, escalation: number, sqlAt = SQL_AT) => {
+    const r = signer.verify(tokenOf(signer.url('sales', 'lead-42', NOW, { m: `${sqlAt}:${escalation}`, o: owner })), 'sales', NOW);
+    assert.ok(r.ok);
+    return r.payload;
+  };
+  const sql = (owner: string, escalations: number) => ({ stage: 'sql', owner, becameSqlAt: SQL_AT, escalations });
+
+  it('carries the owner in the signed payload', () => {
+    assert.equal(link('ben@sales.example', 0).o, 'ben@sales.example');
+    assert.deepEqual(episodeOf(`${SQL_AT}:1`), { sqlAt: SQL_AT, escalation: 1 });
+    assert.equal(episodeOf('no-episode'), undefined);
+    assert.equal(episodeOf(`${SQL_AT}:x`), undefined);
+  });
+
+  it('is current for its owner in its episode only', () => {
+    assert.equal(salesLinkStatus(link('ben@sales.example', 0), sql('ben@sales.example', 0)), 'current');
+    // Escalated from ben to ana: ben's link moved on, ana's is current.
+    assert.equal(salesLinkStatus(link('ben@sales.example', 0), sql('ana@sales.example', 1)), 'moved_on');
+    assert.equal(salesLinkStatus(link('ana@sales.example', 1), sql('ana@sales.example', 1)), 'current');
+    // Same owner again after the escalation went round (a pool of one): the episode still tells them apart.
+    assert.equal(salesLinkStatus(link('ben@sales.example', 0), sql('ben@sales.example', 1)), 'moved_on');
+    // A later handoff (recycled, then sql again): an old link is not current.
+    assert.equal(salesLinkStatus(link('ben@sales.example', 0, '2025-12-01T00:00:00.000Z'), sql('ben@sales.example', 0)), 'moved_on');
+    // A forged owner in a valid episode is not current either (the owner is signed, this checks the binding).
+    assert.equal(salesLinkStatus(link('mallory@evil.example', 0), sql('ben@sales.example', 0)), 'moved_on');
+    // No longer in sql: decided.
+    for (const stage of ['opportunity', 'recycled', 'disqualified']) assert.equal(salesLinkStatus(link('ben@sales.example', 0), { ...sql('ben@sales.example', 0), stage }), 'decided');
+    // A sales link without an episode is never current.
+    assert.equal(salesLinkStatus({ o: 'ben@sales.example' }, sql('ben@sales.example', 0)), 'moved_on');
   });
 });
