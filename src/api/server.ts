@@ -112,11 +112,6 @@ const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBR
 
 const wantsHtml = (req: FastifyRequest) => /text\/html/.test(String(req.headers.accept ?? ''));
 
-/** The lead's state, read from its memo (getState waits briefly for a lead that was just created). */
-function stateOf(service: LeadService, leadId: string): Promise<LeadState> {
-  return service.getState(leadId);
-}
-
 /**
  * gRPC codes that mean "not now" rather than "no": UNAVAILABLE (14) and DEADLINE_EXCEEDED (4),
  * Temporal did not answer; RESOURCE_EXHAUSTED (8), it is throttling; FAILED_PRECONDITION (9),
@@ -325,7 +320,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
     v1.get('/leads/:leadId', read, async (req) => {
       const leadId = leadIdOf(req);
-      return temporal(() => stateOf(service, leadId));
+      return temporal(() => service.getState(leadId));
     });
 
     v1.get('/leads', read, async (req) => {
@@ -472,7 +467,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     if (!p) return reply;
     const q = salesPageQuerySchema.safeParse(req.query);
     if (!q.success) return htmlPage(reply, 400, 'This link does not work', '<p>action must be accept or reject.</p>');
-    const state = await temporal(() => stateOf(service, p.l)).catch((err) => {
+    const state = await temporal(() => service.getState(p.l)).catch((err) => {
       if (err instanceof LeadError && err.status === 404) return undefined;
       throw err;
     });
@@ -500,7 +495,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     if (!form.success) {
       return htmlPage(reply, 400, 'Please check the form', `<ul>${form.error.issues.map((i) => `<li>${esc(i.path.join('.'))}: ${esc(i.message)}</li>`).join('')}</ul>`);
     }
-    const state = await temporal(() => stateOf(service, p.l)).catch((err) => {
+    const state = await temporal(() => service.getState(p.l)).catch((err) => {
       if (err instanceof LeadError && err.status === 404) return undefined;
       throw err;
     });
