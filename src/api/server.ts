@@ -19,6 +19,7 @@ import {
   STAGES,
 } from '../domain/lead.js';
 import type { LinkPayload, LinkPurpose, LinkSigner } from '../links.js';
+import { codecRoutes, type CodecRouteOptions } from './codec.js';
 
 export interface ApiOptions {
   service: LeadService;
@@ -34,6 +35,8 @@ export interface ApiOptions {
   now?: () => number;
   /** Deadline for the Temporal calls of one request (default 20 s); past it the answer is 503. */
   temporalTimeoutMs?: number;
+  /** The codec server (src/api/codec.ts): POST /codec/encode and /codec/decode; omitted: no such routes. */
+  codec?: Omit<CodecRouteOptions, 'authorized'>;
 }
 
 type Issue = { path: string; message: string };
@@ -191,6 +194,8 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   let openapi: object | undefined;
   app.get('/openapi.json', async () => (openapi ??= openApiDocument(service)));
+
+  if (opts.codec) app.register(codecRoutes, { ...opts.codec, authorized: (req) => authorized(req.headers.authorization) });
 
   // ---- /v1 -----------------------------------------------------------------------------------
   app.register(async (v1) => {

@@ -17,6 +17,7 @@ import { LeadError, LeadService, validate } from '../client.js';
 import { ConfigError, type LoadedConfig, loadConfigFile, validateConfig } from '../config-file.js';
 import { knownEventTypes } from '../domain/config.js';
 import { type LeadEvent, leadIdSchema, leadInputSchema, type LeadState, salesOutcomeSchema } from '../domain/lead.js';
+import { dataConverter, payloadKeysForTools } from '../codec.js';
 import { ROOT } from '../env.js';
 import {
   type BadRow, coerceValue, DATE_FORMATS, type DateFormat, describeBadRow, formatSummary, ImportFatalError, type ImportKind,
@@ -67,7 +68,7 @@ class Context {
     if (this.svc) return this.svc;
     const config = this.config().config;
     this.connection = Connection.lazy({ address: this.g.address, connectTimeout: '5s' });
-    const client = new Client({ connection: this.connection, namespace: this.g.namespace });
+    const client = new Client({ connection: this.connection, namespace: this.g.namespace, dataConverter: dataConverter(payloadKeysForTools()) });
     return (this.svc = new LeadService(client, this.g.taskQueue, config));
   }
 
