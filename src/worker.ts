@@ -113,6 +113,7 @@ export async function runWorker(): Promise<void> {
   const converter = dataConverter(parsePayloadKeys(secrets.PAYLOAD_KEYS));
   const links = new LinkSigner(secrets.LINK_SECRET, s.publicUrl);
   const loaded = loadConfigFile();
+  process.umask(0o077); // the send ledger holds addresses and Message-IDs: files 0600, folders 0700
   const connection = await connectWithRetry(s.address);
   const client = new Client({ connection: await Connection.connect({ address: s.address }), namespace: s.namespace, dataConverter: converter });
   const { worker, close } = await createLeadWorker({
