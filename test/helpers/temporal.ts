@@ -58,12 +58,13 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   return env;
 }
 
-export async function devServerEnv(extraArgs: string[] = []): Promise<TestWorkflowEnvironment> {
+export async function devServerEnv(extraArgs: string[] = [], port?: number): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   return TestWorkflowEnvironment.createLocal({
     client: { dataConverter: testDataConverter },
     server: {
       executable: { type: 'existing-path', path: temporalBinaries().cli },
+      ...(port ? { port } : {}),
       searchAttributes: SEARCH_ATTRIBUTES,
       extraArgs,
     },
