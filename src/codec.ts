@@ -130,10 +130,17 @@ export class EncryptionCodec implements PayloadCodec {
 }
 
 /**
- * The failure converter of client and worker (the workflow bundle too): messages and stack traces
- * of failures go into an encoded payload, so the codec encrypts them (an error message can quote
- * a profile). A CommonJS file beside this one, because the SDK require()s it by path and webpack
- * bundles it into the workflow code.
+ * The failure converter of client and worker: messages and stack traces of failures (an SMTP
+ * error quoting an address, say) go into an encoded payload, so the codec encrypts them; their
+ * details are payloads and encrypted anyway. A CommonJS file beside this one, because the SDK
+ * require()s it by path.
+ *
+ * Not in the workflow bundle, on purpose: a failing query reaches the client as nothing but its
+ * message (the server passes a query failure on as a gRPC error string), so with encoded
+ * attributes every query failure would read "Encoded failure" and the API could no longer tell
+ * "lead is starting; query again" from a real error. The workflow's own failure messages are the
+ * engine's (a query before the first task, an update's validator refusing a stage) and quote no
+ * profile; an activity failure the workflow passes on keeps its encoded attributes.
  */
 export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('./failure-converter.cjs', import.meta.url));
 

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createActivities, SMTP_CONNECTIONS } from '../activities/index.js';
 import { fileLedger } from '../activities/ledger.js';
-import { dataConverter, FAILURE_CONVERTER_PATH, parsePayloadKeys, PayloadKeyError } from './codec.js';
+import { dataConverter, parsePayloadKeys, PayloadKeyError } from './codec.js';
 import { type LoadedConfig, loadConfigFile } from './config-file.js';
 import { EXIT_CONFIG, requireSecrets, SecretError, settings } from './env.js';
 import { LinkSigner } from './links.js';
@@ -41,8 +41,7 @@ export const SHARED_WORKFLOW_MODULES = ['model', 'scoring', 'schedule', 'duratio
   .map((m) => fileURLToPath(new URL(`./domain/${m}.ts`, import.meta.url)));
 
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  // The failure converter is bundled too: workflow failures' messages are encoded (and so encrypted) like the worker's.
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, preloadModules: SHARED_WORKFLOW_MODULES, logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} } as never });
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, preloadModules: SHARED_WORKFLOW_MODULES, logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} } as never });
 }
 
 export interface LeadWorkerOptions {
