@@ -123,9 +123,13 @@ describe('codec server', () => {
     assert.equal(bad.status, 400);
     assert.equal(bad.json.error.code, 'invalid_input');
     assert.equal(bad.json.error.issues[0].path, 'payloads.0.data');
-    const noList = await call('encode', { nope: 1 }, { token: TOKEN });
+    const noList = await call('encode', { payloads: 'nope' }, { token: TOKEN });
     assert.equal(noList.status, 400);
     assert.equal(noList.json.error.issues[0].path, 'payloads');
+    // Protobuf JSON omits an empty list: `{}` is no payloads (the temporal CLI sends it).
+    const empty = await call('decode', {}, { token: TOKEN });
+    assert.equal(empty.status, 200);
+    assert.deepEqual(empty.json, { payloads: [] });
     const enc = await call('encode', { payloads: [toJson(defaultPayloadConverter.toPayload(profile))] }, { token: TOKEN });
     const data = Buffer.from(enc.json.payloads[0].data, 'base64');
     data[20]! ^= 1;
