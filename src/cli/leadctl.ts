@@ -14,10 +14,10 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { LeadError, LeadService, validate } from '../client.js';
+import { dataConverter, payloadKeysForTools } from '../codec.js';
 import { ConfigError, type LoadedConfig, loadConfigFile, validateConfig } from '../config-file.js';
 import { knownEventTypes } from '../domain/config.js';
 import { type LeadEvent, leadIdSchema, leadInputSchema, type LeadState, salesOutcomeSchema } from '../domain/lead.js';
-import { dataConverter, payloadKeysForTools } from '../codec.js';
 import { ROOT } from '../env.js';
 import {
   type BadRow, coerceValue, DATE_FORMATS, type DateFormat, describeBadRow, formatSummary, ImportFatalError, type ImportKind,
