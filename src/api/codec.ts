@@ -44,6 +44,7 @@ const bodySchema = z.object({
   payloads: z.array(z.object({ metadata: z.record(z.string(), base64).optional(), data: base64.optional() })).max(10_000).default([]),
 });
 
+const CODEC_BODY_LIMIT = 8 * 1024 * 1024;
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 const errorBody = (code: string, message: string, issues?: { path: string; message: string }[]) => ({ error: { code, message, ...(issues?.length ? { issues } : {}) } });
 
@@ -79,7 +80,8 @@ export async function codecRoutes(app: FastifyInstance, o: CodecRouteOptions): P
         .header('access-control-max-age', '600')
         .send();
     });
-    app.post(`/codec/${op}`, async (req, reply) => {
+    // A payload may be up to Temporal's 2 MiB, a third more in base64: more than /v1's body limit.
+    app.post(`/codec/${op}`, { bodyLimit: CODEC_BODY_LIMIT }, async (req, reply) => {
       cors(req, reply);
       if (!allowed(req)) {
         return reply.status(401).header('www-authenticate', 'Bearer realm="lead-nurture"')

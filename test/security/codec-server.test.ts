@@ -118,6 +118,15 @@ describe('codec server', () => {
     }
   });
 
+  it('takes a payload as large as Temporal allows (2 MiB, base64 in JSON)', async () => {
+    const big = { metadata: { encoding: Buffer.from('binary/plain').toString('base64') }, data: Buffer.alloc(2 * 1024 * 1024 - 64, 120).toString('base64') };
+    const enc = await call('encode', { payloads: [big] }, { token: TOKEN });
+    assert.equal(enc.status, 200, JSON.stringify(enc.json)?.slice(0, 200));
+    const dec = await call('decode', enc.json, { token: TOKEN });
+    assert.equal(dec.status, 200);
+    assert.equal(dec.json.payloads[0].data, big.data);
+  });
+
   it('answers 400 naming the field for a malformed request, and for a payload it cannot decrypt', async () => {
     const bad = await call('decode', { payloads: [{ data: 'not base64!' }] }, { token: TOKEN });
     assert.equal(bad.status, 400);
