@@ -2,7 +2,8 @@
 # The worker and the API in one image; the command picks the process:
 #   docker run IMAGE                  -> npm run worker (the default)
 #   docker run IMAGE npm run api      -> the HTTP API on port 3000
-# Both talk to a Temporal cluster (TEMPORAL_ADDRESS): the image carries no Temporal binaries.
+# Both talk to a Temporal cluster (TEMPORAL_ADDRESS): the image carries no Temporal binaries, and
+# no secret: both refuse to start without LINK_SECRET and PAYLOAD_KEYS (the API also API_TOKEN).
 # docker-compose.yml runs it; docs/operations.md lists the environment.
 
 FROM node:20-bookworm-slim AS deps
@@ -42,8 +43,9 @@ COPY activities activities
 COPY config config
 COPY templates templates
 # The send ledger: share /data/sent between worker replicas (a volume) so a retried send on
-# another replica is still recognised.
-RUN mkdir -p /data/sent && chown -R node:node /data
+# another replica is still recognised. It holds addresses: the worker's only (the worker writes
+# its files 0600, umask 077).
+RUN mkdir -p /data/sent && chown -R node:node /data && chmod 700 /data /data/sent
 USER node
 EXPOSE 3000
 CMD ["npm", "run", "worker"]

@@ -4,9 +4,11 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dataConverter, generatePayloadKey, parsePayloadKeys } from '../src/codec.js';
 import { ROOT, temporalBinaries, WORKER_MALLOC_ARENA_MAX } from '../src/env.js';
 import { SEARCH_ATTRIBUTES } from '../workflows/defs.js';
 import { type Cleanups, freePort, interrupted } from './proc.js';
@@ -80,7 +82,7 @@ export async function startDevServer(dir: string, cleanups: Cleanups, log: (s: s
     if (Date.now() > deadline) throw new Error(`temporal dev server did not answer on ${address} within 120 s:\n${tail(logFile)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
-  const client = new Client({ connection, namespace: 'default' });
+  const client = new Client({ connection, namespace: 'default', dataConverter: dataConverter(parsePayloadKeys(BENCH_SECRETS.PAYLOAD_KEYS)) });
   cleanups.add('client connection', () => connection!.close());
   return {
     address, dbPath, pid: child.pid!, connection, client,
@@ -102,6 +104,9 @@ export interface WorkerChild {
   memory(): Promise<NodeJS.MemoryUsage | undefined>;
   stop(): Promise<void>;
 }
+
+/** One run's secrets, shared by the bench's client and its worker child: payloads are encrypted as in production. */
+export const BENCH_SECRETS = { PAYLOAD_KEYS: generatePayloadKey('bench'), LINK_SECRET: randomBytes(24).toString('hex') };
 
 const CHILD = fileURLToPath(new URL('./worker-child.ts', import.meta.url));
 
@@ -127,6 +132,7 @@ export async function startWorkerChild(o: { dir: string; address: string; smtpUr
       TEMPORAL_TASK_QUEUE: TASK_QUEUE,
       SMTP_URL: o.smtpUrl,
       SEND_LEDGER_DIR: ledgerDir,
+      ...BENCH_SECRETS,
       LEAD_CONFIG: join(ROOT, 'config', 'default.yaml'),
       ...(o.cacheSize && !process.env.WORKER_MAX_CACHED_WORKFLOWS ? { WORKER_MAX_CACHED_WORKFLOWS: String(o.cacheSize) } : {}),
     },

@@ -3,27 +3,31 @@
  * /proc. The production code path with the default configuration: createLeadWorker, bundling the
  * workflows at start like `npm run worker` does.
  *
- * Started by bench/stack.ts with an IPC channel: env TEMPORAL_ADDRESS, SMTP_URL, SEND_LEDGER_DIR.
+ * Started by bench/stack.ts with an IPC channel: env TEMPORAL_ADDRESS, SMTP_URL, SEND_LEDGER_DIR,
+ * PAYLOAD_KEYS, LINK_SECRET.
  * Sends { type: 'ready' } once polling, answers { type: 'memory' } with process.memoryUsage(),
  * shuts down on { type: 'stop' }, SIGTERM/SIGINT, or when the parent goes away (IPC disconnect).
  */
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfigFile } from '../src/config-file.js';
-import { settings } from '../src/env.js';
+import { dataConverter, parsePayloadKeys } from '../src/codec.js';
+import { requireSecrets, settings } from '../src/env.js';
 import { LinkSigner } from '../src/links.js';
 import { createLeadWorker } from '../src/worker.js';
 
 async function main() {
   Runtime.install({ logger: new DefaultLogger((process.env.BENCH_WORKER_LOG_LEVEL as never) ?? 'WARN') });
   const s = settings();
+  const secrets = requireSecrets(['LINK_SECRET', 'PAYLOAD_KEYS']);
+  const converter = dataConverter(parsePayloadKeys(secrets.PAYLOAD_KEYS));
   const loaded = loadConfigFile();
   const connection = await NativeConnection.connect({ address: s.address });
   const clientConnection = await Connection.connect({ address: s.address });
-  const client = new Client({ connection: clientConnection, namespace: s.namespace });
+  const client = new Client({ connection: clientConnection, namespace: s.namespace, dataConverter: converter });
   const { worker, close } = await createLeadWorker({
-    connection, client, namespace: s.namespace, taskQueue: s.taskQueue, loaded, smtpUrl: s.smtpUrl, ledgerDir: s.ledgerDir,
-    links: new LinkSigner(s.linkSecret, s.publicUrl),
+    connection, client, dataConverter: converter, namespace: s.namespace, taskQueue: s.taskQueue, loaded, smtpUrl: s.smtpUrl, ledgerDir: s.ledgerDir,
+    links: new LinkSigner(secrets.LINK_SECRET, s.publicUrl),
   });
 
   let stopping = false;

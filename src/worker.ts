@@ -3,6 +3,7 @@
  * `npm run worker` runs it alone; `createLeadWorker` is what the local stack and the tests use.
  */
 import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, NativeConnection, type WorkflowBundleWithSourceMap, Worker } from '@temporalio/worker';
 import nodemailer from 'nodemailer';
 import { execFile } from 'node:child_process';
@@ -13,8 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createActivities, SMTP_CONNECTIONS } from '../activities/index.js';
 import { fileLedger } from '../activities/ledger.js';
+import { dataConverter, parsePayloadKeys, PayloadKeyError } from './codec.js';
 import { type LoadedConfig, loadConfigFile } from './config-file.js';
-import { settings } from './env.js';
+import { EXIT_CONFIG, requireSecrets, SecretError, settings } from './env.js';
 import { LinkSigner } from './links.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -44,7 +46,10 @@ export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
 
 export interface LeadWorkerOptions {
   connection: NativeConnection;
+  /** The client the activities use; built with the same dataConverter. */
   client: Client;
+  /** src/codec.ts dataConverter(keys): every payload the worker sends is encrypted. */
+  dataConverter: DataConverter;
   namespace?: string;
   taskQueue?: string;
   loaded: LoadedConfig;
@@ -69,6 +74,7 @@ export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: 
     taskQueue,
     activities,
     workflowBundle: bundle,
+    dataConverter: o.dataConverter,
     // Tuned on 2-core machines (see README, Performance): a cached lead costs about 1.5 MB, so the
     // cache is sized by memory for the leads active at one moment, not by the number of live
     // leads (an evicted lead is replayed from history when it wakes); more concurrent workflow
@@ -82,16 +88,37 @@ export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: 
   return { worker, close: () => transport.close() };
 }
 
+/**
+ * Connects to Temporal, waiting with backoff (0.5 s doubling to 10 s, logged) while it is
+ * unreachable, as the API does: a worker started before its server, or during a server restart,
+ * comes up when the server does instead of exiting.
+ */
+export async function connectWithRetry(address: string, log: (line: string) => void = (l) => console.log(l), maxDelayMs = 10_000): Promise<NativeConnection> {
+  for (let attempt = 1, delay = 500; ; attempt++, delay = Math.min(delay * 2, maxDelayMs)) {
+    try {
+      const connection = await NativeConnection.connect({ address });
+      if (attempt > 1) log(`[worker] connected to Temporal at ${address} after ${attempt} attempts`);
+      return connection;
+    } catch (err) {
+      log(`[worker] Temporal at ${address} is unreachable (${(err as Error).message?.split('\n')[0]}); retrying in ${delay / 1000}s (attempt ${attempt})`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
 export async function runWorker(): Promise<void> {
   const s = settings();
+  const secrets = requireSecrets(['LINK_SECRET', 'PAYLOAD_KEYS']);
+  const converter = dataConverter(parsePayloadKeys(secrets.PAYLOAD_KEYS));
+  const links = new LinkSigner(secrets.LINK_SECRET, s.publicUrl);
   const loaded = loadConfigFile();
-  const connection = await NativeConnection.connect({ address: s.address });
-  const client = new Client({ connection: await Connection.connect({ address: s.address }), namespace: s.namespace });
+  process.umask(0o077); // the send ledger holds addresses and Message-IDs: files 0600, folders 0700
+  const connection = await connectWithRetry(s.address);
+  const client = new Client({ connection: await Connection.connect({ address: s.address }), namespace: s.namespace, dataConverter: converter });
   const { worker, close } = await createLeadWorker({
-    connection, client, namespace: s.namespace, taskQueue: s.taskQueue, loaded, smtpUrl: s.smtpUrl, ledgerDir: s.ledgerDir,
-    links: new LinkSigner(s.linkSecret, s.publicUrl),
+    connection, client, dataConverter: converter, namespace: s.namespace, taskQueue: s.taskQueue, loaded, smtpUrl: s.smtpUrl, ledgerDir: s.ledgerDir, links,
   });
-  console.log(`[worker] task queue ${s.taskQueue} on ${s.address} (${s.namespace}); config ${loaded.file} version ${loaded.version}; SMTP ${s.smtpUrl}`);
+  console.log(`[worker] task queue ${s.taskQueue} on ${s.address} (${s.namespace}); config ${loaded.file} version ${loaded.version}; SMTP ${s.smtpUrl}; payloads encrypted`);
   try {
     await worker.run();
   } finally {
@@ -102,7 +129,8 @@ export async function runWorker(): Promise<void> {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   runWorker().catch((err) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
+    const refused = err instanceof SecretError || err instanceof PayloadKeyError || (err instanceof Error && err.message.startsWith('LINK_SECRET'));
+    console.error(refused ? `[worker] refusing to start: ${err.message}` : err instanceof Error ? err.message : err);
+    process.exit(refused ? EXIT_CONFIG : 1);
   });
 }

@@ -1,8 +1,8 @@
 /**
  * `npm run api`: the HTTP API alone, against the Temporal server in env (TEMPORAL_ADDRESS,
- * TEMPORAL_NAMESPACE). Tokens from API_TOKEN (comma-separated, `scope:token` or bare = admin), else
- * from .data/api-token (the file `npm start` generates); without either it refuses to start. Rate
- * limits from API_RATE_LIMIT and API_WRITE_RATE_LIMIT (src/api/auth.ts).
+ * TEMPORAL_NAMESPACE). Refuses to start (exit code 2, naming the variable) without API_TOKEN
+ * (comma-separated tokens, `scope:token` or bare = admin), LINK_SECRET and PAYLOAD_KEYS; `npm start`
+ * passes generated ones. Rate limits from API_RATE_LIMIT and API_WRITE_RATE_LIMIT (src/api/auth.ts).
  */
 import { Client, Connection } from '@temporalio/client';
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LeadService } from '../client.js';
 import { ConfigError, loadConfigFile } from '../config-file.js';
-import { ROOT, settings } from '../env.js';
+import { dataConverter, EncryptionCodec, parsePayloadKeys, PayloadKeyError } from '../codec.js';
+import { EXIT_CONFIG, requireSecrets, ROOT, SecretError, settings } from '../env.js';
 import { LinkSigner } from '../links.js';
 import { DEFAULT_RATE, DEFAULT_WRITE_RATE, parseRate } from './auth.js';
+import { parseCorsOrigins } from './codec.js';
 import { buildApi } from './server.js';
 
 export const API_TOKEN_FILE = join(ROOT, '.data', 'api-token');
@@ -31,15 +33,18 @@ export function apiTokens(env: NodeJS.ProcessEnv = process.env, file = API_TOKEN
 
 export async function runApi(): Promise<void> {
   const s = settings();
+  const secrets = requireSecrets(['LINK_SECRET', 'API_TOKEN', 'PAYLOAD_KEYS']);
+  const keys = parsePayloadKeys(secrets.PAYLOAD_KEYS);
+  const links = new LinkSigner(secrets.LINK_SECRET, s.publicUrl);
+  const corsOrigins = parseCorsOrigins(process.env.CODEC_CORS_ORIGINS);
   const tokens = apiTokens();
   const loaded = loadConfigFile();
   // Lazy: the API starts (and /healthz answers 503) while Temporal is still coming up.
   const connection = Connection.lazy({ address: s.address });
-  const client = new Client({ connection, namespace: s.namespace });
+  const client = new Client({ connection, namespace: s.namespace, dataConverter: dataConverter(keys) });
   const service = new LeadService(client, s.taskQueue, loaded.config);
-  if (!process.env.LINK_SECRET) console.warn('[api] LINK_SECRET is not set: mail links are signed with the development secret');
   const app = buildApi({
-    service, tokens, links: new LinkSigner(s.linkSecret, s.publicUrl), logger: process.env.API_LOG !== '0',
+    service, tokens, links, logger: process.env.API_LOG !== '0', codec: { codec: new EncryptionCodec(keys), corsOrigins },
     rateLimit: parseRate(process.env.API_RATE_LIMIT, DEFAULT_RATE, 'API_RATE_LIMIT') ?? null,
     writeRateLimit: parseRate(process.env.API_WRITE_RATE_LIMIT, DEFAULT_WRITE_RATE, 'API_WRITE_RATE_LIMIT') ?? null,
     healthCheck: async () => {
@@ -65,12 +70,13 @@ export async function runApi(): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   const address = await app.listen({ port: s.apiPort, host: '0.0.0.0' });
-  console.log(`[api] listening on ${address} (public links ${s.publicUrl}); Temporal ${s.address} (${s.namespace}), task queue ${s.taskQueue}; config ${loaded.file} version ${loaded.version}`);
+  console.log(`[api] listening on ${address} (public links ${s.publicUrl}); codec server ${address}/codec${corsOrigins.length ? ` for ${corsOrigins.join(', ')}` : ''}; Temporal ${s.address} (${s.namespace}), task queue ${s.taskQueue}; config ${loaded.file} version ${loaded.version}`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   runApi().catch((err) => {
-    console.error(err instanceof ConfigError || err instanceof Error ? err.message : err);
-    process.exit(1);
+    const refused = err instanceof SecretError || err instanceof PayloadKeyError || (err instanceof Error && /^(LINK_SECRET|CODEC_CORS_ORIGINS)/.test(err.message));
+    console.error(refused ? `[api] refusing to start: ${err.message}` : err instanceof ConfigError || err instanceof Error ? err.message : err);
+    process.exit(refused ? EXIT_CONFIG : 1);
   });
 }

@@ -28,6 +28,7 @@ import { type LinkPayload, type LinkPurpose, type LinkSigner, salesLinkStatus } 
 import {
   allows, Budget, DEFAULT_RATE, DEFAULT_WRITE_RATE, parseTokens, type Rate, registerRateLimit, type Scope, spendWrites, tokenChecker,
 } from './auth.js';
+import { codecRoutes, type CodecRouteOptions } from './codec.js';
 
 export interface ApiOptions {
   service: LeadService;
@@ -50,6 +51,8 @@ export interface ApiOptions {
   writeRateLimit?: Rate | null;
   /** Slow clients: whole request received within `requestMs` (30 s), headers within `headersMs` (10 s), idle keep-alive `keepAliveMs` (5 s), silent socket `socketMs` (150 s: longer than a 500-event batch takes to answer). */
   timeouts?: { requestMs?: number; headersMs?: number; keepAliveMs?: number; socketMs?: number };
+  /** The codec server (src/api/codec.ts): POST /codec/encode and /codec/decode; omitted: no such routes. */
+  codec?: Omit<CodecRouteOptions, 'authorized'>;
 }
 
 type Issue = { path: string; message: string };
@@ -253,6 +256,11 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   let openapi: object | undefined;
   app.get('/openapi.json', async () => (openapi ??= openApiDocument(service)));
+
+  // Decoding shows profile data: a token that may read leads (read or admin), as GET /v1/leads/:id needs.
+  if (opts.codec) {
+    app.register(codecRoutes, { ...opts.codec, authorized: (req) => { const t = authorized(req.headers.authorization); return t !== undefined && allows(t.scope, 'read'); } });
+  }
 
   // ---- /v1 -----------------------------------------------------------------------------------
   app.register(async (v1) => {

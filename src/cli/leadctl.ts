@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { LeadError, LeadService, validate } from '../client.js';
+import { dataConverter, payloadKeysForTools } from '../codec.js';
 import { ConfigError, type LoadedConfig, loadConfigFile, validateConfig } from '../config-file.js';
 import { knownEventTypes } from '../domain/config.js';
 import { CONTROL_CHARS, type LeadEvent, leadIdSchema, leadInputSchema, type LeadState, salesOutcomeSchema } from '../domain/lead.js';
@@ -68,7 +69,7 @@ class Context {
     if (this.svc) return this.svc;
     const config = this.config().config;
     this.connection = Connection.lazy({ address: this.g.address, connectTimeout: '5s' });
-    const client = new Client({ connection: this.connection, namespace: this.g.namespace });
+    const client = new Client({ connection: this.connection, namespace: this.g.namespace, dataConverter: dataConverter(payloadKeysForTools()) });
     return (this.svc = new LeadService(client, this.g.taskQueue, config));
   }
 

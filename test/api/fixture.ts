@@ -10,7 +10,8 @@ import { LeadService } from '../../src/client.js';
 import type { LeadState } from '../../src/domain/lead.js';
 import { LinkSigner } from '../../src/links.js';
 import { buildApi } from '../../src/api/server.js';
-import { devServerEnv, harness, startSmtp, testConfig } from '../helpers/temporal.js';
+import { EncryptionCodec, parsePayloadKeys } from '../../src/codec.js';
+import { devServerEnv, harness, startSmtp, TEST_PAYLOAD_KEYS, testConfig } from '../helpers/temporal.js';
 import type { Captured, SmtpCapture } from '../helpers/smtp.js';
 
 /** The secret and base URL the harness's worker signs mail links with. */
@@ -18,6 +19,8 @@ export const TEST_LINK_SECRET = 'test-link-secret-0123456789';
 export const LINK_BASE = 'http://links.test';
 export const TOKEN = 'test-token-0123456789abcdef';
 export const OTHER_TOKEN = 'second-token-for-rotation';
+/** The Temporal UI origin the fixture's codec server allows (CODEC_CORS_ORIGINS). */
+export const UI_ORIGIN = 'http://localhost:8233';
 
 export interface ApiStack {
   env: TestWorkflowEnvironment;
@@ -50,6 +53,7 @@ export async function startStack(loaded: LoadedConfig = testConfig(), extraArgs:
     const links = new LinkSigner(TEST_LINK_SECRET, LINK_BASE);
     const app = buildApi({
       service, links, tokens: [TOKEN, OTHER_TOKEN],
+      codec: { codec: new EncryptionCodec(parsePayloadKeys(TEST_PAYLOAD_KEYS)), corsOrigins: [UI_ORIGIN] },
       healthCheck: async () => (await env.connection.healthService.check({})).status === 1,
     });
     cleanup.push(() => app.close());

@@ -14,7 +14,7 @@ import { LeadService } from '../../src/client.js';
 import { loadConfigFile } from '../../src/config-file.js';
 import type { LeadState } from '../../src/domain/lead.js';
 import { ROOT } from '../../src/env.js';
-import { devServerEnv, harness, type Harness, startSmtp } from '../helpers/temporal.js';
+import { devServerEnv, harness, type Harness, startSmtp, TEST_PAYLOAD_KEYS } from '../helpers/temporal.js';
 import type { SmtpCapture } from '../helpers/smtp.js';
 
 const OLIST = sharedData('olist-marketing-qualified-leads.csv');
@@ -33,7 +33,7 @@ function cli(...args: string[]): Promise<Run> {
     const child = spawn(process.execPath, [join(ROOT, 'bin', 'leadctl.mjs'), ...args], {
       cwd: ROOT,
       env: {
-        ...process.env, TEMPORAL_ADDRESS: env!.address, TEMPORAL_NAMESPACE: env!.namespace ?? 'default', TEMPORAL_TASK_QUEUE: h.taskQueue, LEAD_CONFIG: CONFIG,
+        ...process.env, TEMPORAL_ADDRESS: env!.address, TEMPORAL_NAMESPACE: env!.namespace ?? 'default', TEMPORAL_TASK_QUEUE: h.taskQueue, LEAD_CONFIG: CONFIG, PAYLOAD_KEYS: TEST_PAYLOAD_KEYS,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

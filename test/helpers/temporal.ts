@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LoadedConfig, validateConfig } from '../../src/config-file.js';
 import type { ConfigInput } from '../../src/domain/config.js';
+import { dataConverter, parsePayloadKeys } from '../../src/codec.js';
 import { ROOT, temporalBinaries } from '../../src/env.js';
 import { LinkSigner } from '../../src/links.js';
 import { bundleWorkflows, createLeadWorker } from '../../src/worker.js';
@@ -45,6 +46,7 @@ function quietRuntime() {
 export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   const env = await TestWorkflowEnvironment.createTimeSkipping({
+    client: { dataConverter: testDataConverter },
     server: { executable: { type: 'existing-path', path: temporalBinaries().testServer } },
   });
   await env.connection.operatorService.addSearchAttributes({
@@ -56,11 +58,13 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   return env;
 }
 
-export async function devServerEnv(extraArgs: string[] = []): Promise<TestWorkflowEnvironment> {
+export async function devServerEnv(extraArgs: string[] = [], port?: number): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   return TestWorkflowEnvironment.createLocal({
+    client: { dataConverter: testDataConverter },
     server: {
       executable: { type: 'existing-path', path: temporalBinaries().cli },
+      ...(port ? { port } : {}),
       searchAttributes: SEARCH_ATTRIBUTES,
       extraArgs,
     },
@@ -136,7 +140,7 @@ let queueSeq = 0;
 export async function harness(env: TestWorkflowEnvironment, smtp: SmtpCapture, loaded: LoadedConfig = testConfig(), taskQueue = `test-${process.pid}-${++queueSeq}`): Promise<Harness> {
   const ledgerDir = mkdtempSync(join(tmpdir(), 'ledger-'));
   const { worker, close } = await createLeadWorker({
-    connection: env.nativeConnection, client: env.client, namespace: env.namespace ?? 'default', taskQueue, loaded,
+    connection: env.nativeConnection, client: env.client, dataConverter: testDataConverter, namespace: env.namespace ?? 'default', taskQueue, loaded,
     smtpUrl: smtp.url, ledgerDir, links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
     workflowBundle: await workflowBundle(),
   });
@@ -161,5 +165,12 @@ export async function harness(env: TestWorkflowEnvironment, smtp: SmtpCapture, l
 }
 
 export const TEST_LINK_SECRET = 'test-link-secret-0123456789';
+
+/**
+ * The tests' payload keys: every test client and worker encrypts as production does (a client
+ * without them cannot read what the worker sends). A fixed key: the tests' histories are throwaway.
+ */
+export const TEST_PAYLOAD_KEYS = `test1:${Buffer.alloc(32, 7).toString('base64')}`;
+export const testDataConverter = dataConverter(parsePayloadKeys(TEST_PAYLOAD_KEYS));
 
 export { startSmtp };

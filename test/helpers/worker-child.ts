@@ -6,14 +6,14 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { LinkSigner } from '../../src/links.js';
 import { createLeadWorker } from '../../src/worker.js';
-import { TEST_LINK_SECRET, testConfig } from './temporal.js';
+import { TEST_LINK_SECRET, testConfig, testDataConverter } from './temporal.js';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const address = process.env.TEMPORAL_ADDRESS!;
 const connection = await NativeConnection.connect({ address });
-const client = new Client({ connection: await Connection.connect({ address }) });
+const client = new Client({ connection: await Connection.connect({ address }), dataConverter: testDataConverter });
 const { worker } = await createLeadWorker({
-  connection, client, taskQueue: process.env.TEMPORAL_TASK_QUEUE!, loaded: testConfig(), smtpUrl: process.env.SMTP_URL!,
+  connection, client, dataConverter: testDataConverter, taskQueue: process.env.TEMPORAL_TASK_QUEUE!, loaded: testConfig(), smtpUrl: process.env.SMTP_URL!,
   ledgerDir: process.env.SEND_LEDGER_DIR!, links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
 });
 console.log('worker ready');

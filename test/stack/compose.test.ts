@@ -151,11 +151,11 @@ describe('docker-compose.yml', () => {
     const expectations: Record<string, Record<string, string | RegExp>> = {
       worker: {
         TEMPORAL_ADDRESS: 'temporal:7233', TEMPORAL_NAMESPACE: 'default', TEMPORAL_TASK_QUEUE: 'lead-nurture',
-        SMTP_URL: 'smtp://mailpit:1025', LINK_SECRET: 'required', PUBLIC_URL: /^https?:\/\//,
+        SMTP_URL: 'smtp://mailpit:1025', LINK_SECRET: 'required', PAYLOAD_KEYS: 'required', PUBLIC_URL: /^https?:\/\//,
       },
       api: {
         TEMPORAL_ADDRESS: 'temporal:7233', TEMPORAL_NAMESPACE: 'default', TEMPORAL_TASK_QUEUE: 'lead-nurture',
-        API_PORT: '3000', API_TOKEN: 'required', LINK_SECRET: 'required', PUBLIC_URL: /^https?:\/\//,
+        API_PORT: '3000', API_TOKEN: 'required', LINK_SECRET: 'required', PAYLOAD_KEYS: 'required', PUBLIC_URL: /^https?:\/\//,
       },
     };
     for (const [svc, wanted] of Object.entries(expectations)) {
@@ -173,6 +173,38 @@ describe('docker-compose.yml', () => {
     for (const svc of ['worker', 'api']) {
       for (const name of Object.keys(env(svc))) assert.ok(read.has(name), `${svc} sets ${name}, which nothing in the ${svc}'s code reads (a typo?)`);
     }
+  });
+
+  it('publishes only the API on every interface: the unauthenticated Temporal frontend, UI and Mailpit on 127.0.0.1', () => {
+    const published = Object.entries(services).flatMap(([name, svc]) => (svc.ports ?? []).map((p) => ({ name, p: String(p) })));
+    for (const { name, p } of published) {
+      // "HOST:CONTAINER" or "CONTAINER" binds every interface; only "127.0.0.1:HOST:CONTAINER" stays on this host.
+      if (name === 'api') continue;
+      assert.match(p, /^127\.0\.0\.1:\d+:\d+$/, `${name} publishes ${p} on every interface: it has no authentication of its own`);
+    }
+    for (const port of ['7233', '8080', '8025']) assert.ok(published.some(({ p }) => p.startsWith('127.0.0.1:') && p.endsWith(`:${port}`)), `${port} on 127.0.0.1 for ops on this host`);
+    assert.deepEqual(published.filter(({ p }) => !p.startsWith('127.0.0.1:')).map(({ name }) => name), ['api'], 'the API, behind its token, is the one service on every interface');
+  });
+
+  it('has no default for any secret: the database password, the API token, the link secret, the payload keys', () => {
+    const raw = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
+    for (const name of ['POSTGRES_PASSWORD', 'API_TOKEN', 'LINK_SECRET', 'PAYLOAD_KEYS']) {
+      assert.equal(new RegExp(`\\$\\{${name}:?-`).test(raw), false, `\${${name}} has a default`);
+      assert.ok(new RegExp(`\\$\\{${name}:\\?`).test(raw), `\${${name}:?…} makes compose refuse to start without it`);
+    }
+    assert.deepEqual(env('postgresql').POSTGRES_PASSWORD?.required, ['POSTGRES_PASSWORD']);
+    assert.deepEqual(env('temporal').POSTGRES_PWD?.required, ['POSTGRES_PASSWORD'], 'Temporal gets the same required password');
+    assert.ok(!/\btemporal\b/.test(env('postgresql').POSTGRES_PASSWORD!.value), 'not the old default password');
+  });
+
+  it('points the Temporal UI at the API\'s codec server, whose CORS allows the UI\'s origin', () => {
+    const endpoint = new URL(env('temporal-ui').TEMPORAL_CODEC_ENDPOINT!.value);
+    assert.equal(endpoint.pathname, '/codec', 'the UI calls <endpoint>/decode, the API answers /codec/decode');
+    const apiPort = services.api!.ports!.map((p) => String(p).split(':')[0]);
+    assert.ok(apiPort.includes(endpoint.port), `the endpoint is the API's published port (${endpoint.port})`);
+    const uiHostPort = services['temporal-ui']!.ports!.map((p) => String(p).split(':').at(-2));
+    const origins = env('api').CODEC_CORS_ORIGINS!.value.split(',');
+    assert.ok(origins.some((o) => new URL(o).port === uiHostPort[0]), `CODEC_CORS_ORIGINS (${origins}) has the UI's origin`);
   });
 
   it('its setup step registers exactly the lead search attributes, idempotently (run against a dev server)', async () => {
@@ -243,7 +275,7 @@ describe('Dockerfile', () => {
       cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         ...process.env, npm_config_script_shell: shell, NPM_CONFIG_UPDATE_NOTIFIER: 'false', API_PORT: String(apiPort), API_TOKEN: 'compose-test-token',
-        LINK_SECRET: 'compose-test-link-secret', TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`, API_LOG: '0',
+        LINK_SECRET: 'compose-test-link-secret', PAYLOAD_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`, TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`, API_LOG: '0',
       },
     });
     cleanup.push(() => child.kill('SIGKILL'));

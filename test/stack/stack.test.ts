@@ -2,6 +2,9 @@
  * `npm start` as a user runs it: src/stack.ts as a child process on free ports and a temporary
  * data folder, driven only through its HTTP API, its outbox folder and the Temporal UI in a real
  * browser; then stopped with SIGINT, started again on the same data, and finally a child killed.
+ * On the way it checks what the stack keeps private (CONTRACT.md §Security): its secrets and its
+ * mail files are its user's only, Temporal's database holds no plaintext profile (the payload
+ * codec), and the UI still shows the lead's input decoded (through the API's codec server).
  *
  * The stack reads these variables to stay out of the way of a stack already running on this
  * machine: DATA_DIR (instead of .data/), TEMPORAL_PORT, TEMPORAL_UI_PORT, SMTP_PORT, API_PORT.
@@ -18,6 +21,8 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
+import { Connection } from '@temporalio/client';
+import { ENCRYPTED_ENCODING } from '../../src/codec.js';
 import { ROOT } from '../../src/env.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -46,7 +51,7 @@ async function startStack(dataDir: string, ports: Ports, timeoutMs = 180_000): P
     ...process.env, NO_COLOR: '1', DATA_DIR: dataDir,
     TEMPORAL_PORT: String(ports.temporal), TEMPORAL_UI_PORT: String(ports.ui), SMTP_PORT: String(ports.smtp), API_PORT: String(ports.api),
   };
-  for (const k of ['TEMPORAL_ADDRESS', 'SMTP_URL', 'API_TOKEN', 'LINK_SECRET', 'PUBLIC_URL', 'SEND_LEDGER_DIR', 'LEAD_CONFIG', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE']) delete env[k];
+  for (const k of ['TEMPORAL_ADDRESS', 'SMTP_URL', 'API_TOKEN', 'LINK_SECRET', 'PAYLOAD_KEYS', 'CODEC_CORS_ORIGINS', 'PUBLIC_URL', 'SEND_LEDGER_DIR', 'LEAD_CONFIG', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE']) delete env[k];
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/stack.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -124,6 +129,10 @@ const dataDir = join(root, 'data');
 mkdirSync(dataDir);
 const leadId = `stack-${process.pid}-${Date.now().toString(36)}`;
 const otherLeadId = `${leadId}-other`;
+/** Distinctive profile values, found nowhere but where the lead's data is kept in clear. */
+const marker = Math.random().toString(36).slice(2, 10);
+const email = `kim.q${marker}@bigco.example`;
+const company = `Zyxq${marker} Corp`;
 let ports: Ports;
 let stack: RunningStack | undefined;
 let token = '';
@@ -163,6 +172,10 @@ describe('npm start: the local stack', () => {
     assert.ok(existsSync(tokenFile), 'api-token generated');
     assert.equal(statSync(tokenFile).mode & 0o777, 0o600, 'api-token is readable by its owner only');
     assert.equal(statSync(join(dataDir, 'link-secret')).mode & 0o777, 0o600, 'link-secret is readable by its owner only');
+    assert.equal(statSync(join(dataDir, 'payload-keys')).mode & 0o777, 0o600, 'payload-keys is readable by its owner only');
+    assert.match(readFileSync(join(dataDir, 'payload-keys'), 'utf8').trim(), /^[A-Za-z0-9._-]+:[A-Za-z0-9+/]{43}=$/, 'one keyId:base64(32 bytes)');
+    assert.equal(statSync(dataDir).mode & 0o777, 0o700, 'the data folder is its owner\'s only');
+    assert.equal(statSync(join(dataDir, 'temporal.db')).mode & 0o777, 0o600, "Temporal's database is its owner's only");
     token = readFileSync(tokenFile, 'utf8').trim();
     assert.match(token, /^[A-Za-z0-9_-]{32}$/);
     const out = stack.output();
@@ -178,7 +191,7 @@ describe('npm start: the local stack', () => {
 
   it('runs a lead through the API: demo request, sql with an owner, handoff mail in the outbox, accepted', async () => {
     assert.ok(stack, 'the stack is running');
-    const created = await api('POST', '/v1/leads', { leadId, email: 'kim@bigco.example', firstName: 'Kim', company: 'BigCo', seniority: 'vp', companySize: 500, country: 'US' });
+    const created = await api('POST', '/v1/leads', { leadId, email, firstName: 'Kim', company, seniority: 'vp', companySize: 500, country: 'US' });
     assert.equal(created.status, 201, JSON.stringify(created.json));
     assert.equal((await api('POST', '/v1/leads', { leadId: otherLeadId, email: 'lee@smallco.example', country: 'US' })).status, 201);
     const ev = await api('POST', '/v1/events', { leadId, eventId: `${leadId}-demo`, type: 'demo_request' });
@@ -202,10 +215,51 @@ describe('npm start: the local stack', () => {
     const to = handoff.mail.to && !Array.isArray(handoff.mail.to) ? handoff.mail.to.value.map((a) => a.address) : [];
     assert.deepEqual(to, [owner], 'the handoff goes to the owner');
     assert.ok(handoff.mail.text?.includes('/l/sales?'), 'the handoff mail links to the sales page');
+    // The mail and the send ledger hold addresses: files 0600 in folders 0700.
+    assert.equal(statSync(outbox).mode & 0o777, 0o700, 'the outbox folder is its owner\'s only');
+    assert.equal(statSync(join(outbox, handoff.name)).mode & 0o777, 0o600, 'an outbox file is its owner\'s only');
+    const ledger = join(dataDir, 'sent');
+    assert.equal(statSync(ledger).mode & 0o777, 0o700, 'the send ledger folder is its owner\'s only');
+    const entries = readdirSync(ledger, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    assert.ok(entries.length > 0, 'the send ledger has entries');
+    for (const e of entries) assert.equal(statSync(join(e.parentPath, e.name)).mode & 0o777, 0o600, `ledger file ${e.name} is its owner's only`);
 
     const accepted = await api('POST', `/v1/leads/${leadId}/sales-outcome`, { outcome: 'accepted', rep: owner });
     assert.equal(accepted.status, 200, JSON.stringify(accepted.json));
     assert.equal(accepted.json.stage, 'opportunity');
+  });
+
+  it("keeps no plaintext profile in Temporal's database: the SQLite file and its WAL have the lead id, not its address", async () => {
+    assert.ok(stack, 'the stack is running');
+    // Every payload in the lead's history, as Temporal stores it (a client without the codec), is encrypted.
+    const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
+    try {
+      const { history } = await connection.workflowService.getWorkflowExecutionHistory({ namespace: 'default', execution: { workflowId: `lead-${leadId}` } });
+      const encodings = new Map<string, number>();
+      const walk = (v: unknown, path: string): void => {
+        if (!v || typeof v !== 'object' || v instanceof Uint8Array) return;
+        const o = v as Record<string, unknown>;
+        if (o.metadata && typeof o.metadata === 'object' && 'data' in o && !/searchAttributes|indexedFields/.test(path)) {
+          const enc = Buffer.from((o.metadata as Record<string, Uint8Array>).encoding ?? new Uint8Array()).toString();
+          encodings.set(enc, (encodings.get(enc) ?? 0) + 1);
+          // The SDK core writes its own bookkeeping into markers in clear (a patch id, a local activity's seq
+          // and type); what the engine sends (a local activity's result) is in the marker's other details.
+          if (/markerRecordedEventAttributes\.details\.data\./.test(path)) assert.ok(!Buffer.from(o.data as Uint8Array).includes(email), `${path} holds the address`);
+          else assert.equal(enc, ENCRYPTED_ENCODING, `payload at ${path} is stored as ${enc}`);
+          return;
+        }
+        for (const [k, child] of Object.entries(o)) walk(child, `${path}.${k}`);
+      };
+      walk(history?.events, 'events');
+      assert.ok((encodings.get(ENCRYPTED_ENCODING) ?? 0) >= 3, `the history has encrypted payloads (${JSON.stringify([...encodings])})`);
+    } finally {
+      await connection.close();
+    }
+    const files = ['temporal.db', 'temporal.db-wal'].map((f) => join(dataDir, f)).filter(existsSync);
+    assert.ok(files.length >= 1, 'the dev server keeps its state in DATA_DIR/temporal.db');
+    const bytes = Buffer.concat(files.map((f) => readFileSync(f)));
+    assert.ok(bytes.includes(`lead-${leadId}`), 'control: the workflow id (not secret) is in the database, so the search itself works');
+    for (const secret of [email, company, marker]) assert.equal(bytes.includes(secret), false, `"${secret}" is in Temporal's database in clear`);
   });
 
   it('shows the lead in the Temporal UI filtered by LeadStage="opportunity"', async (t) => {
@@ -228,6 +282,11 @@ describe('npm start: the local stack', () => {
       assert.equal(await page.getByText(`lead-${otherLeadId}`, { exact: true }).count(), 0, 'the lead still in stage lead is filtered out');
       const body = (await page.textContent('body')) ?? '';
       assert.ok(body.includes(`lead-${leadId}`));
+      // The lead's page shows its input decoded: the UI calls the API's codec server (no token: the UI's origin on loopback).
+      await page.goto(`http://127.0.0.1:${ports.ui}/namespaces/default/workflows/lead-${encodeURIComponent(leadId)}`, { waitUntil: 'domcontentloaded' });
+      await page.waitForFunction((wanted) => document.body.innerText.includes(wanted), email, { timeout: 60_000 })
+        .catch((err) => { throw new Error(`the lead's page does not show its decoded address ${email}: ${(err as Error).message}`); });
+      await page.screenshot({ path: join(root, 'temporal-ui-decoded.png'), fullPage: true });
       t.diagnostic(`Temporal UI screenshot: ${screenshot}`);
     } catch (err) {
       await context.pages()[0]?.screenshot({ path: screenshot, fullPage: true }).catch(() => undefined);

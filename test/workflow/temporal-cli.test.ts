@@ -1,32 +1,51 @@
 /**
  * Ops drive a lead with the plain `temporal` CLI on the dev server: start it, signal an event,
- * query its state, and find it by search attribute.
+ * query its state, and find it by search attribute. Payloads are encrypted, so the CLI encodes its
+ * inputs and decodes the results through the API's codec server (`--codec-endpoint`, with a token),
+ * as docs/operations.md tells ops to.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { FastifyInstance } from 'fastify';
+import { buildApi } from '../../src/api/server.js';
+import { LeadService } from '../../src/client.js';
+import { EncryptionCodec, parsePayloadKeys } from '../../src/codec.js';
 import { temporalBinaries } from '../../src/env.js';
-import { devServerEnv, harness, type Harness, startSmtp, testConfig } from '../helpers/temporal.js';
+import { LinkSigner } from '../../src/links.js';
+import { devServerEnv, harness, type Harness, startSmtp, TEST_LINK_SECRET, TEST_PAYLOAD_KEYS, testConfig } from '../helpers/temporal.js';
 import type { SmtpCapture } from '../helpers/smtp.js';
 
 const run = promisify(execFile);
 let env: TestWorkflowEnvironment;
 let smtp: SmtpCapture;
 let h: Harness;
+let api: FastifyInstance;
+let codecArgs: string[];
+const TOKEN = 'cli-test-token';
 before(async () => {
   env = await devServerEnv();
   smtp = await startSmtp();
   h = await harness(env, smtp);
+  api = buildApi({
+    service: new LeadService(env.client, h.taskQueue, testConfig().config), tokens: [TOKEN], links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
+    healthCheck: async () => true, codec: { codec: new EncryptionCodec(parsePayloadKeys(TEST_PAYLOAD_KEYS)), corsOrigins: [] },
+  });
+  const address = await api.listen({ port: 0, host: '127.0.0.1' });
+  codecArgs = ['--codec-endpoint', `${address}/codec`, '--codec-auth', `Bearer ${TOKEN}`];
 });
 after(async () => {
+  await api?.close();
   await h?.close();
   await env?.teardown();
   await smtp?.close();
 });
 
-const cli = async (...args: string[]) => (await run(temporalBinaries().cli, [...args, '--address', env.address], { encoding: 'utf8' })).stdout;
+const cli = async (...args: string[]) => (await run(temporalBinaries().cli, [...args, '--address', env.address, ...codecArgs], { encoding: 'utf8' })).stdout;
+/** The CLI without the codec server: what anyone with access to Temporal alone sees. */
+const rawCli = async (...args: string[]) => (await run(temporalBinaries().cli, [...args, '--address', env.address], { encoding: 'utf8' })).stdout;
 
 test('temporal workflow start / signal / query --type state', async () => {
   await h.run(async () => {
@@ -43,6 +62,12 @@ test('temporal workflow start / signal / query --type state', async () => {
     }
     assert.equal(state!.stage, 'mql');
     assert.deepEqual(state!.score, { total: 50, fit: 35, engagement: 15 });
+    // Without the codec server the same query is ciphertext, and the history holds no address.
+    const raw = await rawCli('workflow', 'query', '--workflow-id', 'lead-cli-1', '--type', 'state', '--output', 'json');
+    const payload = JSON.parse(raw).queryResult?.payloads?.[0];
+    assert.equal(Buffer.from(payload?.metadata?.encoding ?? '', 'base64').toString(), 'binary/encrypted', `undecoded, the state is ciphertext: ${raw.slice(0, 300)}`);
+    assert.ok(!raw.includes('"stage"') && !Buffer.from(payload.data, 'base64').includes('"stage"'));
+    assert.ok(!(await rawCli('workflow', 'show', '--workflow-id', 'lead-cli-1', '--output', 'json')).includes('cli@buyer.example'), 'the history holds no plaintext address');
     // Ops find it in visibility by its search attributes.
     let listed = '';
     for (let i = 0; i < 100 && !listed.includes('lead-cli-1'); i++) {

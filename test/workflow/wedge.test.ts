@@ -17,7 +17,7 @@ import { main as leadctl } from '../../src/cli/leadctl.js';
 import { wedgedLeads } from '../../src/cli/wedged.js';
 import type { LeadState } from '../../src/domain/lead.js';
 import { STATE_MEMO, stateQuery } from '../../workflows/defs.js';
-import { devServerEnv, startSmtp, testConfig, workflowBundle } from '../helpers/temporal.js';
+import { devServerEnv, startSmtp, testConfig, testDataConverter, workflowBundle } from '../helpers/temporal.js';
 import type { SmtpCapture } from '../helpers/smtp.js';
 import { recordHistory } from '../helpers/leads.js';
 
@@ -76,7 +76,7 @@ async function replayAll(workflowIds: string[]) {
   }
   assert.ok(histories.length >= workflowIds.length, `every lead listed (${histories.length} runs of ${workflowIds.length} leads)`);
   const failed: string[] = [];
-  for await (const r of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) if (r.error) failed.push(`${r.workflowId}: ${r.error}`);
+  for await (const r of Worker.runReplayHistories({ workflowBundle: await workflowBundle(), dataConverter: testDataConverter }, histories)) if (r.error) failed.push(`${r.workflowId}: ${r.error}`);
   assert.deepEqual(failed, [], 'every history replays');
   return histories.length;
 }
@@ -169,7 +169,7 @@ test('a lead whose workflow task keeps failing is listed by leadctl wedged, and 
     workflowsPath: join(import.meta.dirname, '..', 'fixtures', 'broken-workflow', 'index.ts'),
     logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never,
   });
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle });
+  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, dataConverter: testDataConverter });
   const running = worker.run();
   try {
     const service = new LeadService(env.client, taskQueue, testConfig().config);
