@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApi, type ApiOptions } from '../../src/api/server.js';
 import { LeadService } from '../../src/client.js';
 import type { LeadState } from '../../src/domain/lead.js';
+import { testDataConverter } from '../helpers/temporal.js';
 import { type ApiStack, eventually, LINK_BASE, type Res, settle, startStack, TOKEN, uid, waitState } from './fixture.js';
 
 let s: ApiStack;
@@ -71,7 +72,7 @@ describe('a lead whose workflow task is failing (item 5)', () => {
     // A worker whose lead workflow fails every task after its first event, as after a killed worker.
     const taskQueue = uid('broken');
     const worker = await Worker.create({
-      connection: s.env.nativeConnection, taskQueue, workflowsPath: fileURLToPath(new URL('./workflows/broken.ts', import.meta.url)),
+      connection: s.env.nativeConnection, taskQueue, workflowsPath: fileURLToPath(new URL('./workflows/broken.ts', import.meta.url)), dataConverter: testDataConverter,
     });
     const running = worker.run();
     const service = new LeadService(s.env.client, taskQueue, s.loaded.config);

@@ -242,9 +242,10 @@ describe('npm start: the local stack', () => {
         if (o.metadata && typeof o.metadata === 'object' && 'data' in o && !/searchAttributes|indexedFields/.test(path)) {
           const enc = Buffer.from((o.metadata as Record<string, Uint8Array>).encoding ?? new Uint8Array()).toString();
           encodings.set(enc, (encodings.get(enc) ?? 0) + 1);
-          // The SDK core writes its own bookkeeping into markers in clear (a patch id, a local activity's seq
-          // and type); what the engine sends (a local activity's result) is in the marker's other details.
-          if (/markerRecordedEventAttributes\.details\.data\./.test(path)) assert.ok(!Buffer.from(o.data as Uint8Array).includes(email), `${path} holds the address`);
+          // The SDK core writes its own bookkeeping into markers in clear (a local activity's seq and
+          // type; a patch marker's id under `patch-data`); what the engine sends (a local activity's
+          // result) is in the marker's other details.
+          if (/markerRecordedEventAttributes\.details\.(data|patch-data)\./.test(path)) assert.ok(!Buffer.from(o.data as Uint8Array).includes(email), `${path} holds the address`);
           else assert.equal(enc, ENCRYPTED_ENCODING, `payload at ${path} is stored as ${enc}`);
           return;
         }

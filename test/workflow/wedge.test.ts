@@ -17,7 +17,7 @@ import { main as leadctl } from '../../src/cli/leadctl.js';
 import { wedgedLeads } from '../../src/cli/wedged.js';
 import type { LeadState } from '../../src/domain/lead.js';
 import { STATE_MEMO, stateQuery } from '../../workflows/defs.js';
-import { devServerEnv, startSmtp, testConfig, testDataConverter, workflowBundle } from '../helpers/temporal.js';
+import { devServerEnv, startSmtp, TEST_PAYLOAD_KEYS, testConfig, testDataConverter, workflowBundle } from '../helpers/temporal.js';
 import type { SmtpCapture } from '../helpers/smtp.js';
 import { recordHistory } from '../helpers/leads.js';
 
@@ -186,6 +186,7 @@ test('a lead whose workflow task keeps failing is listed by leadctl wedged, and 
     await assert.rejects(service.getState('broken-1'), (err: unknown) => err instanceof LeadError && err.status === 503 && err.code === 'workflow_task_failing');
     // The command ops run: lists it with the reset to run, exit code 3.
     const out: string[] = [];
+    process.env.PAYLOAD_KEYS = TEST_PAYLOAD_KEYS; // leadctl's client decodes with the workers' keys
     const code = await leadctl(['node', 'leadctl', '--address', env.address, '--task-queue', taskQueue, 'wedged'], { out: (x) => out.push(x), err: (x) => out.push(x), stderrIsTTY: false });
     assert.equal(code, 3, out.join('\n'));
     assert.match(out.join('\n'), /^broken-1 .*category=WorkflowTaskFailed/m);
