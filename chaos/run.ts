@@ -202,9 +202,9 @@ export async function runChaos(opts: Partial<ChaosOptions> = {}): Promise<ChaosR
       const rec: Recovery = { fault };
       const until = Date.now() + 120_000;
       const eventId = `${probe}-${++probeSeq}`;
+      eventsSent++;
       while (Date.now() < until) {
         const a = await http.request('/v1/events', { body: { leadId: probe, eventId, type: 'page_view' }, timeoutMs: 10_000 });
-        eventsSent++;
         if (a?.status === 202) {
           if (!accepted.has(probe)) accepted.set(probe, new Set());
           accepted.get(probe)!.add(eventId);
