@@ -25,12 +25,14 @@ export interface ChaosOptions {
   seed: number;
   /** Longest wait for the system to settle after the load. */
   settleMs: number;
+  /** A workflow task still failing after this long (on two looks this far apart) is a wedged lead. */
+  wedgedWindowMs: number;
   cacheSize?: number;
   log?: (s: string) => void;
 }
 
 export const CHAOS_DEFAULTS: ChaosOptions = {
-  leads: 200, events: 2500, rate: 16, kills: 10, smtpDownMs: 60_000, temporalRestart: true, apiKill: true, seed: 1, settleMs: 300_000,
+  leads: 200, events: 2500, rate: 16, kills: 10, smtpDownMs: 60_000, temporalRestart: true, apiKill: true, seed: 1, settleMs: 300_000, wedgedWindowMs: 10_000,
 };
 
 export interface Recovery { fault: string; apiMs?: number; flowMs?: number }
@@ -393,10 +395,10 @@ async function figures(
     if (c > a + u) overcounted += c - a - u;
   }
 
-  // Wedged: a workflow task that keeps failing (attempt > 1 on two looks 10 s apart), a problem
+  // Wedged: a workflow task that keeps failing (attempt > 1 on two looks apart), a problem
   // Temporal reports, or a GET that still answers 5xx after the settle.
   const first = await describeAll(stack, all);
-  await new Promise((r) => setTimeout(r, 10_000));
+  await new Promise((r) => setTimeout(r, o.wedgedWindowMs));
   const second = new Map((await describeAll(stack, all)).map((d) => [d.leadId, d]));
   const wedged: ChaosResult['wedged'] = [];
   for (const d of first) {
@@ -473,23 +475,21 @@ async function figures(
   return result;
 }
 
-/** Once the payload codec exists (src/codec.ts, CONTRACT.md §Security), histories need it to replay. */
-export async function loadDataConverter(): Promise<object | undefined> {
+/**
+ * Histories need the payload codec to replay once payloads are encrypted (src/codec.ts,
+ * CONTRACT.md §Security: `dataConverterFromEnv`); without that module, payloads are plain.
+ */
+export async function loadDataConverter(env: NodeJS.ProcessEnv): Promise<object | undefined> {
   const path = '../src/codec.js';
   let mod: Record<string, unknown>;
   try {
     mod = await import(path);
-  } catch {
-    return undefined; // no codec in this version: payloads are plain
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return undefined;
+    throw err;
   }
-  for (const [name, v] of Object.entries(mod)) {
-    if (typeof v === 'function' && /dataconverter/i.test(name)) {
-      const dc = await (v as () => unknown)();
-      if (dc && typeof dc === 'object') return dc;
-    }
-  }
-  for (const [name, v] of Object.entries(mod)) if (v && typeof v === 'object' && /dataconverter/i.test(name)) return v;
-  throw new Error('src/codec.ts exports no data converter the chaos suite recognises (a function or object named *DataConverter*)');
+  if (typeof mod.dataConverterFromEnv !== 'function') throw new Error('src/codec.ts has no dataConverterFromEnv(env): the chaos suite cannot decode the histories it replays');
+  return (mod.dataConverterFromEnv as (e: NodeJS.ProcessEnv) => object)(env);
 }
 
 let runtimeInstalled = false;
@@ -505,9 +505,15 @@ export async function replayAll(stack: ChaosStack): Promise<{ count: number; err
     }
   }
   const client = stack.temporal.client;
+  // Listed raw: the client here has no codec, and a run's memo may be encrypted.
   const runs: { workflowId: string; runId: string }[] = [];
-  for await (const wf of client.workflow.list({ query: `WorkflowType = '${WORKFLOW_TYPE}'` })) runs.push({ workflowId: wf.workflowId, runId: wf.runId });
-  const dataConverter = await loadDataConverter();
+  let nextPageToken: Uint8Array | undefined;
+  do {
+    const page = await client.workflowService.listWorkflowExecutions({ namespace: 'default', query: `WorkflowType = '${WORKFLOW_TYPE}'`, pageSize: 500, nextPageToken });
+    for (const e of page.executions ?? []) runs.push({ workflowId: e.execution!.workflowId!, runId: e.execution!.runId! });
+    nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+  } while (nextPageToken);
+  const dataConverter = await loadDataConverter(stack.env);
   const workflowBundle = await bundleWorkflows();
   async function* histories() {
     for (const run of runs) yield { workflowId: run.workflowId, history: await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory() };

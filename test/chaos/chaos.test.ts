@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { runChaos } from '../../chaos/run.js';
 
 test('faults during a small load: 0 lost, 0 wedged, 0 twice, 0 handoffs missing, every history replays', { timeout: 300_000 }, async () => {
-  const res = await runChaos({ leads: 10, events: 60, rate: 8, kills: 2, smtpDownMs: 3_000, temporalRestart: false, apiKill: true, seed: 5, settleMs: 60_000, log: () => undefined });
+  const res = await runChaos({ leads: 10, events: 60, rate: 8, kills: 2, smtpDownMs: 3_000, temporalRestart: false, apiKill: true, seed: 5, settleMs: 60_000, wedgedWindowMs: 5_000, log: () => undefined });
   const detail = JSON.stringify({ lost: res.lostByLead, wedged: res.wedged, twice: res.twice, missing: res.missing, replay: res.replayErrors, fiveXx: res.fiveXxByRoute });
   // The load happened and the faults hit it: accepted events, mail received, histories replayed.
   assert.ok(res.eventsAccepted >= 50, `only ${res.eventsAccepted} events accepted: ${detail}`);
