@@ -27,6 +27,7 @@ const program = new Command('chaos')
   .option('--no-api-kill', 'do not kill the API')
   .option('--seed <n>', 'workload seed', int, d.seed)
   .option('--settle <duration>', 'longest wait for the system to settle after the load', '300s')
+  .option('--cache <n>', "the worker's sticky cache (WORKER_MAX_CACHED_WORKFLOWS; default the production 50)", int)
   .option('--out <file>', 'results file (default chaos/results/<time>.json)')
   .parse();
 const a = program.opts();
@@ -38,7 +39,7 @@ const duration = (flag: string, v: string) => {
 
 const res = await runChaos({
   leads: a.leads, events: a.events, rate: a.rate, kills: a.kills, smtpDownMs: duration('--smtp-down', a.smtpDown), seed: a.seed,
-  temporalRestart: a.temporalRestart, apiKill: a.apiKill, settleMs: duration('--settle', a.settle),
+  temporalRestart: a.temporalRestart, apiKill: a.apiKill, settleMs: duration('--settle', a.settle), cacheSize: a.cache,
 });
 printResult(res);
 const out = a.out ?? join(fileURLToPath(new URL('./results/', import.meta.url)), `${res.startedAt.replace(/[:.]/g, '-')}.json`);
