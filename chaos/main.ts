@@ -21,6 +21,7 @@ const program = new Command('chaos')
   .option('--leads <n>', 'leads', int, d.leads)
   .option('--events <n>', 'events through POST /v1/events', int, d.events)
   .option('--rate <n>', 'writes per second', int, d.rate)
+  .option('--reads <n>', 'GET /v1/leads/:id per second during the load', int, d.reads)
   .option('--kills <n>', 'worker SIGKILLs during the load', int, d.kills)
   .option('--smtp-down <duration>', 'how long the SMTP server is down (0s: never)', '60s')
   .option('--no-temporal-restart', 'do not stop and restart the Temporal dev server')
@@ -38,7 +39,7 @@ const duration = (flag: string, v: string) => {
 };
 
 const res = await runChaos({
-  leads: a.leads, events: a.events, rate: a.rate, kills: a.kills, smtpDownMs: duration('--smtp-down', a.smtpDown), seed: a.seed,
+  leads: a.leads, events: a.events, rate: a.rate, reads: a.reads, kills: a.kills, smtpDownMs: duration('--smtp-down', a.smtpDown), seed: a.seed,
   temporalRestart: a.temporalRestart, apiKill: a.apiKill, settleMs: duration('--settle', a.settle), cacheSize: a.cache,
 });
 printResult(res);

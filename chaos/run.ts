@@ -18,6 +18,8 @@ export interface ChaosOptions {
   events: number;
   /** Writes per second (lead creations, events, sales outcomes). */
   rate: number;
+  /** GET /v1/leads/:id per second during the load (each read of a lead whose worker lost it is a chance for the wedge). */
+  reads: number;
   kills: number;
   smtpDownMs: number;
   temporalRestart: boolean;
@@ -32,7 +34,7 @@ export interface ChaosOptions {
 }
 
 export const CHAOS_DEFAULTS: ChaosOptions = {
-  leads: 200, events: 2500, rate: 16, kills: 10, smtpDownMs: 60_000, temporalRestart: true, apiKill: true, seed: 1, settleMs: 300_000, wedgedWindowMs: 10_000,
+  leads: 200, events: 2500, rate: 16, reads: 8, kills: 10, smtpDownMs: 60_000, temporalRestart: true, apiKill: true, seed: 1, settleMs: 300_000, wedgedWindowMs: 10_000,
 };
 
 export interface Recovery { fault: string; apiMs?: number; flowMs?: number }
@@ -170,7 +172,7 @@ export async function runChaos(opts: Partial<ChaosOptions> = {}): Promise<ChaosR
     };
 
     let loadDone = false;
-    const readLoop = (async () => {
+    const readLoop = Promise.all(Array.from({ length: Math.max(1, Math.round(o.reads / 4)) }, async () => {
       while (!loadDone) {
         const id = leadIds[Math.floor(Math.random() * leadIds.length)]!;
         if (created.has(id)) {
@@ -179,7 +181,7 @@ export async function runChaos(opts: Partial<ChaosOptions> = {}): Promise<ChaosR
         }
         await sleep(250);
       }
-    })();
+    }));
     const salesLoop = (async () => {
       const done = new Set<string>();
       while (!loadDone) {
