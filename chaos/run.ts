@@ -155,6 +155,7 @@ export async function runChaos(opts: Partial<ChaosOptions> = {}): Promise<ChaosR
       eventsSent += events.length;
       const a = await http.request('/v1/events', { body: events.length === 1 ? events[0] : events, attempts: ATTEMPTS });
       for (const ev of events) {
+        if (a?.status !== 202 && accepted.get(ev.leadId)?.has(ev.eventId)) continue; // a redelivery of an accepted event
         const target = a?.status === 202 ? accepted : unconfirmed;
         if (!target.has(ev.leadId)) target.set(ev.leadId, new Set());
         target.get(ev.leadId)!.add(ev.eventId);
