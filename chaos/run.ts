@@ -60,6 +60,8 @@ export interface ChaosResult {
   missing: { leadId: string; owner?: string; why: string }[];
   uncertainSends: { stateNotes: number; ledgerIntents: number; workerLog: number };
   fiveXx: number;
+  /** 5xx answers other than 503: during a fault the API says "try again" (503, Retry-After), never 500. */
+  internalErrors: number;
   fiveXxByRoute: Record<string, number>;
   requestsByStatus: Record<string, number>;
   salesOutcomes: Record<string, number>;
@@ -468,13 +470,14 @@ async function figures(
     mailsReceived: stack.smtp.received.length, mailsTwice: twice.length, twice,
     handoffsExpected, handoffsMissing: missing.length, missing,
     uncertainSends: { stateNotes, ledgerIntents, workerLog },
-    fiveXx: tally.fiveXx.length, fiveXxByRoute, requestsByStatus: tally.byStatus, salesOutcomes: w.outcomes,
+    fiveXx: tally.fiveXx.length, internalErrors: tally.fiveXx.filter((e) => e.status !== 503).length, fiveXxByRoute, requestsByStatus: tally.byStatus, salesOutcomes: w.outcomes,
     recoveries: w.recoveries,
     historiesReplayed: replay.count, replayFailures: replay.errors.length, replayErrors: replay.errors,
     settled: w.settled,
     ok: false,
   };
-  result.ok = eventsLost === 0 && wedged.length === 0 && twice.length === 0 && missing.length === 0 && replay.errors.length === 0 && replay.count > 0;
+  result.ok = eventsLost === 0 && wedged.length === 0 && twice.length === 0 && missing.length === 0 && replay.errors.length === 0 && replay.count > 0
+    && result.internalErrors === 0;
   return result;
 }
 
@@ -549,6 +552,7 @@ export function printResult(res: ChaosResult, out: (s: string) => void = (s) => 
   for (const m of res.missing.slice(0, 10)) out(`    ${m.leadId}: ${m.why}`);
   row('uncertain sends', res.uncertainSends);
   row('5xx answers', res.fiveXx);
+  row('5xx other than 503', res.internalErrors);
   for (const [k, v] of Object.entries(res.fiveXxByRoute)) out(`    ${v} × ${k}`);
   row('requests by status', res.requestsByStatus);
   row('sales outcomes', res.salesOutcomes);
@@ -556,5 +560,5 @@ export function printResult(res: ChaosResult, out: (s: string) => void = (s) => 
   row('histories replayed', res.historiesReplayed);
   row('replay failures', res.replayFailures);
   for (const e of res.replayErrors.slice(0, 10)) out(`    ${e.workflowId}: ${e.error}`);
-  out(res.ok ? 'PASS: 0 lost, 0 wedged, 0 twice, 0 handoffs missing, every history replays' : 'FAIL');
+  out(res.ok ? 'PASS: 0 lost, 0 wedged, 0 twice, 0 handoffs missing, every history replays, no 500' : 'FAIL');
 }
