@@ -438,7 +438,8 @@ async function figures(
     }
   }
 
-  // Uncertain sends: the leads' own reports, bare intents left in the send ledger, the worker logs.
+  // Uncertain sends: the leads' own reports (the last 20 log entries each), bare intents and
+  // `.uncertain` marks in the send ledger (a resent handoff keeps its mark), worker log lines.
   let stateNotes = 0;
   for (const st of states.values()) stateNotes += (st?.scoreLog ?? []).filter((e: { note?: string }) => /uncertain/i.test(e.note ?? '')).length;
   const files = readdirSync(stack.ledgerDir);
@@ -447,7 +448,7 @@ async function figures(
   let workerLog = 0;
   for (const f of stack.workerLogs) {
     try {
-      workerLog += (readFileSync(f, 'utf8').match(/uncertain|died while sending/gi) ?? []).length;
+      workerLog += readFileSync(f, 'utf8').split('\n').filter((l) => /delivery uncertain|died while sending/i.test(l)).length;
     } catch {
       // no log
     }
