@@ -46,8 +46,9 @@ const tail = (file: string, n = 30) => {
   }
 };
 
-export async function startDevServer(dir: string, cleanups: Cleanups, log: (s: string) => void): Promise<DevServer> {
-  const port = await freePort();
+/** `port`: a fixed port, to restart a stopped server where its clients look for it (the chaos suite). */
+export async function startDevServer(dir: string, cleanups: Cleanups, log: (s: string) => void, opts: { port?: number } = {}): Promise<DevServer> {
+  const port = opts.port ?? await freePort();
   const dbPath = join(dir, 'bench.db');
   const logFile = join(dir, 'temporal.log');
   const args = [
