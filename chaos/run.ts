@@ -7,7 +7,9 @@
  * and, reported: uncertain sends, 5xx answers, recovery times.
  */
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { fileLedgerCounts } from '../activities/ledger.js';
+import { dataConverterFromEnv } from '../src/codec.js';
 import { bundleWorkflows } from '../src/worker.js';
 import { WORKFLOW_TYPE } from '../workflows/defs.js';
 import { Http, newTally, type Tally } from './http.js';
@@ -442,9 +444,8 @@ async function figures(
   // `.uncertain` marks in the send ledger (a resent handoff keeps its mark), worker log lines.
   let stateNotes = 0;
   for (const st of states.values()) stateNotes += (st?.scoreLog ?? []).filter((e: { note?: string }) => /uncertain/i.test(e.note ?? '')).length;
-  const files = readdirSync(stack.ledgerDir);
-  const ledgerIntents = files.filter((f) => f.endsWith('.intent') && !files.includes(f.replace(/\.intent$/, '.json'))).length
-    + files.filter((f) => f.endsWith('.uncertain')).length;
+  const ledger = await fileLedgerCounts(stack.ledgerDir);
+  const ledgerIntents = ledger.uncertain + ledger.intent + ledger.resent;
   let workerLog = 0;
   for (const f of stack.workerLogs) {
     try {
@@ -482,23 +483,6 @@ async function figures(
   return result;
 }
 
-/**
- * Histories need the payload codec to replay once payloads are encrypted (src/codec.ts,
- * CONTRACT.md §Security: `dataConverterFromEnv`); without that module, payloads are plain.
- */
-export async function loadDataConverter(env: NodeJS.ProcessEnv): Promise<object | undefined> {
-  const path = '../src/codec.js';
-  let mod: Record<string, unknown>;
-  try {
-    mod = await import(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return undefined;
-    throw err;
-  }
-  if (typeof mod.dataConverterFromEnv !== 'function') throw new Error('src/codec.ts has no dataConverterFromEnv(env): the chaos suite cannot decode the histories it replays');
-  return (mod.dataConverterFromEnv as (e: NodeJS.ProcessEnv) => object)(env);
-}
-
 let runtimeInstalled = false;
 
 /** Replays every run of every lead (continued-as-new runs included) with the worker's bundle. */
@@ -520,14 +504,15 @@ export async function replayAll(stack: ChaosStack): Promise<{ count: number; err
     for (const e of page.executions ?? []) runs.push({ workflowId: e.execution!.workflowId!, runId: e.execution!.runId! });
     nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
   } while (nextPageToken);
-  const dataConverter = await loadDataConverter(stack.env);
+  // Payloads are encrypted (CONTRACT.md §Security): replay decodes with the run's own keys.
+  const dataConverter = dataConverterFromEnv(stack.env);
   const workflowBundle = await bundleWorkflows();
   async function* histories() {
     for (const run of runs) yield { workflowId: run.workflowId, history: await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory() };
   }
   const errors: { workflowId: string; error: string }[] = [];
   let count = 0;
-  for await (const res of Worker.runReplayHistories({ workflowBundle, ...(dataConverter ? { dataConverter } : {}) } as never, histories())) {
+  for await (const res of Worker.runReplayHistories({ workflowBundle, dataConverter }, histories())) {
     count++;
     if (res.error) errors.push({ workflowId: res.workflowId, error: (res.error instanceof Error ? res.error.message : String(res.error)).slice(0, 300) });
   }
