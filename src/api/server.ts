@@ -208,7 +208,11 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   app.addContentTypeParser('multipart/form-data', { parseAs: 'string' }, (_req, body, done) => done(null, { raw: body }));
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
-    if (err instanceof LeadError) return reply.status(err.status).send(errorBody(err.code, err.message, err.issues));
+    if (err instanceof LeadError) {
+      // A lead that is starting or whose workflow task is being retried answers again shortly.
+      if (err.status === 503) reply.header('retry-after', '2');
+      return reply.status(err.status).send(errorBody(err.code, err.message, err.issues));
+    }
     const status = err.statusCode;
     if (status && status >= 400 && status < 500) {
       const code = ({
