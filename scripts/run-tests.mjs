@@ -2,7 +2,7 @@
 // Runs every test file under test/ with Node's test runner through tsx: typecheck first, then the
 // fast domain tests, then the Temporal ones. Extra arguments narrow the files (substring match).
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -15,6 +15,23 @@ const files = [];
     else if (name.endsWith('.test.ts') && (!filters.length || filters.some((f) => p.includes(f)))) files.push(p);
   }
 })('test');
+
+// The system packages the whole suite needs, checked at once rather than failing test by test
+// minutes later (a filtered run is a developer's choice and is not held up).
+function missingPackages() {
+  const missing = [];
+  if (!existsSync(process.env.CHROMIUM_PATH || '/usr/bin/chromium')) missing.push('chromium');
+  const pg = process.env.PG_BIN_DIR
+    ? existsSync(join(process.env.PG_BIN_DIR, 'pg_ctl'))
+    : existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((v) => existsSync(join('/usr/lib/postgresql', v, 'bin', 'pg_ctl')));
+  if (!pg) missing.push('postgresql');
+  return missing;
+}
+const missing = filters.length ? [] : missingPackages();
+if (missing.length) {
+  console.error(`npm test needs Debian's ${missing.join(' and ')}: run \`apt-get update && apt-get install -y ${missing.join(' ')}\` (bash .ci/run does it for you)`);
+  process.exit(1);
+}
 
 if (!filters.length) {
   const tsc = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });

@@ -1,0 +1,262 @@
+/**
+ * The lead ledger (CONTRACT.md "The lead ledger"): typed reads and writes over the database of
+ * ./database.ts. Every write is idempotent (keyed by eventId, transition, outcome, Message-ID; a
+ * lead's row moves only to a higher version), so an activity retried after a crash or an import
+ * run twice never duplicates a row.
+ */
+import type pg from 'pg';
+import type { Stage } from '../domain/stages.js';
+
+export interface LedgerEvent {
+  eventId: string;
+  type: string;
+  occurredAt: string;
+  /** When the lead's workflow applied it (its clock); absent for imported history. */
+  appliedAt?: string;
+  attributes?: Record<string, unknown>;
+}
+export interface LedgerTransition { at: string; from: Stage; to: Stage; reason: string }
+export interface LedgerOutcome { outcome: 'accepted' | 'rejected' | 'won' | 'lost'; occurredAt: string; reason?: string; note?: string; rep?: string; source?: 'live' | 'imported' }
+export interface LedgerProfileChange { appliedAt: string; seq: number; patch: Record<string, unknown> }
+export interface LedgerLead {
+  leadId: string;
+  stage: Stage;
+  consent: string;
+  score: number;
+  owner?: string;
+  campaign?: string;
+  channel?: string;
+  model?: string;
+  createdAt: string;
+  /** The public state as the API serves it. */
+  state: unknown;
+  /** What a new run resumes from (versioned by its writer). */
+  carried?: unknown;
+  /** Moves forward only; a write with a version not above the stored one leaves the row alone. */
+  version: number;
+}
+/** One lead's facts from one moment, written in one transaction. */
+export interface LedgerBatch {
+  leadId: string;
+  events?: LedgerEvent[];
+  profileChanges?: LedgerProfileChange[];
+  transitions?: LedgerTransition[];
+  outcomes?: LedgerOutcome[];
+  lead?: LedgerLead;
+}
+
+export interface StoredLead extends LedgerLead {
+  becameMqlAt?: string;
+  becameSqlAt?: string;
+  becameOpportunityAt?: string;
+  becameCustomerAt?: string;
+  updatedAt: string;
+}
+
+export type TimelineEntry =
+  | { at: string; kind: 'event'; eventId: string; type: string; occurredAt: string; attributes: Record<string, unknown> }
+  | { at: string; kind: 'profile'; patch: Record<string, unknown> }
+  | { at: string; kind: 'transition'; from: Stage; to: Stage; reason: string }
+  | { at: string; kind: 'outcome'; outcome: string; reason?: string; note?: string; rep?: string; source: string }
+  | { at: string; kind: 'mail'; messageId: string; mailKind: string; track?: string; step?: number; status: string };
+
+export type FunnelGroupBy = 'campaign' | 'channel' | 'month' | 'model';
+export interface CohortCounts {
+  mqls: number;
+  sqls: number;
+  opportunities: number;
+  customers: number;
+  medianDaysMqlToSql: number | null;
+  medianDaysMqlToCustomer: number | null;
+}
+
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : undefined);
+const days = (v: unknown) => (v === null || v === undefined ? null : Math.round(Number(v) * 100) / 100);
+
+/** Group keys: every value seen in the data; a lead without one is `(none)`. */
+const GROUP_EXPR: Record<FunnelGroupBy, string> = {
+  campaign: "COALESCE(campaign, '(none)')",
+  channel: "COALESCE(channel, '(none)')",
+  month: "to_char(became_mql_at AT TIME ZONE 'UTC', 'YYYY-MM')",
+  model: "COALESCE(model, '(none)')",
+};
+
+export class LeadLedger {
+  constructor(readonly pool: pg.Pool) {}
+
+  /** Writes one lead's batch in one transaction; every part is idempotent. */
+  async record(b: LedgerBatch): Promise<void> {
+    await this.transaction(async (c) => {
+      if (b.lead) await upsertLead(c, b.lead);
+      for (const e of b.events ?? []) {
+        await c.query(
+          `INSERT INTO lead_events (lead_id, event_id, type, occurred_at, applied_at, attributes) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (lead_id, event_id) DO UPDATE SET applied_at = COALESCE(lead_events.applied_at, excluded.applied_at)`,
+          [b.leadId, e.eventId, e.type, e.occurredAt, e.appliedAt ?? null, JSON.stringify(e.attributes ?? {})],
+        );
+      }
+      for (const p of b.profileChanges ?? []) {
+        await c.query('INSERT INTO lead_profile_changes (lead_id, applied_at, seq, patch) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [b.leadId, p.appliedAt, p.seq, JSON.stringify(p.patch)]);
+      }
+      for (const t of b.transitions ?? []) {
+        await c.query('INSERT INTO lead_transitions (lead_id, at, from_stage, to_stage, reason) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [b.leadId, t.at, t.from, t.to, t.reason]);
+      }
+      for (const o of b.outcomes ?? []) {
+        await c.query(
+          'INSERT INTO lead_outcomes (lead_id, outcome, occurred_at, reason, note, rep, source) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING',
+          [b.leadId, o.outcome, o.occurredAt, o.reason ?? null, o.note ?? null, o.rep ?? null, o.source ?? 'live'],
+        );
+      }
+      if (b.transitions?.length || b.lead) await refreshStageDates(c, b.leadId);
+    });
+  }
+
+  async lead(leadId: string): Promise<StoredLead | undefined> {
+    const r = await this.pool.query('SELECT * FROM leads WHERE lead_id = $1', [leadId]);
+    const row = r.rows[0];
+    if (!row) return undefined;
+    return {
+      leadId: row.lead_id, stage: row.stage, consent: row.consent, score: row.score,
+      owner: row.owner ?? undefined, campaign: row.campaign ?? undefined, channel: row.channel ?? undefined, model: row.model ?? undefined,
+      createdAt: iso(row.created_at)!, state: row.state, carried: row.carried ?? undefined, version: Number(row.version),
+      becameMqlAt: iso(row.became_mql_at), becameSqlAt: iso(row.became_sql_at),
+      becameOpportunityAt: iso(row.became_opportunity_at), becameCustomerAt: iso(row.became_customer_at),
+      updatedAt: iso(row.updated_at)!,
+    };
+  }
+
+  /** Leads now in each stage. */
+  async stageCounts(): Promise<Record<string, number>> {
+    const r = await this.pool.query('SELECT stage, count(*)::int AS n FROM leads GROUP BY stage');
+    return Object.fromEntries(r.rows.map((x) => [x.stage, x.n]));
+  }
+
+  /**
+   * The cohort of leads whose first MQL date is in [since, until): how many reached sql,
+   * opportunity, customer (ever), and the median days from MQL to sql and to customer; with `by`,
+   * the same per group.
+   */
+  async cohorts(range: { since?: string; until?: string }, by?: FunnelGroupBy): Promise<{ total: CohortCounts; groups: (CohortCounts & { key: string })[] }> {
+    const where = ['became_mql_at IS NOT NULL'];
+    const params: unknown[] = [];
+    if (range.since) where.push(`became_mql_at >= $${params.push(range.since)}`);
+    if (range.until) where.push(`became_mql_at < $${params.push(range.until)}`);
+    const measures = `count(*)::int AS mqls, count(became_sql_at)::int AS sqls, count(became_opportunity_at)::int AS opportunities,
+      count(became_customer_at)::int AS customers,
+      percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM became_sql_at - became_mql_at) / 86400) AS median_sql,
+      percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM became_customer_at - became_mql_at) / 86400) AS median_customer`;
+    const counts = (row: Record<string, unknown>): CohortCounts => ({
+      mqls: Number(row.mqls ?? 0), sqls: Number(row.sqls ?? 0), opportunities: Number(row.opportunities ?? 0), customers: Number(row.customers ?? 0),
+      medianDaysMqlToSql: days(row.median_sql), medianDaysMqlToCustomer: days(row.median_customer),
+    });
+    const total = await this.pool.query(`SELECT ${measures} FROM leads WHERE ${where.join(' AND ')}`, params);
+    if (!by) return { total: counts(total.rows[0] ?? {}), groups: [] };
+    const grouped = await this.pool.query(`SELECT ${GROUP_EXPR[by]} AS key, ${measures} FROM leads WHERE ${where.join(' AND ')} GROUP BY 1 ORDER BY 2 DESC, 1`, params);
+    return { total: counts(total.rows[0] ?? {}), groups: grouped.rows.map((row) => ({ key: String(row.key), ...counts(row) })) };
+  }
+
+  /** Everything recorded about one lead, in time order; `pageToken` continues where a page ended. */
+  async timeline(leadId: string, o: { limit?: number; pageToken?: string } = {}): Promise<{ entries: TimelineEntry[]; nextPageToken?: string }> {
+    const limit = Math.min(Math.max(o.limit ?? 100, 1), 1000);
+    const offset = o.pageToken ? decodeOffset(o.pageToken) : 0;
+    const r = await this.pool.query(
+      `SELECT * FROM (
+         SELECT COALESCE(applied_at, occurred_at) AS at, 1 AS ord, event_id AS k, 'event' AS kind,
+                jsonb_build_object('eventId', event_id, 'type', type, 'occurredAt', occurred_at, 'attributes', attributes) AS body
+           FROM lead_events WHERE lead_id = $1
+         UNION ALL
+         SELECT applied_at, 0, seq::text, 'profile', jsonb_build_object('patch', patch) FROM lead_profile_changes WHERE lead_id = $1
+         UNION ALL
+         SELECT at, 2, from_stage || '>' || to_stage, 'transition', jsonb_build_object('from', from_stage, 'to', to_stage, 'reason', reason)
+           FROM lead_transitions WHERE lead_id = $1
+         UNION ALL
+         SELECT occurred_at, 3, outcome, 'outcome', jsonb_strip_nulls(jsonb_build_object('outcome', outcome, 'reason', reason, 'note', note, 'rep', rep, 'source', source))
+           FROM lead_outcomes WHERE lead_id = $1
+         UNION ALL
+         SELECT COALESCE(sent_at, updated_at), 4, message_id, 'mail',
+                jsonb_strip_nulls(jsonb_build_object('messageId', message_id, 'mailKind', kind, 'track', track, 'step', step, 'status', status))
+           FROM mails WHERE lead_id = $1
+       ) t ORDER BY at, ord, k LIMIT $2 OFFSET $3`,
+      [leadId, limit + 1, offset],
+    );
+    const rows = r.rows.slice(0, limit);
+    const entries = rows.map((row) => {
+      const body = row.body as Record<string, unknown>;
+      if (typeof body.occurredAt === 'string') body.occurredAt = new Date(body.occurredAt).toISOString();
+      return { at: (row.at as Date).toISOString(), kind: row.kind, ...body } as TimelineEntry;
+    });
+    return { entries, ...(r.rows.length > limit ? { nextPageToken: encodeOffset(offset + limit) } : {}) };
+  }
+
+  // ---- suppression by address ------------------------------------------------------------------
+
+  async suppress(address: string, reason: string, leadId?: string): Promise<void> {
+    await this.pool.query('INSERT INTO suppressions (address, reason, lead_id) VALUES ($1, $2, $3) ON CONFLICT (address) DO NOTHING', [normalizeAddress(address), reason, leadId ?? null]);
+  }
+
+  async unsuppress(address: string): Promise<boolean> {
+    const r = await this.pool.query('DELETE FROM suppressions WHERE address = $1', [normalizeAddress(address)]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async isSuppressed(address: string): Promise<boolean> {
+    const r = await this.pool.query('SELECT 1 FROM suppressions WHERE address = $1', [normalizeAddress(address)]);
+    return r.rows.length > 0;
+  }
+
+  async suppressions(): Promise<{ address: string; reason: string; leadId?: string; createdAt: string }[]> {
+    const r = await this.pool.query('SELECT * FROM suppressions ORDER BY created_at, address');
+    return r.rows.map((x) => ({ address: x.address, reason: x.reason, ...(x.lead_id ? { leadId: x.lead_id } : {}), createdAt: iso(x.created_at)! }));
+  }
+
+  private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      const result = await fn(c);
+      await c.query('COMMIT');
+      return result;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+}
+
+/** Addresses compare case-insensitively (the domain is; providers treat the local part so too). */
+export const normalizeAddress = (address: string) => address.trim().toLowerCase();
+
+async function upsertLead(c: pg.PoolClient, l: LedgerLead): Promise<void> {
+  await c.query(
+    `INSERT INTO leads (lead_id, stage, consent, score, owner, campaign, channel, model, created_at, state, carried, version, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
+     ON CONFLICT (lead_id) DO UPDATE SET
+       stage = excluded.stage, consent = excluded.consent, score = excluded.score, owner = excluded.owner,
+       campaign = excluded.campaign, channel = excluded.channel, model = excluded.model, created_at = LEAST(leads.created_at, excluded.created_at),
+       state = excluded.state, carried = COALESCE(excluded.carried, leads.carried), version = excluded.version, updated_at = now()
+     WHERE leads.version < excluded.version`,
+    [l.leadId, l.stage, l.consent, l.score, l.owner ?? null, l.campaign ?? null, l.channel ?? null, l.model ?? null, l.createdAt,
+      JSON.stringify(l.state), l.carried === undefined ? null : JSON.stringify(l.carried), l.version],
+  );
+}
+
+/** A lead's stage dates are the first time it reached each stage, from its recorded transitions. */
+async function refreshStageDates(c: pg.PoolClient, leadId: string): Promise<void> {
+  await c.query(
+    `UPDATE leads l SET became_mql_at = t.mql, became_sql_at = t.sql, became_opportunity_at = t.opp, became_customer_at = t.cust
+       FROM (SELECT min(at) FILTER (WHERE to_stage = 'mql') AS mql, min(at) FILTER (WHERE to_stage = 'sql') AS sql,
+                    min(at) FILTER (WHERE to_stage = 'opportunity') AS opp, min(at) FILTER (WHERE to_stage = 'customer') AS cust
+               FROM lead_transitions WHERE lead_id = $1) t
+      WHERE l.lead_id = $1`,
+    [leadId],
+  );
+}
+
+const encodeOffset = (n: number) => Buffer.from(`o:${n}`).toString('base64url');
+function decodeOffset(token: string): number {
+  const m = /^o:(\d{1,9})$/.exec(Buffer.from(token, 'base64url').toString());
+  if (!m) throw Object.assign(new Error('pageToken is not one this server gave out'), { code: 'bad_page_token' });
+  return Number(m[1]);
+}
