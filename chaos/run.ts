@@ -12,6 +12,7 @@ import { fileLedgerCounts } from '../activities/ledger.js';
 import { dataConverterFromEnv } from '../src/codec.js';
 import { bundleWorkflows } from '../src/worker.js';
 import { WORKFLOW_TYPE } from '../workflows/defs.js';
+import { rng } from '../bench/workload.js';
 import { Http, newTally, type Tally } from './http.js';
 import { type ChaosStack, startChaosStack } from './stack.js';
 
@@ -73,18 +74,6 @@ export interface ChaosResult {
   replayErrors: { workflowId: string; error: string }[];
   settled: boolean;
   ok: boolean;
-}
-
-/** mulberry32: a small seeded generator, so a run's workload is reproducible from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

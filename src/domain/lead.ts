@@ -9,7 +9,7 @@
  */
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
-import { profileLimitProblem } from './limits.js';
+import { CONTROL_CHARS, profileLimitProblem } from './limits.js';
 import type { Stage } from './stages.js';
 
 // zod/mini loads no messages by default; English ones, as every entry point reports them.
@@ -30,13 +30,12 @@ const isoDate = z.iso.datetime({ offset: true });
  * nobody asked to change, and two senders' "same" value would differ from what each sent).
  * Leading and trailing whitespace (a stray newline at the end of a CSV cell) is trimmed first.
  */
-export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 const noControls = z.refine<string>((v) => !CONTROL_CHARS.test(v), 'must not contain control characters (CR, LF, NUL, tab, bidi overrides ...)');
 const text = (max = 200) => z.string().check(z.trim(), z.minLength(1), z.maxLength(max), noControls);
 const opt = z.optional;
 const email = z.email().check(z.maxLength(320));
 
-export { PROFILE_LIMITS, profileLimitProblem, profileWithinLimits } from './limits.js';
+export { CONTROL_CHARS, PROFILE_LIMITS, profileLimitProblem, profileWithinLimits } from './limits.js';
 
 /** Fails the parse with the bound's reason; `pick` chooses which keys of the value are profile fields. */
 const withinLimits = <T extends Record<string, unknown>>(pick: (v: T) => Record<string, unknown> = (v) => v) => z.superRefine<T>((v, ctx) => {

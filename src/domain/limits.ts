@@ -5,6 +5,14 @@
  * would not survive that.
  */
 
+/**
+ * Characters no text the engine keeps may hold: C0 controls (CR, LF, NUL, tab), DEL, C1, the
+ * Unicode line and paragraph separators and the bidi overrides. The schemas refuse them
+ * (lead.ts), mail text turns them into spaces (mail.ts), `leadctl show` escapes them.
+ */
+// eslint-disable-next-line no-control-regex
+export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
 /** CONTRACT.md §Security: a profile holds at most 100 fields and 16 KB (its JSON, UTF-8). */
 export const PROFILE_LIMITS = { fields: 100, bytes: 16 * 1024 } as const;
 

@@ -6,7 +6,8 @@
  * workflow builds it, the activities and the tests read it.
  */
 import type { Config } from './config.js';
-import type { Consent, Profile, Stage } from './lead.js';
+import type { LeadState, Profile } from './lead.js';
+import { CONTROL_CHARS } from './limits.js';
 import type { LeadCore } from './model.js';
 import { scoreAt } from './scoring.js';
 
@@ -27,23 +28,10 @@ const NAMED_FIELDS = ['email', 'firstName', 'lastName', 'company', 'jobTitle', '
  * `lead.score.total`, `lead.slaDeadline`, `lead.transitions`, `lead.scoreLog` as before).
  * `recycleCount` and `becameSqlAt` are part of the Message-IDs: they are copied unchanged.
  */
-export interface MailLead {
-  leadId: string;
-  stage: Stage;
-  score: { total: number; fit: number; engagement: number };
-  owner?: string;
-  profile: Profile;
-  consent: Consent;
-  campaign?: string;
-  becameMqlAt?: string;
-  becameSqlAt?: string;
-  slaDeadline?: string;
-  recycleCount: number;
-  escalations: number;
-  transitions: { at: string; from: Stage; to: Stage; reason: string }[];
-  scoreLog: { at: string; eventId?: string; type: string; points: number; note?: string }[];
-}
+export type MailLead = Pick<LeadState, 'leadId' | 'stage' | 'score' | 'owner' | 'profile' | 'consent' | 'campaign' | 'becameMqlAt'
+  | 'becameSqlAt' | 'slaDeadline' | 'recycleCount' | 'escalations' | 'transitions' | 'scoreLog'>;
 
+const CONTROL_CHARS_ALL = new RegExp(CONTROL_CHARS.source, 'g');
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
 /**
@@ -51,8 +39,7 @@ const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date
  * text part or headers) become spaces, and it is cut at MAIL_TEXT_MAX characters.
  */
 export function mailText(s: string, max = MAIL_TEXT_MAX): string {
-  // eslint-disable-next-line no-control-regex
-  const clean = s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ');
+  const clean = s.replace(CONTROL_CHARS_ALL, ' ');
   return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
 }
 

@@ -3,7 +3,6 @@
  * process takes over: every due step reaches the SMTP server once, none twice, none lost.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,32 +11,22 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { devServerEnv, startSmtp } from '../helpers/temporal.js';
 import type { SmtpCapture } from '../helpers/smtp.js';
 import { startLead } from '../helpers/leads.js';
+import { killWorkerProcesses, startWorkerProcess } from '../helpers/worker-process.js';
 import { stateQuery } from '../../workflows/defs.js';
 
 let env: TestWorkflowEnvironment;
 let smtp: SmtpCapture;
-const children: ChildProcess[] = [];
 before(async () => {
   env = await devServerEnv();
   smtp = await startSmtp();
 });
 after(async () => {
-  for (const c of children) c.kill('SIGKILL');
+  killWorkerProcesses();
   await env?.teardown();
   await smtp?.close();
 });
 
-function startWorker(taskQueue: string, ledgerDir: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'helpers', 'worker-child.ts')], {
-    env: { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_TASK_QUEUE: taskQueue, SMTP_URL: smtp.url, SEND_LEDGER_DIR: ledgerDir },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => String(d).includes('worker ready') && resolve(child));
-    child.on('exit', (code) => reject(new Error(`worker exited early (${code})`)));
-  });
-}
+const startWorker = (taskQueue: string, ledgerDir: string) => startWorkerProcess({ address: env.address, taskQueue, smtpUrl: smtp.url, ledgerDir });
 
 test('a worker killed mid-send: no mail twice, and every welcome mail arrives or is reported uncertain', async () => {
   const taskQueue = 'crash-test';

@@ -9,7 +9,6 @@
  *   with the same Message-ID and the ledger says resent, so an owner never misses a hand-raiser.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,18 +18,18 @@ import { fileLedger, fileLedgerCounts } from '../../activities/ledger.js';
 import { devServerEnv, harness, type Harness } from '../helpers/temporal.js';
 import { ev, signal, startLead, waitForState } from '../helpers/leads.js';
 import { stateQuery } from '../../workflows/defs.js';
+import { killWorkerProcesses, startWorkerProcess } from '../helpers/worker-process.js';
 import { type FaultySmtp, startFaultySmtp } from './faulty-smtp.js';
 
 let env: TestWorkflowEnvironment;
 let smtp: FaultySmtp;
 let h: Harness | undefined;
-const children: ChildProcess[] = [];
 before(async () => {
   env = await devServerEnv();
   smtp = await startFaultySmtp();
 });
 after(async () => {
-  for (const c of children) c.kill('SIGKILL');
+  killWorkerProcesses();
   await h?.close();
   await env?.teardown();
   await smtp?.close();
@@ -89,17 +88,7 @@ describe('a worker in this process', () => {
   });
 });
 
-function startWorker(taskQueue: string, ledgerDir: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'helpers', 'worker-child.ts')], {
-    env: { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_TASK_QUEUE: taskQueue, SMTP_URL: smtp.url, SEND_LEDGER_DIR: ledgerDir },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => String(d).includes('worker ready') && resolve(child));
-    child.on('exit', (code) => reject(new Error(`worker exited early (${code})`)));
-  });
-}
+const startWorker = (taskQueue: string, ledgerDir: string) => startWorkerProcess({ address: env.address, taskQueue, smtpUrl: smtp.url, ledgerDir });
 
 test('a worker SIGKILLed mid-send: a handoff waiting for its 250 is resent (same Message-ID); a mail waiting for RCPT is sent once, not left uncertain', async () => {
   const taskQueue = 'faults-kill';

@@ -5,7 +5,6 @@
  * applied every event and every history replays against today's code.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,41 +19,27 @@ import { STATE_MEMO, stateQuery } from '../../workflows/defs.js';
 import { devServerEnv, startSmtp, TEST_PAYLOAD_KEYS, testConfig, testDataConverter, workflowBundle } from '../helpers/temporal.js';
 import type { SmtpCapture } from '../helpers/smtp.js';
 import { recordHistory } from '../helpers/leads.js';
+import { killWorkerProcess, killWorkerProcesses, startWorkerProcess } from '../helpers/worker-process.js';
 
 let env: TestWorkflowEnvironment;
 let smtp: SmtpCapture;
-const children = new Set<ChildProcess>();
 before(async () => {
   // The server marks a run whose tasks keep failing with TemporalReportedProblems after this many.
   env = await devServerEnv(['--dynamic-config-value', 'system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=2']);
   smtp = await startSmtp();
 });
 after(async () => {
-  for (const c of children) c.kill('SIGKILL');
+  killWorkerProcesses();
   await env?.teardown();
   await smtp?.close();
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function startWorker(taskQueue: string, ledgerDir: string, extraEnv: Record<string, string> = {}, script = 'worker-child.ts'): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'helpers', script)], {
-    env: { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_TASK_QUEUE: taskQueue, SMTP_URL: smtp.url, SEND_LEDGER_DIR: ledgerDir, ...extraEnv },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => String(d).includes('worker ready') && resolve(child));
-    child.once('exit', (code) => reject(new Error(`worker exited early (${code})`)));
-  });
-}
+const startWorker = (taskQueue: string, ledgerDir: string, extraEnv: Record<string, string> = {}, script = 'worker-child.ts') =>
+  startWorkerProcess({ address: env.address, taskQueue, smtpUrl: smtp.url, ledgerDir, env: extraEnv, script });
 
-async function kill(child: ChildProcess) {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
+const kill = killWorkerProcess;
 
 /** Reads (memo, through getState) until `predicate` holds. */
 async function until(service: LeadService, leadId: string, predicate: (s: LeadState) => boolean, timeoutMs = 60_000): Promise<LeadState> {
