@@ -125,9 +125,15 @@ function devServerArgs(s: Pick<StackSettings, 'dataDir' | 'temporalPort' | 'uiPo
     '--ui-disable-news-fetch',
     // The UI decodes the encrypted payloads through the API's codec server (src/api/codec.ts).
     '--ui-codec-endpoint', codecEndpoint(s.apiPort),
+    // A lead whose workflow task fails twice in a row gets the system search attribute
+    // TemporalReportedProblems, which `leadctl wedged` lists (off by default on the dev server).
+    '--dynamic-config-value', `${REPORTED_PROBLEMS_SETTING}=2`,
     ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${cliType(k.type)}`]),
   ];
 }
+
+/** Temporal's dynamic config key that turns on TemporalReportedProblems after N consecutive task failures. */
+const REPORTED_PROBLEMS_SETTING = 'system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute';
 
 /** The API's codec server as the browser showing this stack's UI reaches it (the API listens on every IPv4 interface). */
 const codecEndpoint = (apiPort: number) => `http://127.0.0.1:${apiPort}/codec`;
