@@ -392,19 +392,23 @@ async function figures(
   }
 
   // Wedged: a workflow task that keeps failing (attempt > 1 on two looks apart), a problem
-  // Temporal reports, or a GET that still answers 5xx after the settle.
+  // Temporal reports, or a GET that still answers 5xx, or says its task is failing, after the
+  // window as it did at the settle (a task retried once after the last worker kill is not wedged:
+  // it recovers by itself, which the second look shows).
   const first = await describeAll(stack, all);
   await new Promise((r) => setTimeout(r, o.wedgedWindowMs));
   const second = new Map((await describeAll(stack, all)).map((d) => [d.leadId, d]));
+  const troubled = (st: any) => (typeof st?.httpStatus === 'number' && st.httpStatus >= 500) || st?.workflowTask?.failing === true;
+  const again = await readStates(http, all.filter((id) => troubled(states.get(id))));
   const wedged: ChaosResult['wedged'] = [];
   for (const d of first) {
     const why: string[] = [];
     const d2 = second.get(d.leadId);
     if (d.taskAttempt > 1 && (d2?.taskAttempt ?? 0) > 1) why.push(`workflow task attempt ${d2!.taskAttempt}`);
     if (d.reportedProblems || d2?.reportedProblems) why.push('TemporalReportedProblems set');
-    const st = states.get(d.leadId);
+    const st = again.get(d.leadId);
     if (typeof st?.httpStatus === 'number' && st.httpStatus >= 500) why.push(`GET answers ${st.httpStatus}`);
-    if (st?.workflowTask?.failing) why.push('GET reports a failing workflow task');
+    if (st?.workflowTask?.failing) why.push(`GET reports a failing workflow task (attempt ${st.workflowTask.attempts})`);
     if (why.length) wedged.push({ leadId: d.leadId, why: why.join('; ') });
   }
 
