@@ -9,24 +9,17 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LeadService } from '../../src/client.js';
 import { ROOT } from '../../src/env.js';
 import { devServerEnv, TEST_LINK_SECRET, TEST_PAYLOAD_KEYS, testConfig } from '../helpers/temporal.js';
+import { freePort } from '../../bench/proc.js';
 
 const ENTRY = { api: 'src/api/main.ts', worker: 'src/worker.ts' } as const;
 const SECRETS = { LINK_SECRET: TEST_LINK_SECRET, API_TOKEN: 'startup-test-token', PAYLOAD_KEYS: TEST_PAYLOAD_KEYS };
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 const children = new Set<ChildProcess>();
 

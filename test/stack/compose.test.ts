@@ -10,13 +10,14 @@ import { Connection } from '@temporalio/client';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { ROOT, temporalBinaries } from '../../src/env.js';
 import { SEARCH_ATTRIBUTES } from '../../workflows/defs.js';
+import { freePort } from '../../bench/proc.js';
 
 type Service = {
   image?: string; build?: unknown; command?: string[] | string; entrypoint?: string[] | string; container_name?: string;
@@ -75,13 +76,6 @@ function filesLoadedBy(entries: string[]): string[] {
   return [...seen].map((f) => relative(ROOT, f));
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 function run(command: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ code: number | null; out: string }> {
   return new Promise((resolvePromise, reject) => {
