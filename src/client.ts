@@ -25,8 +25,8 @@ export interface WorkflowTaskProblem { failing: true; attempts: number; since?: 
 
 /** How many times (50 ms apart) getState reads the memo of a run that has not published one yet. */
 const MEMO_RETRIES = 20;
-/** How many times (20 ms apart) getState waits for a pending workflow task before answering the memo as it is. */
-const PENDING_RETRIES = 100;
+/** How many times (50 ms apart) getState waits for a pending workflow task before answering the memo as it is. */
+const PENDING_RETRIES = 40;
 /** How long (in 50 ms reads) a run with no completed workflow task may take before getState answers 503. */
 const STARTING_RETRIES = 200;
 
@@ -177,7 +177,7 @@ export class LeadService {
       // wait a moment for it, so a read after a write sees the write, as the query did.
       if (state && (!d.raw.pendingWorkflowTask || attempt >= PENDING_RETRIES)) return state;
       if (state) {
-        await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 50));
         continue;
       }
       // No state in the memo: a run that has completed a workflow task without publishing one was
