@@ -7,7 +7,7 @@
 import { simpleParser } from 'mailparser';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
-import type { Captured, SmtpCapture } from '../helpers/smtp.js';
+import { type Captured, type SmtpCapture, waitForMail } from '../helpers/smtp.js';
 
 /** What the server does with a whole message (after the client's terminator). */
 export type DataFault =
@@ -39,14 +39,7 @@ export async function startFaultySmtp(): Promise<FaultySmtp> {
     url: '', port: 0, messages: [], held: [], heldRcpts: [], refuse: new Set(), down: false, delayMs: 0, rcptDelayMs: 0, dataDelayMs: 0,
     rcptFault: () => undefined,
     dataFault: () => 'accept',
-    async waitFor(predicate, timeoutMs = 20_000) {
-      const until = Date.now() + timeoutMs;
-      while (!predicate(capture.messages)) {
-        if (Date.now() > until) throw new Error(`timed out waiting for mail; have ${capture.messages.length}: ${capture.messages.map((m) => m.subject).join(' | ')}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      return capture.messages;
-    },
+    waitFor: (predicate, timeoutMs) => waitForMail(capture.messages, predicate, timeoutMs),
     close: () => new Promise((r) => server.close(() => r())),
   };
   const connectionOf = (id: string) => [...(server as unknown as { connections: Set<{ id: string; _socket: { destroy(): void } }> }).connections].find((c) => c.id === id);

@@ -23,17 +23,20 @@ export interface SmtpCapture {
   close(): Promise<void>;
 }
 
+/** Resolves with `messages` once `predicate` holds for them; fails after `timeoutMs`, listing what arrived. */
+export async function waitForMail(messages: Captured[], predicate: (m: Captured[]) => boolean, timeoutMs = 20_000): Promise<Captured[]> {
+  const until = Date.now() + timeoutMs;
+  while (!predicate(messages)) {
+    if (Date.now() > until) throw new Error(`timed out waiting for mail; have ${messages.length}: ${messages.map((m) => m.subject).join(' | ')}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return messages;
+}
+
 export async function startSmtp(port = 0): Promise<SmtpCapture> {
   const capture: SmtpCapture = {
     url: '', port: 0, messages: [], refuse: new Set(), down: false, delayMs: 0,
-    async waitFor(predicate, timeoutMs = 20_000) {
-      const until = Date.now() + timeoutMs;
-      while (!predicate(capture.messages)) {
-        if (Date.now() > until) throw new Error(`timed out waiting for mail; have ${capture.messages.length}: ${capture.messages.map((m) => m.subject).join(' | ')}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      return capture.messages;
-    },
+    waitFor: (predicate, timeoutMs) => waitForMail(capture.messages, predicate, timeoutMs),
     close: () => new Promise((r) => server.close(() => r())),
   };
   const closed = new Set<string>();
