@@ -17,6 +17,7 @@ import {
   salesOutcomeUpdate, STATE_MEMO, stateQuery, WORKFLOW_TYPE,
 } from '../workflows/defs.js';
 import type { leadWorkflow } from '../workflows/lead.js';
+import type { LeadLedger } from './ledger/ledger.js';
 import { decodeSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes.js';
 
 /** A lead's state as read by getState; `workflowTask` only while its workflow task keeps failing. */
@@ -67,7 +68,8 @@ const LEADS = `WorkflowType = '${WORKFLOW_TYPE}' AND ExecutionStatus != 'Continu
 const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 export class LeadService {
-  constructor(readonly client: Client, readonly taskQueue: string, readonly config: Config) {}
+  /** `ledger`: the lead ledger (src/ledger/ledger.ts), read for state, search, funnel and timeline. */
+  constructor(readonly client: Client, readonly taskQueue: string, readonly config: Config, readonly ledger?: LeadLedger) {}
 
   private handle(leadId: string) {
     return this.client.workflow.getHandle<typeof leadWorkflow>(workflowIdFor(validate(leadIdSchema, leadId, 'leadId', ['leadId'])));

@@ -24,6 +24,8 @@ export const MIGRATIONS_DIR = join(ROOT, 'migrations');
 
 export interface Database {
   pool: pg.Pool;
+  /** What other processes connect to (the embedded database's loopback URL included). */
+  url: string;
   /** Where it is (a password is never shown). */
   describe: string;
   close(): Promise<void>;
@@ -107,7 +109,7 @@ export async function openDatabase(o: { url?: string; dataDir?: string; max?: nu
       throw err;
     }
   }
-  return { pool, describe, close };
+  return { pool, url, describe, close };
 }
 
 /** Applies every migration not yet applied (idempotent; safe from several processes at once). */
