@@ -9,14 +9,20 @@ import { Readable } from 'node:stream';
 import type { LoadedConfig } from '../src/config-file.js';
 import type { LinkSigner } from '../src/links.js';
 import type { Carried } from '../workflows/defs.js';
-import type { SendLedger } from './ledger.js';
+import { leadIdOfWorkflowId } from '../src/domain/lead.js';
+import { digestEventId, RECENT_EVENT_IDS } from '../src/domain/recent-ids.js';
+import type { LeadLedger } from '../src/ledger/ledger.js';
+import type { MailRef, SendLedger } from './ledger.js';
 import { type HandoffMail, type LeadActivities, type NurtureMail, PERMANENT_BOUNCE, type SentMail } from './types.js';
 
 export interface ActivityDeps {
   loaded: LoadedConfig;
   transport: Transporter;
   client: Client;
-  ledger: SendLedger;
+  /** The send ledger (the `mails` table of the lead ledger's database). */
+  sendLedger: SendLedger;
+  /** The lead ledger: what each lead's loop records, and what a new run resumes from. */
+  ledger: LeadLedger;
   links: LinkSigner;
   clock?: () => number;
 }
@@ -97,20 +103,21 @@ function holdEndOfData(transport: Transporter) {
 }
 
 export function createActivities(deps: ActivityDeps): LeadActivities {
-  const { loaded, transport, client, ledger, links } = deps;
+  const { loaded, transport, client, sendLedger: mails, ledger, links } = deps;
   const now = deps.clock ?? Date.now;
   const rotation = new Map<string, number>();
   const fromDomain = /@([^>\s]+)>?\s*$/.exec(loaded.config.email.from)?.[1] ?? 'lead-nurture.local';
   holdEndOfData(transport);
 
-  async function send(messageId: string, message: Parameters<Transporter['sendMail']>[0], delivery: Delivery): Promise<SentMail> {
-    const before = await ledger.state(messageId);
+  async function send(mail: MailRef, message: Parameters<Transporter['sendMail']>[0], delivery: Delivery): Promise<SentMail> {
+    const { messageId } = mail;
+    const before = await mails.state(messageId);
     if (before.state === 'sent') return { messageId, duplicate: true, ...(before.resent ? { resent: true } : {}) };
     let resend = false;
     if (before.state === 'intent' || before.state === 'uncertain') {
       // An earlier attempt ended the message's DATA and never heard back (its worker died, or the
       // connection failed): the server may or may not have it.
-      if (before.state === 'intent') await ledger.markUncertain(messageId, { at: new Date(now()).toISOString(), reason: 'a worker died at the end of DATA' });
+      if (before.state === 'intent') await mails.markUncertain(mail, { at: new Date(now()).toISOString(), reason: 'a worker died at the end of DATA' });
       if (delivery === 'at-most-once') {
         log.warn('mail delivery uncertain: an earlier attempt may have delivered it; not resending', { messageId, uncertain: true });
         return { messageId, duplicate: true, uncertain: true };
@@ -118,10 +125,11 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
       log.warn('mail delivery uncertain: resending it with the same Message-ID (at least once)', { messageId, uncertain: true, resent: true });
       resend = true;
     }
-    return transmit(messageId, message, delivery, resend);
+    return transmit(mail, message, delivery, resend);
   }
 
-  async function transmit(messageId: string, message: Parameters<Transporter['sendMail']>[0], delivery: Delivery, resend: boolean): Promise<SentMail> {
+  async function transmit(mail: MailRef, message: Parameters<Transporter['sendMail']>[0], delivery: Delivery, resend: boolean): Promise<SentMail> {
+    const { messageId } = mail;
     // Heartbeat while the pool queues the message and the SMTP server works: a live but slow send
     // is not retried beside itself; only a dead worker's send times out (heartbeatTimeout) and is
     // retried. No intent exists while the message waits for a connection, so a worker killed then
@@ -133,7 +141,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
     let marking: Promise<unknown> | undefined;
     const endOfData: EndOfData = async () => {
       if (resend) return; // the earlier attempt's intent (now uncertain) stands for this one too
-      marking = ledger.markIntent(messageId).then((created) => (mine = created));
+      marking = mails.markIntent(mail).then((created) => (mine = created));
       await marking;
       // Another attempt of this send (a retry beside a stalled one) got here first: this one
       // stops before the terminator, so the server drops its copy.
@@ -150,7 +158,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
       // After the terminator, only a reply settles it: a 4xx/5xx says the server did not take
       // the message; a connection that failed before any reply leaves it uncertain.
       if (released && !e.responseCode) {
-        await ledger.markUncertain(messageId, { at: new Date(now()).toISOString(), reason: e.message });
+        await mails.markUncertain(mail, { at: new Date(now()).toISOString(), reason: e.message });
         if (delivery === 'at-most-once') {
           log.warn('mail delivery uncertain: the connection failed after the message was handed over; not resending', { messageId, uncertain: true, error: e.message });
           return { messageId, duplicate: false, uncertain: true };
@@ -159,7 +167,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
         throw err;
       }
       // The server did not take it: a retry may send.
-      if (mine) await ledger.withdrawIntent(messageId);
+      if (mine) await mails.withdrawIntent(messageId);
       if (e.responseCode && e.responseCode >= 500 && e.responseCode < 600 && e.command !== 'CONN' && e.code !== 'ECONNECTION') {
         throw ApplicationFailure.nonRetryable(`recipient refused (${e.responseCode}): ${e.message}`, PERMANENT_BOUNCE);
       }
@@ -168,7 +176,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
       clearInterval(beat);
       held.delete(endOfData);
     }
-    await ledger.markSent(messageId, { at: new Date(now()).toISOString(), ...(resend ? { resent: true } : {}) });
+    await mails.markSent(mail, { at: new Date(now()).toISOString(), ...(resend ? { resent: true } : {}) });
     return { messageId, duplicate: false, ...(resend ? { resent: true } : {}) };
   }
 
@@ -176,7 +184,13 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
     async leadContext({ workflowId, runId, recover }) {
       const base = { config: loaded.config, configVersion: loaded.version };
       if (!recover) return base;
-      return { ...base, previous: await previousRun(client, workflowId, runId) };
+      return { ...base, previous: (await fromLedger(ledger, leadIdOfWorkflowId(workflowId))) ?? (await previousRun(client, workflowId, runId)) };
+    },
+
+    // A local activity, retried until the database answers: the lead's loop waits for it, so what
+    // a completed workflow task says is in the ledger (reads see their writes).
+    async recordLead(batch) {
+      await ledger.record(batch);
     },
 
     // Round robin per owner list in this worker process. A local activity: the pick is recorded
@@ -201,7 +215,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
         ...lead.profile, profile: lead.profile, lead,
         links: { unsubscribe, click: links.url('click', lead.leadId, t, { m: ref, u: `${links.baseUrl}/welcome` }), open: links.url('open', lead.leadId, t, { m: ref }) },
       });
-      return send(messageId, {
+      return send({ messageId, leadId: lead.leadId, kind: 'nurture', track, step, recipient: email }, {
         from: loaded.config.email.from,
         to: email,
         ...rendered,
@@ -224,7 +238,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
         lead, profile: lead.profile, owner, escalation,
         links: { accept: `${sales}&action=accept`, reject: `${sales}&action=reject` },
       });
-      return send(messageId, {
+      return send({ messageId, leadId: lead.leadId, kind: 'handoff', step: escalation, recipient: owner }, {
         from: loaded.config.email.from,
         to: owner,
         ...rendered,
@@ -232,6 +246,15 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
       }, 'at-least-once');
     },
   };
+}
+
+/** Where the lead was when the ledger last recorded it, with its recent event ids (hashed as the loop keeps them). */
+async function fromLedger(ledger: LeadLedger, leadId: string): Promise<Carried | undefined> {
+  const row = await ledger.lead(leadId);
+  const carried = row?.carried as { v?: number; core?: Carried['core'] } | undefined;
+  if (!carried?.core) return undefined;
+  const ids = await ledger.recentEventIds(leadId, RECENT_EVENT_IDS);
+  return { core: carried.core, recentEventIds: ids.map(digestEventId) };
 }
 
 /** The final state of the lead's latest completed run, if any (an earlier customer, dormant or disqualified run). */

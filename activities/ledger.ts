@@ -1,5 +1,6 @@
 /**
- * The send ledger: what happened to each Message-ID.
+ * The send ledger: what happened to each Message-ID, in the lead ledger's `mails` table, so every
+ * worker on every host shares it.
  *
  * - `intent`: written by the email activity just before it ends the message's DATA (the SMTP
  *   server holds the whole body but cannot act on it before the terminator), never earlier: a
@@ -9,94 +10,77 @@
  *   later attempt found a bare intent: SMTP cannot tell whether the message arrived. Nurture mail
  *   (at most once) is not resent; handoff mail (at least once) is resent with the same Message-ID.
  * - `sent`: the server accepted the message (`resent` when a resend did it).
- * - nothing: never sent, or the server said no and the intent was withdrawn.
+ * - no row: never sent, or the server said no and the intent was withdrawn.
  *
- * Small on purpose (a database replaces the files later, issue 10). Files per message under one
- * folder, created atomically (`wx`): safe for several workers sharing a volume. They are private
- * (0600, folder 0700) and hold no address: a Message-ID, a time, whether it was resent.
+ * The intent is one `INSERT … ON CONFLICT DO NOTHING`: of two attempts racing for one message
+ * exactly one gets the row. A row holds the Message-ID, the lead, the kind, track and step, the
+ * recipient and times (CONTRACT.md "The lead ledger": every mail sent).
  */
-import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { access, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import type pg from 'pg';
 
 export type LedgerState = 'sent' | 'intent' | 'uncertain' | undefined;
 export interface LedgerEntry { state: LedgerState; resent?: boolean }
+/** What a mail is, for its row. */
+export interface MailRef { messageId: string; leadId: string; kind: 'nurture' | 'handoff'; track?: string; step?: number; recipient?: string }
 
 export interface SendLedger {
   state(messageId: string): Promise<LedgerEntry>;
   /** True when this call wrote the intent, false when one was already there (another attempt holds it). */
-  markIntent(messageId: string): Promise<boolean>;
+  markIntent(mail: MailRef): Promise<boolean>;
   withdrawIntent(messageId: string): Promise<void>;
-  markUncertain(messageId: string, info: { at: string; reason: string }): Promise<void>;
-  markSent(messageId: string, info: { at: string; resent?: boolean }): Promise<void>;
+  markUncertain(mail: MailRef, info: { at: string; reason: string }): Promise<void>;
+  markSent(mail: MailRef, info: { at: string; resent?: boolean }): Promise<void>;
 }
 
-export function fileLedger(dir: string): SendLedger {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const base = (id: string) => join(dir, createHash('sha256').update(id).digest('hex').slice(0, 40));
-  const exists = (p: string) => access(p).then(() => true, () => false);
-  const create = async (p: string, content: string): Promise<boolean> => {
-    try {
-      await writeFile(p, content, { flag: 'wx', mode: 0o600 });
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      return false;
-    }
-  };
+const row = (m: MailRef) => [m.messageId, m.leadId, m.kind, m.track ?? null, m.step ?? null, m.recipient ?? null];
+
+export function sqlSendLedger(pool: pg.Pool): SendLedger {
   return {
     async state(messageId) {
-      const sent = await readFile(`${base(messageId)}.json`, 'utf8').catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') return undefined;
-        throw err;
-      });
-      if (sent !== undefined) {
-        let resent = false;
-        try {
-          resent = (JSON.parse(sent) as { resent?: boolean }).resent === true;
-        } catch {
-          // a torn write of an older entry: it was sent all the same
-        }
-        return resent ? { state: 'sent', resent } : { state: 'sent' };
-      }
-      if (await exists(`${base(messageId)}.uncertain`)) return { state: 'uncertain' };
-      if (await exists(`${base(messageId)}.intent`)) return { state: 'intent' };
-      return { state: undefined };
+      const r = await pool.query('SELECT status, resent FROM mails WHERE message_id = $1', [messageId]);
+      const x = r.rows[0] as { status: string; resent: boolean } | undefined;
+      if (!x) return { state: undefined };
+      const state = x.status as LedgerState;
+      return state === 'sent' && x.resent ? { state, resent: true } : { state };
     },
-    markIntent: (messageId) => create(`${base(messageId)}.intent`, messageId),
-    withdrawIntent: (messageId) => rm(`${base(messageId)}.intent`, { force: true }),
-    markUncertain: async (messageId, info) => {
-      await create(`${base(messageId)}.uncertain`, JSON.stringify({ messageId, ...info }));
+    async markIntent(m) {
+      const r = await pool.query(
+        `INSERT INTO mails (message_id, lead_id, kind, track, step, recipient, status) VALUES ($1, $2, $3, $4, $5, $6, 'intent')
+         ON CONFLICT (message_id) DO NOTHING`,
+        row(m),
+      );
+      return (r.rowCount ?? 0) === 1;
     },
-    markSent: async (messageId, info) => {
-      await create(`${base(messageId)}.json`, JSON.stringify({ messageId, ...info }));
+    async withdrawIntent(messageId) {
+      await pool.query("DELETE FROM mails WHERE message_id = $1 AND status = 'intent'", [messageId]);
+    },
+    async markUncertain(m, info) {
+      // Only an intent (or nothing) becomes uncertain: a sent row stays sent.
+      await pool.query(
+        `INSERT INTO mails (message_id, lead_id, kind, track, step, recipient, status, reason, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'uncertain', $7, $8)
+         ON CONFLICT (message_id) DO UPDATE SET status = 'uncertain', reason = excluded.reason, updated_at = excluded.updated_at WHERE mails.status = 'intent'`,
+        [...row(m), info.reason, info.at],
+      );
+    },
+    async markSent(m, info) {
+      await pool.query(
+        `INSERT INTO mails (message_id, lead_id, kind, track, step, recipient, status, resent, sent_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'sent', $7, $8, $8)
+         ON CONFLICT (message_id) DO UPDATE SET status = 'sent', resent = excluded.resent, sent_at = excluded.sent_at, updated_at = excluded.updated_at
+         WHERE mails.status <> 'sent'`,
+        [...row(m), info.resent === true, info.at],
+      );
     },
   };
 }
 
 /**
- * How many messages of a file ledger are in each state, for the chaos suite and ops (a sent
- * message whose earlier attempt was uncertain counts as sent; `resent` counts those sent again).
+ * How many messages are in each state, for the chaos suite and ops (a sent message whose earlier
+ * attempt was uncertain counts as sent; `resent` counts those sent again).
  */
-export async function fileLedgerCounts(dir: string): Promise<{ sent: number; resent: number; uncertain: number; intent: number }> {
-  const names = await readdir(dir);
-  const by = new Map<string, Set<string>>();
-  for (const n of names) {
-    const dot = n.indexOf('.');
-    if (dot < 0) continue;
-    const set = by.get(n.slice(0, dot)) ?? new Set<string>();
-    set.add(n.slice(dot + 1));
-    by.set(n.slice(0, dot), set);
-  }
-  const counts = { sent: 0, resent: 0, uncertain: 0, intent: 0 };
-  for (const [base, kinds] of by) {
-    if (kinds.has('json')) {
-      counts.sent++;
-      const entry = await readFile(join(dir, `${base}.json`), 'utf8').catch(() => '{}');
-      if (/"resent":true/.test(entry)) counts.resent++;
-    } else if (kinds.has('uncertain')) counts.uncertain++;
-    else if (kinds.has('intent')) counts.intent++;
-  }
-  return counts;
+export async function sendLedgerCounts(pool: pg.Pool): Promise<{ sent: number; resent: number; uncertain: number; intent: number }> {
+  const r = await pool.query(
+    `SELECT count(*) FILTER (WHERE status = 'sent')::int AS sent, count(*) FILTER (WHERE status = 'sent' AND resent)::int AS resent,
+            count(*) FILTER (WHERE status = 'uncertain')::int AS uncertain, count(*) FILTER (WHERE status = 'intent')::int AS intent FROM mails`,
+  );
+  return r.rows[0] as { sent: number; resent: number; uncertain: number; intent: number };
 }

@@ -1,11 +1,16 @@
 import type { Config } from '../src/domain/config.js';
 import type { MailLead } from '../src/domain/mail.js';
+import type { LedgerBatch } from '../src/ledger/ledger.js';
 import type { Carried } from '../workflows/defs.js';
 
 export interface LeadContext {
   config: Config;
   configVersion: string;
-  /** The final state of the lead's last completed run, when this run is a fresh start. */
+  /**
+   * When this run is a fresh start (not a continue-as-new): where the lead was, from the ledger's
+   * latest state (a lead is never forgotten), else from its last completed run (runs from before
+   * the ledger).
+   */
   previous?: Carried;
 }
 
@@ -27,6 +32,8 @@ export interface SentMail { messageId: string; duplicate: boolean; uncertain?: b
 /** The activity surface the workflows call (implemented by createActivities). */
 export interface LeadActivities {
   leadContext(input: { workflowId: string; runId: string; recover: boolean }): Promise<LeadContext>;
+  /** Writes what one iteration of the lead's loop changed into the ledger (idempotent). */
+  recordLead(batch: LedgerBatch): Promise<void>;
   assignOwner(input: { leadId: string; rule: number; owners: string[] }): Promise<string>;
   sendNurtureEmail(mail: NurtureMail): Promise<SentMail>;
   sendHandoffEmail(mail: HandoffMail): Promise<SentMail>;

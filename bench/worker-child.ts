@@ -15,6 +15,8 @@ import { dataConverter, parsePayloadKeys } from '../src/codec.js';
 import { requireSecrets, settings } from '../src/env.js';
 import { LinkSigner } from '../src/links.js';
 import { createLeadWorker } from '../src/worker.js';
+import { openDatabase } from '../src/ledger/database.js';
+import { LeadLedger } from '../src/ledger/ledger.js';
 
 async function main() {
   Runtime.install({ logger: new DefaultLogger((process.env.BENCH_WORKER_LOG_LEVEL as never) ?? 'WARN') });
@@ -26,7 +28,7 @@ async function main() {
   const clientConnection = await Connection.connect({ address: s.address });
   const client = new Client({ connection: clientConnection, namespace: s.namespace, dataConverter: converter });
   const { worker, close } = await createLeadWorker({
-    connection, client, dataConverter: converter, namespace: s.namespace, taskQueue: s.taskQueue, loaded, smtpUrl: s.smtpUrl, ledgerDir: s.ledgerDir,
+    connection, client, dataConverter: converter, namespace: s.namespace, taskQueue: s.taskQueue, loaded, smtpUrl: s.smtpUrl, ledger: new LeadLedger((await openDatabase({ url: s.databaseUrl, dataDir: s.dataDir })).pool),
     links: new LinkSigner(secrets.LINK_SECRET, s.publicUrl),
   });
 

@@ -8,7 +8,7 @@
  */
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { readFileSync } from 'node:fs';
-import { fileLedger, fileLedgerCounts } from '../activities/ledger.js';
+import { sendLedgerCounts, sqlSendLedger } from '../activities/ledger.js';
 import { dataConverterFromEnv } from '../src/codec.js';
 import { bundleWorkflows } from '../src/worker.js';
 import { WORKFLOW_TYPE } from '../workflows/defs.js';
@@ -420,7 +420,7 @@ async function figures(
   // is a failure too.
   const byId = new Map<string, { n: number; handoff: boolean }>();
   for (const m of stack.smtp.received) byId.set(m.messageId, { n: (byId.get(m.messageId)?.n ?? 0) + 1, handoff: m.handoff });
-  const sendLedger = fileLedger(stack.ledgerDir);
+  const sendLedger = sqlSendLedger(stack.database.pool);
   const twice: string[] = [];
   const handoffsResent: string[] = [];
   for (const [id, { n, handoff }] of byId) {
@@ -446,10 +446,10 @@ async function figures(
   }
 
   // Uncertain sends: the leads' own reports (the last 20 log entries each), bare intents and
-  // `.uncertain` marks in the send ledger (a resent handoff keeps its mark), worker log lines.
+  // uncertain rows in the send ledger (a resent handoff keeps its mark), worker log lines.
   let stateNotes = 0;
   for (const st of states.values()) stateNotes += (st?.scoreLog ?? []).filter((e: { note?: string }) => /uncertain/i.test(e.note ?? '')).length;
-  const ledger = await fileLedgerCounts(stack.ledgerDir);
+  const ledger = await sendLedgerCounts(stack.database.pool);
   const ledgerIntents = ledger.uncertain + ledger.intent + ledger.resent;
   let workerLog = 0;
   for (const f of stack.workerLogs) {

@@ -5,6 +5,7 @@
  * processes, so a SIGKILL is a real crash. Secrets are generated per run and passed to both
  * (LINK_SECRET, API_TOKEN, PAYLOAD_KEYS: the entry points refuse to start without them).
  */
+import { type Database, openDatabase } from '../src/ledger/database.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,7 +31,8 @@ export interface ChaosStack {
   apiUrl: string;
   token: string;
   linkSecret: string;
-  ledgerDir: string;
+  /** The lead ledger's database (embedded, hosted by this process), shared by the worker and the API. */
+  database: Database;
   env: NodeJS.ProcessEnv;
   worker?: Proc;
   api?: Proc;
@@ -83,8 +85,8 @@ export async function startChaosStack(o: StackOptions = {}): Promise<ChaosStack>
     const apiPort = await freePort();
     const token = randomBytes(24).toString('base64url');
     const linkSecret = randomBytes(32).toString('base64url');
-    const ledgerDir = join(dir, 'sent');
-    mkdirSync(ledgerDir, { recursive: true });
+    const database = await openDatabase({ dataDir: join(dir, 'ledger-host') });
+    cleanups.add('ledger', () => database.close());
     const env: NodeJS.ProcessEnv = {
       MALLOC_ARENA_MAX: WORKER_MALLOC_ARENA_MAX,
       ...process.env,
@@ -92,7 +94,7 @@ export async function startChaosStack(o: StackOptions = {}): Promise<ChaosStack>
       TEMPORAL_NAMESPACE: 'default',
       TEMPORAL_TASK_QUEUE: TASK_QUEUE,
       SMTP_URL: smtp.url,
-      SEND_LEDGER_DIR: ledgerDir,
+      DATABASE_URL: database.url,
       DATA_DIR: join(dir, 'data'),
       LEAD_CONFIG: writeConfig(dir),
       API_PORT: String(apiPort),
@@ -113,7 +115,7 @@ export async function startChaosStack(o: StackOptions = {}): Promise<ChaosStack>
       return { child, pid: child.pid!, logFile };
     };
     const stack: ChaosStack = {
-      dir, cleanups, temporal, smtp, apiUrl: `http://127.0.0.1:${apiPort}`, token, linkSecret, ledgerDir, env, workerLogs: [],
+      dir, cleanups, temporal, smtp, apiUrl: `http://127.0.0.1:${apiPort}`, token, linkSecret, database, env, workerLogs: [],
       async startWorker() {
         const p = spawnEntry('worker', 'src/worker.ts');
         stack.worker = p;

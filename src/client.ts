@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { type Config, knownEventTypes } from './domain/config.js';
 import {
   CONTROL_CHARS, formatIssues, type LeadEvent, leadEventSchema, leadIdSchema, type LeadInput, leadInputSchema, type LeadStart,
-  type LeadState, type Profile, profileSchema, type SalesOutcome, salesOutcomeSchema, STAGES, workflowIdFor,
+  type LeadState, leadIdOfWorkflowId, type Profile, profileSchema, type SalesOutcome, salesOutcomeSchema, STAGES, workflowIdFor,
 } from './domain/lead.js';
 import {
   eventSignal, LeadBecameMqlAt, LeadBecameSqlAt, LeadCampaign, LeadOwner, LeadScore, LeadStage, profileSignal,
@@ -42,6 +42,21 @@ function failingTask(p: { attempt?: number | null; originalScheduledTime?: { sec
   return { failing: true, attempts: p.attempt!, ...(since ? { since } : {}) };
 }
 
+const isNotFound = (err: unknown) => err instanceof WorkflowNotFoundError || (err as { code?: number })?.code === 5;
+const notFoundError = (leadId: string) => new LeadError(404, 'not_found', `lead ${leadId} not found (no workflow ${workflowIdFor(leadId)} and nothing in the ledger)`);
+
+/**
+ * A database error that says the server is away (refused, reset, timed out, shutting down), not
+ * that the query was wrong: node's socket codes, pg's connection timeout, PostgreSQL's class 08
+ * (connection exception) and 57P (operator intervention: shutdown, crash recovery).
+ */
+export function isDatabaseDown(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  if (!e) return false;
+  if (typeof e.code === 'string' && (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN)$/.test(e.code) || /^(08|57P)/.test(e.code))) return true;
+  return /timeout exceeded when trying to connect|Connection terminated|connection to server|Client has encountered a connection error/i.test(e.message ?? '');
+}
+
 export class LeadError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly issues?: { path: string; message: string }[]) {
     super(message);
@@ -69,7 +84,7 @@ const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'
 
 export class LeadService {
   /** `ledger`: the lead ledger (src/ledger/ledger.ts), read for state, search, funnel and timeline. */
-  constructor(readonly client: Client, readonly taskQueue: string, readonly config: Config, readonly ledger?: LeadLedger) {}
+  constructor(readonly client: Client, readonly taskQueue: string, readonly config: Config, public ledger?: LeadLedger) {}
 
   private handle(leadId: string) {
     return this.client.workflow.getHandle<typeof leadWorkflow>(workflowIdFor(validate(leadIdSchema, leadId, 'leadId', ['leadId'])));
@@ -171,17 +186,28 @@ export class LeadService {
   async getState(leadId: string): Promise<LeadStateRead> {
     const handle = this.handle(leadId);
     for (let attempt = 0; ; attempt++) {
-      const d = await this.notFound(leadId, () => handle.describe());
-      const failing = failingTask(d.raw.pendingWorkflowTask);
-      const state = d.memo?.[STATE_MEMO] as LeadState | undefined;
-      if (failing && state) return { ...state, workflowTask: failing };
+      let d;
+      try {
+        d = await handle.describe();
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        // No workflow (deleted by retention or by hand): the ledger still knows the lead.
+        const kept = await this.ledgerState(leadId);
+        if (kept) return kept;
+        throw notFoundError(leadId);
+      }
+      const pending = d.raw.pendingWorkflowTask;
+      const failing = failingTask(pending);
       // A pending workflow task carries facts accepted but not yet applied (an event just sent):
       // wait a moment for it, so a read after a write sees the write, as the query did.
-      if (state && (!d.raw.pendingWorkflowTask || attempt >= PENDING_RETRIES)) return state;
-      if (state) {
+      if (pending && !failing && attempt < PENDING_RETRIES) {
         await new Promise((r) => setTimeout(r, 50));
         continue;
       }
+      // Runs with the ledger publish there (a task completes only after its write), runs from
+      // before it in the memo (a run continued from one inherits its memo: the ledger comes first).
+      const state = (await this.ledgerState(leadId)) ?? (d.memo?.[STATE_MEMO] as LeadState | undefined);
+      if (state) return failing ? { ...state, workflowTask: failing } : state;
       // No state in the memo: a run that has completed a workflow task without publishing one was
       // started by code from before the memo (only those are queried); a new run is still starting.
       if (failing || (attempt >= MEMO_RETRIES && await this.completedATask(d.workflowId, d.runId))) {
@@ -198,6 +224,23 @@ export class LeadService {
     }
   }
 
+  /** The lead's latest state in the ledger, if it has one; a ledger that is away is a 503. */
+  private async ledgerState(leadId: string): Promise<LeadState | undefined> {
+    if (!this.ledger) return undefined;
+    const row = await this.fromLedger(() => this.ledger!.lead(leadId));
+    return row?.state as LeadState | undefined;
+  }
+
+  /** Runs a ledger read; a database that cannot be reached is a 503 the caller may retry. */
+  async fromLedger<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isDatabaseDown(err)) throw new LeadError(503, 'ledger_unavailable', `the lead ledger's database is not reachable: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+
   /** Whether the run's history has a completed workflow task (first page only: it comes early). */
   private async completedATask(workflowId: string, runId: string): Promise<boolean> {
     const page = await this.client.workflowService.getWorkflowExecutionHistory({
@@ -210,9 +253,7 @@ export class LeadService {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError || (err as { code?: number })?.code === 5) {
-        throw new LeadError(404, 'not_found', `lead ${leadId} not found (no running workflow ${workflowIdFor(leadId)})`);
-      }
+      if (isNotFound(err)) throw notFoundError(leadId);
       throw err;
     }
   }
@@ -263,7 +304,7 @@ export class LeadService {
       const first = (k: string) => sa[k]?.[0];
       const date = (k: string) => (first(k) instanceof Date ? (first(k) as Date).toISOString() : undefined);
       return {
-        leadId: e.execution!.workflowId!.replace(/^lead-/, ''),
+        leadId: leadIdOfWorkflowId(e.execution!.workflowId!),
         stage: first(LeadStage.name) as string | undefined,
         score: first(LeadScore.name) as number | undefined,
         owner: first(LeadOwner.name) as string | undefined,

@@ -13,11 +13,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createActivities, SMTP_CONNECTIONS } from '../activities/index.js';
-import { fileLedger } from '../activities/ledger.js';
+import { sqlSendLedger } from '../activities/ledger.js';
 import { dataConverter, parsePayloadKeys, PayloadKeyError } from './codec.js';
 import { type LoadedConfig, loadConfigFile } from './config-file.js';
 import { EXIT_CONFIG, requireSecrets, SecretError, settings } from './env.js';
 import { LinkSigner } from './links.js';
+import { DatabaseUnreachable, openDatabase } from './ledger/database.js';
+import { LeadLedger } from './ledger/ledger.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -54,7 +56,8 @@ export interface LeadWorkerOptions {
   taskQueue?: string;
   loaded: LoadedConfig;
   smtpUrl: string;
-  ledgerDir: string;
+  /** The lead ledger (its database also holds the send ledger, shared by every worker). */
+  ledger: LeadLedger;
   links: LinkSigner;
   workflowBundle?: WorkflowBundleWithSourceMap | { codePath: string };
   clock?: () => number;
@@ -65,7 +68,7 @@ export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: 
   // Bounded SMTP timeouts: a send that hangs would hold one of the pool's slots (and heartbeat) forever.
   const transport = nodemailer.createTransport(o.smtpUrl.includes('?') || !o.smtpUrl.startsWith('smtp') ? o.smtpUrl : `${o.smtpUrl}?pool=true&maxConnections=${SMTP_CONNECTIONS}&connectionTimeout=10000&greetingTimeout=10000&socketTimeout=30000`);
   const activities = createActivities({
-    loaded: o.loaded, transport, client: o.client, ledger: fileLedger(o.ledgerDir), links: o.links, clock: o.clock,
+    loaded: o.loaded, transport, client: o.client, ledger: o.ledger, sendLedger: sqlSendLedger(o.ledger.pool), links: o.links, clock: o.clock,
   });
   const bundle = o.workflowBundle ?? await bundleInChildProcess();
   const worker = await Worker.create({
@@ -112,23 +115,30 @@ export async function runWorker(): Promise<void> {
   const converter = dataConverter(parsePayloadKeys(secrets.PAYLOAD_KEYS));
   const links = new LinkSigner(secrets.LINK_SECRET, s.publicUrl);
   const loaded = loadConfigFile();
-  process.umask(0o077); // the send ledger holds addresses and Message-IDs: files 0600, folders 0700
+  process.umask(0o077); // an embedded ledger holds addresses: files 0600, folders 0700
+  // The ledger first: a database that cannot be reached stops start-up with one line.
+  const database = await openDatabase({ url: s.databaseUrl, dataDir: s.dataDir });
   const connection = await connectWithRetry(s.address);
   const client = new Client({ connection: await Connection.connect({ address: s.address }), namespace: s.namespace, dataConverter: converter });
   const { worker, close } = await createLeadWorker({
-    connection, client, dataConverter: converter, namespace: s.namespace, taskQueue: s.taskQueue, loaded, smtpUrl: s.smtpUrl, ledgerDir: s.ledgerDir, links,
+    connection, client, dataConverter: converter, namespace: s.namespace, taskQueue: s.taskQueue, loaded, smtpUrl: s.smtpUrl, ledger: new LeadLedger(database.pool), links,
   });
-  console.log(`[worker] task queue ${s.taskQueue} on ${s.address} (${s.namespace}); config ${loaded.file} version ${loaded.version}; SMTP ${s.smtpUrl}; payloads encrypted`);
+  console.log(`[worker] task queue ${s.taskQueue} on ${s.address} (${s.namespace}); config ${loaded.file} version ${loaded.version}; SMTP ${s.smtpUrl}; ledger ${database.describe}; payloads encrypted`);
   try {
     await worker.run();
   } finally {
     close();
     await connection.close();
+    await database.close();
   }
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   runWorker().catch((err) => {
+    if (err instanceof DatabaseUnreachable) {
+      console.error(`[worker] refusing to start: ${err.message} (set DATABASE_URL)`);
+      process.exit(1);
+    }
     const refused = err instanceof SecretError || err instanceof PayloadKeyError || (err instanceof Error && err.message.startsWith('LINK_SECRET'));
     console.error(refused ? `[worker] refusing to start: ${err.message}` : err instanceof Error ? err.message : err);
     process.exit(refused ? EXIT_CONFIG : 1);

@@ -5,12 +5,14 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { LeadCore } from '../src/domain/model.js';
-import type { LeadEvent, LeadState, Profile, SalesOutcome } from '../src/domain/lead.js';
+import type { ImportedFact, LeadEvent, LeadState, Profile, SalesOutcome } from '../src/domain/lead.js';
 
 export const WORKFLOW_TYPE = 'leadWorkflow';
 
 export const eventSignal = defineSignal<[LeadEvent]>('event');
 export const profileSignal = defineSignal<[Profile]>('profile');
+/** An imported stage history or sales outcome (`leadctl import leads|outcomes`), applied at its own dates. */
+export const historySignal = defineSignal<[ImportedFact]>('history');
 /** Tells a running lead to score with the worker's current configuration from now on. */
 export const configChangedSignal = defineSignal<[]>('configChanged');
 export const salesOutcomeUpdate = defineUpdate<LeadState, [SalesOutcome]>('salesOutcome');
@@ -28,7 +30,7 @@ export const LeadBecameSqlAt = defineSearchAttributeKey('LeadBecameSqlAt', Searc
 export const SEARCH_ATTRIBUTES = [LeadStage, LeadScore, LeadOwner, LeadCampaign, LeadBecameMqlAt, LeadBecameSqlAt];
 
 /** A fact a signal recorded, waiting for the loop to apply it. */
-export type Fact = { kind: 'event'; event: LeadEvent } | { kind: 'profile'; profile: Profile };
+export type Fact = { kind: 'event'; event: LeadEvent } | { kind: 'profile'; profile: Profile } | { kind: 'imported'; fact: ImportedFact };
 
 /** What a run hands to the next one (continue-as-new) or leaves as its result (completion). */
 export interface Carried {

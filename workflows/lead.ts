@@ -12,22 +12,23 @@ import {
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { LeadActivities } from '../activities/types.js';
+import type { LedgerBatch, LedgerEvent, LedgerOutcome, LedgerProfileChange } from '../src/ledger/ledger.js';
 import { PERMANENT_BOUNCE } from '../activities/types.js';
 import type { Config } from '../src/domain/config.js';
 import { scoreAt } from '../src/domain/scoring.js';
 import { mailLead } from '../src/domain/mail.js';
-import { describeIssues, leadEventSchema, leadStartSchema, profileSchema, salesOutcomeSchema, type LeadEvent, type LeadStart, type Profile, type SalesOutcome } from '../src/domain/lead.js';
+import { describeIssues, importedFactSchema, leadEventSchema, leadStartSchema, profileSchema, salesOutcomeSchema, type LeadStart, type SalesOutcome } from '../src/domain/lead.js';
+import { applyImported } from '../src/domain/imported.js';
+import { RecentIds } from '../src/domain/recent-ids.js';
 import {
   advance, applyEvent, applyOutcome, applyProfile, assignOwner, type Effect, isTerminal, type LeadCore, logScore, newLead, nextWake,
   outcomeError, searchAttributesOf, toState,
 } from '../src/domain/model.js';
 import {
   type Carried, eventSignal, type Fact, LeadBecameMqlAt, LeadBecameSqlAt, LeadCampaign, LeadOwner, type LeadRunOptions, LeadScore,
-  LeadStage, profileSignal, salesOutcomeUpdate, stateQuery, configChangedSignal, STATE_MEMO,
+  LeadStage, profileSignal, salesOutcomeUpdate, stateQuery, configChangedSignal, STATE_MEMO, historySignal,
 } from './defs.js';
 
-/** How many recent event ids a lead remembers (as 64-bit hashes, so a long id costs no more than a short one). */
-const RECENT_EVENT_IDS = 10_000;
 const DEFAULT_MAX_HISTORY = 2_000;
 /**
  * Issue 9, one patch for three changes to the commands a run emits: the loop publishes the public
@@ -49,9 +50,20 @@ const DEFAULT_MAX_HISTORY = 2_000;
  * (docs/operations.md).
  */
 const MEMO_STATE_PATCH = 'issue-9-state-in-memo';
+/**
+ * Issue 10, the lead ledger: an iteration that changed the lead writes what it changed (events,
+ * profile changes, transitions, outcomes, the latest state) with the `recordLead` local activity
+ * instead of upserting the memo (one marker instead of one properties event: an event costs no
+ * more history than before), and a run never completes: a lead in a closed stage (customer,
+ * disqualified, dormant) sleeps with no timer until its next event. A fresh run (its workflow
+ * deleted by retention or by hand) resumes from the ledger's latest state. Runs started before
+ * keep the memo and complete as before until they continue as new.
+ */
+const LEDGER_PATCH = 'issue-10-ledger';
 
-const { leadContext, assignOwner: pickOwner } = proxyLocalActivities<LeadActivities>({
+const { leadContext, assignOwner: pickOwner, recordLead } = proxyLocalActivities<LeadActivities>({
   startToCloseTimeout: '30s',
+  // No attempt limit: a database that is away makes the write wait and retry, never lose a row.
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
 
@@ -70,6 +82,9 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   if (!start.success) throw ApplicationFailure.nonRetryable(`invalid lead input: ${describeIssues(start.error)}`, 'InvalidLeadInput');
 
   const inbox: Fact[] = [];
+  let useLedger = false; // set with the patches, before any handler can run against a lead
+  // What the loop applied since its last ledger write (with the ledger patch).
+  const journal: { events: LedgerEvent[]; profileChanges: LedgerProfileChange[]; outcomes: LedgerOutcome[] } = { events: [], profileChanges: [], outcomes: [] };
   let core: LeadCore | undefined;
   let config: Config | undefined;
   let outcomesApplied = 0;
@@ -87,6 +102,11 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     if (!parsed.success) return log.warn('profile signal rejected', { issues: describeIssues(parsed.error) });
     inbox.push({ kind: 'profile', profile: parsed.data });
   });
+  setHandler(historySignal, (raw) => {
+    const parsed = importedFactSchema.safeParse(raw);
+    if (!parsed.success) return log.warn('history signal rejected', { issues: describeIssues(parsed.error) });
+    inbox.push({ kind: 'imported', fact: parsed.data });
+  });
   let reloadConfig = false;
   setHandler(configChangedSignal, () => {
     reloadConfig = true;
@@ -97,6 +117,10 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   });
   setHandler(salesOutcomeUpdate, async (outcome: SalesOutcome) => {
     core = applyOutcome(core!, outcome, config!, Date.now());
+    if (useLedger) journal.outcomes.push({
+      outcome: outcome.outcome, occurredAt: new Date(Date.now()).toISOString(), source: 'live',
+      ...('reason' in outcome && outcome.reason ? { reason: outcome.reason } : {}), ...(outcome.note ? { note: outcome.note } : {}), ...(outcome.rep ? { rep: outcome.rep } : {}),
+    });
     const mine = ++outcomesApplied;
     await condition(() => outcomesSettled >= mine);
     return toState(core, config!, Date.now());
@@ -113,6 +137,7 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   // Evaluated once, before the first local activity, and kept: a patched() call next to a local
   // activity later in a run failed replay after cache eviction (0303a59).
   const publishState = patched(MEMO_STATE_PATCH);
+  useLedger = patched(LEDGER_PATCH);
   const info = workflowInfo();
   const ctx = await leadContext({ workflowId: info.workflowId, runId: info.runId, recover: !options.carried });
   config = ctx.config;
@@ -219,6 +244,11 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   // iteration runs under.
   let firedUntil = Number.NEGATIVE_INFINITY;
   const armTimer = (at: number | undefined) => {
+    if (at === undefined && useLedger && timer) {
+      // Nothing left to wait for (a closed stage): the run sleeps with no timer until its next event.
+      timer.scope.cancel();
+      timer = undefined;
+    }
     if (at === undefined || (timer && timer.at <= at)) return;
     timer?.scope.cancel();
     const scope = new CancellationScope();
@@ -236,6 +266,30 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     );
   };
 
+  // ---- the ledger (with the ledger patch) ------------------------------------------------------
+  // Each write carries what the loop applied since the last one, the transitions not yet written
+  // (all of them on a run's first write: rewriting one is a no-op), and the latest state under a
+  // version that only moves forward (the run's clock, then a sequence within one moment).
+  let ledgerSeq = 0;
+  const written = new WeakSet<object>();
+  const ledgerBatch = (c: LeadCore, cfg: Config, at: number): LedgerBatch => {
+    const transitions = c.transitions.filter((t) => !written.has(t));
+    transitions.forEach((t) => written.add(t));
+    const state = toState(c, cfg, at);
+    const batch: LedgerBatch = {
+      leadId: c.leadId,
+      events: journal.events.splice(0),
+      profileChanges: journal.profileChanges.splice(0),
+      outcomes: journal.outcomes.splice(0),
+      transitions: transitions.map((t) => ({ ...t, at: new Date(t.at).toISOString() })),
+      lead: {
+        leadId: c.leadId, stage: c.stage, consent: c.consent, score: state.score.total, owner: c.owner, campaign: c.campaign, channel: c.channel,
+        createdAt: state.createdAt, state, carried: { v: 1, core: c }, version: at * 1000 + (++ledgerSeq % 1000),
+      },
+    };
+    return batch;
+  };
+
   // ---- the loop -----------------------------------------------------------------------------
   const maxHistory = options.maxHistoryEvents ?? DEFAULT_MAX_HISTORY;
   let published: string | undefined;
@@ -251,8 +305,22 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
       }
     }
     for (const fact of inbox.splice(0)) {
+      const at = now();
       if (fact.kind === 'profile') {
-        core = applyProfile(core, fact.profile, config, now());
+        core = applyProfile(core, fact.profile, config, at);
+        if (useLedger) journal.profileChanges.push({ appliedAt: new Date(at).toISOString(), seq: ++ledgerSeq, patch: fact.profile });
+        continue;
+      }
+      if (fact.kind === 'imported') {
+        if (seen.has(fact.fact.importId)) continue;
+        seen.add(fact.fact.importId);
+        const r = applyImported(core, fact.fact, config, at);
+        if (r.problem) log.warn('imported history not applied', { importId: fact.fact.importId, problem: r.problem });
+        core = r.core;
+        if (r.outcome && useLedger) {
+          const { at: when, ...o } = r.outcome;
+          journal.outcomes.push({ ...o, occurredAt: new Date(when).toISOString(), source: 'imported' });
+        }
         continue;
       }
       const ev = fact.event;
@@ -262,8 +330,16 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
         continue;
       }
       seen.add(ev.eventId);
-      const occurredAt = ev.occurredAt ? Date.parse(ev.occurredAt) : now();
-      core = applyEvent(core, { ...ev, occurredAt }, config, now());
+      const occurredAt = ev.occurredAt ? Date.parse(ev.occurredAt) : at;
+      core = applyEvent(core, { ...ev, occurredAt }, config, at);
+      if (useLedger) {
+        const logged = core.scoreLog.at(-1);
+        const { leadId: _l, eventId, type, occurredAt: _o, ...attributes } = ev;
+        journal.events.push({
+          eventId, type, occurredAt: new Date(Math.min(occurredAt, at)).toISOString(), appliedAt: new Date(at).toISOString(),
+          attributes: { ...attributes, ...(logged?.eventId === eventId ? { points: logged.points, ...(logged.note ? { note: logged.note } : {}) } : {}) },
+        });
+      }
     }
     const settled = outcomesApplied;
     const step = advance(core, config, now(), publishState ? firedUntil : now());
@@ -279,7 +355,8 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
       if (snapshot !== published) {
         published = snapshot;
         syncSearchAttributes(true);
-        upsertMemo({ [STATE_MEMO]: toState(core, config, now()) });
+        if (useLedger) await recordLead(ledgerBatch(core, config, now()));
+        else upsertMemo({ [STATE_MEMO]: toState(core, config, now()) });
       }
     } else {
       syncSearchAttributes(false);
@@ -287,12 +364,14 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     outcomesSettled = settled;
     setCurrentDetails(describe(core, config, now()));
 
-    if (isTerminal(core) || workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= maxHistory) {
+    // With the ledger a run never completes (a closed stage waits for the next event, no timer).
+    const completes = !useLedger && isTerminal(core);
+    if (completes || workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= maxHistory) {
       // Let mail activities and update handlers finish first; an update waiting for the loop to
       // settle its outcome is served before handing over.
       await condition(() => (pending.size === 0 && allHandlersFinished()) || outcomesApplied > outcomesSettled);
       if (outcomesApplied > outcomesSettled) continue;
-      if (isTerminal(core)) {
+      if (completes) {
         // A completed run must not drop facts: apply what came meanwhile (it may reopen the lead).
         if (inbox.length > 0 || wake) continue;
         return { core, recentEventIds: seen.toArray() };
@@ -321,34 +400,4 @@ function describe(core: LeadCore, config: Config, now: number): string {
     `consent ${core.consent}`,
     `${core.eventsProcessed} events`,
   ].filter(Boolean).join(' · ');
-}
-
-/** A bounded set of the most recent event ids (the idempotency keys), kept as compact hashes. */
-class RecentIds {
-  private readonly ids: Set<string>;
-  constructor(initial: string[]) {
-    this.ids = new Set(initial.slice(-RECENT_EVENT_IDS));
-  }
-  has(id: string) {
-    return this.ids.has(digest(id));
-  }
-  add(id: string) {
-    this.ids.add(digest(id));
-    if (this.ids.size > RECENT_EVENT_IDS) this.ids.delete(this.ids.values().next().value!);
-  }
-  toArray() {
-    return [...this.ids];
-  }
-}
-
-/** Two independent 32-bit FNV-1a hashes of the id: 64 bits, deterministic, no Node crypto in the sandbox. */
-function digest(id: string): string {
-  let a = 0x811c9dc5;
-  let b = 0x01000193 ^ id.length;
-  for (let i = 0; i < id.length; i++) {
-    const c = id.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
-  }
-  return (a >>> 0).toString(36) + ':' + (b >>> 0).toString(36);
 }

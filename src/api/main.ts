@@ -13,6 +13,8 @@ import { ConfigError, loadConfigFile } from '../config-file.js';
 import { dataConverter, EncryptionCodec, parsePayloadKeys, PayloadKeyError } from '../codec.js';
 import { EXIT_CONFIG, requireSecrets, ROOT, SecretError, settings } from '../env.js';
 import { LinkSigner } from '../links.js';
+import { DatabaseUnreachable, openDatabase } from '../ledger/database.js';
+import { LeadLedger } from '../ledger/ledger.js';
 import { DEFAULT_RATE, DEFAULT_WRITE_RATE, parseRate } from './auth.js';
 import { parseCorsOrigins } from './codec.js';
 import { buildApi } from './server.js';
@@ -39,10 +41,13 @@ export async function runApi(): Promise<void> {
   const corsOrigins = parseCorsOrigins(process.env.CODEC_CORS_ORIGINS);
   const tokens = apiTokens();
   const loaded = loadConfigFile();
+  // The ledger (state, search, funnel, timeline): one that cannot be reached stops start-up with
+  // one line; one that goes away later makes its reads answer 503 until it is back.
+  const database = await openDatabase({ url: s.databaseUrl, dataDir: s.dataDir });
   // Lazy: the API starts (and /healthz answers 503) while Temporal is still coming up.
   const connection = Connection.lazy({ address: s.address });
   const client = new Client({ connection, namespace: s.namespace, dataConverter: dataConverter(keys) });
-  const service = new LeadService(client, s.taskQueue, loaded.config);
+  const service = new LeadService(client, s.taskQueue, loaded.config, new LeadLedger(database.pool));
   const app = buildApi({
     service, tokens, links, logger: process.env.API_LOG !== '0', codec: { codec: new EncryptionCodec(keys), corsOrigins },
     rateLimit: parseRate(process.env.API_RATE_LIMIT, DEFAULT_RATE, 'API_RATE_LIMIT') ?? null,
@@ -62,6 +67,7 @@ export async function runApi(): Promise<void> {
     try {
       await app.close();
       await connection.close();
+      await database.close();
     } finally {
       clearTimeout(force);
       process.exit(0);
@@ -70,11 +76,15 @@ export async function runApi(): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   const address = await app.listen({ port: s.apiPort, host: '0.0.0.0' });
-  console.log(`[api] listening on ${address} (public links ${s.publicUrl}); codec server ${address}/codec${corsOrigins.length ? ` for ${corsOrigins.join(', ')}` : ''}; Temporal ${s.address} (${s.namespace}), task queue ${s.taskQueue}; config ${loaded.file} version ${loaded.version}`);
+  console.log(`[api] listening on ${address} (public links ${s.publicUrl}); codec server ${address}/codec${corsOrigins.length ? ` for ${corsOrigins.join(', ')}` : ''}; Temporal ${s.address} (${s.namespace}), task queue ${s.taskQueue}; ledger ${database.describe}; config ${loaded.file} version ${loaded.version}`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   runApi().catch((err) => {
+    if (err instanceof DatabaseUnreachable) {
+      console.error(`[api] refusing to start: ${err.message} (set DATABASE_URL)`);
+      process.exit(1);
+    }
     const refused = err instanceof SecretError || err instanceof PayloadKeyError || (err instanceof Error && /^(LINK_SECRET|CODEC_CORS_ORIGINS)/.test(err.message));
     console.error(refused ? `[api] refusing to start: ${err.message}` : err instanceof ConfigError || err instanceof Error ? err.message : err);
     process.exit(refused ? EXIT_CONFIG : 1);

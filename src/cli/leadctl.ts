@@ -18,7 +18,9 @@ import { dataConverter, payloadKeysForTools } from '../codec.js';
 import { ConfigError, type LoadedConfig, loadConfigFile, validateConfig } from '../config-file.js';
 import { knownEventTypes } from '../domain/config.js';
 import { CONTROL_CHARS, type LeadEvent, leadIdSchema, leadInputSchema, type LeadState, salesOutcomeSchema } from '../domain/lead.js';
-import { ROOT } from '../env.js';
+import { ROOT, settings } from '../env.js';
+import { type Database, openDatabase } from '../ledger/database.js';
+import { LeadLedger } from '../ledger/ledger.js';
 import {
   type BadRow, coerceValue, DATE_FORMATS, type DateFormat, describeBadRow, formatSummary, ImportFatalError, type ImportKind,
   ImportSetupError, type ImportSummary, parseDate, resolveField, runImport,
@@ -59,6 +61,8 @@ class Context {
   private connecting?: Promise<void>;
   private svc?: LeadService;
   private loaded?: LoadedConfig;
+  private database?: Database;
+  private opening?: Promise<void>;
   constructor(readonly g: GlobalOptions) {}
 
   config(): LoadedConfig {
@@ -74,17 +78,27 @@ class Context {
   }
 
   /** The service, connected; a clear message when Temporal cannot be reached. */
-  async connect(): Promise<LeadService> {
+  async connect(o: { ledger?: boolean } = {}): Promise<LeadService> {
     const svc = this.service;
     this.connecting ??= this.connection!.ensureConnected().catch((err) => {
       throw new Error(`cannot reach Temporal at ${this.g.address}: ${(err as Error).message} (set --address or TEMPORAL_ADDRESS)`);
     });
     await this.connecting;
+    if (o.ledger === false) return svc;
+    // The ledger (state, search, funnel, timeline, imports): DATABASE_URL, else the embedded
+    // database `npm start` shares under DATA_DIR.
+    this.opening ??= (async () => {
+      const s = settings();
+      this.database = await openDatabase({ url: s.databaseUrl, dataDir: s.dataDir });
+      svc.ledger = new LeadLedger(this.database.pool);
+    })();
+    await this.opening;
     return svc;
   }
 
   async close() {
     await this.connection?.close().catch(() => undefined);
+    await this.database?.close().catch(() => undefined);
   }
 }
 

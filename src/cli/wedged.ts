@@ -9,6 +9,7 @@
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { LeadService } from '../client.js';
+import { leadIdOfWorkflowId } from '../domain/lead.js';
 import { WORKFLOW_TYPE } from '../../workflows/defs.js';
 
 export interface WedgedLead {
@@ -39,7 +40,7 @@ export async function wedgedLeads(client: Client, limit = 100): Promise<WedgedLe
     const seconds = Number(p?.originalScheduledTime?.seconds ?? 0);
     const { failure, resetEventId } = await firstFailure(client, w.workflowId, w.runId);
     out.push({
-      leadId: w.workflowId.replace(/^lead-/, ''), workflowId: w.workflowId, runId: w.runId, problems,
+      leadId: leadIdOfWorkflowId(w.workflowId), workflowId: w.workflowId, runId: w.runId, problems,
       attempts: p?.attempt ?? undefined, since: seconds ? new Date(seconds * 1000).toISOString() : undefined, failure, resetEventId,
       reset: `temporal workflow reset --workflow-id ${w.workflowId} --run-id ${w.runId} ${resetEventId ? `--event-id ${resetEventId}` : '--type LastWorkflowTask'} --reason 'workflow task failing (leadctl wedged)'`,
     });
@@ -64,7 +65,7 @@ async function firstFailure(client: Client, workflowId: string, runId: string): 
   return { failure, resetEventId: completed ? Number(completed.eventId) : undefined };
 }
 
-type Action = <A extends unknown[]>(fn: (ctx: { connect(): Promise<LeadService> }, json: boolean, ...args: A) => Promise<number | void>) => (...args: A) => Promise<void>;
+type Action = <A extends unknown[]>(fn: (ctx: { connect(o?: { ledger?: boolean }): Promise<LeadService> }, json: boolean, ...args: A) => Promise<number | void>) => (...args: A) => Promise<void>;
 
 /** Adds `wedged` to leadctl (one line in leadctl.ts). Exit code 3 when any lead is wedged, so a cron or probe can alert on it. */
 export function addWedgedCommand(program: Command, action: Action, out: (s: string) => void) {
@@ -72,7 +73,7 @@ export function addWedgedCommand(program: Command, action: Action, out: (s: stri
     .description('leads whose workflow task keeps failing (TemporalReportedProblems), with the reset that recovers each; exit 3 if any')
     .option('--limit <n>', 'at most this many (default 100)', (v) => Math.max(1, Number.parseInt(v, 10) || 100))
     .action(action(async (ctx, json, o: { limit?: number }) => {
-      const leads = await wedgedLeads((await ctx.connect()).client, o.limit ?? 100);
+      const leads = await wedgedLeads((await ctx.connect({ ledger: false })).client, o.limit ?? 100);
       if (json) out(JSON.stringify({ leads }, null, 2));
       else if (!leads.length) out('no wedged leads');
       else {

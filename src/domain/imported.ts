@@ -12,6 +12,9 @@
  *   `won` takes any open lead to customer, `accepted` to opportunity, `lost` and `rejected` (not
  *   ready, no response, other) to recycled, `rejected` as a bad fit or duplicate to disqualified.
  */
+import type { Config } from './config.js';
+import type { ImportedFact } from './lead.js';
+import { type LeadCore, transition } from './model.js';
 import type { Stage } from './stages.js';
 
 export const IMPORTED = 'imported';
@@ -77,4 +80,35 @@ export function importedOutcomeStage(o: ImportedOutcome, lead: { stage: Stage; b
     : o.outcome === 'rejected' && (o.reason === 'bad_fit' || o.reason === 'duplicate') ? 'disqualified'
     : 'recycled';
   return { to };
+}
+
+/** What applying an imported fact did: the new core, the outcome to record, or why nothing happened. */
+export interface AppliedImport { core: LeadCore; outcome?: ImportedOutcome & { note?: string; rep?: string }; problem?: string }
+
+/**
+ * Applies an imported history or outcome to a lead (the workflow's `history` signal). Each step
+ * is a transition at its own date with reason `imported`; a lead's creation moves back to its
+ * first dated step. A step to the stage the lead is already in is skipped, so an import onto a
+ * lead that got there live adds nothing.
+ */
+export function applyImported(core: LeadCore, fact: ImportedFact, config: Config, now: number): AppliedImport {
+  const ms = (v: string | undefined) => (v === undefined ? undefined : Date.parse(v));
+  if ('outcome' in fact) {
+    const o = { outcome: fact.outcome, at: ms(fact.occurredAt)!, ...(fact.reason ? { reason: fact.reason } : {}) };
+    const r = importedOutcomeStage(o, core);
+    if ('problem' in r) return { core, problem: `outcome ${fact.outcome} ${r.problem}` };
+    // The reason is `imported` alone (CONTRACT.md); the note and rep go with the outcome's ledger row.
+    const next = transition({ ...core, ...(r.to === 'disqualified' ? { disqualifiedBySales: true } : {}) }, r.to, IMPORTED, o.at, config);
+    return { core: next, outcome: { ...o, ...(fact.note ? { note: fact.note } : {}), ...(fact.rep ? { rep: fact.rep } : {}) } };
+  }
+  const h: ImportedHistory = {
+    ...(fact.stage ? { stage: fact.stage } : {}),
+    ...Object.fromEntries(Object.values(STAGE_DATE_FIELD).flatMap((f) => (fact[f] ? [[f, ms(fact[f])]] : []))),
+  };
+  const r = importedSteps(h, now);
+  if ('problems' in r) return { core, problem: r.problems.map((p) => `${p.field} ${p.message}`).join('; ') };
+  let c = core;
+  for (const step of r.steps) c = transition(c, step.to, IMPORTED, step.at, config);
+  if (r.steps.length) c = { ...c, createdAt: Math.min(c.createdAt, r.steps[0]!.at) };
+  return { core: c };
 }

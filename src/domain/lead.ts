@@ -10,7 +10,7 @@
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { CONTROL_CHARS, profileLimitProblem } from './limits.js';
-import type { Stage } from './stages.js';
+import { type Stage, STAGES } from './stages.js';
 
 // zod/mini loads no messages by default; English ones, as every entry point reports them.
 z.config(en());
@@ -20,6 +20,8 @@ export { OUTCOME_STAGE, type Stage, STAGES, TERMINAL_STAGES } from './stages.js'
 export const LEAD_ID_RE = /^[A-Za-z0-9._:@+-]{1,128}$/;
 export const leadIdSchema = z.string().check(z.regex(LEAD_ID_RE, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ + -'));
 export const workflowIdFor = (leadId: string) => `lead-${leadId}`;
+/** The lead id of a workflow id `lead-<leadId>` (the inverse of workflowIdFor). */
+export const leadIdOfWorkflowId = (workflowId: string) => workflowId.replace(/^lead-/, '');
 
 const isoDate = z.iso.datetime({ offset: true });
 /**
@@ -102,6 +104,28 @@ export const leadEventSchema = z.object({
   profile: opt(profileSchema),
 });
 export type LeadEvent = z.infer<typeof leadEventSchema>;
+
+/**
+ * An imported history fact (signal `history`, sent by `leadctl import`): a lead's stage and stage
+ * dates, or a sales outcome at its own date (src/domain/imported.ts says what each means).
+ * `importId` is its idempotency key, remembered like an event id: a second import changes nothing.
+ */
+const stageDates = {
+  becameMqlAt: opt(isoDate), becameSqlAt: opt(isoDate), becameOpportunityAt: opt(isoDate), becameCustomerAt: opt(isoDate),
+};
+// The outcome form first: the history form's keys are all optional, so it would match an outcome too.
+export const importedFactSchema = z.union([
+  z.object({
+    importId: z.string().check(z.minLength(1), z.maxLength(300)),
+    outcome: z.enum(['accepted', 'rejected', 'won', 'lost']),
+    occurredAt: isoDate,
+    reason: opt(z.string().check(z.maxLength(200))),
+    note: opt(z.string().check(z.maxLength(2000))),
+    rep: opt(z.string().check(z.maxLength(320))),
+  }),
+  z.object({ importId: z.string().check(z.minLength(1), z.maxLength(300)), stage: opt(z.enum(STAGES)), ...stageDates }),
+]);
+export type ImportedFact = z.infer<typeof importedFactSchema>;
 
 export const BUILTIN_EVENT_TYPES = ['unsubscribe', 'hard_bounce'] as const;
 

@@ -84,30 +84,54 @@ const GROUP_EXPR: Record<FunnelGroupBy, string> = {
 export class LeadLedger {
   constructor(readonly pool: pg.Pool) {}
 
-  /** Writes one lead's batch in one transaction; every part is idempotent. */
+  /**
+   * Writes one lead's batch in one transaction; every part is idempotent. Each kind of row is one
+   * statement however many rows it has (a JSON array expanded by jsonb_to_recordset): a burst of
+   * 250 events is one round trip, not 250.
+   */
   async record(b: LedgerBatch): Promise<void> {
     await this.transaction(async (c) => {
       if (b.lead) await upsertLead(c, b.lead);
-      for (const e of b.events ?? []) {
+      const rows = (list: unknown[] | undefined) => (list?.length ? JSON.stringify(list) : undefined);
+      const events = rows(b.events?.map((e) => ({ event_id: e.eventId, type: e.type, occurred_at: e.occurredAt, applied_at: e.appliedAt ?? null, attributes: e.attributes ?? {} })));
+      if (events) {
         await c.query(
-          `INSERT INTO lead_events (lead_id, event_id, type, occurred_at, applied_at, attributes) VALUES ($1, $2, $3, $4, $5, $6)
+          `INSERT INTO lead_events (lead_id, event_id, type, occurred_at, applied_at, attributes)
+           SELECT $1, e.event_id, e.type, e.occurred_at, e.applied_at, e.attributes
+             FROM jsonb_to_recordset($2::jsonb) AS e(event_id text, type text, occurred_at timestamptz, applied_at timestamptz, attributes jsonb)
            ON CONFLICT (lead_id, event_id) DO UPDATE SET applied_at = COALESCE(lead_events.applied_at, excluded.applied_at)`,
-          [b.leadId, e.eventId, e.type, e.occurredAt, e.appliedAt ?? null, JSON.stringify(e.attributes ?? {})],
+          [b.leadId, events],
         );
       }
-      for (const p of b.profileChanges ?? []) {
-        await c.query('INSERT INTO lead_profile_changes (lead_id, applied_at, seq, patch) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [b.leadId, p.appliedAt, p.seq, JSON.stringify(p.patch)]);
-      }
-      for (const t of b.transitions ?? []) {
-        await c.query('INSERT INTO lead_transitions (lead_id, at, from_stage, to_stage, reason) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [b.leadId, t.at, t.from, t.to, t.reason]);
-      }
-      for (const o of b.outcomes ?? []) {
+      const changes = rows(b.profileChanges?.map((p) => ({ applied_at: p.appliedAt, seq: p.seq, patch: p.patch })));
+      if (changes) {
         await c.query(
-          'INSERT INTO lead_outcomes (lead_id, outcome, occurred_at, reason, note, rep, source) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING',
-          [b.leadId, o.outcome, o.occurredAt, o.reason ?? null, o.note ?? null, o.rep ?? null, o.source ?? 'live'],
+          `INSERT INTO lead_profile_changes (lead_id, applied_at, seq, patch)
+           SELECT $1, p.applied_at, p.seq, p.patch FROM jsonb_to_recordset($2::jsonb) AS p(applied_at timestamptz, seq integer, patch jsonb)
+           ON CONFLICT DO NOTHING`,
+          [b.leadId, changes],
         );
       }
-      if (b.transitions?.length || b.lead) await refreshStageDates(c, b.leadId);
+      const transitions = rows(b.transitions?.map((t) => ({ at: t.at, from_stage: t.from, to_stage: t.to, reason: t.reason })));
+      if (transitions) {
+        await c.query(
+          `INSERT INTO lead_transitions (lead_id, at, from_stage, to_stage, reason)
+           SELECT $1, t.at, t.from_stage, t.to_stage, t.reason FROM jsonb_to_recordset($2::jsonb) AS t(at timestamptz, from_stage text, to_stage text, reason text)
+           ON CONFLICT DO NOTHING`,
+          [b.leadId, transitions],
+        );
+      }
+      const outcomes = rows(b.outcomes?.map((o) => ({ outcome: o.outcome, occurred_at: o.occurredAt, reason: o.reason ?? null, note: o.note ?? null, rep: o.rep ?? null, source: o.source ?? 'live' })));
+      if (outcomes) {
+        await c.query(
+          `INSERT INTO lead_outcomes (lead_id, outcome, occurred_at, reason, note, rep, source)
+           SELECT $1, o.outcome, o.occurred_at, o.reason, o.note, o.rep, o.source
+             FROM jsonb_to_recordset($2::jsonb) AS o(outcome text, occurred_at timestamptz, reason text, note text, rep text, source text)
+           ON CONFLICT DO NOTHING`,
+          [b.leadId, outcomes],
+        );
+      }
+      if (transitions || b.lead) await refreshStageDates(c, b.leadId);
     });
   }
 
@@ -207,6 +231,15 @@ export class LeadLedger {
   async suppressions(): Promise<{ address: string; reason: string; leadId?: string; createdAt: string }[]> {
     const r = await this.pool.query('SELECT * FROM suppressions ORDER BY created_at, address');
     return r.rows.map((x) => ({ address: x.address, reason: x.reason, ...(x.lead_id ? { leadId: x.lead_id } : {}), createdAt: iso(x.created_at)! }));
+  }
+
+  /** The lead's most recent event ids, oldest first (what a run recovered from the ledger remembers). */
+  async recentEventIds(leadId: string, limit: number): Promise<string[]> {
+    const r = await this.pool.query(
+      'SELECT event_id FROM (SELECT event_id, applied_at, occurred_at FROM lead_events WHERE lead_id = $1 ORDER BY applied_at DESC NULLS LAST, occurred_at DESC LIMIT $2) t ORDER BY applied_at NULLS FIRST, occurred_at',
+      [leadId, limit],
+    );
+    return r.rows.map((x) => x.event_id as string);
   }
 
   private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {

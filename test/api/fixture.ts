@@ -49,7 +49,7 @@ export async function startStack(loaded: LoadedConfig = testConfig(), extraArgs:
     cleanup.push(() => smtp.close());
     const h = await harness(env, smtp, loaded);
     cleanup.push(() => h.close());
-    const service = new LeadService(env.client, h.taskQueue, loaded.config);
+    const service = new LeadService(env.client, h.taskQueue, loaded.config, h.ledger);
     const links = new LinkSigner(TEST_LINK_SECRET, LINK_BASE);
     const app = buildApi({
       service, links, tokens: [TOKEN, OTHER_TOKEN],

@@ -33,7 +33,7 @@ function cli(...args: string[]): Promise<Run> {
     const child = spawn(process.execPath, [join(ROOT, 'bin', 'leadctl.mjs'), ...args], {
       cwd: ROOT,
       env: {
-        ...process.env, TEMPORAL_ADDRESS: env!.address, TEMPORAL_NAMESPACE: env!.namespace ?? 'default', TEMPORAL_TASK_QUEUE: h.taskQueue, LEAD_CONFIG: CONFIG, PAYLOAD_KEYS: TEST_PAYLOAD_KEYS,
+        ...process.env, TEMPORAL_ADDRESS: env!.address, TEMPORAL_NAMESPACE: env!.namespace ?? 'default', TEMPORAL_TASK_QUEUE: h.taskQueue, LEAD_CONFIG: CONFIG, PAYLOAD_KEYS: TEST_PAYLOAD_KEYS, DATABASE_URL: h.database.url,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -84,7 +84,7 @@ before(async () => {
   smtp = await startSmtp();
   const loaded = loadConfigFile(CONFIG);
   h = await harness(env, smtp, loaded);
-  svc = new LeadService(env.client, h.taskQueue, loaded.config);
+  svc = new LeadService(env.client, h.taskQueue, loaded.config, h.ledger);
   dir = mkdtempSync(join(tmpdir(), 'leadctl-'));
 });
 

@@ -13,6 +13,8 @@ import type { SmtpCapture } from '../helpers/smtp.js';
 import { startLead } from '../helpers/leads.js';
 import { killWorkerProcesses, startWorkerProcess } from '../helpers/worker-process.js';
 import { stateQuery } from '../../workflows/defs.js';
+import { ledgerDatabase } from '../helpers/ledger.js';
+import type { Database } from '../../src/ledger/database.js';
 
 let env: TestWorkflowEnvironment;
 let smtp: SmtpCapture;
@@ -26,14 +28,15 @@ after(async () => {
   await smtp?.close();
 });
 
-const startWorker = (taskQueue: string, ledgerDir: string) => startWorkerProcess({ address: env.address, taskQueue, smtpUrl: smtp.url, ledgerDir });
+const startWorker = (taskQueue: string, db: Database) => startWorkerProcess({ address: env.address, taskQueue, smtpUrl: smtp.url, databaseUrl: db.url });
 
 test('a worker killed mid-send: no mail twice, and every welcome mail arrives or is reported uncertain', async () => {
   const taskQueue = 'crash-test';
-  const ledgerDir = mkdtempSync(join(tmpdir(), 'ledger-'));
+  const db = await ledgerDatabase('embedded');
+  after(() => db.close());
   const LEADS = 40;
   smtp.delayMs = 150; // each message takes a while to be accepted, so the kill lands mid-send
-  const first = await startWorker(taskQueue, ledgerDir);
+  const first = await startWorker(taskQueue, db);
   for (let i = 0; i < LEADS; i++) {
     await startLead(env.client, taskQueue, { leadId: `crash-${i}`, email: `crash-${i}@buyer.example`, country: 'US' });
   }
@@ -46,7 +49,7 @@ test('a worker killed mid-send: no mail twice, and every welcome mail arrives or
   first.kill('SIGKILL');
   const atKill = smtp.messages.length;
   await new Promise((r) => first.once('exit', r));
-  await startWorker(taskQueue, ledgerDir);
+  await startWorker(taskQueue, db);
   const mailed = (id: string) => smtp.messages.some((m) => m.messageId === `<nurture.${id}.welcome.1.0@acme.example>`);
   // A lead the new worker has not yet started again answers "lead is starting": not settled yet.
   const uncertain = async (id: string) => (await env.client.workflow.getHandle(`lead-${id}`).query(stateQuery).catch((err) => {

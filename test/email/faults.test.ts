@@ -14,7 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { fileLedger, fileLedgerCounts } from '../../activities/ledger.js';
+import { sendLedgerCounts, sqlSendLedger } from '../../activities/ledger.js';
+import { ledgerDatabase } from '../helpers/ledger.js';
+import type { Database } from '../../src/ledger/database.js';
 import { devServerEnv, harness, type Harness } from '../helpers/temporal.js';
 import { ev, signal, startLead, waitForState } from '../helpers/leads.js';
 import { stateQuery } from '../../workflows/defs.js';
@@ -55,7 +57,7 @@ describe('a worker in this process', () => {
     assert.ok(uncertainNoted(s), 'the lead says its welcome mail is uncertain');
     await sleep(7_000); // the activity's retries start after 2 s: a resend would have arrived by now
     assert.equal(to(addr).length, 1, 'the mail arrived once: an error after the body was handed over is not retried');
-    assert.deepEqual(await fileLedger(h!.ledgerDir).state(to(addr)[0]!.messageId), { state: 'uncertain' }, 'the ledger counts it uncertain');
+    assert.deepEqual(await sqlSendLedger(h!.database.pool).state(to(addr)[0]!.messageId), { state: 'uncertain' }, 'the ledger counts it uncertain');
   });
 
   test('handoff: the server takes the message and drops the connection before its 250: resent, same Message-ID, the ledger says resent', async () => {
@@ -67,7 +69,7 @@ describe('a worker in this process', () => {
     const [first, second] = handoffsOf('drop-h');
     assert.equal(second!.messageId, first!.messageId, 'resent with the same Message-ID (a receiver can drop the copy)');
     assert.deepEqual(second!.to, first!.to);
-    assert.deepEqual(await fileLedger(h!.ledgerDir).state(first!.messageId), { state: 'sent', resent: true });
+    assert.deepEqual(await sqlSendLedger(h!.database.pool).state(first!.messageId), { state: 'sent', resent: true });
     await waitForState(handle, (s) => s.scoreLog.some((l) => /handoff to .* resent/.test(l.note ?? '')));
     await sleep(3_000);
     assert.equal(handoffsOf('drop-h').length, 2, 'sent again once, not again and again');
@@ -84,20 +86,21 @@ describe('a worker in this process', () => {
     assert.equal(to(addr).length, 1);
     const s = await handle.query(stateQuery);
     assert.ok(!uncertainNoted(s), 'a failure before DATA ends is never uncertain');
-    assert.deepEqual(await fileLedger(h!.ledgerDir).state(to(addr)[0]!.messageId), { state: 'sent' });
+    assert.deepEqual(await sqlSendLedger(h!.database.pool).state(to(addr)[0]!.messageId), { state: 'sent' });
   });
 });
 
-const startWorker = (taskQueue: string, ledgerDir: string) => startWorkerProcess({ address: env.address, taskQueue, smtpUrl: smtp.url, ledgerDir });
+const startWorker = (taskQueue: string, db: Database) => startWorkerProcess({ address: env.address, taskQueue, smtpUrl: smtp.url, databaseUrl: db.url });
 
 test('a worker SIGKILLed mid-send: a handoff waiting for its 250 is resent (same Message-ID); a mail waiting for RCPT is sent once, not left uncertain', async () => {
   const taskQueue = 'faults-kill';
-  const ledgerDir = mkdtempSync(join(tmpdir(), 'ledger-'));
-  const ledger = fileLedger(ledgerDir);
+  const db = await ledgerDatabase('embedded');
+  after(() => db.close());
+  const ledger = sqlSendLedger(db.pool);
   const rcptAddr = 'kill-r@buyer.example';
   smtp.rcptFault = (rcpt, nth) => (rcpt === rcptAddr && nth === 1 ? 'hold' : undefined);
   smtp.dataFault = (m, nth) => (isHandoffOf('kill-h')(m) && nth === 1 ? 'hold' : 'accept');
-  const first = await startWorker(taskQueue, ledgerDir);
+  const first = await startWorker(taskQueue, db);
   const handoffLead = await startLead(env.client, taskQueue, lead('kill-h'));
   await smtp.waitFor(() => to('kill-h@buyer.example').length === 1, 30_000);
   await signal(handoffLead, ev('kill-h', 'demo_request'));
@@ -113,7 +116,7 @@ test('a worker SIGKILLed mid-send: a handoff waiting for its 250 is resent (same
   first.kill('SIGKILL');
   await new Promise((r) => first.once('exit', r));
   assert.equal(handoffsOf('kill-h').length, 0, 'the killed attempt delivered nothing');
-  await startWorker(taskQueue, ledgerDir);
+  await startWorker(taskQueue, db);
 
   // The retries come once the dead worker's heartbeats are missed (10 s).
   await smtp.waitFor(() => handoffsOf('kill-h').length === 1 && to(rcptAddr).length === 1, 60_000);
@@ -128,5 +131,5 @@ test('a worker SIGKILLed mid-send: a handoff waiting for its 250 is resent (same
   assert.deepEqual(await ledger.state(to(rcptAddr)[0]!.messageId), { state: 'sent' }, 'no intent was written before the end of DATA, so nothing is uncertain');
   const s = await env.client.workflow.getHandle('lead-kill-r').query(stateQuery);
   assert.ok(!uncertainNoted(s), 'the lead says nothing uncertain');
-  assert.deepEqual(await fileLedgerCounts(ledgerDir), { sent: 3, resent: 1, uncertain: 0, intent: 0 }, 'two welcome mails and the handoff, resent once');
+  assert.deepEqual(await sendLedgerCounts(db.pool), { sent: 3, resent: 1, uncertain: 0, intent: 0 }, 'two welcome mails and the handoff, resent once');
 });

@@ -1,43 +1,57 @@
-/** The file send ledger: its states, private files with no address in them, and its counts. */
+/** The send ledger in the lead ledger's `mails` table, on both backends: its states, one intent per message, its counts. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, it } from 'node:test';
-import { fileLedger, fileLedgerCounts } from '../../activities/ledger.js';
+import { after, before, describe, it } from 'node:test';
+import { type MailRef, sendLedgerCounts, sqlSendLedger } from '../../activities/ledger.js';
+import type { Database } from '../../src/ledger/database.js';
+import { BACKENDS, ledgerDatabase } from '../helpers/ledger.js';
 
 const at = '2026-12-01T00:00:00.000Z';
+const mail = (id: string): MailRef => ({ messageId: `<${id}@x>`, leadId: `lead-${id}`, kind: 'nurture', track: 'welcome', step: 1, recipient: `${id}@buyer.example` });
 
-describe('file send ledger', () => {
-  it('goes from nothing to intent to sent, or to uncertain; a withdrawn intent is nothing again', async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'ledger-test-')), 'ledger');
-    const l = fileLedger(dir);
-    assert.deepEqual(await l.state('<a@x>'), { state: undefined });
-    assert.equal(await l.markIntent('<a@x>'), true, 'this call wrote the intent');
-    assert.equal(await l.markIntent('<a@x>'), false, 'a second attempt finds it taken');
-    assert.deepEqual(await l.state('<a@x>'), { state: 'intent' });
-    await l.withdrawIntent('<a@x>');
-    assert.deepEqual(await l.state('<a@x>'), { state: undefined });
+for (const backend of BACKENDS) {
+  describe(`send ledger (${backend})`, () => {
+    let db: Database;
+    before(async () => {
+      db = await ledgerDatabase(backend);
+    });
+    after(() => db?.close());
 
-    await l.markIntent('<b@x>');
-    await l.markSent('<b@x>', { at });
-    assert.deepEqual(await l.state('<b@x>'), { state: 'sent' });
+    it('goes from nothing to intent to sent, or to uncertain; a withdrawn intent is nothing again', async () => {
+      const l = sqlSendLedger(db.pool);
+      const [a, b, c, d] = ['a', 'b', 'c', 'd'].map(mail) as [MailRef, MailRef, MailRef, MailRef];
+      assert.deepEqual(await l.state(a.messageId), { state: undefined });
+      assert.equal(await l.markIntent(a), true, 'this call wrote the intent');
+      assert.equal(await l.markIntent(a), false, 'a second attempt finds it taken');
+      assert.deepEqual(await l.state(a.messageId), { state: 'intent' });
+      await l.withdrawIntent(a.messageId);
+      assert.deepEqual(await l.state(a.messageId), { state: undefined });
 
-    await l.markIntent('<c@x>');
-    await l.markUncertain('<c@x>', { at, reason: 'connection closed' });
-    assert.deepEqual(await l.state('<c@x>'), { state: 'uncertain' });
-    await l.markSent('<c@x>', { at, resent: true });
-    assert.deepEqual(await l.state('<c@x>'), { state: 'sent', resent: true }, 'a resend that got through is sent, and says so');
+      await l.markIntent(b);
+      await l.markSent(b, { at });
+      assert.deepEqual(await l.state(b.messageId), { state: 'sent' });
+      await l.withdrawIntent(b.messageId);
+      await l.markUncertain(b, { at, reason: 'late' });
+      assert.deepEqual(await l.state(b.messageId), { state: 'sent' }, 'a sent message stays sent');
 
-    await l.markIntent('<d@x>');
-    assert.deepEqual(await fileLedgerCounts(dir), { sent: 2, resent: 1, uncertain: 0, intent: 1 });
-    await l.markUncertain('<d@x>', { at, reason: 'a worker died at the end of DATA' });
-    assert.deepEqual(await fileLedgerCounts(dir), { sent: 2, resent: 1, uncertain: 1, intent: 0 });
+      await l.markIntent(c);
+      await l.markUncertain(c, { at, reason: 'connection closed' });
+      assert.deepEqual(await l.state(c.messageId), { state: 'uncertain' });
+      await l.markSent(c, { at, resent: true });
+      assert.deepEqual(await l.state(c.messageId), { state: 'sent', resent: true }, 'a resend that got through is sent, and says so');
 
-    assert.equal(statSync(dir).mode & 0o777, 0o700);
-    for (const f of readdirSync(dir)) {
-      assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, `${f} is private`);
-      assert.doesNotMatch(readFileSync(join(dir, f), 'utf8'), /buyer\.example/);
-    }
+      await l.markIntent(d);
+      assert.deepEqual(await sendLedgerCounts(db.pool), { sent: 2, resent: 1, uncertain: 0, intent: 1 });
+      await l.markUncertain(d, { at, reason: 'a worker died at the end of DATA' });
+      assert.deepEqual(await sendLedgerCounts(db.pool), { sent: 2, resent: 1, uncertain: 1, intent: 0 });
+
+      const row = (await db.pool.query('SELECT lead_id, kind, track, step, recipient, status, sent_at FROM mails WHERE message_id = $1', [b.messageId])).rows[0];
+      assert.deepEqual({ ...row, sent_at: row.sent_at.toISOString() }, { lead_id: 'lead-b', kind: 'nurture', track: 'welcome', step: 1, recipient: 'b@buyer.example', status: 'sent', sent_at: at });
+    });
+
+    it('of many attempts racing for one message, exactly one gets the intent', async () => {
+      const l = sqlSendLedger(db.pool);
+      const results = await Promise.all(Array.from({ length: 8 }, () => l.markIntent(mail('race'))));
+      assert.equal(results.filter(Boolean).length, 1);
+    });
   });
-});
+}

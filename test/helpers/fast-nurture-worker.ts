@@ -7,6 +7,8 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { LinkSigner } from '../../src/links.js';
 import { createLeadWorker } from '../../src/worker.js';
+import { openDatabase } from '../../src/ledger/database.js';
+import { LeadLedger } from '../../src/ledger/ledger.js';
 import { TEST_LINK_SECRET, testConfig, testDataConverter } from './temporal.js';
 
 export const FAST_NURTURE = {
@@ -24,7 +26,7 @@ if (process.env.TEMPORAL_ADDRESS) {
   const client = new Client({ connection: await Connection.connect({ address }), dataConverter: testDataConverter });
   const { worker } = await createLeadWorker({
     connection, client, dataConverter: testDataConverter, taskQueue: process.env.TEMPORAL_TASK_QUEUE!, loaded: testConfig({ nurture: FAST_NURTURE }), smtpUrl: process.env.SMTP_URL!,
-    ledgerDir: process.env.SEND_LEDGER_DIR!, links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
+    ledger: new LeadLedger((await openDatabase({ url: process.env.DATABASE_URL!, migrate: false })).pool), links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
   });
   console.log('worker ready');
   await worker.run();

@@ -2,7 +2,7 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { LeadEvent, LeadStart, LeadState } from '../../src/domain/lead.js';
 import { eventSignal, stateQuery } from '../../workflows/defs.js';
 import type { leadWorkflow } from '../../workflows/lead.js';
@@ -45,7 +45,7 @@ export async function recordHistory(client: Client, handle: WorkflowHandle, name
   if (!process.env.RECORD_HISTORIES) return;
   const h = runId ? client.workflow.getHandle(handle.workflowId, runId) : handle;
   const history = await h.fetchHistory();
-  mkdirSync(FIXTURES, { recursive: true });
+  mkdirSync(dirname(join(FIXTURES, `${name}.binpb`)), { recursive: true });
   writeFileSync(join(FIXTURES, `${name}.binpb`), History.encode(History.fromObject(history)).finish());
 }
 

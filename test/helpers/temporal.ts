@@ -15,6 +15,9 @@ import { dataConverter, parsePayloadKeys } from '../../src/codec.js';
 import { ROOT, temporalBinaries } from '../../src/env.js';
 import { LinkSigner } from '../../src/links.js';
 import { bundleWorkflows, createLeadWorker } from '../../src/worker.js';
+import type { Database } from '../../src/ledger/database.js';
+import { LeadLedger } from '../../src/ledger/ledger.js';
+import { ledgerDatabase } from './ledger.js';
 import { SEARCH_ATTRIBUTES } from '../../workflows/defs.js';
 import { startSmtp, type SmtpCapture } from './smtp.js';
 
@@ -124,7 +127,9 @@ export interface Harness {
   client: Client;
   smtp: SmtpCapture;
   taskQueue: string;
-  ledgerDir: string;
+  /** The lead ledger the worker writes (a fresh embedded database unless the caller gave one). */
+  ledger: LeadLedger;
+  database: Database;
   /** Runs `fn`, failing it if the worker dies meanwhile. */
   run<T>(fn: () => Promise<T>): Promise<T>;
   /** Stops the worker (call in after()). */
@@ -137,11 +142,15 @@ let queueSeq = 0;
  * per test: a workflow cached by a stopped worker would wait for its sticky queue to time out,
  * and on the time-skipping server that timeout does not pass while time is locked.
  */
-export async function harness(env: TestWorkflowEnvironment, smtp: SmtpCapture, loaded: LoadedConfig = testConfig(), taskQueue = `test-${process.pid}-${++queueSeq}`): Promise<Harness> {
-  const ledgerDir = mkdtempSync(join(tmpdir(), 'ledger-'));
+export async function harness(
+  env: TestWorkflowEnvironment, smtp: SmtpCapture, loaded: LoadedConfig = testConfig(), taskQueue = `test-${process.pid}-${++queueSeq}`,
+  o: { database?: Database } = {},
+): Promise<Harness> {
+  const database = o.database ?? await ledgerDatabase('embedded');
+  const ledger = new LeadLedger(database.pool);
   const { worker, close } = await createLeadWorker({
     connection: env.nativeConnection, client: env.client, dataConverter: testDataConverter, namespace: env.namespace ?? 'default', taskQueue, loaded,
-    smtpUrl: smtp.url, ledgerDir, links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
+    smtpUrl: smtp.url, ledger, links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
     workflowBundle: await workflowBundle(),
   });
   let failed: unknown;
@@ -149,7 +158,7 @@ export async function harness(env: TestWorkflowEnvironment, smtp: SmtpCapture, l
     failed = err;
   });
   return {
-    env, client: env.client, smtp, taskQueue, ledgerDir,
+    env, client: env.client, smtp, taskQueue, ledger, database,
     async run(fn) {
       if (failed) throw failed;
       const result = await fn();
@@ -160,6 +169,7 @@ export async function harness(env: TestWorkflowEnvironment, smtp: SmtpCapture, l
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
       close();
+      if (!o.database) await database.close();
     },
   };
 }

@@ -1,11 +1,13 @@
 /**
  * A lead worker in its own process, for tests that kill it (SIGKILL) mid-send and start another.
- * Settings from env: TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE, SMTP_URL, SEND_LEDGER_DIR.
+ * Settings from env: TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE, SMTP_URL, DATABASE_URL.
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { LinkSigner } from '../../src/links.js';
 import { createLeadWorker } from '../../src/worker.js';
+import { openDatabase } from '../../src/ledger/database.js';
+import { LeadLedger } from '../../src/ledger/ledger.js';
 import { TEST_LINK_SECRET, testConfig, testDataConverter } from './temporal.js';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -14,7 +16,7 @@ const connection = await NativeConnection.connect({ address });
 const client = new Client({ connection: await Connection.connect({ address }), dataConverter: testDataConverter });
 const { worker } = await createLeadWorker({
   connection, client, dataConverter: testDataConverter, taskQueue: process.env.TEMPORAL_TASK_QUEUE!, loaded: testConfig(), smtpUrl: process.env.SMTP_URL!,
-  ledgerDir: process.env.SEND_LEDGER_DIR!, links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
+  ledger: new LeadLedger((await openDatabase({ url: process.env.DATABASE_URL!, migrate: false })).pool), links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
 });
 console.log('worker ready');
 await worker.run();

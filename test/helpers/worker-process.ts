@@ -12,7 +12,8 @@ export interface WorkerProcessOptions {
   address: string;
   taskQueue: string;
   smtpUrl: string;
-  ledgerDir: string;
+  /** The lead ledger's database (its send ledger is what a killed worker's successor reads). */
+  databaseUrl: string;
   /** A script in test/helpers/ (default worker-child.ts). */
   script?: string;
   env?: Record<string, string>;
@@ -21,7 +22,7 @@ export interface WorkerProcessOptions {
 /** Resolves once the worker polls (it prints `worker ready`); rejects if it exits first. */
 export function startWorkerProcess(o: WorkerProcessOptions): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, o.script ?? 'worker-child.ts')], {
-    env: { ...process.env, TEMPORAL_ADDRESS: o.address, TEMPORAL_TASK_QUEUE: o.taskQueue, SMTP_URL: o.smtpUrl, SEND_LEDGER_DIR: o.ledgerDir, ...o.env },
+    env: { ...process.env, TEMPORAL_ADDRESS: o.address, TEMPORAL_TASK_QUEUE: o.taskQueue, SMTP_URL: o.smtpUrl, DATABASE_URL: o.databaseUrl, ...o.env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   running.add(child);

@@ -18,6 +18,9 @@ import { dataConverter, EncryptionCodec, KEY_ID_METADATA, parsePayloadKeys } fro
 import type { LeadState } from '../../src/domain/lead.js';
 import { LinkSigner } from '../../src/links.js';
 import { createLeadWorker } from '../../src/worker.js';
+import type { Database } from '../../src/ledger/database.js';
+import { LeadLedger } from '../../src/ledger/ledger.js';
+import { ledgerDatabase } from '../helpers/ledger.js';
 import { devServerEnv, startSmtp, TEST_LINK_SECRET, testConfig, workflowBundle } from '../helpers/temporal.js';
 import type { SmtpCapture } from '../helpers/smtp.js';
 
@@ -30,17 +33,19 @@ let env: TestWorkflowEnvironment;
 let smtp: SmtpCapture;
 const running: { worker: Worker; done: Promise<void>; close: () => void }[] = [];
 
+let db: Database;
+let ledger: LeadLedger;
 async function startWorker(keys: string) {
   const dc = dataConverter(parsePayloadKeys(keys));
   const client = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', dataConverter: dc });
   const { worker, close } = await createLeadWorker({
     connection: env.nativeConnection, client, dataConverter: dc, taskQueue, loaded, smtpUrl: smtp.url,
-    ledgerDir: mkdtempSync(join(tmpdir(), 'rotation-ledger-')), links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
+    ledger, links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
     workflowBundle: await workflowBundle(),
   });
   const w = { worker, close, done: worker.run() };
   running.push(w);
-  return { ...w, service: new LeadService(client, taskQueue, loaded.config) };
+  return { ...w, service: new LeadService(client, taskQueue, loaded.config, ledger) };
 }
 
 async function stop(w: { worker: Worker; done: Promise<void>; close: () => void }) {
@@ -82,11 +87,14 @@ describe('payload key rotation through Temporal', () => {
   before(async () => {
     env = await devServerEnv();
     smtp = await startSmtp();
+    db = await ledgerDatabase('embedded');
+    ledger = new LeadLedger(db.pool);
   });
   after(async () => {
     for (const w of running) await stop(w).catch(() => undefined);
     await env?.teardown();
     await smtp?.close();
+    await db?.close();
   });
 
   it('a lead started under k1 goes on under k2,k1; new payloads use k2; a codec without k1 names it', async () => {

@@ -40,6 +40,22 @@ async function waitForHistoryToSettle(handle: { fetchHistory(): Promise<{ events
     await new Promise((r) => setTimeout(r, 300));
   }
 }
+/**
+ * A lead in a closed stage: its run is still running (never completes), with no timer pending,
+ * and the ledger holds its stage and state.
+ */
+async function assertSleeping(handle: { describe(): Promise<{ status: { name: string } }>; fetchHistory(): Promise<{ events?: unknown[] | null }> }, leadId: string, stage: string) {
+  await waitForHistoryToSettle(handle);
+  assert.equal((await handle.describe()).status.name, 'RUNNING', 'the run does not complete');
+  const events = (await handle.fetchHistory()).events as { eventType?: number | null; timerId?: string }[];
+  const started = events.filter((e) => e.eventType === EventType.EVENT_TYPE_TIMER_STARTED).length;
+  const ended = events.filter((e) => e.eventType === EventType.EVENT_TYPE_TIMER_FIRED || e.eventType === EventType.EVENT_TYPE_TIMER_CANCELED).length;
+  assert.equal(started, ended, 'no timer is pending: it sleeps until its next event');
+  const row = await h.ledger.lead(leadId);
+  assert.equal(row?.stage, stage, 'the ledger has its stage');
+  assert.equal((row?.state as LeadState).stage, stage);
+}
+
 const mailTo = (to: string) => smtp.messages.filter((m) => m.to.includes(to));
 const stages = (s: LeadState) => s.transitions.map((t) => t.to);
 
@@ -48,7 +64,7 @@ describe('lead workflow stage paths', () => {
     h = await harness(env, smtp);
   });
 
-  test('lead -> mql -> sql by score, accepted -> opportunity -> won -> customer; the run completes with its state', async () => {
+  test('lead -> mql -> sql by score, accepted -> opportunity -> won -> customer; the run sleeps there, its state in the ledger', async () => {
     await h.run(async () => {
       const handle = await startLead(h.client, h.taskQueue, vp('path-won', { campaign: 'spring-webinar' }));
       await smtp.waitFor(() => mailTo('path-won@buyer.example').length === 1);
@@ -69,11 +85,10 @@ describe('lead workflow stage paths', () => {
       assert.equal(s.stage, 'opportunity');
       s = await handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'won', note: 'annual plan' }] });
       assert.equal(s.stage, 'customer');
-      const result = await handle.result();
-      assert.equal(result.core.stage, 'customer');
+      await assertSleeping(handle, 'path-won', 'customer');
       assert.deepEqual(stages(s), ['mql', 'sql', 'opportunity', 'customer']);
       assert.match(s.transitions[0]!.reason, /score \d+ >= mql 40/);
-      await recordHistory(h.client, handle, 'won');
+      await recordHistory(h.client, handle, 'issue-10/won');
     });
   });
 
@@ -117,15 +132,15 @@ describe('lead workflow stage paths', () => {
     });
   });
 
-  test('sales rejects as bad_fit: disqualified and the run completes', async () => {
+  test('sales rejects as bad_fit: disqualified, and the run sleeps', async () => {
     await h.run(async () => {
       const handle = await startLead(h.client, h.taskQueue, vp('rej-bf'));
       await signal(handle, ev('rej-bf', 'demo_request'));
       await waitForState(handle, (x) => x.owner !== undefined);
       const s = await handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'rejected', reason: 'bad_fit' }] });
       assert.equal(s.stage, 'disqualified');
-      assert.equal((await handle.result()).core.stage, 'disqualified');
-      await recordHistory(h.client, handle, 'rejected-bad-fit');
+      await assertSleeping(handle, 'rej-bf', 'disqualified');
+      await recordHistory(h.client, handle, 'issue-10/rejected-bad-fit');
     });
   });
 
@@ -138,7 +153,7 @@ describe('lead workflow stage paths', () => {
       const s = await handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'lost', reason: 'went with a competitor' }] });
       assert.equal(s.stage, 'recycled');
       assert.deepEqual(stages(s), ['mql', 'sql', 'opportunity', 'recycled']);
-      await recordHistory(h.client, handle, 'lost');
+      await recordHistory(h.client, handle, 'issue-10/lost');
     });
   });
 
@@ -152,7 +167,7 @@ describe('lead workflow stage paths', () => {
       await skipTime(env, '2d');
       const s = await waitForState(handle, (x) => x.stage === 'recycled');
       assert.match(s.transitions.at(-1)!.reason, /no engagement for 30d as mql/);
-      await recordHistory(h.client, handle, 'mql-stale');
+      await recordHistory(h.client, handle, 'issue-10/mql-stale');
     });
   });
 
@@ -169,32 +184,31 @@ describe('lead workflow stage paths', () => {
       await skipTime(env, '49h');
       const s = await waitForState(handle, (x) => x.stage === 'recycled');
       assert.match(s.transitions.at(-1)!.reason, /SLA of 2d expired after 1 escalation/);
-      await recordHistory(h.client, handle, 'sla-expired');
+      await recordHistory(h.client, handle, 'issue-10/sla-expired');
     });
   });
 
-  test('a disqualifying profile change disqualifies from any open stage; the run completes', async () => {
+  test('a disqualifying profile change disqualifies from any open stage; the run sleeps', async () => {
     await h.run(async () => {
       const handle = await startLead(h.client, h.taskQueue, vp('dq'));
       await signal(handle, ev('dq', 'content_download'), ev('dq', 'content_download'));
       await waitForState(handle, (x) => x.stage === 'mql');
       await handle.signal(profileSignal, { country: 'BR' });
-      const result = await handle.result();
-      assert.equal(result.core.stage, 'disqualified');
-      assert.match(result.core.transitions.at(-1)!.reason, /disqualify rule: country not in/);
-      await recordHistory(h.client, handle, 'disqualified-rule');
+      const s = await waitForState(handle, (x) => x.stage === 'disqualified');
+      assert.match(s.transitions.at(-1)!.reason, /disqualify rule: country not in/);
+      await assertSleeping(handle, 'dq', 'disqualified');
+      await recordHistory(h.client, handle, 'issue-10/disqualified-rule');
     });
   });
 
-  test('no engagement for dormantAfter: dormant, run completes; a new event brings the lead back as recycled with its history', async () => {
+  test('no engagement for dormantAfter: dormant, the run sleeps; a new event brings the lead back as recycled with its history', async () => {
     await h.run(async () => {
       const handle = await startLead(h.client, h.taskQueue, vp('dorm', { seniority: 'staff', companySize: 20 }));
       await signal(handle, ev('dorm', 'email_open'));
       await waitForState(handle, (x) => x.eventsProcessed === 1);
       await skipTime(env, '181d');
-      const done = await handle.result();
-      assert.equal(done.core.stage, 'dormant');
-      await recordHistory(h.client, handle, 'dormant', (await handle.describe()).runId);
+      await waitForState(handle, (x) => x.stage === 'dormant');
+      await assertSleeping(handle, 'dorm', 'dormant');
       await h.client.workflow.signalWithStart('leadWorkflow', {
         workflowId: 'lead-dorm', taskQueue: h.taskQueue, args: [{ leadId: 'dorm' }, {}], signal: eventSignal, signalArgs: [ev('dorm', 'content_download')],
       });
@@ -204,6 +218,7 @@ describe('lead workflow stage paths', () => {
       assert.equal(s.profile.email, 'dorm@buyer.example');
       assert.deepEqual(stages(s), ['dormant', 'recycled']);
       assert.match(s.transitions.at(-1)!.reason, /re-engaged \(content_download\) after dormancy/);
+      await recordHistory(h.client, handle, 'issue-10/dormant');
     });
   });
 
@@ -214,18 +229,14 @@ describe('lead workflow stage paths', () => {
       await waitForState(handle, (x) => x.owner !== undefined);
       await handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'accepted' }] });
       await handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'won' }] });
-      await handle.result();
+      await assertSleeping(handle, 'cust', 'customer');
       await h.client.workflow.signalWithStart('leadWorkflow', {
         workflowId: 'lead-cust', taskQueue: h.taskQueue, args: [{ leadId: 'cust' }, {}], signal: eventSignal, signalArgs: [ev('cust', 'email_open')],
       });
-      // Poll instead of awaiting the result: awaiting lets the time-skipping server race ahead
-      // while the new run's first task is still recovering the last run's state.
-      const again = h.client.workflow.getHandle('lead-cust');
-      for (let i = 0; i < 500 && (await again.describe()).status.name !== 'COMPLETED'; i++) await new Promise((r) => setTimeout(r, 20));
-      const result = await again.result();
-      assert.equal(result.core.stage, 'customer');
-      assert.equal(result.core.consent, 'unsubscribed');
-      assert.equal(result.core.eventsProcessed, 3);
+      const s = await waitForState(h.client.workflow.getHandle('lead-cust'), (x) => x.eventsProcessed === 3);
+      assert.equal(s.stage, 'customer');
+      assert.equal(s.consent, 'unsubscribed');
+      await recordHistory(h.client, handle, 'issue-10/customer-engages');
     });
   });
 

@@ -30,7 +30,7 @@ before(async () => {
   smtp = await startSmtp();
   h = await harness(env, smtp);
   api = buildApi({
-    service: new LeadService(env.client, h.taskQueue, testConfig().config), tokens: [TOKEN], links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
+    service: new LeadService(env.client, h.taskQueue, testConfig().config, h.ledger), tokens: [TOKEN], links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
     healthCheck: async () => true, codec: { codec: new EncryptionCodec(parsePayloadKeys(TEST_PAYLOAD_KEYS)), corsOrigins: [] },
   });
   const address = await api.listen({ port: 0, host: '127.0.0.1' });

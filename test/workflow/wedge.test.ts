@@ -16,6 +16,9 @@ import { main as leadctl } from '../../src/cli/leadctl.js';
 import { wedgedLeads } from '../../src/cli/wedged.js';
 import type { LeadState } from '../../src/domain/lead.js';
 import { STATE_MEMO, stateQuery } from '../../workflows/defs.js';
+import { ledgerDatabase } from '../helpers/ledger.js';
+import type { Database } from '../../src/ledger/database.js';
+import { LeadLedger } from '../../src/ledger/ledger.js';
 import { devServerEnv, startSmtp, TEST_PAYLOAD_KEYS, testConfig, testDataConverter, workflowBundle } from '../helpers/temporal.js';
 import type { SmtpCapture } from '../helpers/smtp.js';
 import { recordHistory } from '../helpers/leads.js';
@@ -36,12 +39,12 @@ after(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const startWorker = (taskQueue: string, ledgerDir: string, extraEnv: Record<string, string> = {}, script = 'worker-child.ts') =>
-  startWorkerProcess({ address: env.address, taskQueue, smtpUrl: smtp.url, ledgerDir, env: extraEnv, script });
+const startWorker = (taskQueue: string, db: Database, extraEnv: Record<string, string> = {}, script = 'worker-child.ts') =>
+  startWorkerProcess({ address: env.address, taskQueue, smtpUrl: smtp.url, databaseUrl: db.url, env: extraEnv, script });
 
 const kill = killWorkerProcess;
 
-/** Reads (memo, through getState) until `predicate` holds. */
+/** Reads (the ledger, through getState) until `predicate` holds. */
 async function until(service: LeadService, leadId: string, predicate: (s: LeadState) => boolean, timeoutMs = 60_000): Promise<LeadState> {
   let last: LeadState | undefined;
   for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(100)) {
@@ -68,11 +71,13 @@ async function replayAll(workflowIds: string[]) {
 
 test('the reproduction of issue 9: kill, a read before the next task, signals with no worker, a fresh worker: not wedged', async () => {
   const taskQueue = 'wedge-repro';
-  const ledgerDir = mkdtempSync(join(tmpdir(), 'ledger-'));
-  const service = new LeadService(env.client, taskQueue, testConfig().config);
+  const db = await ledgerDatabase('embedded');
+  after(() => db.close());
+  const ledger = new LeadLedger(db.pool);
+  const service = new LeadService(env.client, taskQueue, testConfig().config, ledger);
   const leadId = 'wedge-strong';
   // The demo config's nurture (steps seconds apart, an mql step with no delay), as in the fault run.
-  const fast = () => startWorker(taskQueue, ledgerDir, {}, 'fast-nurture-worker.ts');
+  const fast = () => startWorker(taskQueue, db, {}, 'fast-nurture-worker.ts');
   let worker = await fast();
   // fit 35 (vp 20, companySize 250 15): three opens make 38, a content download crosses mql 40.
   await service.upsertLead({ leadId, email: 'wedge@buyer.example', firstName: 'Wes', country: 'US', seniority: 'vp', companySize: 250 });
@@ -89,7 +94,7 @@ test('the reproduction of issue 9: kill, a read before the next task, signals wi
     await service.sendEvents({ leadId, eventId: `open-${i}`, type: 'email_open' });
   }
   const read = await pendingRead;
-  assert.equal(read.stage, 'lead', 'the read answered from the memo, while no worker ran');
+  assert.equal(read.stage, 'lead', 'the read answered from the ledger, while no worker ran');
   assert.equal(read.eventsProcessed, 0);
   worker = await fast();
   await sleep(4_000);
@@ -110,7 +115,8 @@ test('the reproduction of issue 9: kill, a read before the next task, signals wi
   const handle = env.client.workflow.getHandle(`lead-${leadId}`);
   assert.equal((await handle.query(stateQuery)).eventsProcessed, 5);
   const d = await handle.describe();
-  assert.equal((d.memo?.[STATE_MEMO] as LeadState).eventsProcessed, 5, 'the memo holds the state');
+  assert.equal(((await ledger.lead(leadId))!.state as LeadState).eventsProcessed, 5, 'the ledger holds the state');
+  assert.equal(d.memo?.[STATE_MEMO], undefined, 'the memo is no longer written');
   assert.equal(d.raw.pendingWorkflowTask ?? undefined, undefined);
   await replayAll([`lead-${leadId}`]);
   await recordHistory(env.client, handle, 'wedge-reproduction');
@@ -119,9 +125,11 @@ test('the reproduction of issue 9: kill, a read before the next task, signals wi
 
 test('more active leads than the worker caches, with reads during the load: every event applied, every history replays', async () => {
   const taskQueue = 'wedge-cache';
-  const ledgerDir = mkdtempSync(join(tmpdir(), 'ledger-'));
-  const service = new LeadService(env.client, taskQueue, testConfig().config);
-  const worker = await startWorker(taskQueue, ledgerDir, { WORKER_MAX_CACHED_WORKFLOWS: '5' });
+  const db = await ledgerDatabase('embedded');
+  after(() => db.close());
+  const ledger = new LeadLedger(db.pool);
+  const service = new LeadService(env.client, taskQueue, testConfig().config, ledger);
+  const worker = await startWorker(taskQueue, db, { WORKER_MAX_CACHED_WORKFLOWS: '5' });
   const LEADS = 24;
   const types = ['email_open', 'content_download', 'pricing_page_view', 'webinar_attended', 'careers_page_view', 'demo_request'];
   let seed = 9;
