@@ -6,6 +6,8 @@
  */
 import type pg from 'pg';
 import type { Stage } from '../domain/stages.js';
+import { type CampaignCosts, type Funnel, type FunnelQuery, ledgerFunnel } from './funnel.js';
+import { type LeadSearch, type LeadSearchPage, searchLeads } from './search.js';
 
 export interface LedgerEvent {
   eventId: string;
@@ -177,6 +179,16 @@ export class LeadLedger {
     if (!by) return { total: counts(total.rows[0] ?? {}), groups: [] };
     const grouped = await this.pool.query(`SELECT ${GROUP_EXPR[by]} AS key, ${measures} FROM leads WHERE ${where.join(' AND ')} GROUP BY 1 ORDER BY 2 DESC, 1`, params);
     return { total: counts(total.rows[0] ?? {}), groups: grouped.rows.map((row) => ({ key: String(row.key), ...counts(row) })) };
+  }
+
+  /** The contract's `Funnel` (./funnel.ts): stages now, the cohort of [since, until), groups, cost per MQL. */
+  funnel(q: FunnelQuery = {}, campaigns: CampaignCosts = {}): Promise<Funnel> {
+    return ledgerFunnel(this, q, campaigns);
+  }
+
+  /** Leads by stage, owner, campaign, minimum score, in keyset pages of lead_id order (./search.ts). */
+  search(q: LeadSearch = {}): Promise<LeadSearchPage> {
+    return searchLeads(this.pool, q);
   }
 
   /** Everything recorded about one lead, in time order; `pageToken` continues where a page ended. */
