@@ -87,6 +87,6 @@ test('5,000 events across continue-as-new: each counted exactly once, state carr
     console.log(`5,000 events in ${runs.length} runs, ${total} history events: ${(total / 5_000).toFixed(2)} per event`);
     // Nothing lost at the hand-overs: every signal sent is in exactly one run's history.
     assert.equal(signals, sent, 'every signal sent is in one run');
-    await recordHistory(h.client, handle, 'continued-as-new', firstRun);
+    await recordHistory(h.client, handle, 'issue-10/continued-as-new', firstRun);
   });
 });

@@ -109,7 +109,7 @@ describe('lead workflow stage paths', () => {
       assert.match(handoff.subject, /New sales-ready lead/);
       assert.match(handoff.text, /Accept: http:\/\/links\.test\/l\/sales\?t=/);
       assert.match(handoff.text, /hand-raiser: demo_request/);
-      await recordHistory(h.client, a, 'hand-raiser');
+      await recordHistory(h.client, a, 'issue-10/hand-raiser');
     });
   });
 
@@ -128,7 +128,7 @@ describe('lead workflow stage paths', () => {
       await skipTime(env, '7d');
       await waitForState(handle, (x) => x.nurture.step === 1);
       await smtp.waitFor(() => mailTo('rej-nr@buyer.example').some((m) => m.headers.get('x-nurture-track') === 'recycle'));
-      await recordHistory(h.client, handle, 'rejected-not-ready');
+      await recordHistory(h.client, handle, 'issue-10/rejected-not-ready');
     });
   });
 
@@ -250,7 +250,7 @@ describe('lead workflow stage paths', () => {
       assert.equal(s.score.engagement, 10);
       await skipTime(env, '10d');
       assert.equal(mailTo('unsub@buyer.example').length, 1, 'only the welcome mail, sent before the unsubscribe');
-      await recordHistory(h.client, handle, 'unsubscribed');
+      await recordHistory(h.client, handle, 'issue-10/unsubscribed');
     });
   });
 });
