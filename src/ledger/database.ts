@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
 import { ROOT } from '../env.js';
+import { pinExtendedQueries } from './pglite-queue.js';
 
 export const MIGRATIONS_DIR = join(ROOT, 'migrations');
 
@@ -45,6 +46,7 @@ export async function hostEmbeddedDatabase(dir: string, o: { port?: number } = {
   // PGlite is one connection; the socket server multiplexes several clients onto it, keeping a
   // transaction's queries together.
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: o.port ?? 0, maxConnections: 64 });
+  pinExtendedQueries(server); // keeps each connection's query together (./pglite-queue.ts)
   await server.start();
   const port = (server as unknown as { server: { address(): AddressInfo } }).server.address().port;
   return {
