@@ -16,7 +16,8 @@
  * by another process since) is ignored and taken over.
  *
  * The schema is created and migrated at start (migrations/, node-pg-migrate), under an advisory
- * lock, so several processes starting at once migrate once.
+ * lock (and, on the embedded database, where that lock excludes no one, by running again after a
+ * conflict), so several processes starting at once migrate once.
  */
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
