@@ -2,8 +2,10 @@
 # The worker and the API in one image; the command picks the process:
 #   docker run IMAGE                  -> npm run worker (the default)
 #   docker run IMAGE npm run api      -> the HTTP API on port 3000
-# Both talk to a Temporal cluster (TEMPORAL_ADDRESS): the image carries no Temporal binaries, and
-# no secret: both refuse to start without LINK_SECRET and PAYLOAD_KEYS (the API also API_TOKEN).
+# Both talk to a Temporal cluster (TEMPORAL_ADDRESS) and to the lead ledger's PostgreSQL
+# (DATABASE_URL; they migrate its schema from migrations/ at start): the image carries no Temporal
+# binaries, and no secret: both refuse to start without LINK_SECRET and PAYLOAD_KEYS (the API also
+# API_TOKEN).
 # docker-compose.yml runs it; docs/operations.md lists the environment.
 
 FROM node:20-bookworm-slim AS deps
@@ -42,9 +44,10 @@ COPY workflows workflows
 COPY activities activities
 COPY config config
 COPY templates templates
-# The send ledger: share /data/sent between worker replicas (a volume) so a retried send on
-# another replica is still recognised. It holds addresses: the worker's only (the worker writes
-# its files 0600, umask 077).
+COPY migrations migrations
+# /data/sent: the file send ledger of a worker that still keeps one (SEND_LEDGER_DIR). The send
+# ledger moves into the lead ledger's database, which every replica shares; docker-compose.yml no
+# longer mounts a volume here. It holds addresses: the worker's only (files 0600, umask 077).
 RUN mkdir -p /data/sent && chown -R node:node /data && chmod 700 /data /data/sent
 USER node
 EXPOSE 3000

@@ -1,20 +1,27 @@
 /**
  * `npm start`: the whole local stack in one command (CONTRACT.md §Commands).
  *
- *   1. a Temporal dev server (`temporal server start-dev`, state in DATA_DIR/temporal.db, the lead
- *      search attributes registered), unless TEMPORAL_ADDRESS points at a server already running;
- *   2. an SMTP capture writing DATA_DIR/outbox/*.eml (src/outbox.ts), unless SMTP_URL is set;
- *   3. an API token (DATA_DIR/api-token), a link secret (DATA_DIR/link-secret) and the payload
+ *   1. an API token (DATA_DIR/api-token), a link secret (DATA_DIR/link-secret) and the payload
  *      encryption keys (DATA_DIR/payload-keys), generated once with mode 0600 unless API_TOKEN /
  *      LINK_SECRET / PAYLOAD_KEYS are set: the only place development secrets are made (the
  *      worker and the API alone refuse to start without them);
- *   4. the worker and the API as child processes, their output prefixed [worker] / [api].
+ *   2. the lead ledger's database: unless DATABASE_URL is set, the embedded PostgreSQL (PGlite)
+ *      under DATA_DIR/ledger, hosted by this process on a loopback port and announced in
+ *      DATA_DIR/ledger.url, where leadctl and other processes of this machine find it
+ *      (src/ledger/database.ts); migrated once here. A DATABASE_URL that does not answer stops
+ *      start-up with one line naming it (without its password), before anything is started;
+ *   3. a Temporal dev server (`temporal server start-dev`, state in DATA_DIR/temporal.db, the lead
+ *      search attributes registered), unless TEMPORAL_ADDRESS points at a server already running;
+ *   4. an SMTP capture writing DATA_DIR/outbox/*.eml (src/outbox.ts), unless SMTP_URL is set;
+ *   5. the worker and the API as child processes (DATABASE_URL: the ledger's), their output
+ *      prefixed [worker] / [api].
  * Then it prints the URLs, the token and a curl to paste. Ctrl-C (SIGINT), SIGTERM or SIGHUP stop
- * the worker and the API, then the SMTP capture, then the Temporal server, and exit 0. If a child
- * dies on its own, the rest is stopped and the exit code is 1, naming the child.
+ * the worker and the API, then the SMTP capture, then the Temporal server, then the ledger, and
+ * exit 0. If a child dies on its own, the rest is stopped and the exit code is 1, naming the child.
  *
  * Environment (all optional; docs/operations.md has the full table):
  *   DATA_DIR          where state lives (default .data/ in the repository)
+ *   DATABASE_URL      the lead ledger's PostgreSQL (postgres://…) instead of the embedded one
  *   TEMPORAL_ADDRESS  use this Temporal server instead of starting one
  *   TEMPORAL_PORT     the dev server's gRPC port (default 7233)
  *   TEMPORAL_UI_PORT  the dev server's Web UI port (default TEMPORAL_PORT + 1000, so 8233)
@@ -26,8 +33,9 @@
  *   SEND_LEDGER_DIR (DATA_DIR/sent), TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE: passed on.
  * Children run in their own process groups, so that a terminal's Ctrl-C reaches only this process
  * and the shutdown order holds; each group is killed when this process exits in any way it can see.
- * Everything the stack and its children write (secrets, the outbox, the send ledger, Temporal's
- * database) is created readable by this user only (umask 077; DATA_DIR and its folders 0700).
+ * Everything the stack and its children write (secrets, the outbox, the send ledger, the lead
+ * ledger, Temporal's database) is created readable by this user only (umask 077; DATA_DIR and its
+ * folders 0700).
  */
 import { Connection } from '@temporalio/client';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -39,6 +47,7 @@ import { createInterface } from 'node:readline';
 import { SEARCH_ATTRIBUTES } from '../workflows/defs.js';
 import { generatePayloadKey, parsePayloadKeys } from './codec.js';
 import { ROOT, temporalBinaries, WORKER_MALLOC_ARENA_MAX } from './env.js';
+import { type EmbeddedDatabase, EmbeddedDatabaseBusy, embeddedUrlFile, hostEmbeddedDatabase, openDatabase, redactUrl } from './ledger/database.js';
 import { type Outbox, startOutbox } from './outbox.js';
 
 type Name = 'temporal' | 'worker' | 'api';
@@ -50,7 +59,7 @@ interface Child {
   done: boolean;
 }
 
-const COLORS: Record<string, number> = { stack: 1, temporal: 35, worker: 36, api: 32, smtp: 33 };
+const COLORS: Record<string, number> = { stack: 1, temporal: 35, worker: 36, api: 32, smtp: 33, ledger: 34 };
 const tty = process.stdout.isTTY && !process.env.NO_COLOR;
 const tag = (name: string) => (tty ? `\x1b[${COLORS[name] ?? 0}m[${name}]\x1b[0m` : `[${name}]`);
 const say = (line: string, name = 'stack') => console.log(`${tag(name)} ${line}`);
@@ -70,6 +79,7 @@ function stackSettings(env = process.env) {
   const apiPort = int(env.API_PORT, 3000, 'API_PORT');
   return {
     dataDir,
+    databaseUrl: env.DATABASE_URL?.trim() || undefined,
     namespace: env.TEMPORAL_NAMESPACE || 'default',
     taskQueue: env.TEMPORAL_TASK_QUEUE || 'lead-nurture',
     externalTemporal: env.TEMPORAL_ADDRESS || undefined,
@@ -142,6 +152,8 @@ const codecEndpoint = (apiPort: number) => `http://127.0.0.1:${apiPort}/codec`;
 class LocalStack {
   readonly children: Child[] = [];
   outbox: Outbox | undefined;
+  /** The embedded lead ledger this process hosts (none with DATABASE_URL). */
+  ledger: EmbeddedDatabase | undefined;
   connection: Connection | undefined;
   stopping: Promise<void> | undefined;
 
@@ -157,10 +169,11 @@ class LocalStack {
     }
   }
 
-  /** Children first (the worker and the API), then the SMTP capture, then the Temporal server; then exits with `code`. */
+  /** Children first (the worker and the API), then the SMTP capture, the Temporal server, the ledger; then exits with `code`. */
   stop(code: number, reason: string): Promise<void> {
     this.stopping ??= (async () => {
-      (code ? warn : say)(`${reason}: stopping`);
+      const started = this.children.length > 0 || this.outbox || this.ledger;
+      (code ? warn : say)(started ? `${reason}: stopping` : reason); // nothing to stop: the reason is the one line
       setTimeout(() => {
         warn('still stopping after 60s: killing what is left');
         process.exit(code || 1); // the exit handler kills the process groups
@@ -172,6 +185,9 @@ class LocalStack {
         say('stopped', 'smtp');
       }
       await Promise.all(this.children.filter((c) => c.name === 'temporal').map((c) => stopChild(c, 20_000)));
+      if (this.ledger) {
+        await this.ledger.close().then(() => say('stopped', 'ledger'), (err: Error) => warn(`the ledger did not close cleanly: ${err.message}`));
+      }
       process.exit(code);
     })();
     return this.stopping;
@@ -221,7 +237,8 @@ class LocalStack {
     process.umask(0o077); // inherited by the children: the ledger, the outbox and temporal.db are this user's only
     mkdirSync(s.dataDir, { recursive: true, mode: 0o700 });
     // A data folder from before files were private: close it and the folders with mail and PII in it.
-    for (const dir of [s.dataDir, s.ledgerDir, join(s.dataDir, 'outbox')]) if (existsSync(dir)) chmodSync(dir, 0o700);
+    const ledgerDir = join(s.dataDir, 'ledger');
+    for (const dir of [s.dataDir, s.ledgerDir, join(s.dataDir, 'outbox'), ledgerDir]) if (existsSync(dir)) chmodSync(dir, 0o700);
     say(`data in ${shown(s.dataDir)}`);
     const token = secret(process.env.API_TOKEN, join(s.dataDir, 'api-token'), true);
     if (token.source === 'generated') say(`generated an API token into ${shown(join(s.dataDir, 'api-token'))}`);
@@ -238,7 +255,27 @@ class LocalStack {
     if (!s.externalSmtp) await assertFree(s.smtpPort, '127.0.0.1', 'SMTP capture', 'Set SMTP_PORT for another port, or SMTP_URL to use another server.');
     await assertFree(s.apiPort, '0.0.0.0', 'API', 'Set API_PORT for another port.');
 
-    // 2. Temporal.
+    // 2. The lead ledger: DATABASE_URL, else the embedded database, hosted here for every process
+    //    of this machine (PGlite is one process on its files). Checked and migrated once, before
+    //    anything else starts: a DATABASE_URL that does not answer is the one line start-up ends with.
+    let databaseUrl = s.databaseUrl;
+    if (!databaseUrl) {
+      try {
+        this.ledger = await hostEmbeddedDatabase(ledgerDir, { waitMs: 10_000 });
+      } catch (err) {
+        if (err instanceof EmbeddedDatabaseBusy) {
+          throw new Error(`${err.message}: stop it (a worker, API or leadctl run alone hosts it), or set DATABASE_URL, or DATA_DIR for another data folder`);
+        }
+        throw err;
+      }
+      databaseUrl = this.ledger.url;
+      say(`embedded PostgreSQL (PGlite) in ${shown(ledgerDir)}, ${databaseUrl}, announced in ${shown(embeddedUrlFile(ledgerDir))}`, 'ledger');
+    }
+    const ledgerDb = await openDatabase({ url: databaseUrl, max: 1 }); // answers, migrated
+    await ledgerDb.close();
+    say(`${s.databaseUrl ? `PostgreSQL at ${redactUrl(s.databaseUrl)} (DATABASE_URL) answers` : 'ready'}; schema migrated`, 'ledger');
+
+    // 3. Temporal.
     const address = s.externalTemporal ?? `127.0.0.1:${s.temporalPort}`;
     if (s.externalTemporal) {
       say(`using the Temporal server at ${address} (TEMPORAL_ADDRESS)`);
@@ -257,7 +294,7 @@ class LocalStack {
     await ensureSearchAttributes(connection, s.namespace);
     say(`Temporal answers on ${address} (namespace ${s.namespace})`);
 
-    // 3. SMTP capture.
+    // 4. SMTP capture.
     const outboxDir = join(s.dataDir, 'outbox');
     let smtpUrl = s.externalSmtp;
     if (!smtpUrl) {
@@ -266,7 +303,7 @@ class LocalStack {
       say(`listening on ${smtpUrl}, writing ${shown(outboxDir)}/`, 'smtp');
     }
 
-    // 4. Worker and API, ready when the worker polls the task queue and /healthz answers 200.
+    // 5. Worker and API, ready when the worker polls the task queue and /healthz answers 200.
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       TEMPORAL_ADDRESS: address,
@@ -280,6 +317,8 @@ class LocalStack {
       CODEC_CORS_ORIGINS: s.codecCorsOrigins ?? (s.externalTemporal ? '' : uiOrigins.join(',')),
       PUBLIC_URL: s.publicUrl,
       SEND_LEDGER_DIR: s.ledgerDir,
+      DATA_DIR: s.dataDir,
+      DATABASE_URL: databaseUrl,
     };
     this.start('worker', process.execPath, ['--import', 'tsx', 'src/worker.ts'], { MALLOC_ARENA_MAX: WORKER_MALLOC_ARENA_MAX, ...env });
     this.start('api', process.execPath, ['--import', 'tsx', 'src/api/main.ts'], env);
@@ -293,7 +332,7 @@ class LocalStack {
     this.connection = undefined;
     await connection.close();
 
-    // 5. The banner.
+    // 6. The banner.
     const first = token.value.split(',')[0]!;
     const bearer = token.source === 'env' ? (token.value.includes(',') ? '${API_TOKEN%%,*}' : '$API_TOKEN') : first;
     const api = `http://localhost:${s.apiPort}`;
@@ -306,6 +345,7 @@ class LocalStack {
       `  API            ${api}  (OpenAPI ${api}/openapi.json, health ${api}/healthz)`,
       `  SMTP           ${smtpUrl}${s.externalSmtp ? '  [SMTP_URL]' : '  (capture: nothing leaves this machine)'}`,
       `  Outbox         ${s.externalSmtp ? '(none: mail goes to SMTP_URL)' : `${outboxDir}  (one .eml file per message)`}`,
+      `  Ledger         ${this.ledger ? `embedded PostgreSQL (PGlite) in ${ledgerDir}, ${this.ledger.url}` : `${redactUrl(databaseUrl)}  [DATABASE_URL]`}`,
       `  Codec server   ${codecEndpoint(s.apiPort)}  (payloads in Temporal are encrypted; ${s.externalTemporal ? 'point your UI at it' : 'the UI decodes through it'}; key ${payloadKeys.source === 'env' ? 'from PAYLOAD_KEYS' : `in ${shown(join(s.dataDir, 'payload-keys'))}`})`,
       `  API token      ${token.source === 'env' ? '(from API_TOKEN)' : `${first}  (${shown(join(s.dataDir, 'api-token'))})`}`,
       `  Data           ${s.dataDir}`,

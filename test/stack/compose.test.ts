@@ -1,7 +1,9 @@
 /**
  * docker-compose.yml and the Dockerfile, checked without a Docker engine: the file parses, the
  * services and images are the production topology, the worker scales (no container_name, no fixed
- * host port), each app service gets the env it reads (names checked against src/), the search
+ * host port), the engine has a PostgreSQL of its own for the lead ledger (ledger-db, apart from
+ * Temporal's; the apps' DATABASE_URL, as compose makes it, migrates a real server), each app
+ * service gets the env it reads (names checked against src/), the search
  * attribute step registers exactly workflows/defs.ts's attributes (its script is run for real
  * against a dev server, twice), and the image's command, `npm run worker|api` through the image's
  * npm script shell, starts the service and stops it cleanly on SIGTERM.
@@ -16,13 +18,15 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { ROOT, temporalBinaries } from '../../src/env.js';
+import { MIGRATIONS_DIR, openDatabase } from '../../src/ledger/database.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { SEARCH_ATTRIBUTES } from '../../workflows/defs.js';
 import { freePort } from '../../bench/proc.js';
 
 type Service = {
   image?: string; build?: unknown; command?: string[] | string; entrypoint?: string[] | string; container_name?: string;
   ports?: string[]; environment?: Record<string, string | number>; depends_on?: Record<string, { condition: string }> | string[];
-  deploy?: { replicas?: number }; volumes?: string[]; init?: boolean;
+  deploy?: { replicas?: number }; volumes?: string[]; init?: boolean; healthcheck?: { test?: string[] | string };
 };
 const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
 const services = compose.services;
@@ -31,12 +35,13 @@ const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 const instructions = dockerfile.replace(/\\\n\s*/g, ' ');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
 
-/** What compose makes of `${VAR:-default}` / `${VAR:?message}` / `$$` with nothing set in the environment. */
-function interpolate(value: string | number): { value: string; required: string[] } {
+/** What compose makes of `${VAR:-default}` / `${VAR:?message}` / `$$` with only `vars` set in the environment. */
+function interpolate(value: string | number, vars: Record<string, string> = {}): { value: string; required: string[] } {
   const required: string[] = [];
   const out = String(value).replace(/\$\$|\$\{(\w+)(?::?([-?])([^}]*))?\}/g, (m, name: string | undefined, op: string | undefined, arg: string | undefined) => {
     if (m === '$$') return '$';
     if (op === '?') required.push(name!);
+    if (vars[name!] !== undefined) return vars[name!]!;
     return op === '-' ? arg ?? '' : '';
   });
   return { value: out, required };
@@ -102,9 +107,9 @@ after(async () => {
 
 describe('docker-compose.yml', () => {
   it('has the production topology with pinned images', () => {
-    assert.deepEqual(Object.keys(services).sort(), ['api', 'mailpit', 'postgresql', 'temporal', 'temporal-setup', 'temporal-ui', 'worker']);
+    assert.deepEqual(Object.keys(services).sort(), ['api', 'ledger-db', 'mailpit', 'postgresql', 'temporal', 'temporal-setup', 'temporal-ui', 'worker']);
     const images: Record<string, RegExp> = {
-      postgresql: /^postgres:\d+/, temporal: /^temporalio\/auto-setup:\d+\.\d+\.\d+$/, 'temporal-setup': /^temporalio\/admin-tools:\d+\.\d+\.\d+/,
+      postgresql: /^postgres:\d+/, 'ledger-db': /^postgres:\d+/, temporal: /^temporalio\/auto-setup:\d+\.\d+\.\d+$/, 'temporal-setup': /^temporalio\/admin-tools:\d+\.\d+\.\d+/,
       'temporal-ui': /^temporalio\/ui:\d+\.\d+\.\d+$/, mailpit: /^axllent\/mailpit:v\d+\.\d+/,
     };
     for (const [svc, re] of Object.entries(images)) assert.match(services[svc]!.image ?? '', re, `${svc} image`);
@@ -136,9 +141,65 @@ describe('docker-compose.yml', () => {
     assert.deepEqual(cmd('api'), ['npm', 'run', 'api']);
     assert.equal(services.api!.container_name, undefined);
     assert.ok(services.api!.ports?.includes('3000:3000'), 'the API on port 3000');
-    const ledger = w.volumes?.find((v) => v.endsWith(':/data/sent'));
-    assert.ok(ledger && !ledger.startsWith('.') && !ledger.startsWith('/'), 'the send ledger is a named volume all replicas share');
-    assert.equal(env('worker').SEND_LEDGER_DIR?.value, '/data/sent');
+    // What the replicas share (the send ledger among it) is the lead ledger's database, not a volume.
+    assert.equal(env('worker').SEND_LEDGER_DIR, undefined, 'no SEND_LEDGER_DIR: the send ledger is in the lead ledger');
+    assert.deepEqual(w.volumes ?? [], [], 'the worker mounts no shared volume');
+    assert.ok(!compose.volumes || !('send-ledger' in compose.volumes), 'no send-ledger volume');
+  });
+
+  it("gives the engine its own PostgreSQL, ledger-db, apart from Temporal's: password required, healthy before the apps start", () => {
+    const db = services['ledger-db']!;
+    const e = env('ledger-db');
+    assert.deepEqual(e.POSTGRES_PASSWORD?.required, ['LEDGER_DB_PASSWORD'], 'its password must be given');
+    assert.notEqual(e.POSTGRES_PASSWORD?.required[0], env('postgresql').POSTGRES_PASSWORD?.required[0], "not Temporal's password");
+    const user = e.POSTGRES_USER!.value;
+    const database = e.POSTGRES_DB?.value ?? user;
+    assert.ok(user && user !== env('postgresql').POSTGRES_USER?.value, "a user of its own, not Temporal's");
+    assert.equal(env('temporal').POSTGRES_SEEDS?.value, 'postgresql', "Temporal stays on its own database");
+
+    const data = db.volumes?.find((v) => v.endsWith(':/var/lib/postgresql/data'));
+    assert.ok(data, 'its data on a volume');
+    const volume = data.split(':')[0]!;
+    assert.ok(compose.volumes && volume in compose.volumes, `named volume ${volume} is declared`);
+    assert.ok(!(services.postgresql!.volumes ?? []).some((v) => v.startsWith(`${volume}:`)), "not Temporal's volume");
+
+    const check = Array.isArray(db.healthcheck?.test) ? db.healthcheck.test.join(' ') : db.healthcheck?.test ?? '';
+    assert.match(check, new RegExp(`pg_isready -U ${user} -d ${database}`), 'a healthcheck that asks the server');
+    for (const p of db.ports ?? []) assert.match(String(p), /^127\.0\.0\.1:\d+:5432$/, 'published on 127.0.0.1 only');
+
+    for (const svc of ['worker', 'api']) {
+      const url = env(svc).DATABASE_URL;
+      assert.ok(url, `${svc} sets DATABASE_URL`);
+      assert.deepEqual(url.required, ['LEDGER_DB_PASSWORD'], `${svc}: the password in DATABASE_URL is the required one`);
+      const u = new URL(interpolate(services[svc]!.environment!.DATABASE_URL!, { LEDGER_DB_PASSWORD: 'pw' }).value);
+      assert.deepEqual([u.protocol, u.username, u.password, u.hostname, u.port, u.pathname], ['postgres:', user, 'pw', 'ledger-db', '5432', `/${database}`], `${svc}: DATABASE_URL names ledger-db`);
+      const deps = services[svc]!.depends_on as Record<string, { condition: string }>;
+      assert.equal(deps['ledger-db']?.condition, 'service_healthy', `${svc} starts once ledger-db is healthy`);
+    }
+  });
+
+  it("the apps' DATABASE_URL, as compose makes it, opens and migrates a real PostgreSQL as ledger-db's user", async () => {
+    const server = await startPostgres();
+    cleanup.push(() => server.stop());
+    const e = env('ledger-db');
+    const user = e.POSTGRES_USER!.value;
+    const database = e.POSTGRES_DB?.value ?? user;
+    const password = 'a1b2c3d4e5f6'; // openssl rand -hex, as the compose file's header makes it
+    const admin = new URL(server.url);
+    const setup = await openDatabase({ url: server.url, migrate: false, max: 1 });
+    // What the postgres image does with POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB on first start.
+    await setup.pool.query(`CREATE ROLE ${user} LOGIN SUPERUSER PASSWORD '${password}'`);
+    await setup.pool.query(`CREATE DATABASE ${database} OWNER ${user}`);
+    await setup.close();
+    const url = interpolate(services.worker!.environment!.DATABASE_URL!, { LEDGER_DB_PASSWORD: password }).value.replace('@ledger-db:5432/', `@127.0.0.1:${admin.port}/`);
+    const db = await openDatabase({ url });
+    try {
+      assert.equal((await db.pool.query('SELECT current_user AS u, current_database() AS d')).rows[0].u, user);
+      assert.equal((await db.pool.query('SELECT count(*)::int AS n FROM leads')).rows[0].n, 0, 'the schema is migrated');
+      assert.doesNotMatch(db.describe, new RegExp(password), 'where it is, without the password');
+    } finally {
+      await db.close();
+    }
   });
 
   it('wires the env each app service reads, with the names src/ reads', () => {
@@ -182,7 +243,7 @@ describe('docker-compose.yml', () => {
 
   it('has no default for any secret: the database password, the API token, the link secret, the payload keys', () => {
     const raw = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
-    for (const name of ['POSTGRES_PASSWORD', 'API_TOKEN', 'LINK_SECRET', 'PAYLOAD_KEYS']) {
+    for (const name of ['POSTGRES_PASSWORD', 'LEDGER_DB_PASSWORD', 'API_TOKEN', 'LINK_SECRET', 'PAYLOAD_KEYS']) {
       assert.equal(new RegExp(`\\$\\{${name}:?-`).test(raw), false, `\${${name}} has a default`);
       assert.ok(new RegExp(`\\$\\{${name}:\\?`).test(raw), `\${${name}:?…} makes compose refuse to start without it`);
     }
@@ -242,6 +303,7 @@ describe('Dockerfile', () => {
     const loaded = filesLoadedBy(['src/worker.ts', 'src/api/main.ts', 'workflows/index.ts']); // the worker bundles workflows/index.ts by path
     for (const f of loaded) assert.ok(copied.some((c) => f === c || f.startsWith(`${c}/`)), `${f} is loaded by the worker or the API but not copied into the image`);
     for (const dir of ['config', 'templates', 'tsconfig.json', 'package.json']) assert.ok(copied.includes(dir), `the image has ${dir}`);
+    assert.ok(copied.includes(relative(ROOT, MIGRATIONS_DIR)), 'the image has the migrations the worker and the API apply at start (read by path, not imported)');
   });
 
   it('runs `npm run worker` by default and `npm run api` by command', () => {
@@ -270,6 +332,7 @@ describe('Dockerfile', () => {
       env: {
         ...process.env, npm_config_script_shell: shell, NPM_CONFIG_UPDATE_NOTIFIER: 'false', API_PORT: String(apiPort), API_TOKEN: 'compose-test-token',
         LINK_SECRET: 'compose-test-link-secret', PAYLOAD_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`, TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`, API_LOG: '0',
+        DATA_DIR: shellDir, DATABASE_URL: '', // an embedded ledger, if the API opens one, in a temp folder, not the repository's .data/
       },
     });
     cleanup.push(() => child.kill('SIGKILL'));

@@ -4,7 +4,10 @@
  * browser; then stopped with SIGINT, started again on the same data, and finally a child killed.
  * On the way it checks what the stack keeps private (CONTRACT.md §Security): its secrets and its
  * mail files are its user's only, Temporal's database holds no plaintext profile (the payload
- * codec), and the UI still shows the lead's input decoded (through the API's codec server).
+ * codec), and the UI still shows the lead's input decoded (through the API's codec server). It
+ * hosts the lead ledger: another process finds the embedded database through DATA_DIR/ledger.url
+ * and reads its migrated tables, and the data outlives a restart; a DATABASE_URL that does not
+ * answer stops start-up in one line before anything starts.
  *
  * The stack reads these variables to stay out of the way of a stack already running on this
  * machine: DATA_DIR (instead of .data/), TEMPORAL_PORT, TEMPORAL_UI_PORT, SMTP_PORT, API_PORT.
@@ -15,6 +18,7 @@ import { simpleParser } from 'mailparser';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import pg from 'pg';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,7 +49,7 @@ async function startStack(dataDir: string, ports: Ports, timeoutMs = 180_000): P
     ...process.env, NO_COLOR: '1', DATA_DIR: dataDir,
     TEMPORAL_PORT: String(ports.temporal), TEMPORAL_UI_PORT: String(ports.ui), SMTP_PORT: String(ports.smtp), API_PORT: String(ports.api),
   };
-  for (const k of ['TEMPORAL_ADDRESS', 'SMTP_URL', 'API_TOKEN', 'LINK_SECRET', 'PAYLOAD_KEYS', 'CODEC_CORS_ORIGINS', 'PUBLIC_URL', 'SEND_LEDGER_DIR', 'LEAD_CONFIG', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE']) delete env[k];
+  for (const k of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'SMTP_URL', 'API_TOKEN', 'LINK_SECRET', 'PAYLOAD_KEYS', 'CODEC_CORS_ORIGINS', 'PUBLIC_URL', 'SEND_LEDGER_DIR', 'LEAD_CONFIG', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE']) delete env[k];
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/stack.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -101,6 +105,44 @@ async function assertAllGone(stack: RunningStack, ports: Ports): Promise<void> {
   assert.deepEqual([...pids.keys()].sort(), ['api', 'temporal', 'worker'], `the stack reported its children:\n${tail(stack.output())}`);
   for (const [name, pid] of pids) assert.equal(alive(pid), false, `${name} (pid ${pid}) is still running after the stack exited`);
   for (const [name, port] of Object.entries(ports)) assert.equal(await listening(port), false, `port ${port} (${name}) still accepts connections after the stack exited`);
+  const ledger = ledgerUrl(stack);
+  assert.equal(await listening(Number(new URL(ledger).port)), false, `the embedded ledger (${ledger}) still accepts connections after the stack exited`);
+  for (const f of ['ledger.url', 'ledger.lock']) assert.equal(existsSync(join(dataDir, f)), false, `DATA_DIR/${f} is left after the stack exited`);
+}
+
+/** The embedded ledger's URL, as the banner shows it. */
+function ledgerUrl(stack: RunningStack): string {
+  const url = stack.output().match(/^ {2}Ledger {9}embedded PostgreSQL \(PGlite\) in (.+), (postgres:\/\/(?:\w+@)?127\.0\.0\.1:\d+(?:\/\w+)?)$/m);
+  assert.ok(url, `the banner shows the embedded ledger:\n${tail(stack.output())}`);
+  assert.equal(url[1], join(dataDir, 'ledger'), 'under DATA_DIR/ledger');
+  return url[2]!;
+}
+
+interface Probe { pid: number; url: string; embedded?: { dir: string; hosted: boolean; pid: number }; leads: number; tables: string[] }
+
+/** Another process of this machine opening the ledger as leadctl does: openDatabase({ dataDir }) (test/helpers/ledger-probe.ts). */
+async function probeLedger(): Promise<Probe> {
+  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, WAIT_MS: '5000' };
+  delete env.DATABASE_URL;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/ledger-probe.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const code = await Promise.race([new Promise<number | null>((r) => child.once('exit', r)), deadline(60_000)]);
+  if (code === undefined) child.kill('SIGKILL');
+  assert.equal(code, 0, `the ledger probe failed:\n${out}`);
+  return JSON.parse(out.trim().split('\n').at(-1)!) as Probe;
+}
+
+/** A query on the ledger's URL from this process (also another process than the stack). */
+async function ledgerQuery(url: string, sql: string): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    return await client.query(sql);
+  } finally {
+    await client.end();
+  }
 }
 
 async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
@@ -181,6 +223,24 @@ describe('npm start: the local stack', () => {
     assert.match(out, /\[worker\] /, 'the worker output is prefixed');
     assert.match(out, /\[api\] /, 'the API output is prefixed');
     assert.equal((await fetch(`http://127.0.0.1:${ports.api}/v1/leads/x`)).status, 401, 'the API wants the token');
+  });
+
+  it('hosts the lead ledger: another process finds it through DATA_DIR/ledger.url and reads the migrated tables', async () => {
+    assert.ok(stack, 'the stack is running');
+    const url = ledgerUrl(stack);
+    const file = join(dataDir, 'ledger.url');
+    assert.equal(statSync(file).mode & 0o777, 0o600, 'ledger.url is its owner\'s only');
+    const announced = JSON.parse(readFileSync(file, 'utf8')) as { url: string; pid: number };
+    assert.deepEqual([announced.url, announced.pid], [url, stack.proc.pid], 'ledger.url names the banner\'s URL and the stack\'s pid');
+    assert.equal(statSync(join(dataDir, 'ledger')).mode & 0o777, 0o700, 'the ledger\'s files are their owner\'s only');
+
+    const probe = await probeLedger();
+    assert.equal(probe.url, url, 'the same database');
+    assert.deepEqual(probe.embedded, { dir: join(dataDir, 'ledger'), hosted: false, pid: stack.proc.pid }, 'shared with npm start, not hosted by the second process');
+    for (const t of ['leads', 'lead_events', 'lead_transitions', 'ledger_migrations']) assert.ok(probe.tables.includes(t), `migrated: ${t} exists (${probe.tables})`);
+    assert.equal(typeof probe.leads, 'number', 'SELECT count(*) FROM leads answers');
+    // A mark, to find again after a restart: the ledger lives in DATA_DIR/ledger, not in the stack's memory.
+    await ledgerQuery(url, `CREATE TABLE stack_test_mark (mark text); INSERT INTO stack_test_mark VALUES ('${marker}')`);
   });
 
   it('runs a lead through the API: demo request, sql with an owner, handoff mail in the outbox, accepted', async () => {
@@ -298,9 +358,10 @@ describe('npm start: the local stack', () => {
     assert.ok(exit, `the stack did not exit within 60s of SIGINT:\n${tail(stack.output())}`);
     assert.deepEqual(exit, { code: 0, signal: null }, tail(stack.output()));
     const out = stack.output();
-    const order = ['api stopped', 'worker stopped', '[smtp] stopped', 'temporal stopped'].map((s) => [s, out.indexOf(s)] as const);
+    const order = ['api stopped', 'worker stopped', '[smtp] stopped', 'temporal stopped', '[ledger] stopped'].map((s) => [s, out.indexOf(s)] as const);
     for (const [what, at] of order) assert.ok(at >= 0, `the stack says "${what}":\n${tail(out)}`);
     assert.ok(Math.max(order[0]![1], order[1]![1]) < order[2]![1] && order[2]![1] < order[3]![1], `the worker and the API stop first, the Temporal server last:\n${tail(out)}`);
+    assert.ok(order[3]![1] < order[4]![1], `the ledger stops after everything that uses it:\n${tail(out)}`);
     await assertAllGone(stack, ports);
   });
 
@@ -314,6 +375,10 @@ describe('npm start: the local stack', () => {
     assert.equal(r.json.stage, 'opportunity');
     assert.equal(r.json.owner, owner);
     assert.ok(r.json.transitions.some((t: { to: string }) => t.to === 'sql'), 'its history came back with it');
+    const probe = await probeLedger();
+    assert.deepEqual([probe.url, probe.embedded?.hosted, probe.embedded?.pid], [ledgerUrl(stack), false, stack.proc.pid], 'the new stack hosts the ledger');
+    const mark = await ledgerQuery(probe.url, 'SELECT mark FROM stack_test_mark');
+    assert.deepEqual(mark.rows, [{ mark: marker }], 'the ledger\'s data came back with it');
   });
 
   it('stops everything and exits non-zero, naming the child, when a child dies', async () => {
@@ -326,5 +391,33 @@ describe('npm start: the local stack', () => {
     assert.notEqual(exit.code, 0);
     assert.match(stack.output(), /worker exited unexpectedly \(signal SIGKILL\)/);
     await assertAllGone(stack, ports);
+  });
+
+  it('stops in one line naming DATABASE_URL without its password, starting nothing, when that database does not answer', async () => {
+    const dir = join(root, 'unreachable');
+    mkdirSync(dir);
+    const p: Ports = { temporal: await freePort(), ui: await freePort(), smtp: await freePort(), api: await freePort() };
+    const dbPort = await freePort();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env, NO_COLOR: '1', DATA_DIR: dir, DATABASE_URL: `postgres://engine:s3cret${marker}@127.0.0.1:${dbPort}/ledger`,
+      TEMPORAL_PORT: String(p.temporal), TEMPORAL_UI_PORT: String(p.ui), SMTP_PORT: String(p.smtp), API_PORT: String(p.api),
+    };
+    for (const k of ['TEMPORAL_ADDRESS', 'SMTP_URL', 'API_TOKEN', 'LINK_SECRET', 'PAYLOAD_KEYS', 'SEND_LEDGER_DIR']) delete env[k];
+    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/stack.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exit = await Promise.race([new Promise<number | null>((r) => proc.once('exit', r)), deadline(60_000)]);
+    if (exit === undefined) proc.kill('SIGKILL');
+    assert.notEqual(exit, undefined, `npm start did not stop within 60s:\n${stdout}${stderr}`);
+    assert.notEqual(exit, 0, 'a non-zero exit code');
+    const lines = stderr.split('\n').filter((l) => l.trim());
+    assert.equal(lines.length, 1, `one line on stderr:\n${stderr}`);
+    assert.match(lines[0]!, new RegExp(`^\\[stack\\] error: the lead ledger database postgres://engine@127\\.0\\.0\\.1:${dbPort}/ledger is not reachable: \\S`));
+    assert.ok(!(stdout + stderr).includes(`s3cret${marker}`), 'the password is never shown');
+    assert.doesNotMatch(stdout, /\[stack\] started |local stack ready/, `nothing was started:\n${stdout}`);
+    assert.equal(existsSync(join(dir, 'temporal.db')), false, 'no Temporal server ran');
+    for (const [name, port] of Object.entries(p)) assert.equal(await listening(port), false, `port ${port} (${name}) is open`);
   });
 });
