@@ -24,7 +24,7 @@ FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
     NPM_CONFIG_UPDATE_NOTIFIER=false \
     NPM_CONFIG_FUND=false \
-    SEND_LEDGER_DIR=/data/sent \
+    DATA_DIR=/data \
     MALLOC_ARENA_MAX=2 \
     npm_config_script_shell=/usr/local/bin/npm-exec-shell
 # npm runs a script as `<script-shell> -c "<script>"`. With /bin/sh (dash) the shell stays between
@@ -45,10 +45,9 @@ COPY activities activities
 COPY config config
 COPY templates templates
 COPY migrations migrations
-# /data/sent: the file send ledger of a worker that still keeps one (SEND_LEDGER_DIR). The send
-# ledger moves into the lead ledger's database, which every replica shares; docker-compose.yml no
-# longer mounts a volume here. It holds addresses: the worker's only (files 0600, umask 077).
-RUN mkdir -p /data/sent && chown -R node:node /data && chmod 700 /data /data/sent
+# /data: DATA_DIR of a process run without DATABASE_URL (its embedded ledger); in compose every
+# replica shares the ledger-db service instead. It holds addresses: the process's only (umask 077).
+RUN mkdir -p /data && chown -R node:node /data && chmod 700 /data
 USER node
 EXPOSE 3000
 CMD ["npm", "run", "worker"]

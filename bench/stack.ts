@@ -2,6 +2,7 @@
  * What the bench runs against, all its own: a Temporal dev server from the CLI binary (SQLite file
  * in a temp folder, WAL), an SMTP capture in this process, and the worker in a child process.
  */
+import { openDatabase } from '../src/ledger/database.js';
 import { Client, Connection } from '@temporalio/client';
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -117,8 +118,9 @@ const CHILD = fileURLToPath(new URL('./worker-child.ts', import.meta.url));
  * leaves the production default, since sleeping leads need not stay cached.
  */
 export async function startWorkerChild(o: { dir: string; address: string; smtpUrl: string; cleanups: Cleanups; cacheSize?: number }): Promise<WorkerChild> {
-  const ledgerDir = join(o.dir, 'sent');
-  mkdirSync(ledgerDir, { recursive: true });
+  // The lead ledger, hosted here (as `npm start` hosts it), so its PGlite does not share the worker's CPU.
+  const database = await openDatabase({ dataDir: join(o.dir, 'ledger-host') });
+  o.cleanups.add('ledger', () => database.close());
   const logFile = join(o.dir, 'worker.log');
   const out = createWriteStream(logFile);
   const child = fork(CHILD, [], {
@@ -132,7 +134,7 @@ export async function startWorkerChild(o: { dir: string; address: string; smtpUr
       TEMPORAL_NAMESPACE: 'default',
       TEMPORAL_TASK_QUEUE: TASK_QUEUE,
       SMTP_URL: o.smtpUrl,
-      SEND_LEDGER_DIR: ledgerDir,
+      DATABASE_URL: database.url,
       ...BENCH_SECRETS,
       LEAD_CONFIG: join(ROOT, 'config', 'default.yaml'),
       ...(o.cacheSize && !process.env.WORKER_MAX_CACHED_WORKFLOWS ? { WORKER_MAX_CACHED_WORKFLOWS: String(o.cacheSize) } : {}),

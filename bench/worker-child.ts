@@ -3,7 +3,7 @@
  * /proc. The production code path with the default configuration: createLeadWorker, bundling the
  * workflows at start like `npm run worker` does.
  *
- * Started by bench/stack.ts with an IPC channel: env TEMPORAL_ADDRESS, SMTP_URL, SEND_LEDGER_DIR,
+ * Started by bench/stack.ts with an IPC channel: env TEMPORAL_ADDRESS, SMTP_URL, DATABASE_URL,
  * PAYLOAD_KEYS, LINK_SECRET.
  * Sends { type: 'ready' } once polling, answers { type: 'memory' } with process.memoryUsage(),
  * shuts down on { type: 'stop' }, SIGTERM/SIGINT, or when the parent goes away (IPC disconnect).

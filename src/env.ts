@@ -13,7 +13,6 @@ export const settings = () => ({
   apiPort: Number(process.env.API_PORT ?? 3000),
   publicUrl: (process.env.PUBLIC_URL ?? `http://localhost:${process.env.API_PORT ?? 3000}`).replace(/\/$/, ''),
   linkSecret: process.env.LINK_SECRET, // no default: requireSecrets() refuses to start without it
-  ledgerDir: process.env.SEND_LEDGER_DIR ?? join(ROOT, '.data', 'sent'),
   /** The lead ledger's PostgreSQL (postgres://…); unset: the embedded database under dataDir. */
   databaseUrl: process.env.DATABASE_URL?.trim() || undefined,
   dataDir: resolve(process.env.DATA_DIR || join(ROOT, '.data')),

@@ -30,7 +30,7 @@
  *   CODEC_CORS_ORIGINS the origins allowed to call the API's codec server (default: this stack's
  *                     Temporal UI, http://localhost:UI_PORT and http://127.0.0.1:UI_PORT)
  *   API_PORT (3000), API_TOKEN, LINK_SECRET, PAYLOAD_KEYS, PUBLIC_URL (http://localhost:API_PORT),
- *   SEND_LEDGER_DIR (DATA_DIR/sent), TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE: passed on.
+ *   TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE: passed on.
  * Children run in their own process groups, so that a terminal's Ctrl-C reaches only this process
  * and the shutdown order holds; each group is killed when this process exits in any way it can see.
  * Everything the stack and its children write (secrets, the outbox, the send ledger, the lead
@@ -89,7 +89,6 @@ function stackSettings(env = process.env) {
     smtpPort: int(env.SMTP_PORT, 2525, 'SMTP_PORT'),
     apiPort,
     publicUrl: (env.PUBLIC_URL || `http://localhost:${apiPort}`).replace(/\/$/, ''),
-    ledgerDir: resolve(env.SEND_LEDGER_DIR || join(dataDir, 'sent')),
     codecCorsOrigins: env.CODEC_CORS_ORIGINS || undefined,
   };
 }
@@ -238,7 +237,7 @@ class LocalStack {
     mkdirSync(s.dataDir, { recursive: true, mode: 0o700 });
     // A data folder from before files were private: close it and the folders with mail and PII in it.
     const ledgerDir = join(s.dataDir, 'ledger');
-    for (const dir of [s.dataDir, s.ledgerDir, join(s.dataDir, 'outbox'), ledgerDir]) if (existsSync(dir)) chmodSync(dir, 0o700);
+    for (const dir of [s.dataDir, join(s.dataDir, 'outbox'), ledgerDir]) if (existsSync(dir)) chmodSync(dir, 0o700);
     say(`data in ${shown(s.dataDir)}`);
     const token = secret(process.env.API_TOKEN, join(s.dataDir, 'api-token'), true);
     if (token.source === 'generated') say(`generated an API token into ${shown(join(s.dataDir, 'api-token'))}`);
@@ -316,7 +315,6 @@ class LocalStack {
       PAYLOAD_KEYS: payloadKeys.value,
       CODEC_CORS_ORIGINS: s.codecCorsOrigins ?? (s.externalTemporal ? '' : uiOrigins.join(',')),
       PUBLIC_URL: s.publicUrl,
-      SEND_LEDGER_DIR: s.ledgerDir,
       DATA_DIR: s.dataDir,
       DATABASE_URL: databaseUrl,
     };

@@ -18,7 +18,7 @@ import { dataConverter, parsePayloadKeys, PayloadKeyError } from './codec.js';
 import { type LoadedConfig, loadConfigFile } from './config-file.js';
 import { EXIT_CONFIG, requireSecrets, SecretError, settings } from './env.js';
 import { LinkSigner } from './links.js';
-import { DatabaseUnreachable, openDatabase } from './ledger/database.js';
+import { DatabaseUnreachable, openLedgerDatabase } from './ledger/database.js';
 import { LeadLedger } from './ledger/ledger.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -117,7 +117,7 @@ export async function runWorker(): Promise<void> {
   const loaded = loadConfigFile();
   process.umask(0o077); // an embedded ledger holds addresses: files 0600, folders 0700
   // The ledger first: a database that cannot be reached stops start-up with one line.
-  const database = await openDatabase({ url: s.databaseUrl, dataDir: s.dataDir });
+  const database = await openLedgerDatabase(s, (l) => console.log(`[worker] ${l}`));
   const connection = await connectWithRetry(s.address);
   const client = new Client({ connection: await Connection.connect({ address: s.address }), namespace: s.namespace, dataConverter: converter });
   const { worker, close } = await createLeadWorker({
@@ -136,7 +136,7 @@ export async function runWorker(): Promise<void> {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   runWorker().catch((err) => {
     if (err instanceof DatabaseUnreachable) {
-      console.error(`[worker] refusing to start: ${err.message} (set DATABASE_URL)`);
+      console.error(`[worker] refusing to start: ${err.message}`);
       process.exit(1);
     }
     const refused = err instanceof SecretError || err instanceof PayloadKeyError || (err instanceof Error && err.message.startsWith('LINK_SECRET'));

@@ -13,7 +13,7 @@ import { ConfigError, loadConfigFile } from '../config-file.js';
 import { dataConverter, EncryptionCodec, parsePayloadKeys, PayloadKeyError } from '../codec.js';
 import { EXIT_CONFIG, requireSecrets, ROOT, SecretError, settings } from '../env.js';
 import { LinkSigner } from '../links.js';
-import { DatabaseUnreachable, openDatabase } from '../ledger/database.js';
+import { DatabaseUnreachable, openLedgerDatabase } from '../ledger/database.js';
 import { LeadLedger } from '../ledger/ledger.js';
 import { DEFAULT_RATE, DEFAULT_WRITE_RATE, parseRate } from './auth.js';
 import { parseCorsOrigins } from './codec.js';
@@ -43,7 +43,7 @@ export async function runApi(): Promise<void> {
   const loaded = loadConfigFile();
   // The ledger (state, search, funnel, timeline): one that cannot be reached stops start-up with
   // one line; one that goes away later makes its reads answer 503 until it is back.
-  const database = await openDatabase({ url: s.databaseUrl, dataDir: s.dataDir });
+  const database = await openLedgerDatabase(s, (l) => console.log(`[api] ${l}`));
   // Lazy: the API starts (and /healthz answers 503) while Temporal is still coming up.
   const connection = Connection.lazy({ address: s.address });
   const client = new Client({ connection, namespace: s.namespace, dataConverter: dataConverter(keys) });
@@ -82,7 +82,7 @@ export async function runApi(): Promise<void> {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   runApi().catch((err) => {
     if (err instanceof DatabaseUnreachable) {
-      console.error(`[api] refusing to start: ${err.message} (set DATABASE_URL)`);
+      console.error(`[api] refusing to start: ${err.message}`);
       process.exit(1);
     }
     const refused = err instanceof SecretError || err instanceof PayloadKeyError || (err instanceof Error && /^(LINK_SECRET|CODEC_CORS_ORIGINS)/.test(err.message));

@@ -19,7 +19,7 @@ import { ConfigError, type LoadedConfig, loadConfigFile, validateConfig } from '
 import { knownEventTypes } from '../domain/config.js';
 import { CONTROL_CHARS, type LeadEvent, leadIdSchema, leadInputSchema, type LeadState, salesOutcomeSchema } from '../domain/lead.js';
 import { ROOT, settings } from '../env.js';
-import { type Database, openDatabase } from '../ledger/database.js';
+import { type Database, openLedgerDatabase } from '../ledger/database.js';
 import { LeadLedger } from '../ledger/ledger.js';
 import {
   type BadRow, coerceValue, DATE_FORMATS, type DateFormat, describeBadRow, formatSummary, ImportFatalError, type ImportKind,
@@ -88,8 +88,7 @@ class Context {
     // The ledger (state, search, funnel, timeline, imports): DATABASE_URL, else the embedded
     // database `npm start` shares under DATA_DIR.
     this.opening ??= (async () => {
-      const s = settings();
-      this.database = await openDatabase({ url: s.databaseUrl, dataDir: s.dataDir });
+      this.database = await openLedgerDatabase(settings());
       svc.ledger = new LeadLedger(this.database.pool);
     })();
     await this.opening;

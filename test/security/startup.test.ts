@@ -88,7 +88,7 @@ describe('start-up of npm run api / npm run worker', () => {
     const taskQueue = `startup-${process.pid}`;
     const w = start('worker', {
       ...SECRETS, TEMPORAL_ADDRESS: `127.0.0.1:${port}`, TEMPORAL_TASK_QUEUE: taskQueue, SMTP_URL: 'smtp://127.0.0.1:1',
-      SEND_LEDGER_DIR: mkdtempSync(join(tmpdir(), 'startup-ledger-')),
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'startup-data-')), DATABASE_URL: '', // its own embedded ledger, in a temp folder
     });
     let gone: number | null | undefined;
     void w.exited.then((c) => (gone = c));

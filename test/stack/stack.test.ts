@@ -49,7 +49,7 @@ async function startStack(dataDir: string, ports: Ports, timeoutMs = 180_000): P
     ...process.env, NO_COLOR: '1', DATA_DIR: dataDir,
     TEMPORAL_PORT: String(ports.temporal), TEMPORAL_UI_PORT: String(ports.ui), SMTP_PORT: String(ports.smtp), API_PORT: String(ports.api),
   };
-  for (const k of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'SMTP_URL', 'API_TOKEN', 'LINK_SECRET', 'PAYLOAD_KEYS', 'CODEC_CORS_ORIGINS', 'PUBLIC_URL', 'SEND_LEDGER_DIR', 'LEAD_CONFIG', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE']) delete env[k];
+  for (const k of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'SMTP_URL', 'API_TOKEN', 'LINK_SECRET', 'PAYLOAD_KEYS', 'CODEC_CORS_ORIGINS', 'PUBLIC_URL', 'LEAD_CONFIG', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE']) delete env[k];
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/stack.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -269,14 +269,14 @@ describe('npm start: the local stack', () => {
     const to = handoff.mail.to && !Array.isArray(handoff.mail.to) ? handoff.mail.to.value.map((a) => a.address) : [];
     assert.deepEqual(to, [owner], 'the handoff goes to the owner');
     assert.ok(handoff.mail.text?.includes('/l/sales?'), 'the handoff mail links to the sales page');
-    // The mail and the send ledger hold addresses: files 0600 in folders 0700.
+    // The mail and the ledger hold addresses: files 0600 in folders 0700.
     assert.equal(statSync(outbox).mode & 0o777, 0o700, 'the outbox folder is its owner\'s only');
     assert.equal(statSync(join(outbox, handoff.name)).mode & 0o777, 0o600, 'an outbox file is its owner\'s only');
-    const ledger = join(dataDir, 'sent');
-    assert.equal(statSync(ledger).mode & 0o777, 0o700, 'the send ledger folder is its owner\'s only');
-    const entries = readdirSync(ledger, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
-    assert.ok(entries.length > 0, 'the send ledger has entries');
-    for (const e of entries) assert.equal(statSync(join(e.parentPath, e.name)).mode & 0o777, 0o600, `ledger file ${e.name} is its owner's only`);
+    assert.equal(statSync(join(dataDir, 'ledger')).mode & 0o777, 0o700, 'the embedded ledger\'s folder is its owner\'s only');
+    // The send ledger is the ledger's `mails` table: the handoff's row, sent.
+    const probe = await probeLedger();
+    const mails = await ledgerQuery(probe.url, `SELECT kind, status, recipient FROM mails WHERE lead_id = '${leadId}' AND kind = 'handoff'`);
+    assert.deepEqual(mails.rows, [{ kind: 'handoff', status: 'sent', recipient: owner }], 'the send ledger has the handoff as sent');
 
     const accepted = await api('POST', `/v1/leads/${leadId}/sales-outcome`, { outcome: 'accepted', rep: owner });
     assert.equal(accepted.status, 200, JSON.stringify(accepted.json));
@@ -402,7 +402,7 @@ describe('npm start: the local stack', () => {
       ...process.env, NO_COLOR: '1', DATA_DIR: dir, DATABASE_URL: `postgres://engine:s3cret${marker}@127.0.0.1:${dbPort}/ledger`,
       TEMPORAL_PORT: String(p.temporal), TEMPORAL_UI_PORT: String(p.ui), SMTP_PORT: String(p.smtp), API_PORT: String(p.api),
     };
-    for (const k of ['TEMPORAL_ADDRESS', 'SMTP_URL', 'API_TOKEN', 'LINK_SECRET', 'PAYLOAD_KEYS', 'SEND_LEDGER_DIR']) delete env[k];
+    for (const k of ['TEMPORAL_ADDRESS', 'SMTP_URL', 'API_TOKEN', 'LINK_SECRET', 'PAYLOAD_KEYS']) delete env[k];
     const proc = spawn(process.execPath, ['--import', 'tsx', 'src/stack.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
