@@ -70,6 +70,19 @@ describe('start-up of npm run api / npm run worker', () => {
     });
   }
 
+  it('refuses a DATABASE_URL that cannot be reached: one line naming it without its password, exit 1', async () => {
+    const port = await freePort();
+    for (const what of ['api', 'worker'] as const) {
+      const r = await refused(what, { ...SECRETS, DATABASE_URL: `postgres://lead:s3cret-pw@127.0.0.1:${port}/ledger` });
+      assert.equal(r.code, 1, r.stderr);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, `one line:\n${r.stderr}`);
+      assert.match(lines[0]!, new RegExp(`^\\[${what}\\] refusing to start: the lead ledger database postgres://lead@127\\.0\\.0\\.1:${port}/ledger is not reachable`));
+      assert.ok(!r.stderr.includes('s3cret-pw'), 'the password is not printed');
+      assert.ok(!r.stdout.includes('listening') && !r.stdout.includes('task queue'), 'it did not start');
+    }
+  });
+
   it('refuses a malformed PAYLOAD_KEYS or a short LINK_SECRET, naming it, without printing the key', async () => {
     const badKey = `k1:${Buffer.alloc(16, 5).toString('base64')}`;
     for (const what of ['api', 'worker'] as const) {
