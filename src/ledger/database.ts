@@ -202,7 +202,7 @@ const mtime = (file: string) => {
  * `dir`.lock for as long and announcing itself in `dir`.url. Another live process hosting it is
  * EmbeddedDatabaseBusy (after waiting up to `waitMs` for it to stop, default 0).
  */
-export async function hostEmbeddedDatabase(dir: string, o: { port?: number; waitMs?: number } = {}): Promise<EmbeddedDatabase> {
+export async function hostEmbeddedDatabase(dir: string, o: { port?: number; waitMs?: number; vacuumEveryMs?: number } = {}): Promise<EmbeddedDatabase> {
   dir = resolve(dir);
   mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
   const lockText = await acquireEmbeddedLock(dir, o.waitMs ?? 0);
@@ -245,12 +245,17 @@ export async function hostEmbeddedDatabase(dir: string, o: { port?: number; wait
     release();
     throw err;
   }
+  // PGlite runs no autovacuum: every lead update leaves a dead row version, so the host vacuums
+  // itself (through its own socket, so the query queue keeps it apart from others' queries).
+  const vacuum = setInterval(() => void vacuumOnce(url), o.vacuumEveryMs ?? VACUUM_EVERY_MS);
+  vacuum.unref();
   let closing: Promise<void> | undefined;
   return {
     url,
     dir,
     close() {
       closing ??= (async () => {
+        clearInterval(vacuum);
         // No one new finds it while it stops; the lock is held until the files are closed.
         removeIfMine(embeddedUrlFile(dir), hostedHere.get(dir)?.url);
         try {
@@ -263,6 +268,24 @@ export async function hostEmbeddedDatabase(dir: string, o: { port?: number; wait
       return closing;
     },
   };
+}
+
+/** How often the host of an embedded database vacuums it (env LEDGER_VACUUM_EVERY_MS, default hourly). */
+const VACUUM_EVERY_MS = Number(process.env.LEDGER_VACUUM_EVERY_MS ?? 3_600_000);
+
+/** VACUUM (ANALYZE) on `url`; a failure (the host stopping) is left for the next round. */
+export async function vacuumOnce(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('VACUUM (ANALYZE)');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 /** Whether a PostgreSQL server answers a query on `url` within `timeoutMs`. */

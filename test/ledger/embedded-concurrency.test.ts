@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import pg from 'pg';
-import { type EmbeddedDatabase, hostEmbeddedDatabase } from '../../src/ledger/database.js';
+import { type EmbeddedDatabase, hostEmbeddedDatabase, vacuumOnce } from '../../src/ledger/database.js';
 
 let dir: string;
 let db: EmbeddedDatabase;
@@ -82,5 +82,21 @@ it('keeps each connection’s extended-protocol queries together under concurren
     assert.equal((await pools[0]!.query('SELECT $1::int AS ok', [7])).rows[0].ok, 7);
   } finally {
     await Promise.all(pools.map((p) => p.end()));
+  }
+});
+
+it('the host’s VACUUM (ANALYZE) of the embedded database runs through its socket (PGlite runs no autovacuum)', async () => {
+  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  try {
+    await pool.query('CREATE TABLE v (id int PRIMARY KEY, n int)');
+    await pool.query('INSERT INTO v SELECT g, 0 FROM generate_series(1, 500) g');
+    for (let i = 0; i < 4; i++) await pool.query('UPDATE v SET n = n + 1');
+    // (PGlite keeps no table statistics to count dead rows: VACUUM (ANALYZE) is seen by what ANALYZE records.)
+    const tuples = async () => Number((await pool.query("SELECT reltuples FROM pg_class WHERE relname = 'v'")).rows[0].reltuples);
+    assert.ok((await tuples()) < 0, 'never analyzed yet');
+    assert.equal(await vacuumOnce(db.url), true);
+    assert.equal(await tuples(), 500, 'vacuumed and analyzed');
+  } finally {
+    await pool.end();
   }
 });
