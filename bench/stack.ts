@@ -2,7 +2,6 @@
  * What the bench runs against, all its own: a Temporal dev server from the CLI binary (SQLite file
  * in a temp folder, WAL), an SMTP capture in this process, and the worker in a child process.
  */
-import { openDatabase } from '../src/ledger/database.js';
 import { Client, Connection } from '@temporalio/client';
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -117,10 +116,23 @@ const CHILD = fileURLToPath(new URL('./worker-child.ts', import.meta.url));
  * at once, so they size it to the leads (as a deployment would for its active set); the scale mode
  * leaves the production default, since sleeping leads need not stay cached.
  */
+/** The lead ledger in its own process (bench/ledger-host.ts), as `npm start` hosts it beside the worker. */
+async function startLedgerHost(dataDir: string, cleanups: Cleanups): Promise<{ url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'ledger-host.ts'), dataDir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  cleanups.add('ledger host', () => terminate(child));
+  let out = '';
+  return await new Promise((resolve, reject) => {
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve(JSON.parse(line) as { url: string });
+    });
+    child.once('exit', (code) => reject(new Error(`the ledger host exited (${code})`)));
+  });
+}
+
 export async function startWorkerChild(o: { dir: string; address: string; smtpUrl: string; cleanups: Cleanups; cacheSize?: number }): Promise<WorkerChild> {
-  // The lead ledger, hosted here (as `npm start` hosts it), so its PGlite does not share the worker's CPU.
-  const database = await openDatabase({ dataDir: join(o.dir, 'ledger-host') });
-  o.cleanups.add('ledger', () => database.close());
+  const database = await startLedgerHost(join(o.dir, 'ledger-host'), o.cleanups);
   const logFile = join(o.dir, 'worker.log');
   const out = createWriteStream(logFile);
   const child = fork(CHILD, [], {
