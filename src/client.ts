@@ -10,15 +10,16 @@ import { z } from 'zod';
 import { type Config, knownEventTypes } from './domain/config.js';
 import {
   CONTROL_CHARS, formatIssues, type LeadEvent, leadEventSchema, leadIdSchema, type LeadInput, leadInputSchema, type LeadStart,
-  type LeadState, leadIdOfWorkflowId, type Profile, profileSchema, type SalesOutcome, salesOutcomeSchema, STAGES, workflowIdFor,
+  type LeadState, type Profile, profileSchema, type SalesOutcome, salesOutcomeSchema, STAGES, workflowIdFor,
 } from './domain/lead.js';
 import {
-  eventSignal, LeadBecameMqlAt, LeadBecameSqlAt, LeadCampaign, LeadOwner, LeadScore, LeadStage, profileSignal,
+  eventSignal, LeadCampaign, LeadStage, profileSignal,
   salesOutcomeUpdate, STATE_MEMO, stateQuery, WORKFLOW_TYPE,
 } from '../workflows/defs.js';
 import type { leadWorkflow } from '../workflows/lead.js';
-import type { LeadLedger } from './ledger/ledger.js';
-import { decodeSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes.js';
+import { FUNNEL_GROUP_BYS, type Funnel, type FunnelQuery } from './ledger/funnel.js';
+import type { LeadLedger, TimelineEntry } from './ledger/ledger.js';
+import type { LeadSearchPage } from './ledger/search.js';
 
 /** A lead's state as read by getState; `workflowTask` only while its workflow task keeps failing. */
 export type LeadStateRead = LeadState & { workflowTask?: WorkflowTaskProblem };
@@ -76,11 +77,17 @@ export function validate<T extends z.core.$ZodType>(schema: T, value: unknown, w
 export const MAX_EVENTS_PER_REQUEST = 500;
 
 export interface SearchParams { stage?: string; owner?: string; campaign?: string; minScore?: number; limit?: number; pageToken?: string }
-export interface LeadSummary { leadId: string; stage?: string; score?: number; owner?: string; campaign?: string; becameMqlAt?: string; becameSqlAt?: string; status: string }
 
-/** Every lead's latest run (a continued-as-new run is superseded by its successor). */
-const LEADS = `WorkflowType = '${WORKFLOW_TYPE}' AND ExecutionStatus != 'ContinuedAsNew'`;
-const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+/**
+ * The ledger's refusals as 400s: a page token it did not give out (`bad_page_token`) names
+ * `tokenPath`; other `invalid_input` errors keep their message.
+ */
+function asInputError(err: unknown, tokenPath: string, tokenMessage: string): unknown {
+  const code = (err as { code?: unknown })?.code;
+  if (code === 'bad_page_token') return new LeadError(400, 'invalid_input', `invalid ${tokenPath}: ${tokenMessage}`, [{ path: tokenPath, message: tokenMessage }]);
+  if (code === 'invalid_input' && !(err instanceof LeadError)) return new LeadError(400, 'invalid_input', (err as Error).message);
+  return err;
+}
 
 export class LeadService {
   /** `ledger`: the lead ledger (src/ledger/ledger.ts), read for state, search, funnel and timeline. */
@@ -258,98 +265,77 @@ export class LeadService {
     }
   }
 
-  /** Visibility query over the search attributes; only a lead's latest run is listed. */
-  searchQuery(p: SearchParams): string {
-    const parts = [LEADS];
-    if (p.stage) {
-      if (!(STAGES as readonly string[]).includes(p.stage)) throw new LeadError(400, 'invalid_input', `unknown stage ${p.stage}`, [{ path: 'stage', message: `must be one of ${STAGES.join(', ')}` }]);
-      parts.push(`LeadStage = ${quote(p.stage)}`);
-    }
-    // A control character (NUL above all) in a visibility query makes Temporal fail it in ways its
-    // client retries for ~20 s: refuse it here, before any round trip.
+  /**
+   * Checks a search's filters before any round trip (leadctl refuses bad input without a server):
+   * a known stage, owner and campaign without control characters, whole numbers, a token that
+   * could be one this search gave out.
+   */
+  validateSearch(p: SearchParams): void {
+    const bad = (path: string, message: string) => new LeadError(400, 'invalid_input', `invalid ${path}: ${message}`, [{ path, message }]);
+    if (p.stage && !(STAGES as readonly string[]).includes(p.stage)) throw bad('stage', `must be one of ${STAGES.join(', ')}`);
     for (const field of ['owner', 'campaign'] as const) {
       const v = p[field];
-      if (v !== undefined && (CONTROL_CHARS.test(v) || v.length > 320)) {
-        throw new LeadError(400, 'invalid_input', `invalid ${field}: must be at most 320 characters, without control characters`, [{ path: field, message: 'must be at most 320 characters, without control characters' }]);
-      }
+      if (v !== undefined && (CONTROL_CHARS.test(v) || v.length > 320)) throw bad(field, 'must be at most 320 characters, without control characters');
     }
-    if (p.owner) parts.push(`LeadOwner = ${quote(p.owner)}`);
-    if (p.campaign) parts.push(`LeadCampaign = ${quote(p.campaign)}`);
-    if (p.minScore !== undefined) parts.push(`LeadScore >= ${Math.trunc(p.minScore)}`);
-    return parts.join(' AND ');
-  }
-
-  async search(p: SearchParams): Promise<{ leads: LeadSummary[]; nextPageToken?: string }> {
-    const query = this.searchQuery(p);
-    if (p.pageToken !== undefined && !/^[A-Za-z0-9_-]{1,4096}$/.test(p.pageToken)) {
-      throw new LeadError(400, 'invalid_input', 'invalid pageToken: must be a nextPageToken from an earlier answer', [{ path: 'pageToken', message: 'must be a nextPageToken from an earlier answer' }]);
-    }
-    let res;
-    try {
-      res = await this.client.workflowService.listWorkflowExecutions({
-        namespace: this.client.options.namespace,
-        query,
-        pageSize: Math.min(Math.max(p.limit ?? 50, 1), 1000),
-        nextPageToken: p.pageToken ? Buffer.from(p.pageToken, 'base64url') : undefined,
-      });
-    } catch (err) {
-      // INVALID_ARGUMENT: the server could not use the page token (the query itself is built here and valid).
-      if ((err as { code?: number })?.code === 3 && p.pageToken) {
-        throw new LeadError(400, 'invalid_input', 'invalid pageToken: Temporal refused it; use the nextPageToken of an answer to the same search', [{ path: 'pageToken', message: 'not a page of this search' }]);
-      }
-      throw err;
-    }
-    const leads = (res.executions ?? []).map((e): LeadSummary => {
-      const sa = decodeSearchAttributes(e.searchAttributes?.indexedFields) as Record<string, unknown[]>;
-      const first = (k: string) => sa[k]?.[0];
-      const date = (k: string) => (first(k) instanceof Date ? (first(k) as Date).toISOString() : undefined);
-      return {
-        leadId: leadIdOfWorkflowId(e.execution!.workflowId!),
-        stage: first(LeadStage.name) as string | undefined,
-        score: first(LeadScore.name) as number | undefined,
-        owner: first(LeadOwner.name) as string | undefined,
-        campaign: first(LeadCampaign.name) as string | undefined,
-        becameMqlAt: date(LeadBecameMqlAt.name),
-        becameSqlAt: date(LeadBecameSqlAt.name),
-        status: ['unspecified', 'running', 'completed', 'failed', 'canceled', 'terminated', 'continued_as_new', 'timed_out'][e.status ?? 0] ?? 'unknown',
-      };
-    });
-    const token = res.nextPageToken?.length ? Buffer.from(res.nextPageToken).toString('base64url') : undefined;
-    return { leads, ...(token ? { nextPageToken: token } : {}) };
-  }
-
-  private async count(query: string): Promise<number> {
-    const r = await this.client.workflow.count(query);
-    return r.count;
+    if (p.minScore !== undefined && !Number.isInteger(p.minScore)) throw bad('minScore', 'must be a whole number');
+    if (p.limit !== undefined && (!Number.isInteger(p.limit) || p.limit < 1 || p.limit > 1000)) throw bad('limit', 'must be a whole number from 1 to 1000');
+    if (p.pageToken !== undefined && !/^[A-Za-z0-9_-]{1,2048}$/.test(p.pageToken)) throw bad('pageToken', 'must be a nextPageToken from an earlier answer');
   }
 
   /**
-   * Funnel figures from the same search attributes ops filter on: leads per stage (created in the
-   * window), MQL-to-SQL conversion, and per campaign leads, MQLs, SQLs and cost per MQL.
+   * Leads by stage, owner, first-touch campaign and minimum score, from the ledger (every lead
+   * ever recorded, a closed one included), in pages of lead id order; `nextPageToken` continues a
+   * search with the same filters, and only that search.
    */
-  async funnel(range: { since?: string; until?: string }) {
-    const base = LEADS;
-    const within = (field: string) => [
-      range.since ? `${field} >= ${quote(range.since)}` : undefined,
-      range.until ? `${field} < ${quote(range.until)}` : undefined,
-    ].filter(Boolean).join(' AND ');
-    const and = (...xs: (string | undefined)[]) => xs.filter((x) => x).join(' AND ');
-    const created = within('StartTime');
-    const stages = Object.fromEntries(await Promise.all(STAGES.map(async (s) => [s, await this.count(and(base, created, `LeadStage = '${s}'`))] as const)));
-    const mqls = await this.count(and(base, `LeadBecameMqlAt IS NOT NULL`, within('LeadBecameMqlAt')));
-    const sqls = await this.count(and(base, `LeadBecameSqlAt IS NOT NULL`, within('LeadBecameSqlAt')));
-    const campaigns = Object.fromEntries(await Promise.all(Object.entries(this.config.campaigns).map(async ([id, c]) => {
-      const q = and(base, `LeadCampaign = ${quote(id)}`);
-      const [leads, cm, cs] = await Promise.all([
-        this.count(and(q, created)),
-        this.count(and(q, `LeadBecameMqlAt IS NOT NULL`, within('LeadBecameMqlAt'))),
-        this.count(and(q, `LeadBecameSqlAt IS NOT NULL`, within('LeadBecameSqlAt'))),
-      ]);
-      return [id, { leads, mqls: cm, sqls: cs, cost: c.cost, costPerMql: cm ? Math.round((c.cost / cm) * 100) / 100 : null }] as const;
-    })));
-    return {
-      since: range.since ?? null, until: range.until ?? null,
-      stages, mqls, sqls, mqlToSqlRate: mqls ? Math.round((sqls / mqls) * 10_000) / 10_000 : null, campaigns,
-    };
+  async search(p: SearchParams): Promise<LeadSearchPage> {
+    this.validateSearch(p);
+    const ledger = this.requireLedger();
+    return this.fromLedger(() => ledger.search(p)).catch((err) => {
+      throw asInputError(err, 'pageToken', 'must be the nextPageToken of an earlier answer to the same search (same stage, owner, campaign and minScore)');
+    });
+  }
+
+  /**
+   * The contract's `Funnel` from the ledger: leads per stage now, the cohort of leads that became
+   * MQL in [since, until) and how far it got, per `by` group, with the config's campaign costs.
+   */
+  async funnel(q: FunnelQuery = {}): Promise<Funnel> {
+    const bad = (path: string, message: string) => new LeadError(400, 'invalid_input', `invalid ${path}: ${message}`, [{ path, message }]);
+    for (const field of ['since', 'until'] as const) {
+      const v = q[field];
+      if (v !== undefined && (typeof v !== 'string' || Number.isNaN(Date.parse(v)))) throw bad(field, 'must be an ISO-8601 date or date-time, e.g. 2025-01-31 or 2025-01-31T00:00:00Z');
+    }
+    if (q.since !== undefined && q.until !== undefined && Date.parse(q.since) >= Date.parse(q.until)) throw bad('until', 'since must be before until');
+    if (q.by !== undefined && !FUNNEL_GROUP_BYS.includes(q.by)) throw bad('by', `must be one of ${FUNNEL_GROUP_BYS.join(', ')}`);
+    const ledger = this.requireLedger();
+    return this.fromLedger(() => ledger.funnel(q, this.config.campaigns)).catch((err) => {
+      throw asInputError(err, 'query', 'not a funnel this ledger can answer');
+    });
+  }
+
+  /**
+   * Everything the ledger recorded about one lead, in time order: events (with the points they
+   * scored in `attributes.points`), profile changes, transitions, mails and outcomes; `pageToken`
+   * continues where a page ended. A lead the ledger does not know is a 404.
+   */
+  async timeline(leadId: string, o: { limit?: number; pageToken?: string } = {}): Promise<{ entries: TimelineEntry[]; nextPageToken?: string }> {
+    validate(leadIdSchema, leadId, 'leadId', ['leadId']);
+    if (o.pageToken !== undefined && !/^[A-Za-z0-9_-]{1,2048}$/.test(o.pageToken)) {
+      throw new LeadError(400, 'invalid_input', 'invalid pageToken: must be a nextPageToken from an earlier answer', [{ path: 'pageToken', message: 'must be a nextPageToken from an earlier answer' }]);
+    }
+    const ledger = this.requireLedger();
+    const page = await this.fromLedger(() => ledger.timeline(leadId, o)).catch((err) => {
+      throw asInputError(err, 'pageToken', 'must be the nextPageToken of an earlier page of this timeline');
+    });
+    // An empty page is either a lead with nothing recorded yet or one the ledger does not know.
+    if (page.entries.length === 0 && !(await this.fromLedger(() => ledger.lead(leadId)))) {
+      throw new LeadError(404, 'not_found', `lead ${leadId} not found in the ledger`);
+    }
+    return page;
+  }
+
+  private requireLedger(): LeadLedger {
+    if (!this.ledger) throw new Error('this LeadService has no lead ledger (searches, the funnel and timelines are read from it)');
+    return this.ledger;
   }
 }

@@ -19,6 +19,8 @@ import { createHash } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import { LeadError, type LeadService, MAX_EVENTS_PER_REQUEST, validate } from '../client.js';
+import { FUNNEL_GROUP_BYS } from '../ledger/funnel.js';
+import type { FunnelGroupBy } from '../ledger/ledger.js';
 import { knownEventTypes } from '../domain/config.js';
 import {
   CONTROL_CHARS, leadEventSchema, leadIdSchema, leadInputSchema, type LeadState, profileLimitProblem, profileSchema, REJECT_REASONS, salesOutcomeSchema,
@@ -66,6 +68,9 @@ const wholeNumber = (min: number, max: number) =>
   z.string().trim().regex(/^-?\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
 const isoDateParam = z.union([z.iso.datetime({ offset: true }), z.iso.date()], { error: 'must be an ISO-8601 date or date-time, e.g. 2025-01-31 or 2025-01-31T00:00:00Z' });
 
+/** A sealed page token (LinkSigner.seal): base64url, a dot, base64url. */
+const pageTokenParam = z.string().max(4096).regex(/^[A-Za-z0-9_.-]+$/, 'must be a nextPageToken from an earlier answer');
+
 export const leadParamsSchema = z.object({ leadId: leadIdSchema }).strict();
 export const searchQuerySchema = z.object({
   stage: z.enum(STAGES).optional(),
@@ -73,10 +78,18 @@ export const searchQuerySchema = z.object({
   campaign: optionalText(100),
   minScore: wholeNumber(-1_000_000, 1_000_000).optional(),
   limit: wholeNumber(1, 1000).optional(),
-  pageToken: z.string().max(4096).regex(/^[A-Za-z0-9_.-]+$/, 'must be a nextPageToken from an earlier answer').optional(),
+  pageToken: pageTokenParam.optional(),
 }).strict();
-export const funnelQuerySchema = z.object({ since: isoDateParam.optional(), until: isoDateParam.optional() }).strict()
+export const funnelQuerySchema = z.object({
+  since: isoDateParam.optional(),
+  until: isoDateParam.optional(),
+  by: z.enum(FUNNEL_GROUP_BYS as [FunnelGroupBy, ...FunnelGroupBy[]]).optional(),
+}).strict()
   .refine((q) => !q.since || !q.until || Date.parse(q.since) < Date.parse(q.until), { message: 'since must be before until', path: ['until'] });
+export const timelineQuerySchema = z.object({
+  limit: wholeNumber(1, 1000).optional(),
+  pageToken: pageTokenParam.optional(),
+}).strict();
 const linkQuerySchema = z.object({ t: z.string().min(1).max(4096) });
 const salesPageQuerySchema = linkQuerySchema.extend({ action: z.enum(['accept', 'reject']).optional() });
 const salesFormSchema = z.object({
@@ -136,6 +149,10 @@ function grpcCode(err: unknown): number | undefined {
   }
   return undefined;
 }
+
+/** What a sealed page token pages through (LinkSigner.seal kinds). */
+const SEARCH_PAGE = 'leads-page';
+const TIMELINE_PAGE = 'timeline-page';
 
 // ---- the app -------------------------------------------------------------------------------
 
@@ -335,23 +352,45 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       return temporal(() => service.getState(leadId));
     });
 
+    // Page tokens are the ledger's, sealed for what they page through (the search's filters, the
+    // timeline's lead): a garbage or foreign token is a 400 before any database round trip.
+    const badToken = (what: string) => new LeadError(400, 'invalid_input', `invalid pageToken: not a nextPageToken of ${what}`, [{ path: 'pageToken', message: `must be the nextPageToken of an earlier answer to ${what}` }]);
+    const unsealToken = (kind: string, context: string, token: string | undefined, what: string) => {
+      if (token === undefined) return undefined;
+      const raw = links.unseal(kind, context, token);
+      if (!raw) throw badToken(what);
+      return raw.toString();
+    };
+    const sealToken = (kind: string, context: string, token: string | undefined) => (token ? links.seal(kind, context, Buffer.from(token)) : undefined);
+
     v1.get('/leads', read, async (req) => {
       const { pageToken, ...q } = validate(searchQuerySchema, cleanQuery(req.query), 'query');
-      // Page tokens are sealed for the filters they page through: a garbage or foreign one is a 400 here, not a Temporal round trip.
       const filters = JSON.stringify([q.stage, q.owner, q.campaign, q.minScore]);
-      const raw = pageToken === undefined ? undefined : links.unseal('page', filters, pageToken);
-      if (pageToken !== undefined && !raw) {
-        throw new LeadError(400, 'invalid_input', 'invalid pageToken: not a nextPageToken of this search (same stage, owner, campaign and minScore)', [{ path: 'pageToken', message: 'must be the nextPageToken of an earlier answer to the same search' }]);
-      }
-      const r = await temporal(() => service.search({ ...q, ...(raw ? { pageToken: raw.toString('base64url') } : {}) }));
-      const next = r.nextPageToken ? links.seal('page', filters, Buffer.from(r.nextPageToken, 'base64url')) : null;
-      return { leads: r.leads, nextPageToken: next };
+      const what = 'this search (same stage, owner, campaign and minScore)';
+      const ledgerToken = unsealToken(SEARCH_PAGE, filters, pageToken, what);
+      const r = await service.search({ ...q, ...(ledgerToken ? { pageToken: ledgerToken } : {}) }).catch((err) => {
+        // The seal held but the ledger refuses the token (one from before the ledger's search): still the caller's token.
+        throw err instanceof LeadError && err.status === 400 && ledgerToken ? badToken(what) : err;
+      });
+      return { leads: r.leads, nextPageToken: sealToken(SEARCH_PAGE, filters, r.nextPageToken) ?? null };
     });
 
     v1.get('/funnel', read, async (req) => {
       const q = validate(funnelQuerySchema, cleanQuery(req.query), 'query');
       const iso = (s?: string) => (s ? new Date(s).toISOString() : undefined);
-      return temporal(() => service.funnel({ since: iso(q.since), until: iso(q.until) }));
+      return service.funnel({ ...(q.since ? { since: iso(q.since) } : {}), ...(q.until ? { until: iso(q.until) } : {}), ...(q.by ? { by: q.by } : {}) });
+    });
+
+    v1.get('/leads/:leadId/timeline', read, async (req) => {
+      const leadId = leadIdOf(req);
+      const { pageToken, limit } = validate(timelineQuerySchema, cleanQuery(req.query), 'query');
+      const what = "this lead's timeline";
+      const ledgerToken = unsealToken(TIMELINE_PAGE, leadId, pageToken, what);
+      const r = await service.timeline(leadId, { ...(limit ? { limit } : {}), ...(ledgerToken ? { pageToken: ledgerToken } : {}) }).catch((err) => {
+        throw err instanceof LeadError && err.status === 400 && ledgerToken ? badToken(what) : err;
+      });
+      const next = sealToken(TIMELINE_PAGE, leadId, r.nextPageToken);
+      return { entries: r.entries, ...(next ? { nextPageToken: next } : {}) };
     });
   }, { prefix: '/v1' });
 
@@ -551,9 +590,30 @@ const leadStateDoc = z.object({
 });
 const errorDoc = z.object({ error: z.object({ code: z.string(), message: z.string(), issues: z.array(z.object({ path: z.string(), message: z.string() })).optional() }) });
 const leadSummaryDoc = z.object({
-  leadId: z.string(), stage: z.string().optional(), score: z.number().int().optional(), owner: z.string().optional(), campaign: z.string().optional(),
-  becameMqlAt: z.string().optional(), becameSqlAt: z.string().optional(), status: z.string(),
+  leadId: z.string(), stage: z.enum(STAGES), score: z.number().int().describe('the total as of the lead\'s last recorded change'),
+  owner: z.string().optional(), campaign: z.string().optional().describe('first touch'),
+  becameMqlAt: z.string().optional(), becameSqlAt: z.string().optional(), consent: z.enum(['subscribed', 'unsubscribed', 'bounced']),
 });
+const rateDoc = z.number().min(0).max(1).nullable().describe('0..1, null when mqls is 0');
+const daysDoc = z.number().nullable().describe('days; null when no lead of the cohort got there');
+const cohortDoc = z.object({
+  mqls: z.number().int(), sqls: z.number().int(), opportunities: z.number().int(), customers: z.number().int(),
+  mqlToSqlRate: rateDoc, mqlToCustomerRate: rateDoc, medianDaysMqlToSql: daysDoc, medianDaysMqlToCustomer: daysDoc,
+  cost: z.number().optional().describe('configured cost of the campaigns in the cohort'), costPerMql: z.number().optional(),
+});
+const funnelDoc = z.object({
+  since: z.string().nullable(), until: z.string().nullable(), by: z.enum(FUNNEL_GROUP_BYS as [FunnelGroupBy, ...FunnelGroupBy[]]).nullable(),
+  stages: z.object(Object.fromEntries(STAGES.map((st) => [st, z.number().int()]))).describe('leads in each stage now'),
+  total: cohortDoc.describe('the leads that became MQL in [since, until)'),
+  groups: z.array(cohortDoc.extend({ key: z.string() })).describe('only with `by`: every value seen in the cohort, `(none)` for leads without one'),
+});
+const timelineEntryDoc = z.discriminatedUnion('kind', [
+  z.object({ at: z.string(), kind: z.literal('event'), eventId: z.string(), type: z.string(), occurredAt: z.string(), attributes: z.record(z.string(), z.unknown()).describe('campaign, channel, asset…, and `points`: what the event scored') }),
+  z.object({ at: z.string(), kind: z.literal('profile'), patch: z.record(z.string(), z.unknown()) }),
+  z.object({ at: z.string(), kind: z.literal('transition'), from: z.enum(STAGES), to: z.enum(STAGES), reason: z.string() }),
+  z.object({ at: z.string(), kind: z.literal('mail'), messageId: z.string(), mailKind: z.string(), track: z.string().optional(), step: z.number().int().optional(), status: z.string() }),
+  z.object({ at: z.string(), kind: z.literal('outcome'), outcome: z.string(), reason: z.string().optional(), note: z.string().optional(), rep: z.string().optional(), source: z.string() }),
+]);
 
 /** OpenAPI 3.1 from the same zod schemas the routes validate with; event types are this config's. */
 export function openApiDocument(service: Pick<LeadService, 'config'>): object {
@@ -564,12 +624,11 @@ export function openApiDocument(service: Pick<LeadService, 'config'>): object {
   const err = (description: string) => ({ description, ...json(ref('Error')) });
   const common = {
     400: err('invalid input; issues name the fields'), 401: err('missing or invalid bearer token'), 403: err('the token\'s scope does not cover this route (insufficient_scope)'),
-    415: err('not JSON'), 429: err('rate limited (Retry-After)'), 503: err('Temporal or the lead cannot answer now (Retry-After)'),
+    415: err('not JSON'), 429: err('rate limited (Retry-After)'), 503: err('Temporal, the lead or the lead ledger cannot answer now (Retry-After)'),
   };
   const leadIdParam = { name: 'leadId', in: 'path', required: true, schema: jsonSchema(leadIdSchema) };
   const queryParams = (schema: z.ZodObject) => Object.entries((jsonSchema(schema) as { properties: Record<string, object> }).properties)
     .map(([name, s]) => ({ name, in: 'query', required: false, schema: s }));
-  const funnelParams = [{ name: 'since', in: 'query', required: false, schema: jsonSchema(isoDateParam) }, { name: 'until', in: 'query', required: false, schema: jsonSchema(isoDateParam) }];
   const linkParam = { name: 't', in: 'query', required: true, schema: { type: 'string' }, description: 'signed link token' };
   return {
     openapi: '3.1.0',
@@ -578,7 +637,7 @@ export function openApiDocument(service: Pick<LeadService, 'config'>): object {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       schemas: {
         LeadInput: jsonSchema(leadInputSchema), LeadEvent: event, Profile: jsonSchema(profileSchema), SalesOutcome: jsonSchema(salesOutcomeSchema),
-        LeadState: jsonSchema(leadStateDoc), LeadSummary: jsonSchema(leadSummaryDoc), Error: jsonSchema(errorDoc),
+        LeadState: jsonSchema(leadStateDoc), LeadSummary: jsonSchema(leadSummaryDoc), Funnel: jsonSchema(funnelDoc), TimelineEntry: jsonSchema(timelineEntryDoc), Error: jsonSchema(errorDoc),
       },
     },
     security: [{ bearer: [] }],
@@ -589,7 +648,7 @@ export function openApiDocument(service: Pick<LeadService, 'config'>): object {
           responses: { 201: { description: 'created', ...json({ type: 'object', properties: { leadId: { type: 'string' }, created: { type: 'boolean' } } }) }, 200: { description: 'existed; profile updated' }, ...common },
         },
         get: {
-          summary: 'Search leads by the search attributes', parameters: queryParams(searchQuerySchema),
+          summary: 'Search the ledger\'s leads (every lead ever recorded) by stage, owner, first-touch campaign and minimum score, in lead id order', parameters: queryParams(searchQuerySchema),
           responses: { 200: { description: 'a page of leads', ...json({ type: 'object', properties: { leads: { type: 'array', items: ref('LeadSummary') }, nextPageToken: { type: ['string', 'null'] } } }) }, ...common },
         },
       },
@@ -614,7 +673,21 @@ export function openApiDocument(service: Pick<LeadService, 'config'>): object {
         },
       },
       '/v1/funnel': {
-        get: { summary: 'Counts per stage, MQL-to-SQL rate, per campaign leads, MQLs, SQLs, cost per MQL', parameters: funnelParams, responses: { 200: { description: 'funnel' }, ...common } },
+        get: {
+          summary: 'Leads per stage now, and the cohort funnel of the leads that became MQL in [since, until): how many reached sql, opportunity, customer, rates, median days, cost per MQL; per campaign, channel, month or scoring model with `by`',
+          parameters: queryParams(funnelQuerySchema),
+          responses: { 200: { description: 'the funnel', ...json(ref('Funnel')) }, ...common },
+        },
+      },
+      '/v1/leads/{leadId}/timeline': {
+        get: {
+          summary: 'Every event (with the points it scored), profile change, transition, mail and outcome of the lead, in order, from the ledger',
+          parameters: [leadIdParam, ...queryParams(timelineQuerySchema)],
+          responses: {
+            200: { description: 'a page of the timeline; nextPageToken (opaque) while there is more', ...json({ type: 'object', required: ['entries'], properties: { entries: { type: 'array', items: ref('TimelineEntry') }, nextPageToken: { type: 'string' } } }) },
+            404: err('the ledger does not know this lead'), ...common,
+          },
+        },
       },
       '/healthz': { get: { summary: 'Temporal reachable', security: [], responses: { 200: { description: 'ok' }, 503: err('Temporal unreachable') } } },
       '/openapi.json': { get: { summary: 'This document', security: [], responses: { 200: { description: 'OpenAPI 3.1' } } } },

@@ -20,7 +20,8 @@ import { knownEventTypes } from '../domain/config.js';
 import { CONTROL_CHARS, type LeadEvent, leadIdSchema, leadInputSchema, type LeadState, salesOutcomeSchema } from '../domain/lead.js';
 import { ROOT, settings } from '../env.js';
 import { type Database, openLedgerDatabase } from '../ledger/database.js';
-import { LeadLedger } from '../ledger/ledger.js';
+import { FUNNEL_GROUP_BYS, type Funnel } from '../ledger/funnel.js';
+import { type FunnelGroupBy, LeadLedger, type TimelineEntry } from '../ledger/ledger.js';
 import {
   type BadRow, coerceValue, DATE_FORMATS, type DateFormat, describeBadRow, formatSummary, ImportFatalError, type ImportKind,
   ImportSetupError, type ImportSummary, parseDate, resolveField, runImport,
@@ -85,8 +86,17 @@ class Context {
     });
     await this.connecting;
     if (o.ledger === false) return svc;
-    // The ledger (state, search, funnel, timeline, imports): DATABASE_URL, else the embedded
-    // database `npm start` shares under DATA_DIR.
+    return this.ledgerOnly();
+  }
+
+  /**
+   * The service with its ledger (state, search, funnel, timeline, imports): DATABASE_URL, else
+   * the embedded database `npm start` shares under DATA_DIR. Without connect(), no Temporal
+   * connection: searches, the funnel and timelines read the ledger alone, so they answer while
+   * Temporal is away.
+   */
+  async ledgerOnly(): Promise<LeadService> {
+    const svc = this.service;
     this.opening ??= (async () => {
       this.database = await openLedgerDatabase(settings());
       svc.ledger = new LeadLedger(this.database.pool);
@@ -116,6 +126,11 @@ function isoOption(field: string) {
     if ('error' in r) throw new UsageError(field, r.error);
     return r.value;
   };
+}
+
+function byOption(value: string): FunnelGroupBy {
+  if (!(FUNNEL_GROUP_BYS as readonly string[]).includes(value)) throw new UsageError('by', `must be one of ${FUNNEL_GROUP_BYS.join(', ')}, got "${value}"`);
+  return value as FunnelGroupBy;
 }
 
 /** `--set field=value` pairs onto a LeadInput, values coerced as the CSV import does. */
@@ -182,22 +197,57 @@ export function formatState(s: LeadState): string {
   return lines.map(visible).join('\n');
 }
 
-type Funnel = Awaited<ReturnType<LeadService['funnel']>>;
-function formatFunnel(f: Funnel): string {
+const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(1)}%`);
+const money = (x: number | undefined) => (x === undefined ? undefined : x.toFixed(2));
+
+/** The Funnel as a reader wants it: stages now, the cohort's figures, a table of the groups. */
+export function formatFunnel(f: Funnel): string {
   const range = f.since || f.until ? `${f.since ?? 'the start'} to ${f.until ?? 'now'}` : 'all time';
-  const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(1)}%`);
+  const t = f.total;
   const lines = [
-    `funnel, ${range}`,
+    'leads per stage now',
+    table(Object.entries(f.stages).map(([st, n]) => [st, n]), ['STAGE', 'LEADS']),
     '',
-    table(Object.entries(f.stages).map(([s, n]) => [s, n]), ['STAGE', 'LEADS']),
-    '',
-    `MQLs ${f.mqls}, SQLs ${f.sqls}, MQL-to-SQL ${pct(f.mqlToSqlRate)}`,
+    `cohort: leads that became MQL, ${range}`,
+    `  MQLs ${t.mqls}, SQLs ${t.sqls}, opportunities ${t.opportunities}, customers ${t.customers}`,
+    `  MQL-to-SQL ${pct(t.mqlToSqlRate)}, MQL-to-customer ${pct(t.mqlToCustomerRate)}`,
+    `  median days MQL to SQL ${t.medianDaysMqlToSql ?? '-'}, MQL to customer ${t.medianDaysMqlToCustomer ?? '-'}`,
   ];
-  const campaigns = Object.entries(f.campaigns);
-  if (campaigns.length) {
-    lines.push('', table(campaigns.map(([id, c]) => [id, c.leads, c.mqls, c.sqls, c.cost, c.costPerMql]), ['CAMPAIGN', 'LEADS', 'MQLS', 'SQLS', 'COST', 'COST/MQL']));
+  if (t.cost !== undefined) lines.push(`  cost ${money(t.cost)}, cost per MQL ${money(t.costPerMql) ?? '-'}`);
+  if (f.by) {
+    lines.push('', `by ${f.by}`);
+    lines.push(f.groups.length
+      // A key is data (a campaign, a channel): shown escaped, so it cannot break the table.
+      ? table(f.groups.map((g) => [visible(g.key), g.mqls, g.sqls, g.opportunities, g.customers, pct(g.mqlToSqlRate), pct(g.mqlToCustomerRate),
+        g.medianDaysMqlToSql, g.medianDaysMqlToCustomer, money(g.cost), money(g.costPerMql)]),
+      [f.by.toUpperCase(), 'MQLS', 'SQLS', 'OPPS', 'CUSTOMERS', 'MQL-SQL', 'MQL-CUST', 'DAYS TO SQL', 'DAYS TO CUST', 'COST', 'COST/MQL'])
+      : '(no leads became MQL in the window)');
   }
   return lines.join('\n');
+}
+
+/** Entries per ledger read of `show --timeline` (it reads every page). */
+const TIMELINE_PAGE_SIZE = 200;
+
+/** One timeline entry as one line: when, what, the details. */
+export function formatTimelineEntry(e: TimelineEntry): string {
+  const kv = (o: Record<string, unknown>) => Object.entries(o).filter(([, v]) => v !== undefined && v !== null)
+    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
+  let what: string;
+  switch (e.kind) {
+    case 'event': {
+      const { points, note, ...rest } = e.attributes as { points?: number; note?: string } & Record<string, unknown>;
+      what = [e.type, typeof points === 'number' ? signed(points) : undefined, `(id ${e.eventId}${e.occurredAt !== e.at ? `, occurred ${e.occurredAt}` : ''})`,
+        kv(rest) || undefined].filter(Boolean).join(' ') + (note ? `: ${note}` : '');
+      break;
+    }
+    case 'profile': what = kv(e.patch) || '(no fields)'; break;
+    case 'transition': what = `${e.from} -> ${e.to}  ${e.reason}`; break;
+    case 'mail': what = `${e.mailKind}${e.track ? ` ${e.track}` : ''}${e.step !== undefined ? ` step ${e.step}` : ''} ${e.status}  ${e.messageId}`; break;
+    case 'outcome': what = `${e.outcome}${e.reason ? ` (${e.reason})` : ''}${e.rep ? ` by ${e.rep}` : ''}${e.note ? `: ${e.note}` : ''}${e.source !== 'live' ? ` [${e.source}]` : ''}`; break;
+    default: what = JSON.stringify(e);
+  }
+  return visible(`${e.at}  ${(e as { kind: string }).kind.padEnd(10)}  ${what}`);
 }
 
 // ---- the program -------------------------------------------------------------------------------
@@ -293,41 +343,59 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
     }));
 
   program.command('show')
-    .description("a lead's state: stage, score breakdown, owner, consent, nurture, transitions (--json: the raw state)")
+    .description("a lead's state: stage, score breakdown, owner, consent, nurture, transitions (--json: the raw state); --timeline: everything recorded about it, in order")
     .argument('<leadId>')
-    .action(action(async (ctx, json, leadId: string) => {
+    .option('--timeline', 'every event (with its points), profile change, transition, mail and outcome, in order, from the ledger (--json: the entries)')
+    .action(action(async (ctx, json, leadId: string, o: { timeline?: boolean }) => {
       validate(leadIdSchema, leadId, 'leadId', ['leadId']);
+      if (o.timeline) {
+        const svc = await ctx.ledgerOnly();
+        const entries: TimelineEntry[] = [];
+        let pageToken: string | undefined;
+        do {
+          const page = await svc.timeline(leadId, { limit: TIMELINE_PAGE_SIZE, ...(pageToken ? { pageToken } : {}) });
+          entries.push(...page.entries);
+          pageToken = page.nextPageToken;
+        } while (pageToken);
+        if (json) io.out(visibleJson(entries));
+        else io.out(entries.length ? entries.map(formatTimelineEntry).join('\n') : `lead ${visible(leadId)}: nothing recorded yet`);
+        return;
+      }
       const s = await (await ctx.connect()).getState(leadId);
       io.out(json ? visibleJson(s) : formatState(s));
     }));
 
   program.command('list')
-    .description('leads by stage, owner, campaign, score (from the search attributes)')
+    .description('leads by stage, owner, first-touch campaign and score, from the lead ledger (every lead ever recorded)')
     .option('--stage <stage>').option('--owner <email>').option('--campaign <id>')
-    .option('--min-score <n>', 'LeadScore at least', intOption('minScore', -1_000_000))
-    .option('--limit <n>', 'at most this many (default 50)', intOption('limit', 1))
-    .option('--page-token <token>', 'the next page, as printed by a previous list')
+    .option('--min-score <n>', 'score at least', intOption('minScore', -1_000_000))
+    .option('--limit <n>', 'at most this many (default 50, at most 1000)', intOption('limit', 1))
+    .option('--page-token <token>', 'the next page, as printed by a previous list with the same filters')
     .action(action(async (ctx, json, o: { stage?: string; owner?: string; campaign?: string; minScore?: number; limit?: number; pageToken?: string }) => {
-      ctx.service.searchQuery(o);
-      const r = await (await ctx.connect()).search({ ...o, limit: o.limit ?? 50 });
+      const q = { ...o, limit: o.limit ?? 50 };
+      ctx.service.validateSearch(q);
+      const r = await (await ctx.ledgerOnly()).search(q);
       if (json) {
-        io.out(JSON.stringify(r, null, 2));
+        io.out(visibleJson(r));
         return;
       }
-      io.out(table(r.leads.map((l) => [l.leadId, l.stage, l.score, l.owner, l.campaign, l.status, l.becameMqlAt, l.becameSqlAt]),
-        ['LEAD', 'STAGE', 'SCORE', 'OWNER', 'CAMPAIGN', 'RUN', 'MQL AT', 'SQL AT']));
+      const text = (v: string | undefined) => (v === undefined ? v : visible(v));
+      io.out(table(r.leads.map((l) => [l.leadId, l.stage, l.score, text(l.owner), text(l.campaign), l.consent, l.becameMqlAt, l.becameSqlAt]),
+        ['LEAD', 'STAGE', 'SCORE', 'OWNER', 'CAMPAIGN', 'CONSENT', 'MQL AT', 'SQL AT']));
       io.out(`${r.leads.length} lead${r.leads.length === 1 ? '' : 's'}${r.nextPageToken ? `; more with --page-token ${r.nextPageToken}` : ''}`);
     }));
 
   addWedgedCommand(program, action, io.out);
 
   program.command('funnel')
-    .description('counts per stage, MQL-to-SQL rate, per campaign leads, MQLs, SQLs and cost per MQL')
-    .option('--since <iso>', 'from (ISO 8601)', isoOption('since'))
+    .description('the cohort funnel from the lead ledger: leads per stage now; of the leads that became MQL in [since, until), how many reached sql, opportunity, customer, the rates, median days and cost per MQL; --by groups it')
+    .option('--since <iso>', 'from (ISO 8601), on the first MQL date', isoOption('since'))
     .option('--until <iso>', 'until, exclusive (ISO 8601)', isoOption('until'))
-    .action(action(async (ctx, json, o: { since?: string; until?: string }) => {
-      const f = await (await ctx.connect()).funnel(o);
-      io.out(json ? JSON.stringify(f, null, 2) : formatFunnel(f));
+    .option('--by <group>', `one of ${FUNNEL_GROUP_BYS.join(', ')}`, byOption)
+    .action(action(async (ctx, json, o: { since?: string; until?: string; by?: FunnelGroupBy }) => {
+      if (o.since && o.until && Date.parse(o.since) >= Date.parse(o.until)) throw new UsageError('until', 'since must be before until');
+      const f = await (await ctx.ledgerOnly()).funnel(o);
+      io.out(json ? visibleJson(f) : formatFunnel(f));
     }));
 
   program.command('import')
@@ -442,7 +510,9 @@ export async function main(argv = process.argv, io: Io = defaultIo): Promise<num
       // --help and --version end with exit code 0; usage errors are already printed.
       return err.exitCode;
     }
-    return report(err, false, io);
+    // An option's value refused while parsing (--by, --since…): the action never ran, so the
+    // --json it would have seen is read from the command line here.
+    return report(err, argv.slice(2).includes('--json'), io);
   }
   return code;
 }

@@ -133,7 +133,7 @@ describe('auth and open routes', () => {
     assert.equal(doc.openapi, '3.1.0');
     for (const [path, method] of <[string, string][]>[
       ['/v1/leads', 'post'], ['/v1/leads', 'get'], ['/v1/events', 'post'], ['/v1/leads/{leadId}', 'patch'], ['/v1/leads/{leadId}', 'get'],
-      ['/v1/leads/{leadId}/sales-outcome', 'post'], ['/v1/funnel', 'get'], ['/healthz', 'get'], ['/l/open', 'get'], ['/l/click', 'get'],
+      ['/v1/leads/{leadId}/sales-outcome', 'post'], ['/v1/funnel', 'get'], ['/v1/leads/{leadId}/timeline', 'get'], ['/healthz', 'get'], ['/l/open', 'get'], ['/l/click', 'get'],
       ['/l/unsubscribe', 'get'], ['/l/unsubscribe', 'post'], ['/l/sales', 'get'], ['/l/sales', 'post'],
     ]) assert.ok(doc.paths[path]?.[method], `${method.toUpperCase()} ${path} is documented`);
     const input = doc.components.schemas.LeadInput;
@@ -142,6 +142,10 @@ describe('auth and open routes', () => {
     assert.ok(doc.components.schemas.LeadEvent.properties.type.enum.includes('demo_request'));
     assert.ok(doc.components.schemas.LeadEvent.properties.type.enum.includes('unsubscribe'));
     assert.ok(doc.paths['/v1/leads'].get.parameters.some((p: { name: string }) => p.name === 'minScore'));
+    assert.deepEqual(doc.paths['/v1/funnel'].get.parameters.find((p: { name: string }) => p.name === 'by')?.schema.enum, ['campaign', 'channel', 'month', 'model']);
+    assert.deepEqual(doc.paths['/v1/leads/{leadId}/timeline'].get.parameters.map((p: { name: string }) => p.name).sort(), ['leadId', 'limit', 'pageToken']);
+    assert.deepEqual(doc.components.schemas.TimelineEntry.oneOf.map((e: { properties: { kind: { const: string } } }) => e.properties.kind.const).sort(), ['event', 'mail', 'outcome', 'profile', 'transition']);
+    assert.deepEqual([...doc.components.schemas.Funnel.required].sort(), ['by', 'groups', 'since', 'stages', 'total', 'until']);
   });
 
   it('answers unknown routes with a JSON 404', async () => {
@@ -344,99 +348,7 @@ describe('sales outcome', () => {
   });
 });
 
-describe('search and funnel', () => {
-  it('searches by stage, campaign and minScore with paging (eventually consistent)', async () => {
-    const campaign = uid('search');
-    const ids = [uid('s'), uid('s'), uid('s')];
-    for (const id of ids) await createLead(id, { campaign });
-    // Two of three become MQLs: fit 20 + 35 engagement = 55 (>= 40, < 75).
-    await s.call('POST', '/v1/events', {
-      body: ids.slice(0, 2).flatMap((leadId) => ['content_download', 'webinar_attended', 'pricing_page_view'].map((type) => ({ leadId, eventId: uid('e'), type }))),
-    });
-    for (const id of ids.slice(0, 2)) await waitState(s, id, (x) => x.stage === 'mql', 'mql');
-
-    const q = `/v1/leads?stage=mql&campaign=${campaign}&minScore=40&limit=1`;
-    const pages = await eventually('both MQLs listed, one per page', async () => {
-      const seen: Res[] = [];
-      let url = q;
-      for (let i = 0; i < 5; i++) {
-        const r = await s.call('GET', url);
-        assert.equal(r.status, 200, r.body);
-        seen.push(r);
-        if (!r.json.nextPageToken) break;
-        url = `${q}&pageToken=${r.json.nextPageToken}`;
-      }
-      const leads = seen.flatMap((r) => r.json.leads);
-      return leads.length === 2 && leads.every((l: { score: number }) => l.score === 55) ? seen : undefined;
-    });
-    assert.ok(pages.length >= 2, 'paged');
-    assert.ok(pages.every((p) => p.json.leads.length <= 1), 'limit is the page size');
-    assert.ok(typeof pages[0]!.json.nextPageToken === 'string');
-    const listed = pages.flatMap((p) => p.json.leads);
-    assert.deepEqual(listed.map((l: { leadId: string }) => l.leadId).sort(), ids.slice(0, 2).sort());
-    for (const l of listed) {
-      assert.equal(l.stage, 'mql');
-      assert.equal(l.campaign, campaign);
-      assert.equal(l.status, 'running');
-      assert.ok(l.becameMqlAt);
-    }
-    const all: Res = await eventually('three leads in the campaign', async () => {
-      const r = await s.call('GET', `/v1/leads?campaign=${campaign}&stage=&owner=`);
-      return r.json.leads.length === 3 ? r : undefined;
-    });
-    assert.equal(all.json.nextPageToken, null);
-    const none = await s.call('GET', `/v1/leads?campaign=${campaign}&minScore=56`);
-    assert.deepEqual(none.json.leads, []);
-  });
-
-  it('refuses bad search parameters naming them', async () => {
-    assertBad(await s.call('GET', '/v1/leads?minScore=abc'), 400, 'minScore');
-    assertBad(await s.call('GET', '/v1/leads?minScore=1.5'), 400, 'minScore');
-    assertBad(await s.call('GET', '/v1/leads?limit=0'), 400, 'limit');
-    assertBad(await s.call('GET', '/v1/leads?limit=5000'), 400, 'limit');
-    assertBad(await s.call('GET', '/v1/leads?stage=hot'), 400, 'stage');
-    assertBad(await s.call('GET', '/v1/leads?stage=mql&stage=sql'), 400, 'stage');
-    assertBad(await s.call('GET', '/v1/leads?pageToken=%25%25'), 400, 'pageToken');
-    assertBad(await s.call('GET', '/v1/leads?stag=mql'), 400);
-  });
-
-  it('counts the funnel per stage and per campaign over a window', async () => {
-    await sleep(1000); // leads of earlier tests started before the window
-    const since = new Date().toISOString();
-    const [a, b] = [uid('funnel'), uid('funnel')];
-    await createLead(a, { campaign: 'spring-webinar' });
-    await createLead(b, { campaign: 'spring-webinar' });
-    await s.call('POST', '/v1/events', { body: ['content_download', 'webinar_attended'].map((type) => ({ leadId: a, eventId: uid('e'), type })) });
-    await waitState(s, a, (x) => x.stage === 'mql', 'mql');
-    const until = new Date(Date.now() + 60_000).toISOString();
-    let last: unknown;
-    const f = await eventually('funnel counts', async () => {
-      const r = await s.call('GET', `/v1/funnel?since=${encodeURIComponent(since)}&until=${encodeURIComponent(until)}`);
-      assert.equal(r.status, 200, r.body);
-      last = r.json;
-      const c = r.json.campaigns['spring-webinar'];
-      return r.json.stages.mql === 1 && r.json.stages.lead === 1 && c?.leads === 2 && c?.mqls === 1 ? r.json : undefined;
-    }).catch((err) => {
-      throw new Error(`${(err as Error).message}; last: ${JSON.stringify(last)}`);
-    });
-    assert.equal(f.mqls, 1);
-    assert.equal(f.sqls, 0);
-    assert.equal(f.mqlToSqlRate, 0);
-    assert.deepEqual(f.campaigns['spring-webinar'], { leads: 2, mqls: 1, sqls: 0, cost: 12000, costPerMql: 12000 });
-    for (const stage of ['sql', 'opportunity', 'customer', 'recycled', 'disqualified', 'dormant']) assert.equal(f.stages[stage], 0, stage);
-    // Without a window: everything this server has seen.
-    const total = await s.call('GET', '/v1/funnel');
-    assert.equal(total.status, 200);
-    assert.ok(total.json.stages.lead >= 1 && total.json.stages.customer >= 0);
-    // Dates only are fine too.
-    assert.equal((await s.call('GET', '/v1/funnel?since=2020-01-01&until=2100-01-01')).status, 200);
-
-    assertBad(await s.call('GET', '/v1/funnel?since=yesterday'), 400, 'since');
-    assertBad(await s.call('GET', '/v1/funnel?until=2025-13-01'), 400, 'until');
-    assertBad(await s.call('GET', `/v1/funnel?since=${encodeURIComponent(until)}&until=${encodeURIComponent(since)}`), 400, 'until');
-    assertBad(await s.call('GET', '/v1/funnel?from=2025-01-01'), 400);
-  });
-});
+// Search, the funnel and the timeline (read from the ledger): test/api/ledger-reads.test.ts.
 
 describe('links in mail', () => {
   const DAY = 86_400_000;

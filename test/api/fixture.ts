@@ -8,6 +8,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { LoadedConfig } from '../../src/config-file.js';
 import { LeadService } from '../../src/client.js';
 import type { LeadState } from '../../src/domain/lead.js';
+import type { LeadLedger } from '../../src/ledger/ledger.js';
 import { LinkSigner } from '../../src/links.js';
 import { buildApi } from '../../src/api/server.js';
 import { EncryptionCodec, parsePayloadKeys } from '../../src/codec.js';
@@ -27,6 +28,12 @@ export interface ApiStack {
   smtp: SmtpCapture;
   loaded: LoadedConfig;
   service: LeadService;
+  /** The ledger the worker writes and the API reads (an embedded database of this stack). */
+  ledger: LeadLedger;
+  /** Where other processes (leadctl) reach that ledger. */
+  databaseUrl: string;
+  /** The worker's task queue. */
+  taskQueue: string;
   links: LinkSigner;
   app: FastifyInstance;
   /** app.inject with the bearer token (unless `token: null`) and JSON bodies. */
@@ -59,7 +66,7 @@ export async function startStack(loaded: LoadedConfig = testConfig(), extraArgs:
     cleanup.push(() => app.close());
     await app.ready();
     return {
-      env, smtp, loaded, service, links, app, close,
+      env, smtp, loaded, service, ledger: h.ledger, databaseUrl: h.database.url, taskQueue: h.taskQueue, links, app, close,
       async call(method, url, o = {}) {
         const headers: Record<string, string> = { ...(o.token === null ? {} : { authorization: `Bearer ${o.token ?? TOKEN}` }), ...o.headers };
         let payload = o.payload;

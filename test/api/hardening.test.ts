@@ -38,10 +38,10 @@ function assertError(r: { status: number; json?: any; body: string }, status: nu
 }
 
 /** A LeadService whose Temporal calls are stubs: `calls` counts what reached "Temporal". */
-function stubService(over: Partial<Record<'getState' | 'salesOutcome' | 'sendEvents' | 'upsertLead' | 'search' | 'patchProfile', (...a: any[]) => Promise<unknown>>> = {}) {
+function stubService(over: Partial<Record<'getState' | 'salesOutcome' | 'sendEvents' | 'upsertLead' | 'search' | 'patchProfile' | 'funnel' | 'timeline', (...a: any[]) => Promise<unknown>>> = {}) {
   const calls: string[] = [];
   const service = new LeadService({ connection: { withDeadline: (_d: number, fn: () => unknown) => fn() } } as never, 'none', s.loaded.config);
-  for (const m of ['getState', 'salesOutcome', 'sendEvents', 'upsertLead', 'search', 'patchProfile'] as const) {
+  for (const m of ['getState', 'salesOutcome', 'sendEvents', 'upsertLead', 'search', 'patchProfile', 'funnel', 'timeline'] as const) {
     (service as unknown as Record<string, unknown>)[m] = async (...a: unknown[]) => {
       calls.push(m);
       if (over[m]) return over[m]!(...a);
@@ -311,14 +311,14 @@ describe('token scopes and rate limits (item 11)', () => {
     const st = { leadId: 'x', stage: 'sql' };
     const { service } = stubService({
       upsertLead: async () => ({ created: true, leadId: 'x' }), sendEvents: async () => ({ accepted: 1 }), patchProfile: async () => undefined,
-      salesOutcome: async () => st, getState: async () => st, search: async () => ({ leads: [] }),
+      salesOutcome: async () => st, getState: async () => st, search: async () => ({ leads: [] }), funnel: async () => ({}), timeline: async () => ({ entries: [] }),
     });
-    (service as unknown as { funnel: () => Promise<unknown> }).funnel = async () => ({});
     const api = app({ service, tokens });
     const routes: [string, string, unknown, string][] = [
       ['POST', '/v1/leads', lead('x'), 'ingest'], ['POST', '/v1/events', { leadId: 'x', eventId: 'e', type: 'email_open' }, 'ingest'],
       ['PATCH', '/v1/leads/x', { jobTitle: 'CTO' }, 'ingest'], ['POST', '/v1/leads/x/sales-outcome', { outcome: 'accepted' }, 'sales'],
       ['GET', '/v1/leads/x', undefined, 'read'], ['GET', '/v1/leads', undefined, 'read'], ['GET', '/v1/funnel', undefined, 'read'],
+      ['GET', '/v1/leads/x/timeline', undefined, 'read'],
     ];
     try {
       for (const token of tokens) {

@@ -10,12 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { buildApi } from '../../src/api/server.js';
 import { LeadService } from '../../src/client.js';
 import { loadConfigFile } from '../../src/config-file.js';
 import type { LeadState } from '../../src/domain/lead.js';
+import type { TimelineEntry } from '../../src/ledger/ledger.js';
+import { LinkSigner } from '../../src/links.js';
 import { ROOT } from '../../src/env.js';
 import { devServerEnv, harness, type Harness, startSmtp, TEST_PAYLOAD_KEYS } from '../helpers/temporal.js';
 import type { SmtpCapture } from '../helpers/smtp.js';
+import { seed } from '../ledger/seed.js';
 
 const OLIST = sharedData('olist-marketing-qualified-leads.csv');
 const CONFIG = join(ROOT, 'config', 'default.yaml');
@@ -151,33 +155,104 @@ describe('leadctl against Temporal', () => {
     assert.match(await ok('show', 'cli-ana'), /sql -> opportunity\s+sales accepted by ana@sales\.example: call booked/);
   });
 
-  it('list shows leads as a table and filters by the search attributes', async () => {
+  it('list shows leads from the ledger as a table, filters them and pages through them', async () => {
     await ok('create', '--lead-id', 'cli-ben', '--email', 'ben@other.example', '--campaign', 'google-ads-q2');
-    // Visibility is eventually consistent: wait in-process, then ask leadctl.
+    // The ledger is written on each change: wait in-process, then ask leadctl.
     await until(() => svc.search({ campaign: 'spring-webinar' }), (r) => r.leads.some((l) => l.leadId === 'cli-ana' && l.stage === 'customer'));
     await until(() => svc.search({ stage: 'lead' }), (r) => r.leads.some((l) => l.leadId === 'cli-ben'));
     const listed = JSON.parse(await ok('list', '--campaign', 'spring-webinar', '--json')) as { leads: { leadId: string; stage: string }[] };
     assert.deepEqual(listed.leads.map((l) => [l.leadId, l.stage]), [['cli-ana', 'customer']]);
     assert.ok((JSON.parse(await ok('list', '--stage', 'lead', '--json')) as { leads: { leadId: string }[] }).leads.some((l) => l.leadId === 'cli-ben'));
     const table = await ok('list', '--stage', 'customer', '--min-score', '1', '--limit', '10');
-    assert.match(table, /^LEAD\s+STAGE\s+SCORE\s+OWNER\s+CAMPAIGN/m);
-    assert.match(table, /^cli-ana\s+customer\s+\d+\s+ana@sales\.example\s+spring-webinar/m);
+    assert.match(table, /^LEAD\s+STAGE\s+SCORE\s+OWNER\s+CAMPAIGN\s+CONSENT/m);
+    assert.match(table, /^cli-ana\s+customer\s+\d+\s+ana@sales\.example\s+spring-webinar\s+subscribed/m);
     assert.match(table, /^1 lead$/m);
+    // Pages: the printed token continues the same search, and only that one.
+    for (const id of ['cli-page-1', 'cli-page-2', 'cli-page-3']) await seed(h.ledger, id, [], { campaign: 'cli-pages' });
+    const first = await ok('list', '--campaign', 'cli-pages', '--limit', '2');
+    assert.match(first, /^cli-page-1\s/m);
+    assert.match(first, /^cli-page-2\s/m);
+    const token = /more with --page-token (\S+)$/m.exec(first)?.[1];
+    assert.ok(token, first);
+    const second = JSON.parse(await ok('list', '--campaign', 'cli-pages', '--limit', '2', '--page-token', token!, '--json'));
+    assert.deepEqual(second, { leads: [{ leadId: 'cli-page-3', stage: 'lead', score: 50, campaign: 'cli-pages', consent: 'subscribed' }] });
+    const foreign = await cli('list', '--campaign', 'other', '--page-token', token!);
+    assert.equal(foreign.code, 2, foreign.stderr);
+    assert.match(foreign.stderr, /pageToken/);
   });
 
-  it('funnel counts stages and campaigns', async () => {
-    await until(() => svc.funnel({}), (x) => x.stages.customer! >= 1 && x.campaigns['google-ads-q2']!.leads >= 1);
-    const f = JSON.parse(await ok('funnel', '--json'));
-    assert.equal(f.stages.customer, 1);
-    assert.equal(f.campaigns['spring-webinar'].leads, 1);
-    assert.ok(f.mqls >= 1 && f.sqls >= 1);
-    assert.equal(typeof f.mqlToSqlRate, 'number');
-    assert.equal(f.campaigns['google-ads-q2'].leads, 1);
-    const text = await ok('funnel', '--since', '2020-01-01', '--until', '2999-01-01');
-    assert.match(text, /^funnel, 2020-01-01T00:00:00\.000Z to 2999-01-01T00:00:00\.000Z/);
-    assert.match(text, /^customer\s+1$/m);
-    assert.match(text, /MQL-to-SQL \d+\.\d%/);
-    assert.match(text, /^spring-webinar\s+1\s+1\s+1\s+12000\s+12000$/m);
+  it('funnel prints the cohort funnel from the ledger; --json is the same Funnel the API answers', async () => {
+    // A history in 2019: 3 MQLs in the window, one reached sql after 4 days and customer after 20.
+    await seed(h.ledger, 'cli-f1', [['mql', '2019-03-02'], ['sql', '2019-03-06'], ['opportunity', '2019-03-10'], ['customer', '2019-03-22']], { campaign: 'spring-webinar', channel: 'paid' });
+    await seed(h.ledger, 'cli-f2', [['mql', '2019-03-10']], { campaign: 'spring-webinar', channel: 'paid' });
+    await seed(h.ledger, 'cli-f3', [['mql', '2019-04-05']], { campaign: 'linkedin-abm', channel: 'social' });
+    await seed(h.ledger, 'cli-f4', [['mql', '2019-06-05']], { campaign: 'linkedin-abm', channel: 'social' });
+    const api = buildApi({ service: svc, links: new LinkSigner('leadctl-test-link-secret-0123', 'http://links.test'), tokens: ['read:reader-0123456789abcdef'], healthCheck: async () => true });
+    try {
+      for (const [args, query] of <[string[], string][]>[
+        [['--since', '2019-03-01', '--until', '2019-05-01', '--by', 'campaign'], 'since=2019-03-01&until=2019-05-01&by=campaign'],
+        [['--since', '2019-03-01T00:00:00Z', '--by', 'month'], 'since=2019-03-01T00:00:00Z&by=month'],
+        [['--until', '2019-05-01', '--by', 'channel'], 'until=2019-05-01&by=channel'],
+        [['--by', 'model'], 'by=model'],
+        [[], ''],
+      ]) {
+        const fromCli = JSON.parse(await ok('funnel', ...args, '--json'));
+        const r = await api.inject({ method: 'GET', url: `/v1/funnel?${query}`, headers: { authorization: 'Bearer reader-0123456789abcdef' } });
+        assert.equal(r.statusCode, 200, r.body);
+        assert.deepEqual(fromCli, r.json(), `leadctl funnel ${args.join(' ')} and GET /v1/funnel?${query} give the same figures`);
+      }
+    } finally {
+      await api.close();
+    }
+    const f = JSON.parse(await ok('funnel', '--since', '2019-03-01', '--until', '2019-05-01', '--by', 'campaign', '--json'));
+    assert.deepEqual(Object.keys(f), ['since', 'until', 'by', 'stages', 'total', 'groups']);
+    assert.deepEqual(f.total, {
+      mqls: 3, sqls: 1, opportunities: 1, customers: 1, mqlToSqlRate: 0.3333, mqlToCustomerRate: 0.3333, medianDaysMqlToSql: 4, medianDaysMqlToCustomer: 20,
+      cost: 27000, costPerMql: 9000,
+    });
+    assert.deepEqual(f.groups.map((g: { key: string; mqls: number; costPerMql?: number }) => [g.key, g.mqls, g.costPerMql]), [['spring-webinar', 2, 6000], ['linkedin-abm', 1, 15000]]);
+    assert.ok(f.stages.customer >= 2, JSON.stringify(f.stages));
+
+    const text = await ok('funnel', '--since', '2019-03-01', '--until', '2019-05-01', '--by', 'campaign');
+    assert.match(text, /^leads per stage now$/m);
+    assert.match(text, /^STAGE\s+LEADS$/m);
+    assert.match(text, new RegExp(`^customer\\s+${f.stages.customer}$`, 'm'));
+    assert.match(text, /^cohort: leads that became MQL, 2019-03-01T00:00:00\.000Z to 2019-05-01T00:00:00\.000Z$/m);
+    assert.match(text, /MQLs 3, SQLs 1, opportunities 1, customers 1/);
+    assert.match(text, /MQL-to-SQL 33\.3%, MQL-to-customer 33\.3%/);
+    assert.match(text, /median days MQL to SQL 4, MQL to customer 20/);
+    assert.match(text, /cost 27000\.00, cost per MQL 9000\.00/);
+    assert.match(text, /^CAMPAIGN\s+MQLS\s+SQLS\s+OPPS\s+CUSTOMERS\s+MQL-SQL\s+MQL-CUST\s+DAYS TO SQL\s+DAYS TO CUST\s+COST\s+COST\/MQL$/m);
+    assert.match(text, /^spring-webinar\s+2\s+1\s+1\s+1\s+50\.0%\s+50\.0%\s+4\s+20\s+12000\.00\s+6000\.00$/m);
+    assert.match(text, /^linkedin-abm\s+1\s+0\s+0\s+0\s+0\.0%\s+0\.0%\s+-\s+-\s+15000\.00\s+15000\.00$/m);
+    assert.match(await ok('funnel'), /^cohort: leads that became MQL, all time$/m);
+  });
+
+  it('show --timeline prints every event with its points, transition and outcome in order; --json the entries', async () => {
+    const text = await ok('show', 'cli-ana', '--timeline');
+    const lines = text.trim().split('\n');
+    const entries = JSON.parse(await ok('show', 'cli-ana', '--timeline', '--json')) as TimelineEntry[];
+    assert.deepEqual(entries, (await h.ledger.timeline('cli-ana', { limit: 1000 })).entries);
+    assert.equal(lines.length, entries.length, text);
+    assert.deepEqual(lines.map((l) => l.split(/\s+/).slice(0, 2)), entries.map((e) => [e.at, e.kind]));
+    assert.match(text, /^\S+\s+event\s+pricing_page_view \+10 \(id cli-e1\) campaign=spring-webinar$/m);
+    assert.match(text, /^\S+\s+event\s+demo_request \+30 \(id cli-demo\)$/m);
+    assert.match(text, /^\S+\s+transition\s+sql -> opportunity\s+sales accepted by ana@sales\.example: call booked$/m);
+    assert.match(text, /^\S+\s+transition\s+opportunity -> customer\s+/m);
+    assert.match(text, /^\S+\s+outcome\s+accepted by ana@sales\.example: call booked$/m);
+    assert.match(text, /^\S+\s+outcome\s+won$/m);
+    assert.ok(entries.filter((e) => e.kind === 'event').length >= 3);
+    assert.ok(entries.some((e) => e.kind === 'profile'), 'the second create changed the profile');
+
+    // Every page: more entries than one read of the ledger returns.
+    const leadId = 'cli-many';
+    await svc.sendEvents(Array.from({ length: 230 }, (_, i) => ({ leadId, eventId: `many-${String(i).padStart(3, '0')}`, type: 'page_view', email: 'many@corp.example', profile: { country: 'US' } })));
+    await until(() => state(leadId).catch(() => undefined), (x) => x?.eventsProcessed === 230);
+    const many = JSON.parse(await ok('show', leadId, '--timeline', '--json')) as TimelineEntry[];
+    const ids = many.filter((e) => e.kind === 'event').map((e) => (e as { eventId: string }).eventId);
+    assert.equal(ids.length, 230);
+    assert.equal(new Set(ids).size, 230);
+    assert.deepEqual(many, (await h.ledger.timeline(leadId, { limit: 1000 })).entries);
   });
 });
 
@@ -327,12 +402,20 @@ describe('leadctl refuses bad input, naming the field', () => {
     assert.equal((await state('cli-ben')).stage, 'lead');
   });
 
-  it('show, list, funnel, import', async () => {
+  it('show, show --timeline, list, funnel, import', async () => {
     await refused([
       [['show', 'bad id!'], /leadId: must be 1-128 characters/],
       [['list', '--stage', 'nirvana'], /stage: must be one of lead, mql/],
       [['list', '--min-score', 'high'], /minScore: expected a whole number/],
       [['funnel', '--since', 'last week'], /since: "last week" is not an ISO 8601 date/],
+      [['funnel', '--until', '2025-02-30'], /until: "2025-02-30" is not a real date/],
+      [['funnel', '--by', 'country'], /by: must be one of campaign, channel, month, model, got "country"/],
+      [['funnel', '--json', '--by', 'country'], /"path":"by"/],
+      [['funnel', '--since', '2025-05-01', '--until', '2025-01-01'], /until: since must be before until/],
+      [['list', '--page-token', 'not a token!'], /pageToken: must be a nextPageToken/],
+      [['list', '--page-token', 'Z2FyYmFnZQ'], /pageToken: must be the nextPageToken of an earlier answer/],
+      [['show', 'nobody-here', '--timeline'], /lead nobody-here not found in the ledger/],
+      [['show', 'bad id!', '--timeline'], /leadId: must be 1-128 characters/],
       [['import', 'leads', join(dir, 'crm-export.csv'), '--map', 'E-mail=emial'], /"emial" is not a LeadInput field/, 1],
       [['import', 'leads', join(dir, 'nope.csv')], /nope\.csv: no such file/, 1],
       [['import', 'contacts', join(dir, 'crm-export.csv')], /kind: expected leads or events/],
