@@ -4,7 +4,8 @@
  * PostgreSQL refuses to run as root, so as root (CI) the cluster belongs to the `postgres` user
  * the Debian package creates. `.ci/run` installs the package when it is missing.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,13 @@ import { freePort } from '../../bench/proc.js';
 
 export interface PostgresServer {
   url: string;
+  /** Takes the server down (`pg_ctl stop -m fast`: sessions are cut, new connections refused); its data stays. */
+  pause(): Promise<void>;
+  /** Starts it again on the same port and data directory, once it accepts connections. */
+  resume(): Promise<void>;
+  /** pause() then resume(). */
+  restart(): Promise<void>;
+  /** Stops it for good and removes its files. */
   stop(): Promise<void>;
 }
 
@@ -35,25 +43,48 @@ export async function startPostgres(): Promise<PostgresServer> {
     const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]] : [join(bin, cmd), args];
     return execFileSync(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 }).toString();
   };
+  // pause/resume run while the test's worker and API serve in this process: not blocking its event loop.
+  const runAsync = async (cmd: string, args: string[]) => {
+    const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]] : [join(bin, cmd), args];
+    await promisify(execFile)(file, argv, { timeout: 60_000 });
+  };
   if (asRoot) {
     const ids = execFileSync('id', ['-u', 'postgres']).toString().trim();
     const gid = execFileSync('id', ['-g', 'postgres']).toString().trim();
     chownSync(dir, Number(ids), Number(gid));
   }
   const port = await freePort();
+  const startArgs = ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start'];
+  let running = false;
   try {
     run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
-    run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
+    run('pg_ctl', startArgs);
+    running = true;
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     const e = err as { stderr?: Buffer; message: string };
     throw new Error(`could not start PostgreSQL from ${bin}: ${e.stderr?.toString().trim() || e.message}`);
   }
+  const pause = async () => {
+    await runAsync('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
+    running = false;
+  };
+  const resume = async () => {
+    await runAsync('pg_ctl', startArgs);
+    running = true;
+  };
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    pause,
+    resume,
+    async restart() {
+      await pause();
+      await resume();
+    },
     async stop() {
       try {
-        run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+        if (running) run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+        running = false;
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
