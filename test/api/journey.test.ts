@@ -105,14 +105,15 @@ describe('lead journeys through the API', () => {
 
     const st = await until(leadId, (x) => x.stage === 'customer', 'customer');
     assert.deepEqual(stages(st), ['mql', 'sql', 'opportunity', 'customer']);
-    // The run completed; search shows it with its stage, and the funnel counts the campaign's SQL.
+    // Search (from the ledger) shows it with its stage, and the funnel counts it in its campaign's cohort.
     await eventually('customer listed', async () => {
       const r = await api('GET', `/v1/leads?stage=customer&campaign=spring-webinar`);
-      return r.json.leads.some((l: { leadId: string; status: string }) => l.leadId === leadId && l.status === 'completed');
+      return r.json.leads.some((l: { leadId: string; stage: string }) => l.leadId === leadId && l.stage === 'customer');
     });
     const funnel = await eventually('funnel', async () => {
-      const r = await api('GET', '/v1/funnel');
-      return r.json.campaigns['spring-webinar'].sqls >= 1 ? r.json : undefined;
+      const r = await api('GET', '/v1/funnel?by=campaign');
+      const group = r.json.groups.find((g: { key: string }) => g.key === 'spring-webinar');
+      return group?.sqls >= 1 && group?.customers >= 1 ? r.json : undefined;
     });
     assert.ok(funnel.stages.customer >= 1);
 
