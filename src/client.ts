@@ -55,7 +55,7 @@ export function isDatabaseDown(err: unknown): boolean {
   const e = err as { code?: string; message?: string } | undefined;
   if (!e) return false;
   if (typeof e.code === 'string' && (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN)$/.test(e.code) || /^(08|57P)/.test(e.code))) return true;
-  return /timeout exceeded when trying to connect|Connection terminated|connection to server|Client has encountered a connection error/i.test(e.message ?? '');
+  return /timeout exceeded when trying to connect|Query read timeout|Connection terminated|connection to server|Client has encountered a connection error/i.test(e.message ?? '');
 }
 
 export class LeadError extends Error {

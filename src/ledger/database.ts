@@ -408,7 +408,9 @@ export async function openDatabase(o: { url?: string; dataDir?: string; max?: nu
     url = embedded.url;
   }
   const describe = embedded ? `embedded in ${embedded.dir}` : redactUrl(url);
-  const pool = new pg.Pool({ connectionString: url, max: o.max ?? 10, connectionTimeoutMillis: o.connectTimeoutMs ?? 5_000, idleTimeoutMillis: 30_000 });
+  // A server that stops answering without refusing connections must not hold a request (or a
+  // lead's write, which then retries) for ever: a query gives up after 20 s.
+  const pool = new pg.Pool({ connectionString: url, max: o.max ?? 10, connectionTimeoutMillis: o.connectTimeoutMs ?? 5_000, idleTimeoutMillis: 30_000, query_timeout: 20_000 });
   // An idle client that loses its server (a restart) must not crash the process: the next query reconnects.
   pool.on('error', () => undefined);
   let closed: Promise<void> | undefined;
