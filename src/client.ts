@@ -107,12 +107,15 @@ export class LeadService {
   /** Creates a lead, or updates the profile of an existing one. */
   async upsertLead(raw: unknown): Promise<{ created: boolean; leadId: string }> {
     const input: LeadInput = validate(leadInputSchema, raw, 'lead');
+    // A lead whose workflow is gone (retention, a delete) but that the ledger knows is not new: its
+    // new run resumes from the ledger. (Asked before the start: afterwards its first write may be in.)
+    const known = this.ledger ? await this.ledger.lead(input.leadId).then((r) => r !== undefined, () => false) : false;
     try {
       await this.client.workflow.start<typeof leadWorkflow>(WORKFLOW_TYPE, {
         taskQueue: this.taskQueue, workflowId: workflowIdFor(input.leadId), args: [input, {}], workflowIdConflictPolicy: 'FAIL',
         ...this.startAttributes(input),
       });
-      return { created: true, leadId: input.leadId };
+      return { created: !known, leadId: input.leadId };
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }

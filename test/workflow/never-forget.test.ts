@@ -114,6 +114,11 @@ for (const backend of BACKENDS) {
       assert.ok(funnel.stages.customer >= 1 && funnel.stages.disqualified >= 1 && funnel.stages.dormant >= 1, JSON.stringify(funnel.stages));
       assert.ok((funnel.groups.find((g) => g.key === 'spring-webinar')?.customers ?? 0) >= 1, 'the customer still counts for its campaign');
 
+      // Created again (a CRM re-sending it): not new, it resumes from the ledger.
+      assert.deepEqual(await svc.upsertLead(vp(disqualified, { country: 'BR', jobTitle: 'Buyer' })), { created: false, leadId: disqualified });
+      await state(disqualified, (s) => s.profile.jobTitle === 'Buyer', 'the profile change applied');
+      assert.equal((await svc.getState(disqualified)).stage, 'disqualified');
+
       // The next event, to a workflow that no longer exists: a new run, continuing from the ledger.
       for (const leadId of [customer, disqualified, dormant]) await svc.sendEvents({ leadId, eventId: `after-delete-${leadId}`, type: 'content_download' });
       const c = await state(customer, (s) => s.eventsProcessed === 2, 'the event after the delete applied');
