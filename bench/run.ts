@@ -17,6 +17,8 @@
  * `npm run bench -- --scale`: creates live, sleeping leads in steps (1k, 10k, 50k by default) and
  * reports worker RSS, DB bytes per lead and the per-event cost after each step.
  */
+import { openDatabase } from '../src/ledger/database.js';
+import { LeadLedger } from '../src/ledger/ledger.js';
 import type { Client } from '@temporalio/client';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
@@ -161,7 +163,10 @@ async function withStack<T>(o: { quiet?: boolean; retainMail: boolean; cacheSize
       throw new Error(`the worker child exited (code ${code}) in the middle of the bench; see its log above`);
     });
     workerDied.catch(() => undefined);
-    const service = new LeadService(server.client, TASK_QUEUE, loadConfigFile(join(ROOT, 'config', 'default.yaml')).config);
+    // Reads as the API reads: the ledger the worker writes.
+    const ledgerDb = await openDatabase({ url: worker.databaseUrl, migrate: false });
+    cleanups.add('ledger pool', () => ledgerDb.close());
+    const service = new LeadService(server.client, TASK_QUEUE, loadConfigFile(join(ROOT, 'config', 'default.yaml')).config, new LeadLedger(ledgerDb.pool));
     return await fn({ dir, server, smtp, worker, workerRss, serverRss, client: server.client, service, mail, log, workerDied });
   } finally {
     await cleanups.runAll();

@@ -101,6 +101,8 @@ export interface WorkerChild {
   /** Resolves (with the exit code) if the worker exits; the bench fails fast on that. */
   exited: Promise<number | null>;
   logFile: string;
+  /** The lead ledger it writes (what the bench's reads read). */
+  databaseUrl: string;
   /** The worker's process.memoryUsage() (undefined if it does not answer within 5 s). */
   memory(): Promise<NodeJS.MemoryUsage | undefined>;
   stop(): Promise<void>;
@@ -132,7 +134,8 @@ async function startLedgerHost(dataDir: string, cleanups: Cleanups): Promise<{ u
 }
 
 export async function startWorkerChild(o: { dir: string; address: string; smtpUrl: string; cleanups: Cleanups; cacheSize?: number }): Promise<WorkerChild> {
-  const database = await startLedgerHost(join(o.dir, 'ledger-host'), o.cleanups);
+  // DATABASE_URL: a real PostgreSQL (the worker migrates it); else the embedded one, in its own process.
+  const database = process.env.DATABASE_URL ? { url: process.env.DATABASE_URL } : await startLedgerHost(join(o.dir, 'ledger-host'), o.cleanups);
   const logFile = join(o.dir, 'worker.log');
   const out = createWriteStream(logFile);
   const child = fork(CHILD, [], {
@@ -191,7 +194,7 @@ export async function startWorkerChild(o: { dir: string; address: string; smtpUr
     child.on('message', onMessage);
     child.send({ type: 'memory' });
   });
-  return { pid: child.pid!, configVersion: ready.configVersion, exited: exitedP, logFile, memory, stop };
+  return { pid: child.pid!, configVersion: ready.configVersion, exited: exitedP, logFile, databaseUrl: database.url, memory, stop };
 }
 
 export { tail };
