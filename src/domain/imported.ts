@@ -85,11 +85,28 @@ export function importedOutcomeStage(o: ImportedOutcome, lead: { stage: Stage; b
 /** What applying an imported fact did: the new core, the outcome to record, or why nothing happened. */
 export interface AppliedImport { core: LeadCore; outcome?: ImportedOutcome & { note?: string; rep?: string }; problem?: string }
 
+/** How far along the funnel path a stage is; off the path (lead, recycled, dormant) is the start. */
+const RANK: Partial<Record<Stage, number>> = { mql: 1, sql: 2, opportunity: 3, customer: 4 };
+const rank = (s: Stage) => RANK[s] ?? 0;
+
+/**
+ * Whether an imported history step changes the lead: not when the lead already recorded it (the
+ * same stage at the same moment: the import was applied before, e.g. by a run that a re-import
+ * cannot tell from this one because it resumed from the ledger), not when the lead is already in
+ * that stage or further along the funnel, and never for a lead that is closed (customer,
+ * disqualified): a history of the past does not reopen it.
+ */
+function stepApplies(c: LeadCore, step: ImportedStep): boolean {
+  if (c.stage === step.to || c.stage === 'customer' || c.stage === 'disqualified') return false;
+  if (c.transitions.some((t) => t.to === step.to && t.at === step.at)) return false;
+  return rank(step.to) === 0 || rank(step.to) > rank(c.stage);
+}
+
 /**
  * Applies an imported history or outcome to a lead (the workflow's `history` signal). Each step
  * is a transition at its own date with reason `imported`; a lead's creation moves back to its
- * first dated step. A step to the stage the lead is already in is skipped, so an import onto a
- * lead that got there live adds nothing.
+ * first dated step. A step that would not move the lead forward is skipped (stepApplies), so an
+ * import onto a lead that got there live, or a second import of the same history, adds nothing.
  */
 export function applyImported(core: LeadCore, fact: ImportedFact, config: Config, now: number): AppliedImport {
   const ms = (v: string | undefined) => (v === undefined ? undefined : Date.parse(v));
@@ -108,7 +125,12 @@ export function applyImported(core: LeadCore, fact: ImportedFact, config: Config
   const r = importedSteps(h, now);
   if ('problems' in r) return { core, problem: r.problems.map((p) => `${p.field} ${p.message}`).join('; ') };
   let c = core;
-  for (const step of r.steps) c = transition(c, step.to, IMPORTED, step.at, config);
-  if (r.steps.length) c = { ...c, createdAt: Math.min(c.createdAt, r.steps[0]!.at) };
+  let first: number | undefined;
+  for (const step of r.steps) {
+    if (!stepApplies(c, step)) continue;
+    c = transition(c, step.to, IMPORTED, step.at, config);
+    first ??= step.at;
+  }
+  if (first !== undefined) c = { ...c, createdAt: Math.min(c.createdAt, first) };
   return { core: c };
 }
