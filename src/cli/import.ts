@@ -1,5 +1,6 @@
 /**
- * CSV import for `leadctl import leads|events FILE.csv` (CONTRACT.md §Commands).
+ * CSV import for `leadctl import leads|events|outcomes FILE.csv` (CONTRACT.md §Commands and
+ * "Importing a real history").
  *
  * The pure parts (column mapping, coercion, validation, deterministic event ids, dates) are
  * exported for tests; `runImport` streams a file through them and hands each good row to a `send`
@@ -26,14 +27,28 @@
  * - Every row is validated with the zod schemas of src/domain/lead.ts and, for events, the type
  *   against the config. Bad rows are reported by line number with the field and reason; good rows
  *   still go in.
+ * - Leads may carry an imported history: `stage` and the stage dates `becameMqlAt`, `becameSqlAt`,
+ *   `becameOpportunityAt`, `becameCustomerAt` (not profile fields). They are checked with
+ *   src/domain/imported.ts (a known stage, dates in funnel order, none beyond the stage, none in the
+ *   future) and travel as the row's `fact`, with a deterministic importId (a hash of the lead id and
+ *   those fields), for the `history` signal.
+ * - Outcomes (`LeadOutcome = { leadId, outcome, occurredAt?, reason?, note?, rep? }`) become a
+ *   `history` fact each, its importId a hash of lead id, outcome and occurredAt as the file gives
+ *   them; a row without occurredAt is dated at the import. A rejection needs one of the reject
+ *   reasons. Whether the lead exists and the outcome is not dated before its MQL date is the
+ *   sender's check (the ledger's, in LeadService.importOutcome).
  */
 import { parse } from 'csv-parse';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { formatIssues, leadEventSchema, leadInputSchema, profileSchema } from '../domain/lead.js';
+import { importedSteps, type ImportedHistory, STAGE_DATE_FIELD } from '../domain/imported.js';
+import {
+  CONTROL_CHARS, formatIssues, type ImportedFact, leadEventSchema, leadIdSchema, leadInputSchema, profileSchema, REJECT_REASONS, STAGES, type Stage,
+} from '../domain/lead.js';
 
-export type ImportKind = 'leads' | 'events';
+export type ImportKind = 'leads' | 'events' | 'outcomes';
+export const IMPORT_KINDS: readonly ImportKind[] = ['leads', 'events', 'outcomes'];
 export const DATE_FORMATS = ['iso', 'dd-mm-yyyy', 'dd/mm/yyyy', 'mm/dd/yyyy'] as const;
 export type DateFormat = (typeof DATE_FORMATS)[number];
 
@@ -59,16 +74,31 @@ export interface ImportOptions {
   emailTemplate?: string;
   /** Events: the known event types (from the config); omitted: not checked. */
   knownTypes?: readonly string[];
+  /** The import's clock (ms, default Date.now()): dates an outcome without occurredAt; later dates are refused. */
+  now?: number;
 }
 
-const LEAD_FIELDS = [...Object.keys(leadInputSchema.shape).filter((k) => k !== 'consent'), 'consent.email'];
+/** The imported-history fields of a lead row (CONTRACT.md "Importing a real history"): never profile fields. */
+export const HISTORY_FIELDS = ['stage', ...Object.values(STAGE_DATE_FIELD)] as const;
+type HistoryField = (typeof HISTORY_FIELDS)[number];
+export const OUTCOMES = ['accepted', 'rejected', 'won', 'lost'] as const;
+export type ImportedOutcomeName = (typeof OUTCOMES)[number];
+
+const LEAD_FIELDS = [...Object.keys(leadInputSchema.shape).filter((k) => k !== 'consent'), 'consent.email', ...HISTORY_FIELDS];
 const EVENT_FIELDS = Object.keys(leadEventSchema.shape).filter((k) => k !== 'profile');
+const OUTCOME_FIELDS = ['leadId', 'outcome', 'occurredAt', 'reason', 'note', 'rep'];
 const PROFILE_FIELDS = Object.keys(profileSchema.shape);
 const CUSTOM_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 export function knownFields(kind: ImportKind): string[] {
-  return kind === 'leads' ? LEAD_FIELDS : [...EVENT_FIELDS, ...PROFILE_FIELDS.map((f) => `profile.${f}`)];
+  if (kind === 'leads') return LEAD_FIELDS;
+  if (kind === 'outcomes') return OUTCOME_FIELDS;
+  return [...EVENT_FIELDS, ...PROFILE_FIELDS.map((f) => `profile.${f}`)];
 }
+
+/** The row shape a kind's header names. */
+const shapeName = (kind: ImportKind) => ({ leads: 'LeadInput', events: 'LeadEvent', outcomes: 'LeadOutcome' })[kind];
+const fieldHint = (kind: ImportKind) => `use one of ${knownFields(kind).join(', ')}${kind === 'outcomes' ? '' : ' or profile.<name>'}`;
 
 /** Normalises a target field name: known fields case-insensitively, `profile.x` for custom attributes. Undefined if not a field. */
 export function resolveField(kind: ImportKind, name: string): string | undefined {
@@ -77,7 +107,7 @@ export function resolveField(kind: ImportKind, name: string): string | undefined
   const exact = known.find((f) => f === n) ?? known.find((f) => f.toLowerCase() === n.toLowerCase());
   if (exact) return exact;
   const m = /^profile\.(.+)$/i.exec(n);
-  if (m && CUSTOM_NAME.test(m[1]!)) {
+  if (m && kind !== 'outcomes' && CUSTOM_NAME.test(m[1]!)) {
     const inner = PROFILE_FIELDS.find((f) => f.toLowerCase() === m[1]!.toLowerCase()) ?? m[1]!;
     if (kind === 'leads') return resolveField('leads', inner) ?? `profile.${inner}`;
     return `profile.${inner}`;
@@ -98,7 +128,7 @@ export function parseMapSpecs(kind: ImportKind, specs: readonly string[] = []): 
   for (const spec of specs) {
     const [column, target] = splitSpec(spec, '--map', "'Their Column=field'", 'last');
     const field = resolveField(kind, target);
-    if (!field) throw new ImportSetupError(`--map "${spec}": "${target}" is not a ${kind === 'leads' ? 'LeadInput' : 'LeadEvent'} field; use one of ${knownFields(kind).join(', ')} or profile.<name>`);
+    if (!field) throw new ImportSetupError(`--map "${spec}": "${target}" is not a ${shapeName(kind)} field; ${fieldHint(kind)}`);
     if (out.has(column)) throw new ImportSetupError(`--map: column "${column}" is mapped twice`);
     out.set(column, field);
   }
@@ -111,7 +141,7 @@ export function parseSetSpecs(kind: ImportKind, specs: readonly string[] = []): 
   for (const spec of specs) {
     const [name, value] = splitSpec(spec, '--set', 'field=value', 'first');
     const field = resolveField(kind, name);
-    if (!field) throw new ImportSetupError(`--set "${spec}": "${name}" is not a ${kind === 'leads' ? 'LeadInput' : 'LeadEvent'} field; use one of ${knownFields(kind).join(', ')} or profile.<name>`);
+    if (!field) throw new ImportSetupError(`--set "${spec}": "${name}" is not a ${shapeName(kind)} field; ${fieldHint(kind)}`);
     out.set(field, value);
   }
   return out;
@@ -128,6 +158,8 @@ export interface Plan {
   emailTemplate?: string;
   knownTypes?: readonly string[];
   width: number;
+  /** The import's clock (ms): dates an outcome without occurredAt; no date may be after it. */
+  now: number;
 }
 
 /** Decides, from the header row, which column feeds which field. Throws ImportSetupError on a header that cannot work. */
@@ -157,11 +189,15 @@ export function planColumns(header: readonly string[], opts: ImportOptions): Pla
   const have = (f: string) => byField.has(f) || constants.has(f);
   if (!have('leadId')) throw new ImportSetupError(`no column gives leadId; name one "leadId" or --map 'Their Column=leadId'`);
   if (opts.kind === 'events' && !have('type')) throw new ImportSetupError(`no column gives the event type; name one "type", --map 'Their Column=type', or give --type`);
+  if (opts.kind === 'outcomes' && !have('outcome')) throw new ImportSetupError(`no column gives the outcome; name one "outcome", --map 'Their Column=outcome', or --set outcome=won`);
   if (opts.kind === 'leads' && !have('email') && !opts.emailTemplate) {
     throw new ImportSetupError(`no column gives email (LeadInput requires one); --map 'Their Column=email', or --email-template '{leadId}@import.invalid' for placeholder addresses (those leads get no mail)`);
   }
   if (opts.emailTemplate) checkTemplate(opts.emailTemplate);
-  return { kind: opts.kind, columns, ignored, constants, dateFormat: opts.dateFormat ?? 'iso', emailTemplate: opts.emailTemplate, knownTypes: opts.knownTypes, width: names.length };
+  return {
+    kind: opts.kind, columns, ignored, constants, dateFormat: opts.dateFormat ?? 'iso', emailTemplate: opts.emailTemplate, knownTypes: opts.knownTypes,
+    width: names.length, now: opts.now ?? Date.now(),
+  };
 }
 
 function checkTemplate(t: string) {
@@ -271,9 +307,18 @@ function fillTemplate(template: string, row: Record<string, unknown>): string {
 }
 
 export type RowResult =
-  | { kind: 'ok'; line: number; value: Record<string, unknown>; key: string; leadId: string }
+  | {
+    kind: 'ok'; line: number; value: Record<string, unknown>; key: string; leadId: string;
+    /** The imported history or outcome for the `history` signal (leads with history fields; every outcome). */
+    fact?: ImportedFact;
+    /** Leads: the funnel stages (mql .. customer) the history takes the lead to, for the ledger to show. */
+    stages?: Stage[];
+  }
   | { kind: 'bad'; line: number; issues: FieldIssue[] }
   | { kind: 'empty'; line: number };
+
+const hash = (v: unknown) => createHash('sha256').update(canonicalJson(v)).digest('hex');
+const columnIn = (columnOf: Map<string, string>, field: string) => (columnOf.has(field) ? { column: columnOf.get(field)! } : {});
 
 /** One data row through mapping, coercion, constants, defaults and validation. */
 export function processRow(plan: Plan, cells: readonly string[], line: number): RowResult {
@@ -297,14 +342,20 @@ export function processRow(plan: Plan, cells: readonly string[], line: number): 
     if (has(value, plan.kind, field) || columnOf.has(field) || raw.trim() === '') continue;
     const r = coerceValue(field, raw.trim(), plan.dateFormat);
     if ('error' in r) issues.push({ field, column: '--set', message: r.error });
-    else put(value, plan.kind, field, r.value);
+    else {
+      put(value, plan.kind, field, r.value);
+      columnOf.set(field, '--set');
+    }
   }
+  if (plan.kind === 'outcomes') return outcomeRow(plan, value, columnOf, issues, line);
   if (plan.kind === 'leads' && value.email === undefined && plan.emailTemplate && !columnOf.has('email') && typeof value.leadId === 'string') {
     value.email = fillTemplate(plan.emailTemplate, value).toLowerCase();
     // A made-up address is never mailed.
     if ((value.consent as { email?: unknown } | undefined)?.email === undefined) value.consent = { email: false };
   }
   if (plan.kind === 'events' && value.eventId === undefined && !columnOf.has('eventId')) value.eventId = eventIdFor(value);
+  // The history fields leave the row before it is validated as a LeadInput (whose catch-all would keep them as profile fields).
+  const history = plan.kind === 'leads' ? takeHistory(plan, value, columnOf, issues) : undefined;
 
   const schema = plan.kind === 'leads' ? leadInputSchema : leadEventSchema;
   const parsed = schema.safeParse(value);
@@ -321,8 +372,105 @@ export function processRow(plan: Plan, cells: readonly string[], line: number): 
   }
   if (issues.length || !parsed.success) return { kind: 'bad', line, issues };
   const data = parsed.data as Record<string, unknown>;
-  const key = plan.kind === 'events' ? String(data.eventId) : createHash('sha256').update(canonicalJson(data)).digest('hex');
-  return { kind: 'ok', line, value: data, key, leadId: String(data.leadId) };
+  const leadId = String(data.leadId);
+  if (plan.kind === 'events') return { kind: 'ok', line, value: data, key: String(data.eventId), leadId };
+  if (!history) return { kind: 'ok', line, value: data, key: hash(data), leadId };
+  const fact = { importId: importIdFor('lead', [leadId, history.fields]), ...history.fields } as ImportedFact;
+  return { kind: 'ok', line, value: data, key: hash([data, history.fields]), leadId, fact, stages: history.stages };
+}
+
+/** The importId of an imported fact: `import:lead:<hash>` of the lead id and its history, `import:outcome:<hash>` of lead id, outcome and date. */
+export function importIdFor(kind: 'lead' | 'outcome', content: unknown): string {
+  return `import:${kind}:${hash(content).slice(0, 32)}`;
+}
+
+const isFuture = (iso: string, now: number) => Date.parse(iso) > now;
+const future = (iso: string) => `${iso} is in the future: an imported history is the past`;
+
+/**
+ * Takes a lead row's history fields off it and checks them: a known stage, real dates not in the
+ * future, dates in funnel order and none beyond the stage (importedSteps). Undefined when the row
+ * has none.
+ */
+function takeHistory(plan: Plan, value: Record<string, unknown>, columnOf: Map<string, string>, issues: FieldIssue[]):
+  { fields: Partial<Record<HistoryField, string>>; stages: Stage[] } | undefined {
+  const fields: Partial<Record<HistoryField, string>> = {};
+  for (const f of HISTORY_FIELDS) {
+    if (value[f] !== undefined) fields[f] = String(value[f]);
+    delete value[f];
+  }
+  // A date cell that did not parse is already an issue: the history is not checked further.
+  const broken = issues.some((i) => (HISTORY_FIELDS as readonly string[]).includes(i.field));
+  if (!Object.keys(fields).length && !broken) return undefined;
+  const h: ImportedHistory = {};
+  let bad = broken;
+  if (fields.stage !== undefined) {
+    const stage = fields.stage.toLowerCase();
+    if ((STAGES as readonly string[]).includes(stage)) h.stage = fields.stage = stage as Stage;
+    else {
+      issues.push({ field: 'stage', ...columnIn(columnOf, 'stage'), message: `unknown stage "${fields.stage}"; one of ${STAGES.join(', ')}` });
+      bad = true;
+    }
+  }
+  for (const f of Object.values(STAGE_DATE_FIELD)) {
+    const v = fields[f];
+    if (v === undefined) continue;
+    if (isFuture(v, plan.now)) {
+      issues.push({ field: f, ...columnIn(columnOf, f), message: future(v) });
+      bad = true;
+    }
+    h[f] = Date.parse(v);
+  }
+  if (bad) return { fields, stages: [] };
+  const r = importedSteps(h, plan.now);
+  if ('problems' in r) {
+    for (const p of r.problems) issues.push({ field: p.field, ...columnIn(columnOf, p.field), message: p.message });
+    return { fields, stages: [] };
+  }
+  const path = Object.keys(STAGE_DATE_FIELD) as Stage[];
+  return { fields, stages: [...new Set(r.steps.map((s) => s.to).filter((s) => path.includes(s)))] };
+}
+
+/** An outcome row: `{ leadId, outcome, occurredAt?, reason?, note?, rep? }` and its `history` fact. */
+function outcomeRow(plan: Plan, value: Record<string, unknown>, columnOf: Map<string, string>, issues: FieldIssue[], line: number): RowResult {
+  const issue = (field: string, message: string) => {
+    if (!issues.some((i) => i.field === field)) issues.push({ field, ...columnIn(columnOf, field), message });
+  };
+  const id = leadIdSchema.safeParse(value.leadId);
+  if (!id.success) issue('leadId', value.leadId === undefined ? 'missing: every row needs the lead it is about' : id.error.issues[0]!.message);
+  const outcome = typeof value.outcome === 'string' ? value.outcome.toLowerCase() : undefined;
+  if (!outcome || !(OUTCOMES as readonly string[]).includes(outcome)) {
+    issue('outcome', outcome === undefined ? `missing; one of ${OUTCOMES.join(', ')}` : `unknown outcome "${String(value.outcome)}"; one of ${OUTCOMES.join(', ')}`);
+  }
+  const text = (field: 'reason' | 'note' | 'rep', max: number) => {
+    const v = value[field];
+    if (v === undefined) return undefined;
+    const s = String(v);
+    if (s.length > max) issue(field, `at most ${max} characters, got ${s.length}`);
+    else if (CONTROL_CHARS.test(s)) issue(field, 'must not contain control characters (CR, LF, NUL, tab, bidi overrides ...)');
+    return s;
+  };
+  let reason = text('reason', 200);
+  if (outcome === 'rejected') {
+    const r = reason?.toLowerCase();
+    if (r === undefined) issue('reason', `a rejection needs a reason: one of ${REJECT_REASONS.join(', ')} (--set reason=other for all)`);
+    else if (!(REJECT_REASONS as readonly string[]).includes(r)) issue('reason', `unknown reject reason "${reason}"; one of ${REJECT_REASONS.join(', ')}`);
+    else reason = r;
+  }
+  const note = text('note', 2000);
+  const rep = text('rep', 320);
+  const given = value.occurredAt as string | undefined;
+  if (given !== undefined && isFuture(given, plan.now)) issue('occurredAt', future(given));
+  if (issues.length) return { kind: 'bad', line, issues };
+  const leadId = id.data!;
+  // Dated by the file, or at the import; the id hangs on what the file says, so a re-import is the same fact.
+  const importId = importIdFor('outcome', [leadId, outcome, given ?? null]);
+  const fact = {
+    importId, outcome: outcome as ImportedOutcomeName, occurredAt: given ?? new Date(plan.now).toISOString(),
+    ...(reason !== undefined ? { reason } : {}), ...(note !== undefined ? { note } : {}), ...(rep !== undefined ? { rep } : {}),
+  };
+  const { importId: _id, ...row } = fact;
+  return { kind: 'ok', line, value: { leadId, ...row }, key: importId, leadId, fact };
 }
 
 export function describeBadRow(b: BadRow): string {
@@ -359,6 +507,8 @@ async function* readCsvOrFail(input: Readable, file: string, summary: ImportSumm
 }
 
 export type SendResult = 'created' | 'updated' | 'sent';
+/** What runImport hands to `send` beside the row's value. */
+export interface SentRow { line: number; leadId: string; fact?: ImportedFact; stages?: Stage[] }
 
 export interface ImportSummary {
   kind: ImportKind;
@@ -374,6 +524,10 @@ export interface ImportSummary {
   ignoredColumns: string[];
   columns: { column: string; field: string }[];
   badRows: BadRow[];
+  /** From the header to the last row sent (ms). */
+  elapsedMs: number;
+  /** Leads and outcomes, after waiting for the ledger (waitForLedger): how many it shows, how long that took. */
+  ledger?: { recorded: number; pending: number; waitedMs: number };
 }
 
 export interface RunImportOptions extends ImportOptions {
@@ -384,8 +538,11 @@ export interface RunImportOptions extends ImportOptions {
   dryRun?: boolean;
   /** Read at most this many data rows. */
   limit?: number;
-  /** Sends one good row; a thrown error whose `status` is 4xx marks the row bad, anything else stops the import. */
-  send?: (value: Record<string, unknown>) => Promise<SendResult>;
+  /**
+   * Sends one good row (with its imported `fact`, if any); a thrown error whose `status` is 4xx
+   * marks the row bad (its `issues` name the fields), anything else stops the import.
+   */
+  send?: (value: Record<string, unknown>, row: SentRow) => Promise<SendResult>;
   onBadRow?: (b: BadRow) => void;
   onProgress?: (p: { rowsRead: number; bytesRead: number; imported: number; bad: number }) => void;
   /** Bad rows kept in the summary (all are counted). */
@@ -408,8 +565,9 @@ export class ImportFatalError extends Error {
 export async function runImport(o: RunImportOptions): Promise<ImportSummary> {
   const summary: ImportSummary = {
     kind: o.kind, file: o.file, dryRun: !!o.dryRun, rowsRead: 0, imported: 0, created: 0, updated: 0, bad: 0, skipped: 0,
-    skippedReasons: { empty: 0, duplicate: 0 }, ignoredColumns: [], columns: [], badRows: [],
+    skippedReasons: { empty: 0, duplicate: 0 }, ignoredColumns: [], columns: [], badRows: [], elapsedMs: 0,
   };
+  const started = performance.now();
   const keep = o.keepBadRows ?? 1000;
   const bad = (b: BadRow) => {
     summary.bad++;
@@ -459,7 +617,7 @@ export async function runImport(o: RunImportOptions): Promise<ImportSummary> {
           const p: Promise<void> = (prev ?? Promise.resolve()).then(async () => {
             if (fatal) return;
             try {
-              const res = await send(r.value);
+              const res = await send(r.value, { line: r.line, leadId: r.leadId, ...(r.fact ? { fact: r.fact } : {}), ...(r.stages ? { stages: r.stages } : {}) });
               summary.imported++;
               if (res === 'created') summary.created++;
               if (res === 'updated') summary.updated++;
@@ -490,6 +648,7 @@ export async function runImport(o: RunImportOptions): Promise<ImportSummary> {
     if (!(input as { destroyed?: boolean }).destroyed) input.destroy();
   }
   progress();
+  summary.elapsedMs = Math.round(performance.now() - started);
   if (fatal) {
     throw new ImportFatalError(`import stopped: ${(fatal as Error)?.message ?? String(fatal)}`, summary, { cause: fatal });
   }
@@ -505,6 +664,53 @@ export function formatSummary(s: ImportSummary): string {
       (s.skipped ? ` (${[s.skippedReasons.empty ? `${s.skippedReasons.empty} empty` : '', s.skippedReasons.duplicate ? `${s.skippedReasons.duplicate} duplicate rows` : ''].filter(Boolean).join(', ')})` : ''),
     `columns: ${s.columns.map((c) => (c.column === c.field ? c.field : `${c.column} -> ${c.field}`)).join(', ') || '(none)'}`,
   ];
-  if (s.ignoredColumns.length) lines.push(`ignored columns (not a ${s.kind === 'leads' ? 'LeadInput' : 'LeadEvent'} field; --map them to use them): ${s.ignoredColumns.join(', ')}`);
+  if (!s.dryRun && s.elapsedMs > 0 && s.rowsRead) lines.push(`sent in ${(s.elapsedMs / 1000).toFixed(1)} s (${Math.round(s.rowsRead / (s.elapsedMs / 1000))} rows/s)`);
+  if (s.ledger) {
+    lines.push(`in the ledger: ${s.ledger.recorded} of ${s.ledger.recorded + s.ledger.pending} ${s.kind}` +
+      (s.ledger.pending ? `; ${s.ledger.pending} not yet after waiting ${(s.ledger.waitedMs / 1000).toFixed(1)} s` : ` (${(s.ledger.waitedMs / 1000).toFixed(1)} s after the last send)`));
+  }
+  if (s.ignoredColumns.length) lines.push(`ignored columns (not a ${shapeName(s.kind)} field; --map them to use them): ${s.ignoredColumns.join(', ')}`);
   return lines.join('\n');
+}
+
+// ---- waiting for the ledger --------------------------------------------------------------------
+
+export interface WaitForLedgerOptions<T> {
+  items: readonly T[];
+  /** Whether the ledger shows each item of a batch, in order. */
+  check: (batch: T[]) => Promise<boolean[]>;
+  /** Gives up once nothing new showed for this long (ms). */
+  stallMs: number;
+  pollMs?: number;
+  batchSize?: number;
+  onProgress?: (recorded: number, total: number) => void;
+}
+
+/**
+ * Waits until the ledger shows every item (what each lead's workflow writes once it applied the
+ * import), so that the next command (an outcomes import after the leads) reads a ledger that has
+ * them. Gives up when nothing new showed for `stallMs` (no worker running, say): the signals are
+ * delivered all the same and are applied once a worker runs.
+ */
+export async function waitForLedger<T>(o: WaitForLedgerOptions<T>): Promise<{ recorded: number; pending: T[]; waitedMs: number }> {
+  const started = performance.now();
+  const size = o.batchSize ?? 1000;
+  let pending = [...o.items];
+  let lastProgress = started;
+  for (;;) {
+    const still: T[] = [];
+    for (let i = 0; i < pending.length; i += size) {
+      const batch = pending.slice(i, i + size);
+      const shown = await o.check(batch);
+      batch.forEach((item, j) => {
+        if (!shown[j]) still.push(item);
+      });
+    }
+    if (still.length < pending.length) lastProgress = performance.now();
+    pending = still;
+    o.onProgress?.(o.items.length - pending.length, o.items.length);
+    if (!pending.length || performance.now() - lastProgress >= o.stallMs) break;
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 250));
+  }
+  return { recorded: o.items.length - pending.length, pending, waitedMs: Math.round(performance.now() - started) };
 }
