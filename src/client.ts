@@ -9,11 +9,12 @@ import {
 import { z } from 'zod';
 import { type Config, knownEventTypes } from './domain/config.js';
 import {
-  CONTROL_CHARS, formatIssues, type LeadEvent, leadEventSchema, leadIdSchema, type LeadInput, leadInputSchema, type LeadStart,
-  type LeadState, type Profile, profileSchema, type SalesOutcome, salesOutcomeSchema, STAGES, workflowIdFor,
+  CONTROL_CHARS, formatIssues, type ImportedFact, importedFactSchema, type LeadEvent, leadEventSchema, leadIdSchema, type LeadInput, leadInputSchema, type LeadStart,
+  type LeadState, leadIdOfWorkflowId, type Profile, profileSchema, type SalesOutcome, salesOutcomeSchema, type Stage, STAGES, workflowIdFor,
 } from './domain/lead.js';
+import { importedOutcomeStage } from './domain/imported.js';
 import {
-  eventSignal, LeadCampaign, LeadStage, profileSignal,
+  eventSignal, historySignal, LeadCampaign, LeadStage, profileSignal,
   salesOutcomeUpdate, STATE_MEMO, stateQuery, WORKFLOW_TYPE,
 } from '../workflows/defs.js';
 import type { leadWorkflow } from '../workflows/lead.js';
@@ -341,4 +342,81 @@ export class LeadService {
     if (!this.ledger) throw new Error('this LeadService has no lead ledger (searches, the funnel and timelines are read from it)');
     return this.ledger;
   }
+
+  // ---- imported history (leadctl import leads|outcomes; CONTRACT.md "Importing a real history") -----
+
+  /** Creates a lead or updates its profile (upsertLead), then sends its imported history, if it has one. */
+  async importLead(raw: unknown, fact?: ImportedFact): Promise<{ created: boolean; leadId: string }> {
+    if (fact !== undefined && 'outcome' in validate(importedFactSchema, fact, 'imported history')) {
+      throw new LeadError(400, 'invalid_input', 'a lead row carries a history, not an outcome');
+    }
+    const r = await this.upsertLead(raw);
+    if (fact) await this.sendImported(r.leadId, fact);
+    return r;
+  }
+
+  /**
+   * Sends an imported outcome to a lead the ledger knows, unless it is dated before the lead's
+   * first MQL date (its creation, without one): a 404 or 409 naming the field otherwise, and
+   * nothing sent. The workflow checks the date again against the lead it has.
+   */
+  async importOutcome(leadId: string, raw: ImportedFact): Promise<void> {
+    const fact = validate(importedFactSchema, raw, 'imported outcome');
+    if (!('outcome' in fact)) throw new LeadError(400, 'invalid_input', 'an outcome row carries an outcome');
+    validate(leadIdSchema, leadId, 'leadId', ['leadId']);
+    if (!this.ledger) throw new Error('importing outcomes needs the lead ledger');
+    const lead = await this.fromLedger(() => this.ledger!.lead(leadId));
+    if (!lead) {
+      throw new LeadError(404, 'not_found', `lead ${leadId} is not in the ledger`, [{ path: 'leadId', message: `no lead "${leadId}" in the ledger (import the leads first)` }]);
+    }
+    const r = importedOutcomeStage(
+      { outcome: fact.outcome, at: Date.parse(fact.occurredAt), ...(fact.reason ? { reason: fact.reason } : {}) },
+      { stage: lead.stage, createdAt: Date.parse(lead.createdAt), ...(lead.becameMqlAt ? { becameMqlAt: Date.parse(lead.becameMqlAt) } : {}) },
+    );
+    if ('problem' in r) throw new LeadError(409, 'outcome_too_early', `outcome ${fact.outcome} ${r.problem}`, [{ path: 'occurredAt', message: r.problem }]);
+    await this.sendImported(leadId, fact);
+  }
+
+  /** The `history` signal, by signal-with-start: a lead whose run was deleted resumes from the ledger and applies it. */
+  private async sendImported(leadId: string, fact: ImportedFact): Promise<void> {
+    const start: LeadStart = { leadId };
+    await this.client.workflow.signalWithStart<typeof leadWorkflow, [ImportedFact]>(WORKFLOW_TYPE, {
+      taskQueue: this.taskQueue, workflowId: workflowIdFor(leadId), args: [start, {}],
+      signal: historySignal, signalArgs: [fact], ...this.startAttributes(start),
+    });
+  }
+
+  /** Whether the ledger shows each imported lead or outcome (ImportCheck), in order. */
+  async importedInLedger(checks: readonly ImportCheck[]): Promise<boolean[]> {
+    if (!this.ledger) throw new Error('checking an import needs the lead ledger');
+    const pool = this.ledger.pool;
+    const ids = [...new Set(checks.map((c) => c.leadId))];
+    const leads = new Map<string, Record<string, unknown>>();
+    const outcomes = new Set<string>();
+    const key = (leadId: string, outcome: string, at: string) => `${leadId}\u0000${outcome}\u0000${new Date(at).toISOString()}`;
+    await this.fromLedger(async () => {
+      if (checks.some((c) => !('outcome' in c))) {
+        const r = await pool.query('SELECT lead_id, became_mql_at, became_sql_at, became_opportunity_at, became_customer_at FROM leads WHERE lead_id = ANY($1::text[])', [ids]);
+        for (const row of r.rows) leads.set(row.lead_id, row);
+      }
+      if (checks.some((c) => 'outcome' in c)) {
+        const r = await pool.query('SELECT lead_id, outcome, occurred_at FROM lead_outcomes WHERE lead_id = ANY($1::text[])', [ids]);
+        for (const row of r.rows) outcomes.add(key(row.lead_id, row.outcome, (row.occurred_at as Date).toISOString()));
+      }
+    });
+    return checks.map((c) => {
+      if ('outcome' in c) return outcomes.has(key(c.leadId, c.outcome, c.occurredAt));
+      const row = leads.get(c.leadId);
+      return !!row && (c.stages ?? []).every((s) => !STAGE_DATE_COLUMN[s] || row[STAGE_DATE_COLUMN[s]!] !== null);
+    });
+  }
 }
+
+/**
+ * What an import waits for the ledger to show: a lead's row, with a stage date for each funnel
+ * stage its imported history reaches; or an imported outcome's row.
+ */
+export type ImportCheck = { leadId: string; stages?: Stage[] } | { leadId: string; outcome: string; occurredAt: string };
+const STAGE_DATE_COLUMN: Partial<Record<Stage, string>> = {
+  mql: 'became_mql_at', sql: 'became_sql_at', opportunity: 'became_opportunity_at', customer: 'became_customer_at',
+};
