@@ -13,18 +13,18 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { LeadError, LeadService, validate } from '../client.js';
+import { type ImportCheck, LeadError, LeadService, validate } from '../client.js';
 import { dataConverter, payloadKeysForTools } from '../codec.js';
 import { ConfigError, type LoadedConfig, loadConfigFile, validateConfig } from '../config-file.js';
 import { knownEventTypes } from '../domain/config.js';
-import { CONTROL_CHARS, type LeadEvent, leadIdSchema, leadInputSchema, type LeadState, salesOutcomeSchema } from '../domain/lead.js';
+import { CONTROL_CHARS, type ImportedFact, type LeadEvent, leadIdSchema, leadInputSchema, type LeadState, salesOutcomeSchema } from '../domain/lead.js';
 import { ROOT, settings } from '../env.js';
 import { type Database, openLedgerDatabase } from '../ledger/database.js';
 import { FUNNEL_GROUP_BYS, type Funnel } from '../ledger/funnel.js';
 import { type FunnelGroupBy, LeadLedger, type TimelineEntry } from '../ledger/ledger.js';
 import {
-  type BadRow, coerceValue, DATE_FORMATS, type DateFormat, describeBadRow, formatSummary, ImportFatalError, type ImportKind,
-  ImportSetupError, type ImportSummary, parseDate, resolveField, runImport,
+  type BadRow, coerceValue, DATE_FORMATS, type DateFormat, describeBadRow, formatSummary, IMPORT_KINDS, ImportFatalError, type ImportKind,
+  ImportSetupError, type ImportSummary, parseDate, resolveField, runImport, type RunImportOptions, waitForLedger,
 } from './import.js';
 import { addWedgedCommand } from './wedged.js';
 
@@ -399,34 +399,46 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
     }));
 
   program.command('import')
-    .description('import a CSV of leads (LeadInput columns) or events (LeadEvent columns)')
-    .argument('<kind>', 'leads or events')
+    .description('import a CSV of leads (LeadInput columns, with an optional imported history), events (LeadEvent columns) or sales outcomes (LeadOutcome columns)')
+    .argument('<kind>', 'leads, events or outcomes')
     .argument('<file>', 'CSV with a header row')
     .option('--map <column=field>', "read another tool's column as a field, e.g. 'E-mail Address=email' (repeatable; field may be profile.<name>)", collect, [])
-    .option('--set <field=value>', 'a value for every row that has none, e.g. consent.email=false (repeatable)', collect, [])
+    .option('--set <field=value>', 'a value for every row that has none, e.g. consent.email=false or stage=mql (repeatable)', collect, [])
     .option('--type <type>', 'events: the event type of rows without one (same as --set type=T)')
-    .addOption(new Option('--date-format <format>', 'how dates are written (occurredAt and fields ending in At)').choices(DATE_FORMATS).default('iso'))
+    .addOption(new Option('--date-format <format>', 'how dates are written (occurredAt and fields ending in At; the dd/mm forms take an optional " HH:mm")').choices(DATE_FORMATS).default('iso'))
     .option('--email-template <template>', "leads: address for rows without an email, e.g. '{leadId}@import.invalid' ({field} placeholders); such leads get consent.email=false")
     .option('--concurrency <n>', 'rows in flight (default 16)', intOption('concurrency', 1))
     .option('--limit <n>', 'read only the first N data rows', intOption('limit', 1))
-    .option('--dry-run', 'validate and report, send nothing')
+    .option('--wait <seconds>', 'leads and outcomes: wait until the ledger shows what was sent, giving up after this long without progress (default 120; 0: do not wait)', intOption('wait', 0))
+    .option('--dry-run', 'validate and report, send nothing (outcomes: the ledger checks need a real run)')
     .addHelpText('after', `
-Columns named like LeadInput / LeadEvent fields are read as they are; others are ignored unless
-mapped (the summary lists them). Bad rows are reported by line number with the field and reason;
-good rows still go in. Events without an eventId column get a deterministic id (hash of lead id,
-type, occurredAt and the row), so importing a file twice changes nothing.
+Columns named like LeadInput / LeadEvent / LeadOutcome fields are read as they are; others are
+ignored unless mapped (the summary lists them). Bad rows are reported by line number with the field
+and reason; good rows still go in. Importing a file twice changes nothing: events without an
+eventId get a deterministic id (a hash of lead id, type, occurredAt and the row), imported
+histories and outcomes one of their own.
 
-Olist marketing-qualified leads (no email in the file):
-  leadctl import leads olist-marketing-qualified-leads.csv --map mql_id=leadId --map origin=campaign \\
-    --map first_contact_date=profile.firstContactAt --date-format dd-mm-yyyy --email-template '{leadId}@import.invalid'
-or as form submissions on their first-contact date (anonymous leads):
+Leads may carry an imported history: stage, becameMqlAt, becameSqlAt, becameOpportunityAt,
+becameCustomerAt. The lead enters each dated stage at its date (transitions with reason
+"imported"); a bad stage, a date in the future or dates out of funnel order make the row bad.
+Outcomes are { leadId, outcome, occurredAt?, reason?, note?, rep? } with outcome accepted, rejected
+(reason: not_ready, no_response, bad_fit, duplicate, other), won or lost; applied at occurredAt
+(default: now), skipping stages the history never recorded (a won mql becomes a customer). A row
+for a lead the ledger does not have, or dated before the lead's MQL date, is bad.
+Leads and outcomes wait until the ledger shows them, so the next import reads them (--wait).
+
+Olist, as published (CONTRACT.md "Importing a real history"):
+  leadctl import leads olist-marketing-qualified-leads.csv --map mql_id=leadId --map origin=channel \\
+    --map first_contact_date=becameMqlAt --set stage=mql --date-format dd-mm-yyyy --email-template '{leadId}@import.invalid'
+  leadctl import outcomes olist-closed-deals.csv --map mql_id=leadId --map won_date=occurredAt --set outcome=won --date-format dd-mm-yyyy
+or the MQLs as form submissions on their first-contact date (anonymous leads):
   leadctl import events olist-marketing-qualified-leads.csv --type form_submit --map mql_id=leadId \\
     --map first_contact_date=occurredAt --map origin=campaign --map landing_page_id=asset --date-format dd-mm-yyyy`)
     .action(action(async (ctx, json, kindArg: string, file: string, o: {
-      map: string[]; set: string[]; type?: string; dateFormat: DateFormat; emailTemplate?: string; concurrency?: number; limit?: number; dryRun?: boolean;
+      map: string[]; set: string[]; type?: string; dateFormat: DateFormat; emailTemplate?: string; concurrency?: number; limit?: number; wait?: number; dryRun?: boolean;
     }) => {
-      if (kindArg !== 'leads' && kindArg !== 'events') throw new UsageError('kind', `expected leads or events, got "${kindArg}"`);
-      const kind: ImportKind = kindArg;
+      if (!(IMPORT_KINDS as readonly string[]).includes(kindArg)) throw new UsageError('kind', `expected ${IMPORT_KINDS.join(' or ')}, got "${kindArg}"`);
+      const kind = kindArg as ImportKind;
       if (o.type && kind !== 'events') throw new UsageError('--type', 'only for import events');
       if (o.emailTemplate && kind !== 'leads') throw new UsageError('--email-template', 'only for import leads');
       if (!existsSync(file) || !statSync(file).isFile()) throw new ImportSetupError(`${file}: no such file`);
@@ -445,18 +457,32 @@ or as form submissions on their first-contact date (anonymous leads):
         if (bar) held.push(describeBadRow(b));
         else io.err(describeBadRow(b));
       };
+      // What the ledger should show once each lead's workflow has applied its row.
+      const checks: ImportCheck[] = [];
+      const senders: Record<ImportKind, RunImportOptions['send']> = {
+        leads: async (v, row) => {
+          const r = await (await ctx.connect()).importLead(v, row.fact);
+          checks.push({ leadId: r.leadId, stages: row.stages ?? [] });
+          return r.created ? 'created' : 'updated';
+        },
+        events: async (v) => {
+          await (await ctx.connect()).sendEvent(v as LeadEvent);
+          return 'sent';
+        },
+        outcomes: async (_v, row) => {
+          const fact = row.fact as Extract<ImportedFact, { outcome: string }>;
+          await (await ctx.connect()).importOutcome(row.leadId, fact);
+          checks.push({ leadId: row.leadId, outcome: fact.outcome, occurredAt: fact.occurredAt });
+          return 'sent';
+        },
+      };
       bar?.start(Math.max(size, 1), 0, { rows: 0, imported: 0, bad: 0 });
       let summary: ImportSummary;
       try {
         summary = await runImport({
           kind, file, map: o.map, set: [...o.set, ...(o.type ? [`type=${o.type}`] : [])], dateFormat: o.dateFormat,
           emailTemplate: o.emailTemplate, knownTypes, concurrency: o.concurrency ?? 16, limit: o.limit, dryRun: !!o.dryRun,
-          send: svc && (kind === 'leads'
-            ? async (v) => ((await (await ctx.connect()).upsertLead(v)).created ? 'created' : 'updated')
-            : async (v) => {
-              await (await ctx.connect()).sendEvent(v as LeadEvent);
-              return 'sent';
-            }),
+          send: svc && senders[kind],
           onBadRow,
           onProgress: (p) => bar?.update(Math.min(p.bytesRead, size), { rows: p.rowsRead, imported: p.imported, bad: p.bad }),
         });
@@ -473,7 +499,27 @@ or as form submissions on their first-contact date (anonymous leads):
       }
       held.forEach((l) => io.err(l));
       if (!json && summary.bad > shown) io.err(`... and ${summary.bad - shown} more bad rows (--json lists up to 1000)`);
+      const wait = o.wait ?? 120;
+      let pending: ImportCheck[] = [];
+      if (svc && kind !== 'events' && wait > 0 && checks.length) {
+        const waitBar = io.stderrIsTTY && !json
+          ? new SingleBar({ stream: process.stderr, format: 'waiting for the ledger [{bar}] {value}/{total}', hideCursor: true, clearOnComplete: true })
+          : undefined;
+        waitBar?.start(checks.length, 0);
+        try {
+          const r = await waitForLedger({ items: checks, check: (batch) => svc.importedInLedger(batch), stallMs: wait * 1000, onProgress: (n) => waitBar?.update(n) });
+          summary.ledger = { recorded: r.recorded, pending: r.pending.length, waitedMs: r.waitedMs };
+          pending = r.pending;
+        } finally {
+          waitBar?.stop();
+        }
+      }
       io.out(json ? JSON.stringify(summary, null, 2) : formatSummary(summary));
+      if (pending.length) {
+        io.err(`error: the ledger does not show ${pending.length} of the ${checks.length} ${kind} sent (first: ${pending.slice(0, 3).map((p) => p.leadId).join(', ')}) after ${wait} s without progress: ` +
+          'is a worker running on this task queue? What was sent is in Temporal and is applied once a worker runs it; import again to check (nothing is applied twice)');
+        return 1;
+      }
       return summary.bad > 0 ? 2 : 0;
     }));
 
