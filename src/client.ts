@@ -19,7 +19,7 @@ import {
 } from '../workflows/defs.js';
 import type { leadWorkflow } from '../workflows/lead.js';
 import { FUNNEL_GROUP_BYS, type Funnel, type FunnelQuery } from './ledger/funnel.js';
-import type { LeadLedger, TimelineEntry } from './ledger/ledger.js';
+import type { LeadLedger, StoredLead, TimelineEntry } from './ledger/ledger.js';
 import type { LeadSearchPage } from './ledger/search.js';
 
 /** A lead's state as read by getState; `workflowTask` only while its workflow task keeps failing. */
@@ -345,22 +345,31 @@ export class LeadService {
 
   // ---- imported history (leadctl import leads|outcomes; CONTRACT.md "Importing a real history") -----
 
-  /** Creates a lead or updates its profile (upsertLead), then sends its imported history, if it has one. */
-  async importLead(raw: unknown, fact?: ImportedFact): Promise<{ created: boolean; leadId: string }> {
-    if (fact !== undefined && 'outcome' in validate(importedFactSchema, fact, 'imported history')) {
-      throw new LeadError(400, 'invalid_input', 'a lead row carries a history, not an outcome');
-    }
-    const r = await this.upsertLead(raw);
-    if (fact) await this.sendImported(r.leadId, fact);
+  /**
+   * Creates a lead or updates its profile (upsertLead), then sends its imported history, if it has
+   * one. What the ledger already shows is not sent again: a lead whose recorded profile holds every
+   * field of the row, and whose stage dates are the history's, is `unchanged` (a second import of a
+   * file costs a ledger read per row, not a workflow task per lead).
+   */
+  async importLead(raw: unknown, fact?: ImportedFact): Promise<{ created: boolean; leadId: string; unchanged?: boolean }> {
+    const input: LeadInput = validate(leadInputSchema, raw, 'lead');
+    const history = fact === undefined ? undefined : validate(importedFactSchema, fact, 'imported history');
+    if (history && 'outcome' in history) throw new LeadError(400, 'invalid_input', 'a lead row carries a history, not an outcome');
+    const known = this.ledger ? await this.fromLedger(() => this.ledger!.lead(input.leadId)) : undefined;
+    const historyShown = !!known && !!history && historyIn(known, history);
+    if (known && profileIn(known, input) && (!history || historyShown)) return { created: false, leadId: input.leadId, unchanged: true };
+    const r = await this.upsertLead(input);
+    if (history && !historyShown) await this.sendImported(r.leadId, history);
     return r;
   }
 
   /**
    * Sends an imported outcome to a lead the ledger knows, unless it is dated before the lead's
    * first MQL date (its creation, without one): a 404 or 409 naming the field otherwise, and
-   * nothing sent. The workflow checks the date again against the lead it has.
+   * nothing sent; `unchanged` when the ledger already records it. The workflow checks the date
+   * again against the lead it has.
    */
-  async importOutcome(leadId: string, raw: ImportedFact): Promise<void> {
+  async importOutcome(leadId: string, raw: ImportedFact): Promise<'sent' | 'unchanged'> {
     const fact = validate(importedFactSchema, raw, 'imported outcome');
     if (!('outcome' in fact)) throw new LeadError(400, 'invalid_input', 'an outcome row carries an outcome');
     validate(leadIdSchema, leadId, 'leadId', ['leadId']);
@@ -374,7 +383,10 @@ export class LeadService {
       { stage: lead.stage, createdAt: Date.parse(lead.createdAt), ...(lead.becameMqlAt ? { becameMqlAt: Date.parse(lead.becameMqlAt) } : {}) },
     );
     if ('problem' in r) throw new LeadError(409, 'outcome_too_early', `outcome ${fact.outcome} ${r.problem}`, [{ path: 'occurredAt', message: r.problem }]);
+    // Already recorded (a second import of the file): nothing to send.
+    if ((await this.importedInLedger([{ leadId, outcome: fact.outcome, occurredAt: fact.occurredAt }]))[0]) return 'unchanged';
     await this.sendImported(leadId, fact);
+    return 'sent';
   }
 
   /** The `history` signal, by signal-with-start: a lead whose run was deleted resumes from the ledger and applies it. */
@@ -420,3 +432,24 @@ export type ImportCheck = { leadId: string; stages?: Stage[] } | { leadId: strin
 const STAGE_DATE_COLUMN: Partial<Record<Stage, string>> = {
   mql: 'became_mql_at', sql: 'became_sql_at', opportunity: 'became_opportunity_at', customer: 'became_customer_at',
 };
+
+/** Whether the ledger's recorded profile of a lead already holds every profile field of `input` (what upsertLead would signal). */
+function profileIn(known: StoredLead, input: LeadInput): boolean {
+  const { leadId: _l, campaign: _c, channel: _ch, consent: _co, ...profile } = input;
+  const recorded = (known.state as { profile?: Record<string, unknown> } | undefined)?.profile ?? {};
+  return Object.entries(profile).every(([k, v]) => v === undefined || recorded[k] === v);
+}
+
+/** Whether the ledger already shows an imported history: each dated stage first reached at its date, the stage (if given) the lead's now or passed. */
+function historyIn(known: StoredLead, h: Exclude<ImportedFact, { outcome: string }>): boolean {
+  const dated: [string | undefined, string | undefined][] = [
+    [h.becameMqlAt, known.becameMqlAt], [h.becameSqlAt, known.becameSqlAt],
+    [h.becameOpportunityAt, known.becameOpportunityAt], [h.becameCustomerAt, known.becameCustomerAt],
+  ];
+  if (!dated.every(([given, shown]) => given === undefined || (shown !== undefined && Date.parse(given) === Date.parse(shown)))) return false;
+  // A stage without a date of its own is entered at the import: on the funnel path it is shown
+  // once the lead reached it; off the path (recycled, dormant ...) only while the lead is in it.
+  if (!h.stage || h.stage === 'lead') return true;
+  const reached = { mql: known.becameMqlAt, sql: known.becameSqlAt, opportunity: known.becameOpportunityAt, customer: known.becameCustomerAt } as Partial<Record<Stage, string>>;
+  return STAGE_DATE_COLUMN[h.stage] ? reached[h.stage] !== undefined : h.stage === known.stage;
+}

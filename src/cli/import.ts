@@ -506,7 +506,8 @@ async function* readCsvOrFail(input: Readable, file: string, summary: ImportSumm
   }
 }
 
-export type SendResult = 'created' | 'updated' | 'sent';
+/** `unchanged`: the ledger already shows the row (an existing lead for leads, so it counts as updated too); nothing was sent. */
+export type SendResult = 'created' | 'updated' | 'sent' | 'unchanged';
 /** What runImport hands to `send` beside the row's value. */
 export interface SentRow { line: number; leadId: string; fact?: ImportedFact; stages?: Stage[] }
 
@@ -518,6 +519,8 @@ export interface ImportSummary {
   imported: number;
   created: number;
   updated: number;
+  /** Rows the ledger already showed as the file says: nothing sent (leads: counted in `updated` too). */
+  unchanged: number;
   bad: number;
   skipped: number;
   skippedReasons: { empty: number; duplicate: number };
@@ -564,7 +567,7 @@ export class ImportFatalError extends Error {
  */
 export async function runImport(o: RunImportOptions): Promise<ImportSummary> {
   const summary: ImportSummary = {
-    kind: o.kind, file: o.file, dryRun: !!o.dryRun, rowsRead: 0, imported: 0, created: 0, updated: 0, bad: 0, skipped: 0,
+    kind: o.kind, file: o.file, dryRun: !!o.dryRun, rowsRead: 0, imported: 0, created: 0, updated: 0, unchanged: 0, bad: 0, skipped: 0,
     skippedReasons: { empty: 0, duplicate: 0 }, ignoredColumns: [], columns: [], badRows: [], elapsedMs: 0,
   };
   const started = performance.now();
@@ -620,7 +623,8 @@ export async function runImport(o: RunImportOptions): Promise<ImportSummary> {
               const res = await send(r.value, { line: r.line, leadId: r.leadId, ...(r.fact ? { fact: r.fact } : {}), ...(r.stages ? { stages: r.stages } : {}) });
               summary.imported++;
               if (res === 'created') summary.created++;
-              if (res === 'updated') summary.updated++;
+              if (res === 'updated' || (res === 'unchanged' && o.kind === 'leads')) summary.updated++;
+              if (res === 'unchanged') summary.unchanged++;
             } catch (err) {
               const status = (err as { status?: number }).status;
               if (typeof status === 'number' && status >= 400 && status < 500) {
@@ -659,13 +663,14 @@ export async function runImport(o: RunImportOptions): Promise<ImportSummary> {
 export function formatSummary(s: ImportSummary): string {
   const lines = [
     `${s.dryRun ? 'dry run (nothing sent): ' : ''}${s.file}: ${s.rowsRead} rows read, ${s.imported} ${s.dryRun ? 'valid' : 'imported'}` +
-      (s.kind === 'leads' && !s.dryRun ? ` (${s.created} new, ${s.updated} updated)` : '') +
+      (s.kind === 'leads' && !s.dryRun ? ` (${s.created} new, ${s.updated} updated${s.unchanged ? `; ${s.unchanged} already so in the ledger, not sent` : ''})` : '') +
+      (s.kind !== 'leads' && s.unchanged ? ` (${s.unchanged} already in the ledger, not sent)` : '') +
       `, ${s.bad} bad, ${s.skipped} skipped` +
       (s.skipped ? ` (${[s.skippedReasons.empty ? `${s.skippedReasons.empty} empty` : '', s.skippedReasons.duplicate ? `${s.skippedReasons.duplicate} duplicate rows` : ''].filter(Boolean).join(', ')})` : ''),
     `columns: ${s.columns.map((c) => (c.column === c.field ? c.field : `${c.column} -> ${c.field}`)).join(', ') || '(none)'}`,
   ];
-  if (!s.dryRun && s.elapsedMs > 0 && s.rowsRead) lines.push(`sent in ${(s.elapsedMs / 1000).toFixed(1)} s (${Math.round(s.rowsRead / (s.elapsedMs / 1000))} rows/s)`);
-  if (s.ledger) {
+  if (!s.dryRun && s.elapsedMs > 0 && s.rowsRead) lines.push(`read and sent in ${(s.elapsedMs / 1000).toFixed(1)} s (${Math.round(s.rowsRead / (s.elapsedMs / 1000))} rows/s)`);
+  if (s.ledger && s.ledger.recorded + s.ledger.pending > 0) {
     lines.push(`in the ledger: ${s.ledger.recorded} of ${s.ledger.recorded + s.ledger.pending} ${s.kind}` +
       (s.ledger.pending ? `; ${s.ledger.pending} not yet after waiting ${(s.ledger.waitedMs / 1000).toFixed(1)} s` : ` (${(s.ledger.waitedMs / 1000).toFixed(1)} s after the last send)`));
   }

@@ -462,8 +462,8 @@ or the MQLs as form submissions on their first-contact date (anonymous leads):
       const senders: Record<ImportKind, RunImportOptions['send']> = {
         leads: async (v, row) => {
           const r = await (await ctx.connect()).importLead(v, row.fact);
-          checks.push({ leadId: r.leadId, stages: row.stages ?? [] });
-          return r.created ? 'created' : 'updated';
+          if (!r.unchanged) checks.push({ leadId: r.leadId, stages: row.stages ?? [] });
+          return r.created ? 'created' : r.unchanged ? 'unchanged' : 'updated';
         },
         events: async (v) => {
           await (await ctx.connect()).sendEvent(v as LeadEvent);
@@ -471,9 +471,9 @@ or the MQLs as form submissions on their first-contact date (anonymous leads):
         },
         outcomes: async (_v, row) => {
           const fact = row.fact as Extract<ImportedFact, { outcome: string }>;
-          await (await ctx.connect()).importOutcome(row.leadId, fact);
-          checks.push({ leadId: row.leadId, outcome: fact.outcome, occurredAt: fact.occurredAt });
-          return 'sent';
+          const r = await (await ctx.connect()).importOutcome(row.leadId, fact);
+          if (r === 'sent') checks.push({ leadId: row.leadId, outcome: fact.outcome, occurredAt: fact.occurredAt });
+          return r;
         },
       };
       bar?.start(Math.max(size, 1), 0, { rows: 0, imported: 0, bad: 0 });
@@ -501,7 +501,7 @@ or the MQLs as form submissions on their first-contact date (anonymous leads):
       if (!json && summary.bad > shown) io.err(`... and ${summary.bad - shown} more bad rows (--json lists up to 1000)`);
       const wait = o.wait ?? 120;
       let pending: ImportCheck[] = [];
-      if (svc && kind !== 'events' && wait > 0 && checks.length) {
+      if (svc && kind !== 'events' && wait > 0) {
         const waitBar = io.stderrIsTTY && !json
           ? new SingleBar({ stream: process.stderr, format: 'waiting for the ledger [{bar}] {value}/{total}', hideCursor: true, clearOnComplete: true })
           : undefined;

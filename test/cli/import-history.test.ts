@@ -179,6 +179,20 @@ describe('import outcomes', () => {
   });
 });
 
+describe('rows the ledger already shows', () => {
+  it("are counted as unchanged (leads: as updated too) and said so in the summary", async () => {
+    const { formatSummary } = await import('../../src/cli/import.js');
+    const leads = await importText('leadId,email\nu1,u1@x.example\nu2,u2@x.example\nu3,u3@x.example\n', {
+      kind: 'leads', send: async (v) => (v.leadId === 'u3' ? 'created' : 'unchanged'),
+    });
+    assert.deepEqual([leads.summary.imported, leads.summary.created, leads.summary.updated, leads.summary.unchanged], [3, 1, 2, 2]);
+    assert.match(formatSummary(leads.summary), /3 rows read, 3 imported \(1 new, 2 updated; 2 already so in the ledger, not sent\), 0 bad/);
+    const outcomes = await importText('leadId,outcome\nu1,won\nu2,won\n', { kind: 'outcomes', send: async (v) => (v.leadId === 'u1' ? 'unchanged' : 'sent') });
+    assert.deepEqual([outcomes.summary.imported, outcomes.summary.updated, outcomes.summary.unchanged], [2, 0, 1]);
+    assert.match(formatSummary(outcomes.summary), /2 rows read, 2 imported \(1 already in the ledger, not sent\), 0 bad/);
+  });
+});
+
 describe('dates with a time', () => {
   it('dd-mm-yyyy and dd/mm/yyyy take an optional " HH:mm" (and :ss), read as UTC', () => {
     assert.deepEqual(parseDate('26-02-2018 19:58', 'dd-mm-yyyy'), { value: '2018-02-26T19:58:00.000Z' });
