@@ -115,7 +115,7 @@ describe('the embedded lead ledger, shared through DATA_DIR/ledger.url', () => {
 
   test('two processes starting at once on a new data folder host it once', async () => {
     const dir = dataDir();
-    const [p, q] = await Promise.all([probe(dir, 4_000), probe(dir, 4_000)]);
+    const [p, q] = await Promise.all([probe(dir, 12_000), probe(dir, 12_000)]);
     assert.equal(p.url, q.url, 'one server');
     assert.deepEqual([p.embedded.hosted, q.embedded.hosted].sort(), [false, true], 'one hosts, the other connects');
     const host = p.embedded.hosted ? p : q;
