@@ -94,7 +94,6 @@ export class LeadLedger {
   async record(b: LedgerBatch): Promise<void> {
     if (b.lead) return this.recordWithLead(b, b.lead);
     await this.transaction(async (c) => {
-      if (b.lead) await upsertLead(c, b.lead);
       const rows = (list: unknown[] | undefined) => (list?.length ? JSON.stringify(list) : undefined);
       const events = rows(b.events?.map((e) => ({ event_id: e.eventId, type: e.type, occurred_at: e.occurredAt, applied_at: e.appliedAt ?? null, attributes: e.attributes ?? {} })));
       if (events) {
@@ -134,7 +133,7 @@ export class LeadLedger {
           [b.leadId, outcomes],
         );
       }
-      if (transitions || b.lead) await refreshStageDates(c, b.leadId);
+      if (transitions) await refreshStageDates(c, b.leadId);
     });
   }
 
@@ -331,20 +330,6 @@ export class LeadLedger {
 
 /** Addresses compare case-insensitively (the domain is; providers treat the local part so too). */
 export const normalizeAddress = (address: string) => address.trim().toLowerCase();
-
-async function upsertLead(c: pg.PoolClient, l: LedgerLead): Promise<void> {
-  await c.query(
-    `INSERT INTO leads (lead_id, stage, consent, score, owner, campaign, channel, model, created_at, state, carried, version, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
-     ON CONFLICT (lead_id) DO UPDATE SET
-       stage = excluded.stage, consent = excluded.consent, score = excluded.score, owner = excluded.owner,
-       campaign = excluded.campaign, channel = excluded.channel, model = excluded.model, created_at = LEAST(leads.created_at, excluded.created_at),
-       state = excluded.state, carried = COALESCE(excluded.carried, leads.carried), version = excluded.version, updated_at = now()
-     WHERE leads.version < excluded.version`,
-    [l.leadId, l.stage, l.consent, l.score, l.owner ?? null, l.campaign ?? null, l.channel ?? null, l.model ?? null, l.createdAt,
-      JSON.stringify(l.state), l.carried === undefined ? null : JSON.stringify(l.carried), l.version],
-  );
-}
 
 /** A lead's stage dates are the first time it reached each stage, from its recorded transitions. */
 async function refreshStageDates(c: pg.PoolClient, leadId: string): Promise<void> {
