@@ -184,7 +184,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
     async leadContext({ workflowId, runId, recover }) {
       const base = { config: loaded.config, configVersion: loaded.version };
       if (!recover) return base;
-      return { ...base, previous: (await fromLedger(ledger, leadIdOfWorkflowId(workflowId))) ?? (await previousRun(client, workflowId, runId)) };
+      return { ...base, previous: (await fromLedger(ledger, leadIdOfWorkflowId(workflowId), runId)) ?? (await previousRun(client, workflowId, runId)) };
     },
 
     // A local activity, retried until the database answers: the lead's loop waits for it, so what
@@ -248,12 +248,19 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
   };
 }
 
-/** Where the lead was when the ledger last recorded it, with its recent event ids (hashed as the loop keeps them). */
-async function fromLedger(ledger: LeadLedger, leadId: string): Promise<Carried | undefined> {
+/**
+ * Where the lead was when the ledger last recorded it, with its recent event ids (hashed as the
+ * loop keeps them). A row this very run wrote was written by a failed attempt of its first
+ * workflow task (a completed one would be replayed, not asked again): that attempt's state had
+ * already taken steps it never sent and seen events the retry must apply, so the run resumes from
+ * what the row said before it (nothing, for a new lead) and forgets that attempt's events.
+ */
+async function fromLedger(ledger: LeadLedger, leadId: string, runId: string): Promise<Carried | undefined> {
   const row = await ledger.lead(leadId);
-  const carried = row?.carried as { v?: number; core?: Carried['core'] } | undefined;
+  const ownAttempt = row?.runId === runId;
+  const carried = (ownAttempt ? row?.runOrigin : row?.carried) as { v?: number; core?: Carried['core'] } | undefined;
   if (!carried?.core) return undefined;
-  const ids = await ledger.recentEventIds(leadId, RECENT_EVENT_IDS);
+  const ids = await ledger.recentEventIds(leadId, RECENT_EVENT_IDS, ownAttempt ? { exceptRun: runId } : {});
   return { core: carried.core, recentEventIds: ids.map(digestEventId) };
 }
 

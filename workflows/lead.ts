@@ -271,6 +271,7 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   // (all of them on a run's first write: rewriting one is a no-op), and the latest state under a
   // version that only moves forward (the run's clock, then a sequence within one moment).
   let ledgerSeq = 0;
+  let ledgerVersion = 0; // this run's previous write: the last one a completed task stands behind
   const written = new WeakSet<object>();
   const ledgerBatch = (c: LeadCore, cfg: Config, at: number): LedgerBatch => {
     const transitions = c.transitions.filter((t) => !written.has(t));
@@ -286,7 +287,9 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
         leadId: c.leadId, stage: c.stage, consent: c.consent, score: state.score.total, owner: c.owner, campaign: c.campaign, channel: c.channel,
         createdAt: state.createdAt, state, carried: { v: 1, core: c }, version: at * 1000 + (++ledgerSeq % 1000),
       },
+      run: { id: info.runId, after: ledgerVersion },
     };
+    ledgerVersion = batch.lead!.version;
     return batch;
   };
 

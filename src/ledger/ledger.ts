@@ -45,6 +45,12 @@ export interface LedgerBatch {
   transitions?: LedgerTransition[];
   outcomes?: LedgerOutcome[];
   lead?: LedgerLead;
+  /**
+   * The workflow run writing it, and the version of that run's previous write (0 for its first):
+   * the last one a completed workflow task stands behind. Rows the run wrote above it that this
+   * write does not repeat are a failed task attempt's, and are removed (with `lead` only).
+   */
+  run?: { id: string; after: number };
 }
 
 export interface StoredLead extends LedgerLead {
@@ -53,6 +59,9 @@ export interface StoredLead extends LedgerLead {
   becameOpportunityAt?: string;
   becameCustomerAt?: string;
   updatedAt: string;
+  /** The run that last wrote the row, and what the row carried before that run's first write. */
+  runId?: string;
+  runOrigin?: unknown;
 }
 
 export type TimelineEntry =
@@ -147,41 +156,73 @@ export class LeadLedger {
    */
   private async recordWithLead(b: LedgerBatch, l: LedgerLead): Promise<void> {
     const json = (list: unknown[] | undefined) => JSON.stringify(list ?? []);
+    // A failed attempt's row (see migrations/1796200000000_run-attempts.sql): written by this run,
+    // above the run's previous write, not by this write (an activity retry repeats its own), and
+    // only when this write is the lead's newest (a late, older write removes nothing). The batch's
+    // own keys are never removed: a statement must not delete a row a sibling CTE upserts.
+    const phantom = (alias: string) =>
+      `(COALESCE(${alias}.run_id = $17 AND ${alias}.run_version > $18 AND ${alias}.run_version <> $16, false) AND (SELECT newest FROM w))`;
     await this.pool.query(
-      `WITH ev AS (
-         INSERT INTO lead_events (lead_id, event_id, type, occurred_at, applied_at, attributes)
-         SELECT $1, e.event_id, e.type, e.occurred_at, e.applied_at, e.attributes
+      `WITH w AS (
+         SELECT NOT EXISTS (SELECT 1 FROM leads WHERE lead_id = $1 AND version >= $16) AS newest
+       ), batch_tr AS (
+         SELECT t.at, t.from_stage, t.to_stage, t.reason FROM jsonb_to_recordset($4::jsonb) AS t(at timestamptz, from_stage text, to_stage text, reason text)
+       ), gone_ev AS (
+         DELETE FROM lead_events x WHERE x.lead_id = $1 AND ${phantom('x')}
+           AND x.event_id NOT IN (SELECT e.event_id FROM jsonb_to_recordset($2::jsonb) AS e(event_id text))
+         RETURNING 1
+       ), gone_pc AS (
+         DELETE FROM lead_profile_changes x WHERE x.lead_id = $1 AND ${phantom('x')}
+           AND (x.applied_at, x.seq) NOT IN (SELECT p.applied_at, p.seq FROM jsonb_to_recordset($3::jsonb) AS p(applied_at timestamptz, seq integer))
+         RETURNING 1
+       ), gone_tr AS (
+         DELETE FROM lead_transitions x WHERE x.lead_id = $1 AND ${phantom('x')}
+           AND (x.at, x.from_stage, x.to_stage) NOT IN (SELECT at, from_stage, to_stage FROM batch_tr)
+         RETURNING 1
+       ), gone_oc AS (
+         DELETE FROM lead_outcomes x WHERE x.lead_id = $1 AND ${phantom('x')}
+           AND (x.outcome, x.occurred_at) NOT IN (SELECT o.outcome, o.occurred_at FROM jsonb_to_recordset($5::jsonb) AS o(outcome text, occurred_at timestamptz))
+         RETURNING 1
+       ), ev AS (
+         INSERT INTO lead_events (lead_id, event_id, type, occurred_at, applied_at, attributes, run_id, run_version)
+         SELECT $1, e.event_id, e.type, e.occurred_at, e.applied_at, e.attributes, $17, $16
            FROM jsonb_to_recordset($2::jsonb) AS e(event_id text, type text, occurred_at timestamptz, applied_at timestamptz, attributes jsonb)
-         ON CONFLICT (lead_id, event_id) DO UPDATE SET applied_at = COALESCE(lead_events.applied_at, excluded.applied_at)
+         ON CONFLICT (lead_id, event_id) DO UPDATE SET
+           -- the same run applying it again (after a failed attempt) applied it when it says now
+           applied_at = CASE WHEN lead_events.run_id = excluded.run_id THEN excluded.applied_at ELSE COALESCE(lead_events.applied_at, excluded.applied_at) END,
+           run_version = CASE WHEN lead_events.run_id = excluded.run_id THEN excluded.run_version ELSE lead_events.run_version END
          RETURNING 1
        ), pc AS (
-         INSERT INTO lead_profile_changes (lead_id, applied_at, seq, patch)
-         SELECT $1, p.applied_at, p.seq, p.patch FROM jsonb_to_recordset($3::jsonb) AS p(applied_at timestamptz, seq integer, patch jsonb)
+         INSERT INTO lead_profile_changes (lead_id, applied_at, seq, patch, run_id, run_version)
+         SELECT $1, p.applied_at, p.seq, p.patch, $17, $16 FROM jsonb_to_recordset($3::jsonb) AS p(applied_at timestamptz, seq integer, patch jsonb)
          ON CONFLICT DO NOTHING RETURNING 1
        ), tr AS (
-         INSERT INTO lead_transitions (lead_id, at, from_stage, to_stage, reason)
-         SELECT $1, t.at, t.from_stage, t.to_stage, t.reason FROM jsonb_to_recordset($4::jsonb) AS t(at timestamptz, from_stage text, to_stage text, reason text)
+         INSERT INTO lead_transitions (lead_id, at, from_stage, to_stage, reason, run_id, run_version)
+         SELECT $1, t.at, t.from_stage, t.to_stage, t.reason, $17, $16 FROM batch_tr t
          ON CONFLICT DO NOTHING RETURNING 1
        ), oc AS (
-         INSERT INTO lead_outcomes (lead_id, outcome, occurred_at, reason, note, rep, source)
-         SELECT $1, o.outcome, o.occurred_at, o.reason, o.note, o.rep, o.source
+         INSERT INTO lead_outcomes (lead_id, outcome, occurred_at, reason, note, rep, source, run_id, run_version)
+         SELECT $1, o.outcome, o.occurred_at, o.reason, o.note, o.rep, o.source, $17, $16
            FROM jsonb_to_recordset($5::jsonb) AS o(outcome text, occurred_at timestamptz, reason text, note text, rep text, source text)
          ON CONFLICT DO NOTHING RETURNING 1
        ), dates AS (
          SELECT min(at) FILTER (WHERE to_stage = 'mql') AS mql, min(at) FILTER (WHERE to_stage = 'sql') AS sql,
                 min(at) FILTER (WHERE to_stage = 'opportunity') AS opp, min(at) FILTER (WHERE to_stage = 'customer') AS cust
-           FROM (SELECT at, to_stage FROM lead_transitions WHERE lead_id = $1
-                 UNION ALL SELECT t.at, t.to_stage FROM jsonb_to_recordset($4::jsonb) AS t(at timestamptz, to_stage text)) x
+           FROM (SELECT x.at, x.to_stage FROM lead_transitions x WHERE x.lead_id = $1 AND NOT ${phantom('x')}
+                 UNION ALL SELECT at, to_stage FROM batch_tr) y
        )
        INSERT INTO leads (lead_id, stage, consent, score, owner, campaign, channel, model, created_at, state, carried, version, updated_at,
-                          became_mql_at, became_sql_at, became_opportunity_at, became_customer_at)
-       SELECT $1, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, now(), dates.mql, dates.sql, dates.opp, dates.cust FROM dates
+                          became_mql_at, became_sql_at, became_opportunity_at, became_customer_at, run_id)
+       SELECT $1, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, now(), dates.mql, dates.sql, dates.opp, dates.cust, $17 FROM dates
        ON CONFLICT (lead_id) DO UPDATE SET
          stage = excluded.stage, consent = excluded.consent, score = excluded.score, owner = excluded.owner,
          campaign = excluded.campaign, channel = excluded.channel, model = excluded.model, created_at = LEAST(leads.created_at, excluded.created_at),
          state = excluded.state, carried = COALESCE(excluded.carried, leads.carried), version = excluded.version, updated_at = now(),
          became_mql_at = excluded.became_mql_at, became_sql_at = excluded.became_sql_at,
-         became_opportunity_at = excluded.became_opportunity_at, became_customer_at = excluded.became_customer_at
+         became_opportunity_at = excluded.became_opportunity_at, became_customer_at = excluded.became_customer_at,
+         -- what the lead said before this run first wrote it: where a retried first task resumes
+         run_origin = CASE WHEN excluded.run_id IS NULL OR leads.run_id IS NOT DISTINCT FROM excluded.run_id THEN leads.run_origin ELSE leads.carried END,
+         run_id = COALESCE(excluded.run_id, leads.run_id)
        WHERE leads.version < excluded.version`,
       [
         b.leadId,
@@ -191,6 +232,7 @@ export class LeadLedger {
         json(b.outcomes?.map((o) => ({ outcome: o.outcome, occurred_at: o.occurredAt, reason: o.reason ?? null, note: o.note ?? null, rep: o.rep ?? null, source: o.source ?? 'live' }))),
         l.stage, l.consent, l.score, l.owner ?? null, l.campaign ?? null, l.channel ?? null, l.model ?? null, l.createdAt,
         JSON.stringify(l.state), l.carried === undefined ? null : JSON.stringify(l.carried), l.version,
+        b.run?.id ?? null, b.run?.after ?? 0,
       ],
     );
   }
@@ -206,6 +248,7 @@ export class LeadLedger {
       becameMqlAt: iso(row.became_mql_at), becameSqlAt: iso(row.became_sql_at),
       becameOpportunityAt: iso(row.became_opportunity_at), becameCustomerAt: iso(row.became_customer_at),
       updatedAt: iso(row.updated_at)!,
+      ...(row.run_id ? { runId: row.run_id } : {}), ...(row.run_origin ? { runOrigin: row.run_origin } : {}),
     };
   }
 
@@ -304,10 +347,11 @@ export class LeadLedger {
   }
 
   /** The lead's most recent event ids, oldest first (what a run recovered from the ledger remembers). */
-  async recentEventIds(leadId: string, limit: number): Promise<string[]> {
+  async recentEventIds(leadId: string, limit: number, o: { exceptRun?: string } = {}): Promise<string[]> {
     const r = await this.pool.query(
-      'SELECT event_id FROM (SELECT event_id, applied_at, occurred_at FROM lead_events WHERE lead_id = $1 ORDER BY applied_at DESC NULLS LAST, occurred_at DESC LIMIT $2) t ORDER BY applied_at NULLS FIRST, occurred_at',
-      [leadId, limit],
+      `SELECT event_id FROM (SELECT event_id, applied_at, occurred_at FROM lead_events WHERE lead_id = $1 AND run_id IS DISTINCT FROM $3
+         ORDER BY applied_at DESC NULLS LAST, occurred_at DESC LIMIT $2) t ORDER BY applied_at NULLS FIRST, occurred_at`,
+      [leadId, limit, o.exceptRun ?? null],
     );
     return r.rows.map((x) => x.event_id as string);
   }

@@ -64,6 +64,48 @@ for (const backend of BACKENDS) {
       assert.equal(await ledger.lead('nobody'), undefined);
     });
 
+    test("a failed task attempt's rows go when the retry writes; the row keeps what it said before the run", async () => {
+      const ev = (id: string, appliedAt: string) => ({ eventId: id, type: 'email_open', occurredAt: '2026-04-01T00:00:00.000Z', appliedAt });
+      // Run r1 wrote twice (completed tasks); then run r2 starts from it.
+      await ledger.record({ leadId: 'p-1', lead: lead('p-1', 100, { carried: { v: 1, core: { from: 'r1-a' } } }), run: { id: 'r1', after: 0 }, events: [ev('e0', '2026-04-01T00:00:00.000Z')] });
+      await ledger.record({ leadId: 'p-1', lead: lead('p-1', 200, { carried: { v: 1, core: { from: 'r1-b' } } }), run: { id: 'r1', after: 100 } });
+      // r2's first task, attempt 1: it writes, then its worker dies before the task completes.
+      await ledger.record({
+        leadId: 'p-1', lead: lead('p-1', 300, { stage: 'mql', carried: { v: 1, core: { from: 'r2-attempt-1' } } }), run: { id: 'r2', after: 0 },
+        events: [ev('e1', '2026-04-02T00:00:10.000Z'), ev('e2', '2026-04-02T00:00:10.000Z')],
+        transitions: [{ at: '2026-04-02T00:00:10.000Z', from: 'lead', to: 'mql', reason: 'score' }],
+        profileChanges: [{ appliedAt: '2026-04-02T00:00:10.000Z', seq: 1, patch: { jobTitle: 'CTO' } }],
+        outcomes: [{ outcome: 'accepted', occurredAt: '2026-04-02T00:00:10.000Z' }],
+      });
+      let row = await ledger.lead('p-1');
+      assert.deepEqual([row?.runId, row?.runOrigin], ['r2', { v: 1, core: { from: 'r1-b' } }]);
+      assert.deepEqual(await ledger.recentEventIds('p-1', 10, { exceptRun: 'r2' }), ['e0']);
+      // Attempt 2 decides again at its own clock (and saw only e1 by then).
+      const retry: LedgerBatch = {
+        leadId: 'p-1', lead: lead('p-1', 400, { stage: 'mql', carried: { v: 1, core: { from: 'r2-attempt-2' } } }), run: { id: 'r2', after: 0 },
+        events: [ev('e1', '2026-04-02T00:00:20.000Z')],
+        transitions: [{ at: '2026-04-02T00:00:20.000Z', from: 'lead', to: 'mql', reason: 'score' }],
+      };
+      await ledger.record(retry);
+      await ledger.record(retry); // a local-activity retry of the same write removes nothing of its own
+      const rows = await db.pool.query(`SELECT
+        (SELECT json_agg(json_build_array(event_id, applied_at) ORDER BY event_id) FROM lead_events WHERE lead_id = 'p-1') AS events,
+        (SELECT json_agg(at ORDER BY at) FROM lead_transitions WHERE lead_id = 'p-1') AS transitions,
+        (SELECT count(*) FROM lead_profile_changes WHERE lead_id = 'p-1')::int AS profiles,
+        (SELECT count(*) FROM lead_outcomes WHERE lead_id = 'p-1')::int AS outcomes`);
+      assert.deepEqual(rows.rows[0], {
+        events: [['e0', '2026-04-01T00:00:00+00:00'], ['e1', '2026-04-02T00:00:20+00:00']],
+        transitions: ['2026-04-02T00:00:20+00:00'], profiles: 0, outcomes: 0,
+      });
+      row = await ledger.lead('p-1');
+      assert.equal(row?.becameMqlAt, '2026-04-02T00:00:20.000Z');
+      assert.deepEqual([row?.runId, row?.runOrigin, row?.carried], ['r2', { v: 1, core: { from: 'r1-b' } }, { v: 1, core: { from: 'r2-attempt-2' } }]);
+      // A late write older than the row (a zombie worker's) removes nothing.
+      await ledger.record({ leadId: 'p-1', lead: lead('p-1', 350), run: { id: 'r2', after: 0 } });
+      assert.equal((await db.pool.query(`SELECT count(*)::int AS n FROM lead_events WHERE lead_id = 'p-1'`)).rows[0].n, 2);
+      assert.equal((await ledger.lead('p-1'))?.version, 400);
+    });
+
     test('stage dates are the first time each stage was reached, whatever order the transitions arrive in', async () => {
       await ledger.record({ leadId: 's-1', lead: lead('s-1', 1, { stage: 'recycled' }), transitions: [
         { at: '2026-03-10T00:00:00.000Z', from: 'recycled', to: 'mql', reason: 'again' },

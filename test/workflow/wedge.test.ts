@@ -122,7 +122,8 @@ test('the reproduction of issue 9: kill, a read before the next task, signals wi
   const d = await handle.describe();
   assert.equal(((await ledger.lead(leadId))!.state as LeadState).eventsProcessed, 5, 'the ledger holds the state');
   assert.equal(d.memo?.[STATE_MEMO], undefined, 'the memo is no longer written');
-  assert.equal(d.raw.pendingWorkflowTask ?? undefined, undefined);
+  // A task may be pending at this moment (a nurture step 4 s apart fires): never a retried one.
+  assert.ok((d.raw.pendingWorkflowTask?.attempt ?? 1) === 1, `no failing workflow task (attempt ${d.raw.pendingWorkflowTask?.attempt})`);
   await replayAll([`lead-${leadId}`]);
   await recordHistory(env.client, handle, 'wedge-reproduction');
   await kill(worker);
