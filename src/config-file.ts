@@ -5,8 +5,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse, YAMLParseError } from 'yaml';
 import { type Config, configSchema } from './domain/config.js';
 import { loadTemplates, type Templates } from './templates.js';
+import { TEMPLATE_ID_RE } from './domain/syntax.js';
 
-const TEMPLATE_ID_RE = /^[a-z0-9][a-z0-9_-]*$/;
 
 export class ConfigError extends Error {
   constructor(readonly file: string, readonly problems: { path: string; message: string }[]) {

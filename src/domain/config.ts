@@ -5,7 +5,9 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
-import { BUILTIN_EVENT_TYPES, STAGES } from './lead.js';
+import { BUILTIN_EVENT_TYPES } from './event-types.js';
+import { STAGES } from './stages.js';
+import { EVENT_TYPE_RE, EVENT_TYPE_RULE, isTimeZone, TEMPLATE_ID_RE, TEMPLATE_ID_RULE, TIME_ZONE_RULE } from './syntax.js';
 
 /**
  * A whole number. Not `z.number().int()`: its issue aborts every refinement above it, so the
@@ -81,7 +83,7 @@ export type Weekday = (typeof WEEKDAYS)[number];
 
 const stepSchema = z.object({
   after: durationMs,
-  template: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be a template id (file name without extension)'),
+  template: z.string().regex(TEMPLATE_ID_RE, TEMPLATE_ID_RULE),
   skipIfEngagedWithin: durationMs.optional(),
 }).strict();
 
@@ -96,14 +98,7 @@ const routingRuleSchema = z.object({
   owners: z.array(z.email()).min(1),
 }).strict();
 
-const timeZone = z.string().refine((tz) => {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}, 'must be an IANA time zone like America/New_York');
+const timeZone = z.string().refine(isTimeZone, TIME_ZONE_RULE);
 
 export const configSchema = z.object({
   scoring: z.object({
@@ -116,7 +111,7 @@ export const configSchema = z.object({
     }),
     fit: z.array(fitRuleSchema).default([]),
     disqualify: z.array(disqualifyRuleSchema).default([]),
-    behavior: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'event types are lower_snake_case'), behaviorSchema)
+    behavior: z.record(z.string().regex(EVENT_TYPE_RE, EVENT_TYPE_RULE), behaviorSchema)
       .superRefine((b, ctx) => {
         for (const t of BUILTIN_EVENT_TYPES) {
           if (t in b) ctx.addIssue({ code: 'custom', path: [t], message: `${t} is a built-in event type (consent), not a behaviour` });

@@ -11,6 +11,7 @@ import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { CONTROL_CHARS, profileLimitProblem } from './limits.js';
 import { type Stage, STAGES } from './stages.js';
+import { EVENT_TYPE_RE, EVENT_TYPE_RULE, isTimeZone, TIME_ZONE_RULE } from './syntax.js';
 
 // zod/mini loads no messages by default; English ones, as every entry point reports them.
 z.config(en());
@@ -19,9 +20,12 @@ export { OUTCOME_STAGE, type Stage, STAGES, TERMINAL_STAGES } from './stages.js'
 
 export const LEAD_ID_RE = /^[A-Za-z0-9._:@+-]{1,128}$/;
 export const leadIdSchema = z.string().check(z.regex(LEAD_ID_RE, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ + -'));
-export const workflowIdFor = (leadId: string) => `lead-${leadId}`;
+/** Each lead's workflow id is `lead-<leadId>` (CONTRACT.md): built and read here only. */
+const WORKFLOW_ID_PREFIX = 'lead-';
+export const workflowIdFor = (leadId: string) => `${WORKFLOW_ID_PREFIX}${leadId}`;
 /** The lead id of a workflow id `lead-<leadId>` (the inverse of workflowIdFor). */
-export const leadIdOfWorkflowId = (workflowId: string) => workflowId.replace(/^lead-/, '');
+export const leadIdOfWorkflowId = (workflowId: string) =>
+  workflowId.startsWith(WORKFLOW_ID_PREFIX) ? workflowId.slice(WORKFLOW_ID_PREFIX.length) : workflowId;
 
 const isoDate = z.iso.datetime({ offset: true });
 /**
@@ -62,19 +66,10 @@ const profileObject = z.catchall(z.object({
   industry: opt(text(100)),
   companySize: opt(z.int().check(z.gte(0), z.lte(10_000_000))),
   country: opt(z.string().check(z.regex(/^[A-Z]{2}$/, 'must be an ISO-3166 alpha-2 code like US or DE'))),
-  timezone: opt(z.string().check(z.maxLength(64), z.refine(isTimeZone, 'must be an IANA time zone like Europe/Berlin'))),
+  timezone: opt(z.string().check(z.maxLength(64), z.refine(isTimeZone, TIME_ZONE_RULE))),
 }), z.union([z.string().check(z.maxLength(1000), noControls), z.number(), z.boolean(), z.null()]));
 export const profileSchema = profileObject.check(withinLimits());
 export type Profile = z.infer<typeof profileSchema>;
-
-function isTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const leadInputObject = z.extend(profileObject, {
   leadId: leadIdSchema,
@@ -95,7 +90,7 @@ export type LeadStart = z.infer<typeof leadStartSchema>;
 export const leadEventSchema = z.object({
   leadId: leadIdSchema,
   eventId: z.string().check(z.minLength(1), z.maxLength(200)),
-  type: z.string().check(z.regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a lower_snake_case event type')),
+  type: z.string().check(z.regex(EVENT_TYPE_RE, EVENT_TYPE_RULE)),
   occurredAt: opt(isoDate),
   campaign: opt(text(100)),
   channel: opt(text(100)),
@@ -127,7 +122,7 @@ export const importedFactSchema = z.union([
 ]);
 export type ImportedFact = z.infer<typeof importedFactSchema>;
 
-export const BUILTIN_EVENT_TYPES = ['unsubscribe', 'hard_bounce'] as const;
+export { BUILTIN_EVENT_TYPES } from './event-types.js';
 
 export const REJECT_REASONS = ['not_ready', 'no_response', 'bad_fit', 'duplicate', 'other'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];

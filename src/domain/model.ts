@@ -6,7 +6,8 @@
  */
 import type { Config, Track } from './config.js';
 import { formatDuration } from './duration.js';
-import type { Consent, LeadStart, LeadState, Profile, SalesOutcome, Transition } from './lead.js';
+import type { Consent, LeadEvent, LeadStart, LeadState, Profile, SalesOutcome, Transition } from './lead.js';
+import { BUILTIN_EVENT_TYPES, HARD_BOUNCE, UNSUBSCRIBE } from './event-types.js';
 import { profileLimitProblem } from './limits.js';
 import { OUTCOME_STAGE, type Stage, TERMINAL_STAGES } from './stages.js';
 import { nextSendSlot, pruneSent, timeZoneFor } from './schedule.js';
@@ -59,6 +60,26 @@ export function newLead(input: LeadStart, config: Config, configVersion: string,
     transitions: [], scoreLog: [], configVersion,
   };
   return enrol(core, config, now);
+}
+
+/**
+ * How a run starts: from what an earlier run carried (continue-as-new, a run the ledger or a
+ * closed run remembers), under the worker's config version, keeping what the start itself says (a
+ * profile that came with the event that started it, a first campaign); else as a new lead.
+ */
+export function startRun(carried: LeadCore | undefined, input: LeadStart, config: Config, configVersion: string, now: number): LeadCore {
+  if (!carried) return newLead(input, config, configVersion, now);
+  let core: LeadCore = { ...carried, configVersion };
+  const { leadId: _leadId, campaign, channel, consent: _consent, ...profile } = input;
+  if (Object.keys(profile).length) core = applyProfile(core, profile, config, now);
+  if (!core.campaign && campaign) core = { ...core, campaign, channel: core.channel ?? channel };
+  return core;
+}
+
+/** A new config version reaches a running lead: fit is re-applied under the new rules; engagement keeps the points it earned. */
+export function reconfigure(core: LeadCore, config: Config, configVersion: string, now: number): LeadCore {
+  if (configVersion === core.configVersion) return core;
+  return applyProfile({ ...core, configVersion }, {}, config, now);
 }
 
 /** The public LeadState (CONTRACT.md) of a core at time `now`. */
@@ -124,18 +145,30 @@ export function isTerminal(core: LeadCore): boolean {
 
 export interface EventFact { eventId: string; type: string; occurredAt: number; campaign?: string; channel?: string; profile?: Profile; email?: string }
 
-/** Records one (already de-duplicated, validated) event: consent, points, engagement time. */
+/**
+ * Whether the lead takes an event of this type under this config: the types it scores and the
+ * built-in consent events. Any other is ignored, not counted and not remembered as seen, so that a
+ * redelivery counts once a config scores the type.
+ */
+export function isKnownEventType(type: string, config: Config): boolean {
+  return type in config.scoring.behavior || (BUILTIN_EVENT_TYPES as readonly string[]).includes(type);
+}
+
+/**
+ * Records one (already de-duplicated, validated) event: consent, points, engagement time. An
+ * event of a type the config does not know (isKnownEventType) leaves the lead as it was.
+ */
 export function applyEvent(core: LeadCore, ev: EventFact, config: Config, now: number): LeadCore {
+  if (!isKnownEventType(ev.type, config)) return core;
   const halfLife = config.scoring.decay?.halfLife;
   const occurredAt = Math.min(ev.occurredAt, now);
   let next: LeadCore = { ...core, eventsProcessed: core.eventsProcessed + 1, campaign: core.campaign ?? ev.campaign, channel: core.channel ?? ev.channel };
   if (ev.profile || ev.email) next = applyProfile(next, { ...ev.profile, ...(ev.email ? { email: ev.email } : {}) }, config, now);
-  if (ev.type === 'unsubscribe' || ev.type === 'hard_bounce') {
-    const consent: Consent = ev.type === 'unsubscribe' ? 'unsubscribed' : 'bounced';
+  if (ev.type === UNSUBSCRIBE || ev.type === HARD_BOUNCE) {
+    const consent: Consent = ev.type === UNSUBSCRIBE ? 'unsubscribed' : 'bounced';
     return logScore({ ...next, consent: next.consent === 'bounced' ? 'bounced' : consent }, { at: occurredAt, eventId: ev.eventId, type: ev.type, points: 0, note: 'consent: no more nurture email' });
   }
-  const behavior = config.scoring.behavior[ev.type];
-  if (!behavior) return logScore(next, { at: occurredAt, eventId: ev.eventId, type: ev.type, points: 0, note: 'not a scored type in this config version' });
+  const behavior = config.scoring.behavior[ev.type]!;
   // A dormant lead that engages again comes back into the funnel, earning its way back from the
   // engagement it shows from its dormancy on: this event counts (and a hand-raise is kept).
   if (next.stage === 'dormant') {
@@ -271,6 +304,38 @@ export function advance(core: LeadCore, config: Config, now: number, firedUntil 
 /** Records the owner picked for a lead entering sql; the handoff mail follows. */
 export function assignOwner(core: LeadCore, owner: string): { core: LeadCore; effect: Effect } {
   return { core: { ...core, owner }, effect: { kind: 'handoff', owner, escalation: 0 } };
+}
+
+/**
+ * An owner picked for the sql episode that began at `pickedFor` (becameSqlAt when the pick was
+ * asked): taken only if the lead is still in that episode with no owner (it may have been accepted,
+ * recycled or re-entered sql meanwhile); undefined otherwise.
+ */
+export function ownerPicked(core: LeadCore, owner: string, pickedFor: number | undefined): { core: LeadCore; effect: Effect } | undefined {
+  if (core.stage !== 'sql' || core.becameSqlAt !== pickedFor || core.owner !== undefined) return undefined;
+  return assignOwner(core, owner);
+}
+
+/**
+ * The event a permanent bounce of a nurture step becomes (consent: bounced). Its id names the step
+ * and the recycle, so a retried delivery's bounce counts once.
+ */
+export function bounceEvent(core: LeadCore, step: { track: string; step: number }): LeadEvent {
+  return { leadId: core.leadId, eventId: `bounce:${step.track}:${step.step}:${core.recycleCount}`, type: HARD_BOUNCE };
+}
+
+/** The lead in one line for the Temporal UI's "current details" (cheap: runs after every change). */
+export function summaryOf(core: LeadCore, config: Config, now: number): string {
+  const score = scoreAt(core.fit, core.engagement, now, config);
+  const n = core.nurture;
+  return [
+    `**${core.stage}** · score ${score.total} (fit ${score.fit}, engagement ${score.engagement})`,
+    core.owner ? `owner ${core.owner}` : undefined,
+    core.slaDeadline !== undefined ? `SLA until ${iso(core.slaDeadline)}` : undefined,
+    n.track ? `nurture ${n.track} step ${n.step}${n.nextStepAt !== undefined ? ` next ${iso(n.nextStepAt)}` : ''}` : undefined,
+    `consent ${core.consent}`,
+    `${core.eventsProcessed} events`,
+  ].filter(Boolean).join(' · ');
 }
 
 function trackOf(core: LeadCore, config: Config): Track | undefined {

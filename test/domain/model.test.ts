@@ -5,7 +5,7 @@ import { loadConfigFile } from '../../src/config-file.js';
 import type { Config } from '../../src/domain/config.js';
 import { OUTCOME_STAGE, type Profile, REJECT_REASONS, type SalesOutcome, STAGES, type Stage } from '../../src/domain/lead.js';
 import {
-  advance, applyEvent, applyOutcome, applyProfile, assignOwner, type Effect, type EventFact, isTerminal, type LeadCore,
+  advance, applyEvent, applyOutcome, isKnownEventType, applyProfile, assignOwner, type Effect, type EventFact, isTerminal, type LeadCore,
   mqlStaleAt, newLead, nextWake, outcomeError, routingRuleFor, searchAttributesOf, toState, transition,
 } from '../../src/domain/model.js';
 
@@ -132,11 +132,15 @@ describe('events and profile', () => {
     assert.equal(score(c, T0).engagement, 10);
   });
 
-  it('logs a type the config does not score, without points', () => {
-    const c = applyEvent(create(MANAGER, config, version, T0), ev('carrier_pigeon', T0), config, T0);
-    assert.equal(c.eventsProcessed, 1);
+  it('ignores a type the config does not know, as the workflow always has: not counted, no points, not logged', () => {
+    const before = create(MANAGER, config, version, T0);
+    const c = applyEvent(before, ev('carrier_pigeon', T0), config, T0);
+    assert.equal(isKnownEventType('carrier_pigeon', config), false);
+    assert.equal(isKnownEventType('unsubscribe', config), true);
+    assert.equal(isKnownEventType('email_open', config), true);
+    assert.equal(c.eventsProcessed, 0);
     assert.deepEqual(score(c, T0), { total: 30, fit: 30, engagement: 0 });
-    assert.equal(c.scoreLog.at(-1)!.points, 0);
+    assert.deepEqual(c, before);
     assert.equal(c.lastEngagedAt, undefined);
   });
 
