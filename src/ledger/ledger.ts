@@ -160,11 +160,14 @@ export class LeadLedger {
     // above the run's previous write, not by this write (an activity retry repeats its own), and
     // only when this write is the lead's newest (a late, older write removes nothing). The batch's
     // own keys are never removed: a statement must not delete a row a sibling CTE upserts.
+    // `dirty`: the lead's row says this run wrote above its previous write (a failed attempt), and
+    // this write is newer still: only then is there anything to remove (a one-time check, so the
+    // ordinary write does not look at the lead's rows at all).
     const phantom = (alias: string) =>
-      `(COALESCE(${alias}.run_id = $17 AND ${alias}.run_version > $18 AND ${alias}.run_version <> $16, false) AND (SELECT newest FROM w))`;
+      `((SELECT dirty FROM w) AND COALESCE(${alias}.run_id = $17 AND ${alias}.run_version > $18 AND ${alias}.run_version <> $16, false))`;
     await this.pool.query(
       `WITH w AS (
-         SELECT NOT EXISTS (SELECT 1 FROM leads WHERE lead_id = $1 AND version >= $16) AS newest
+         SELECT EXISTS (SELECT 1 FROM leads WHERE lead_id = $1 AND run_id = $17 AND version > $18 AND version < $16) AS dirty
        ), batch_tr AS (
          SELECT t.at, t.from_stage, t.to_stage, t.reason FROM jsonb_to_recordset($4::jsonb) AS t(at timestamptz, from_stage text, to_stage text, reason text)
        ), gone_ev AS (
