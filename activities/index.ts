@@ -261,7 +261,8 @@ async function fromLedger(ledger: LeadLedger, leadId: string, runId: string): Pr
   const carried = (ownAttempt ? row?.runOrigin : row?.carried) as { v?: number; core?: Carried['core'] } | undefined;
   if (!carried?.core) return undefined;
   const ids = await ledger.recentEventIds(leadId, RECENT_EVENT_IDS, ownAttempt ? { exceptRun: runId } : {});
-  return { core: carried.core, recentEventIds: ids.map(digestEventId) };
+  // The version it was written under goes with it: the workflow checks it (src/domain/carried.ts).
+  return { ...(carried.v !== undefined ? { v: carried.v } : {}), core: carried.core, recentEventIds: ids.map(digestEventId) };
 }
 
 /** The final state of the lead's latest completed run, if any (an earlier customer, dormant or disqualified run). */

@@ -4,7 +4,7 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { LeadCore } from '../src/domain/model.js';
+import type { Carried } from '../src/domain/carried.js';
 import type { ImportedFact, LeadEvent, LeadState, Profile, SalesOutcome } from '../src/domain/lead.js';
 
 export const WORKFLOW_TYPE = 'leadWorkflow';
@@ -29,18 +29,7 @@ export const LeadBecameMqlAt = defineSearchAttributeKey('LeadBecameMqlAt', Searc
 export const LeadBecameSqlAt = defineSearchAttributeKey('LeadBecameSqlAt', SearchAttributeType.DATETIME);
 export const SEARCH_ATTRIBUTES = [LeadStage, LeadScore, LeadOwner, LeadCampaign, LeadBecameMqlAt, LeadBecameSqlAt];
 
-/** A fact a signal recorded, waiting for the loop to apply it. */
-export type Fact = { kind: 'event'; event: LeadEvent } | { kind: 'profile'; profile: Profile } | { kind: 'imported'; fact: ImportedFact };
-
-/** What a run hands to the next one (continue-as-new) or leaves as its result (completion). */
-export interface Carried {
-  core: LeadCore;
-  /** Hashes of the most recent event ids, so a redelivered event is still counted once. */
-  recentEventIds: string[];
-  /** Facts that arrived while the run was handing over (continue-as-new only). */
-  inbox?: Fact[];
-}
-
+export { type Carried, type Fact } from '../src/domain/carried.js';
 /** Second workflow argument: state carried from an earlier run, and tuning for tests. */
 export interface LeadRunOptions {
   carried?: Carried;

@@ -1,0 +1,71 @@
+/**
+ * What the loop applied since its last ledger write (with the issue-10 patch), and the write itself:
+ * the events, profile changes and outcomes, the transitions not yet written (all of them on a
+ * run's first write: rewriting one is a no-op), and the latest state under a version that only
+ * moves forward (the run's clock, then a sequence within one moment).
+ */
+import type { Config } from '../../src/domain/config.js';
+import type { LeadEvent, SalesOutcome } from '../../src/domain/lead.js';
+import { type LeadCore, toState } from '../../src/domain/model.js';
+import type { LedgerBatch, LedgerEvent, LedgerOutcome, LedgerProfileChange } from '../../src/ledger/ledger.js';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export class LedgerJournal {
+  private events: LedgerEvent[] = [];
+  private profileChanges: LedgerProfileChange[] = [];
+  private outcomes: LedgerOutcome[] = [];
+  private seq = 0;
+  /** This run's previous write: the last one a completed workflow task stands behind. */
+  private version = 0;
+  private readonly written = new WeakSet<object>();
+
+  constructor(private readonly runId: string) {}
+
+  /** An applied event with the points its score log entry gave it (if the entry is its own). */
+  event(ev: LeadEvent, occurredAt: number, at: number, logged: LeadCore['scoreLog'][number] | undefined): void {
+    const { leadId: _leadId, eventId, type, occurredAt: _occurredAt, ...attributes } = ev;
+    this.events.push({
+      eventId, type, occurredAt: iso(Math.min(occurredAt, at)), appliedAt: iso(at),
+      attributes: { ...attributes, ...(logged?.eventId === eventId ? { points: logged.points, ...(logged.note ? { note: logged.note } : {}) } : {}) },
+    });
+  }
+
+  profileChange(patch: Record<string, unknown>, at: number): void {
+    this.profileChanges.push({ appliedAt: iso(at), seq: ++this.seq, patch });
+  }
+
+  liveOutcome(o: SalesOutcome, at: number): void {
+    this.outcomes.push({
+      outcome: o.outcome, occurredAt: iso(at), source: 'live',
+      ...('reason' in o && o.reason ? { reason: o.reason } : {}), ...(o.note ? { note: o.note } : {}), ...(o.rep ? { rep: o.rep } : {}),
+    });
+  }
+
+  importedOutcome(o: Omit<LedgerOutcome, 'occurredAt' | 'source'> & { at: number }): void {
+    const { at, ...rest } = o;
+    this.outcomes.push({ ...rest, occurredAt: iso(at), source: 'imported' });
+  }
+
+  /** The write for the lead as it is now; what it carries is no longer pending. */
+  batch(c: LeadCore, config: Config, at: number): LedgerBatch {
+    const transitions = c.transitions.filter((t) => !this.written.has(t));
+    transitions.forEach((t) => this.written.add(t));
+    const state = toState(c, config, at);
+    const version = at * 1000 + (++this.seq % 1000);
+    const batch: LedgerBatch = {
+      leadId: c.leadId,
+      events: this.events.splice(0),
+      profileChanges: this.profileChanges.splice(0),
+      outcomes: this.outcomes.splice(0),
+      transitions: transitions.map((t) => ({ ...t, at: iso(t.at) })),
+      lead: {
+        leadId: c.leadId, stage: c.stage, consent: c.consent, score: state.score.total, owner: c.owner, campaign: c.campaign, channel: c.channel,
+        createdAt: state.createdAt, state, carried: { v: 1, core: c }, version,
+      },
+      run: { id: this.runId, after: this.version },
+    };
+    this.version = version;
+    return batch;
+  }
+}

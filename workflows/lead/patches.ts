@@ -1,0 +1,36 @@
+/**
+ * The patches (workflow.patched) that guard each change to the commands a lead's run emits. Every
+ * one is evaluated once, at the start of a run, before its first local activity: a patched() call
+ * next to a local activity later in a run failed replay after cache eviction (0303a59).
+ */
+
+/**
+ * Issue 9, one patch for three changes to the commands a run emits: the loop publishes the public
+ * state in the memo (an upsert per iteration that changed the lead), decides its search attribute
+ * upsert from the same change, and lets deadlines act only once their timer fired (`firedUntil`).
+ * Runs started before it (no marker) keep the old sequence until they continue as new.
+ *
+ * Why the deadline rule is behind the patch too (checked, not assumed): every recorded path
+ * replays with the rule unconditional, but a running lead's history written by the old rule need
+ * not. The old rule sent a step in whatever iteration first ran past it (e.g. the profile signal
+ * that brought the address of a lead whose step was overdue, or a signal landing between a
+ * deadline and its TimerFired task), where the new one waits for the timer: such a history would
+ * stop replaying on deploy. And the lead it was meant to heal cannot be healed by any rule: in
+ * test/fixtures/histories/wedged-no-fault.json the task after the step's own TimerFired (event 41)
+ * started a 0.832 s timer instead of sending, i.e. it ran under the clock of the task before
+ * (25.962 s, the step due at 26.794 s); after that timer fired the step went out. No rule that
+ * reads history alone sends nothing right after the step's timer fired, so that history fails at
+ * event 45 with either rule, and such a lead is recovered with `temporal workflow reset`
+ * (docs/operations.md).
+ */
+export const MEMO_STATE_PATCH = 'issue-9-state-in-memo';
+/**
+ * Issue 10, the lead ledger: an iteration that changed the lead writes what it changed (events,
+ * profile changes, transitions, outcomes, the latest state) with the `recordLead` local activity
+ * instead of upserting the memo (one marker instead of one properties event: an event costs no
+ * more history than before), and a run never completes: a lead in a closed stage (customer,
+ * disqualified, dormant) sleeps with no timer until its next event. A fresh run (its workflow
+ * deleted by retention or by hand) resumes from the ledger's latest state. Runs started before
+ * keep the memo and complete as before until they continue as new.
+ */
+export const LEDGER_PATCH = 'issue-10-ledger';

@@ -1,0 +1,48 @@
+/** The lead's search attributes (CONTRACT.md), upserted only when a value changed. */
+import { upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import type { Config } from '../../src/domain/config.js';
+import { type LeadCore, searchAttributesOf } from '../../src/domain/model.js';
+import { LeadBecameMqlAt, LeadBecameSqlAt, LeadCampaign, LeadOwner, LeadScore, LeadStage } from '../defs.js';
+
+type Values = ReturnType<typeof searchAttributesOf>;
+
+export class SearchAttributeSync {
+  private readonly last: Record<keyof Values, unknown>;
+
+  /** Starts from what the run already has (set by the starter, or inherited on continue-as-new). */
+  constructor() {
+    const initial = workflowInfo().typedSearchAttributes;
+    this.last = {
+      stage: initial.get(LeadStage), score: initial.get(LeadScore), owner: initial.get(LeadOwner),
+      campaign: initial.get(LeadCampaign), becameMqlAt: initial.get(LeadBecameMqlAt)?.getTime(),
+      becameSqlAt: initial.get(LeadBecameSqlAt)?.getTime(),
+    };
+  }
+
+  /**
+   * With the issue-9 patch (`changed` given), an iteration upserts exactly when it changed the
+   * lead, the score always with the rest: whether an upsert happens then follows the facts applied,
+   * not the decayed score under the iteration's clock (an iteration run under an older task's clock
+   * would round differently). So LeadScore is the score as of the lead's last change, not decayed to
+   * the minute. Older runs (`changed` false): an upsert whenever a value differs.
+   */
+  sync(core: LeadCore, config: Config, now: number, changed: boolean): void {
+    const sa = searchAttributesOf(core, config, now);
+    const pairs: SearchAttributeUpdatePair[] = [];
+    const put = (name: keyof Values, pair: SearchAttributeUpdatePair) => {
+      const value = sa[name];
+      if (this.last[name] === value && !(changed && name === 'score')) return;
+      this.last[name] = value;
+      pairs.push(pair);
+    };
+    const date = (ms: number | undefined) => (ms === undefined ? null : new Date(ms));
+    put('stage', { key: LeadStage, value: sa.stage });
+    put('score', { key: LeadScore, value: sa.score });
+    put('owner', { key: LeadOwner, value: sa.owner ?? null });
+    put('campaign', { key: LeadCampaign, value: sa.campaign ?? null });
+    put('becameMqlAt', { key: LeadBecameMqlAt, value: date(sa.becameMqlAt) });
+    put('becameSqlAt', { key: LeadBecameSqlAt, value: date(sa.becameSqlAt) });
+    if (pairs.length) upsertSearchAttributes(pairs);
+  }
+}
