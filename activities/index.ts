@@ -14,6 +14,7 @@ import { digestEventId, RECENT_EVENT_IDS } from '../src/domain/recent-ids.js';
 import type { LeadLedger } from '../src/ledger/ledger.js';
 import type { MailRef, SendLedger } from './ledger.js';
 import { type HandoffMail, type LeadActivities, type NurtureMail, PERMANENT_BOUNCE, type SentMail } from './types.js';
+import { formatEpisode } from '../src/domain/episode.js';
 
 export interface ActivityDeps {
   loaded: LoadedConfig;
@@ -230,7 +231,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
     },
 
     async sendHandoffEmail({ lead, owner, escalation }: HandoffMail) {
-      const episode = `${lead.becameSqlAt ?? 'sql'}:${escalation}`;
+      const episode = formatEpisode(lead.becameSqlAt, escalation);
       const messageId = `<handoff.${atom(lead.leadId)}.${atom(lead.becameSqlAt ?? 'sql')}.${escalation}@${fromDomain}>`;
       const t = now();
       const sales = links.url('sales', lead.leadId, t, { m: episode, o: owner }); // bound to this owner and episode (src/links.ts salesLinkStatus)

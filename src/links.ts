@@ -5,6 +5,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { parseEpisode } from './domain/episode.js';
 
 export const LINK_PURPOSES = ['open', 'click', 'unsubscribe', 'sales'] as const;
 export type LinkPurpose = (typeof LINK_PURPOSES)[number];
@@ -84,14 +85,6 @@ export class LinkSigner {
   }
 }
 
-/** The handoff episode a sales link belongs to: `m` = `<becameSqlAt>:<escalation>`. */
-export function episodeOf(m?: string): { sqlAt: string; escalation: number } | undefined {
-  const i = m ? m.lastIndexOf(':') : -1;
-  if (!m || i <= 0) return undefined;
-  const escalation = Number(m.slice(i + 1));
-  return Number.isInteger(escalation) ? { sqlAt: m.slice(0, i), escalation } : undefined;
-}
-
 /**
  * Whether a sales link may still decide its lead. A link is bound to the handoff it came in: the
  * owner it was mailed to and its episode (the sql entry and the escalation). `decided`: the lead
@@ -100,7 +93,7 @@ export function episodeOf(m?: string): { sqlAt: string; escalation: number } | u
  */
 export function salesLinkStatus(p: Pick<LinkPayload, 'm' | 'o'>, s: { stage: string; owner?: string; becameSqlAt?: string; escalations?: number }): 'current' | 'decided' | 'moved_on' {
   if (s.stage !== 'sql') return 'decided';
-  const ep = episodeOf(p.m);
+  const ep = parseEpisode(p.m);
   // A sales link without its episode was not made by sendHandoffEmail: never current.
   if (!ep) return 'moved_on';
   if (s.becameSqlAt !== undefined && ep.sqlAt !== s.becameSqlAt) return 'moved_on';

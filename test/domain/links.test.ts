@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { episodeOf, LINK_PURPOSES, LINK_TTL, type LinkPurpose, LinkSigner, salesLinkStatus } from '../../src/links.js';
+import { formatEpisode, parseEpisode as episodeOf } from '../../src/domain/episode.js';
+import { LINK_PURPOSES, LINK_TTL, type LinkPurpose, LinkSigner, salesLinkStatus } from '../../src/links.js';
 
 const SECRET = 'a-test-secret-of-some-length';
 const BASE = 'https://mail.acme.example';
@@ -128,6 +129,7 @@ describe('sales links are bound to their owner and episode', () => {
     assert.deepEqual(episodeOf(`${SQL_AT}:1`), { sqlAt: SQL_AT, escalation: 1 });
     assert.equal(episodeOf('no-episode'), undefined);
     assert.equal(episodeOf(`${SQL_AT}:x`), undefined);
+    assert.deepEqual(episodeOf(formatEpisode(SQL_AT, 2)), { sqlAt: SQL_AT, escalation: 2 });
   });
 
   it('is current for its owner in its episode only', () => {
