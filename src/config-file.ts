@@ -6,6 +6,7 @@ import { parse, YAMLParseError } from 'yaml';
 import { type Config, configSchema } from './domain/config.js';
 import { loadTemplates, type Templates } from './templates.js';
 import { TEMPLATE_ID_RE } from './domain/syntax.js';
+import { settings } from './env.js';
 
 
 export class ConfigError extends Error {
@@ -24,7 +25,7 @@ export interface LoadedConfig {
 }
 
 export function defaultConfigPath(): string {
-  return resolve(process.env.LEAD_CONFIG ?? 'config/default.yaml');
+  return settings().configPath;
 }
 
 /** Validates a parsed config object (and, given a base folder, its templates). Throws ConfigError listing every problem. */

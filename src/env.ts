@@ -16,7 +16,65 @@ export const settings = () => ({
   /** The lead ledger's PostgreSQL (postgres://…); unset: the embedded database under dataDir. */
   databaseUrl: process.env.DATABASE_URL?.trim() || undefined,
   dataDir: resolve(process.env.DATA_DIR || join(ROOT, '.data')),
+  /** The config file (LEAD_CONFIG). */
+  configPath: resolve(process.env.LEAD_CONFIG ?? 'config/default.yaml'),
+  /** How often the host of an embedded ledger vacuums it (LEDGER_VACUUM_EVERY_MS, default hourly). */
+  ledgerVacuumEveryMs: Number(process.env.LEDGER_VACUUM_EVERY_MS ?? 3_600_000),
+  /** leadctl prints an error's stack (LEADCTL_DEBUG). */
+  leadctlDebug: Boolean(process.env.LEADCTL_DEBUG),
 });
+
+/**
+ * A worker's sizes (README Performance), tuned on 2-core machines: a cached lead costs about
+ * 1.5 MB, so the cache is sized by memory for the leads active at one moment, not by the number of
+ * live leads (an evicted lead is replayed from history when it wakes); more concurrent workflow
+ * tasks than the cores can run only makes them queue inside the worker until they time out.
+ */
+export const workerTuning = (env: NodeJS.ProcessEnv = process.env) => ({
+  maxCachedWorkflows: Number(env.WORKER_MAX_CACHED_WORKFLOWS ?? 50),
+  maxConcurrentWorkflowTaskExecutions: Number(env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ?? 20),
+  maxConcurrentActivityTaskExecutions: Number(env.WORKER_MAX_CONCURRENT_ACTIVITIES ?? 50),
+  maxConcurrentLocalActivityExecutions: Number(env.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES ?? 50),
+});
+
+/** The API process's own settings, as given (parsed where they are used: src/api/main.ts). */
+export const apiSettings = (env: NodeJS.ProcessEnv = process.env) => ({
+  corsOrigins: env.CODEC_CORS_ORIGINS,
+  log: env.API_LOG !== '0',
+  rateLimit: env.API_RATE_LIMIT,
+  writeRateLimit: env.API_WRITE_RATE_LIMIT,
+});
+
+const port = (v: string | undefined, fallback: number, what: string) => {
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${what} must be a port number, got "${v}"`);
+  return n;
+};
+
+/** What `npm start` (src/stack.ts) runs: its ports, folders and what it uses from outside instead. */
+export function stackSettings(env: NodeJS.ProcessEnv = process.env) {
+  const dataDir = resolve(env.DATA_DIR || join(ROOT, '.data'));
+  const temporalPort = port(env.TEMPORAL_PORT, 7233, 'TEMPORAL_PORT');
+  const apiPort = port(env.API_PORT, 3000, 'API_PORT');
+  return {
+    dataDir,
+    databaseUrl: env.DATABASE_URL?.trim() || undefined,
+    namespace: env.TEMPORAL_NAMESPACE || 'default',
+    taskQueue: env.TEMPORAL_TASK_QUEUE || 'lead-nurture',
+    externalTemporal: env.TEMPORAL_ADDRESS || undefined,
+    temporalPort,
+    uiPort: port(env.TEMPORAL_UI_PORT, temporalPort + 1000, 'TEMPORAL_UI_PORT'),
+    externalSmtp: env.SMTP_URL || undefined,
+    smtpPort: port(env.SMTP_PORT, 2525, 'SMTP_PORT'),
+    apiPort,
+    publicUrl: (env.PUBLIC_URL || `http://localhost:${apiPort}`).replace(/\/$/, ''),
+    codecCorsOrigins: env.CODEC_CORS_ORIGINS || undefined,
+    /** Secrets given in env; the stack generates development values into dataDir for the others. */
+    secrets: { API_TOKEN: env.API_TOKEN, LINK_SECRET: env.LINK_SECRET, PAYLOAD_KEYS: env.PAYLOAD_KEYS },
+    color: !env.NO_COLOR,
+  };
+}
 
 export type SecretName = 'LINK_SECRET' | 'API_TOKEN' | 'PAYLOAD_KEYS';
 

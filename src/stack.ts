@@ -46,7 +46,7 @@ import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { SEARCH_ATTRIBUTES } from '../workflows/defs.js';
 import { generatePayloadKey, parsePayloadKeys } from './codec.js';
-import { ROOT, temporalBinaries, WORKER_MALLOC_ARENA_MAX } from './env.js';
+import { ROOT, stackSettings, temporalBinaries, WORKER_MALLOC_ARENA_MAX } from './env.js';
 import { type EmbeddedDatabase, EmbeddedDatabaseBusy, embeddedUrlFile, hostEmbeddedDatabase, openDatabase, redactUrl } from './ledger/database.js';
 import { type Outbox, startOutbox } from './outbox.js';
 
@@ -60,38 +60,12 @@ interface Child {
 }
 
 const COLORS: Record<string, number> = { stack: 1, temporal: 35, worker: 36, api: 32, smtp: 33, ledger: 34 };
-const tty = process.stdout.isTTY && !process.env.NO_COLOR;
+const tty = process.stdout.isTTY && stackSettings().color;
 const tag = (name: string) => (tty ? `\x1b[${COLORS[name] ?? 0}m[${name}]\x1b[0m` : `[${name}]`);
 const say = (line: string, name = 'stack') => console.log(`${tag(name)} ${line}`);
 const warn = (line: string) => console.error(`${tag('stack')} ${line}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const shown = (p: string) => (p.startsWith(ROOT) ? relative(process.cwd(), p) || '.' : p);
-const int = (v: string | undefined, fallback: number, what: string) => {
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${what} must be a port number, got "${v}"`);
-  return n;
-};
-
-function stackSettings(env = process.env) {
-  const dataDir = resolve(env.DATA_DIR || join(ROOT, '.data'));
-  const temporalPort = int(env.TEMPORAL_PORT, 7233, 'TEMPORAL_PORT');
-  const apiPort = int(env.API_PORT, 3000, 'API_PORT');
-  return {
-    dataDir,
-    databaseUrl: env.DATABASE_URL?.trim() || undefined,
-    namespace: env.TEMPORAL_NAMESPACE || 'default',
-    taskQueue: env.TEMPORAL_TASK_QUEUE || 'lead-nurture',
-    externalTemporal: env.TEMPORAL_ADDRESS || undefined,
-    temporalPort,
-    uiPort: int(env.TEMPORAL_UI_PORT, temporalPort + 1000, 'TEMPORAL_UI_PORT'),
-    externalSmtp: env.SMTP_URL || undefined,
-    smtpPort: int(env.SMTP_PORT, 2525, 'SMTP_PORT'),
-    apiPort,
-    publicUrl: (env.PUBLIC_URL || `http://localhost:${apiPort}`).replace(/\/$/, ''),
-    codecCorsOrigins: env.CODEC_CORS_ORIGINS || undefined,
-  };
-}
 type StackSettings = ReturnType<typeof stackSettings>;
 
 /**
@@ -239,11 +213,11 @@ class LocalStack {
     const ledgerDir = join(s.dataDir, 'ledger');
     for (const dir of [s.dataDir, join(s.dataDir, 'outbox'), ledgerDir]) if (existsSync(dir)) chmodSync(dir, 0o700);
     say(`data in ${shown(s.dataDir)}`);
-    const token = secret(process.env.API_TOKEN, join(s.dataDir, 'api-token'), true);
+    const token = secret(s.secrets.API_TOKEN, join(s.dataDir, 'api-token'), true);
     if (token.source === 'generated') say(`generated an API token into ${shown(join(s.dataDir, 'api-token'))}`);
-    const linkSecret = secret(process.env.LINK_SECRET, join(s.dataDir, 'link-secret'));
+    const linkSecret = secret(s.secrets.LINK_SECRET, join(s.dataDir, 'link-secret'));
     if (linkSecret.source === 'generated') say(`generated a link secret into ${shown(join(s.dataDir, 'link-secret'))}`);
-    const payloadKeys = secret(process.env.PAYLOAD_KEYS, join(s.dataDir, 'payload-keys'), true, () => generatePayloadKey());
+    const payloadKeys = secret(s.secrets.PAYLOAD_KEYS, join(s.dataDir, 'payload-keys'), true, () => generatePayloadKey());
     parsePayloadKeys(payloadKeys.value, payloadKeys.source === 'env' ? 'PAYLOAD_KEYS' : `PAYLOAD_KEYS (from ${shown(join(s.dataDir, 'payload-keys'))})`); // a bad key stops here, not in a child
     if (payloadKeys.source === 'generated') say(`generated a payload encryption key into ${shown(join(s.dataDir, 'payload-keys'))}`);
     const uiOrigins = [`http://localhost:${s.uiPort}`, `http://127.0.0.1:${s.uiPort}`];

@@ -16,7 +16,7 @@ import { createActivities, SMTP_CONNECTIONS } from '../activities/index.js';
 import { sqlSendLedger } from '../activities/ledger.js';
 import { dataConverter, parsePayloadKeys, PayloadKeyError } from './codec.js';
 import { type LoadedConfig, loadConfigFile } from './config-file.js';
-import { EXIT_CONFIG, requireSecrets, SecretError, settings } from './env.js';
+import { EXIT_CONFIG, requireSecrets, SecretError, settings, workerTuning } from './env.js';
 import { LinkSigner } from './links.js';
 import { DatabaseUnreachable, openLedgerDatabase } from './ledger/database.js';
 import { LeadLedger } from './ledger/ledger.js';
@@ -78,14 +78,7 @@ export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: 
     activities,
     workflowBundle: bundle,
     dataConverter: o.dataConverter,
-    // Tuned on 2-core machines (see README, Performance): a cached lead costs about 1.5 MB, so the
-    // cache is sized by memory for the leads active at one moment, not by the number of live
-    // leads (an evicted lead is replayed from history when it wakes); more concurrent workflow
-    // tasks than the cores can run only makes them queue inside the worker until they time out.
-    maxCachedWorkflows: Number(process.env.WORKER_MAX_CACHED_WORKFLOWS ?? 50),
-    maxConcurrentWorkflowTaskExecutions: Number(process.env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ?? 20),
-    maxConcurrentActivityTaskExecutions: Number(process.env.WORKER_MAX_CONCURRENT_ACTIVITIES ?? 50),
-    maxConcurrentLocalActivityExecutions: Number(process.env.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES ?? 50),
+    ...workerTuning(), // src/env.ts: sized for 2-core machines (README, Performance)
   });
   if (!o.workflowBundle && 'codePath' in bundle) rmSync(bundle.codePath, { force: true }); // read by Worker.create
   return { worker, close: () => transport.close() };

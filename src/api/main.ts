@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { LeadService } from '../client.js';
 import { ConfigError, loadConfigFile } from '../config-file.js';
 import { dataConverter, EncryptionCodec, parsePayloadKeys, PayloadKeyError } from '../codec.js';
-import { EXIT_CONFIG, requireSecrets, ROOT, SecretError, settings } from '../env.js';
+import { apiSettings, EXIT_CONFIG, requireSecrets, ROOT, SecretError, settings } from '../env.js';
 import { LinkSigner } from '../links.js';
 import { DatabaseUnreachable, openLedgerDatabase } from '../ledger/database.js';
 import { LeadLedger } from '../ledger/ledger.js';
@@ -38,7 +38,8 @@ export async function runApi(): Promise<void> {
   const secrets = requireSecrets(['LINK_SECRET', 'API_TOKEN', 'PAYLOAD_KEYS']);
   const keys = parsePayloadKeys(secrets.PAYLOAD_KEYS);
   const links = new LinkSigner(secrets.LINK_SECRET, s.publicUrl);
-  const corsOrigins = parseCorsOrigins(process.env.CODEC_CORS_ORIGINS);
+  const api = apiSettings();
+  const corsOrigins = parseCorsOrigins(api.corsOrigins);
   const tokens = apiTokens();
   const loaded = loadConfigFile();
   // The ledger (state, search, funnel, timeline): one that cannot be reached stops start-up with
@@ -49,9 +50,9 @@ export async function runApi(): Promise<void> {
   const client = new Client({ connection, namespace: s.namespace, dataConverter: dataConverter(keys) });
   const service = new LeadService(client, s.taskQueue, loaded.config, new LeadLedger(database.pool));
   const app = buildApi({
-    service, tokens, links, logger: process.env.API_LOG !== '0', codec: { codec: new EncryptionCodec(keys), corsOrigins },
-    rateLimit: parseRate(process.env.API_RATE_LIMIT, DEFAULT_RATE, 'API_RATE_LIMIT') ?? null,
-    writeRateLimit: parseRate(process.env.API_WRITE_RATE_LIMIT, DEFAULT_WRITE_RATE, 'API_WRITE_RATE_LIMIT') ?? null,
+    service, tokens, links, logger: api.log, codec: { codec: new EncryptionCodec(keys), corsOrigins },
+    rateLimit: parseRate(api.rateLimit, DEFAULT_RATE, 'API_RATE_LIMIT') ?? null,
+    writeRateLimit: parseRate(api.writeRateLimit, DEFAULT_WRITE_RATE, 'API_WRITE_RATE_LIMIT') ?? null,
     healthCheck: async () => {
       const r = await connection.withDeadline(Date.now() + 3000, () => connection.healthService.check({}));
       return r.status === 1; // SERVING

@@ -27,7 +27,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
-import { ROOT } from '../env.js';
+import { ROOT, settings } from '../env.js';
 import { pinExtendedQueries } from './pglite-queue.js';
 
 export const MIGRATIONS_DIR = join(ROOT, 'migrations');
@@ -270,8 +270,8 @@ export async function hostEmbeddedDatabase(dir: string, o: { port?: number; wait
   };
 }
 
-/** How often the host of an embedded database vacuums it (env LEDGER_VACUUM_EVERY_MS, default hourly). */
-const VACUUM_EVERY_MS = Number(process.env.LEDGER_VACUUM_EVERY_MS ?? 3_600_000);
+/** How often the host of an embedded database vacuums it (src/env.ts, default hourly). */
+const VACUUM_EVERY_MS = settings().ledgerVacuumEveryMs;
 
 /** VACUUM (ANALYZE) on `url`; a failure (the host stopping) is left for the next round. */
 export async function vacuumOnce(url: string): Promise<boolean> {
