@@ -95,7 +95,9 @@ function holdEndOfData(transport: Transporter) {
       // Called again for each connection the pool tries (it requeues a message not yet read).
       mail.message.processFunc((input) => {
         const s = new HeldEnd(input, endOfData);
-        held.get(endOfData)?.push(s) ?? held.set(endOfData, [s]);
+        const list = held.get(endOfData);
+        if (list) list.push(s);
+        else held.set(endOfData, [s]);
         return s;
       });
     }

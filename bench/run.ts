@@ -32,7 +32,7 @@ import type { LeadEvent, LeadState, Stage } from '../src/domain/lead.js';
 import { ROOT } from '../src/env.js';
 import { startSmtp, type Captured, type SmtpCapture } from '../test/helpers/smtp.js';
 import { baselineCountQuery, type baselineWorkflow } from '../workflows/baseline.js';
-import { eventSignal, stateQuery } from '../workflows/defs.js';
+import { eventSignal } from '../workflows/defs.js';
 import { Cleanups, cpuSeconds, interrupted, hwmBytes, mb, RssSampler, sqliteBytes } from './proc.js';
 import { type DevServer, startDevServer, startWorkerChild, TASK_QUEUE, type WorkerChild } from './stack.js';
 import {

@@ -5,7 +5,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dataConverter, generatePayloadKey, parsePayloadKeys } from '../src/codec.js';
