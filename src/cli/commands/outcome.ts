@@ -1,4 +1,8 @@
-/** `leadctl outcome`: the salesOutcome update, printed as the lead's stage before and after. */
+/**
+ * `leadctl outcome`: the salesOutcome update, printed as the lead's stage before and after. Which
+ * outcome a lead takes is LeadService.salesOutcome's to decide, so leadctl and
+ * POST /v1/leads/:id/sales-outcome answer alike (a WrongStageError: exit 2 here, 409 there).
+ */
 import type { Command } from 'commander';
 import { validate } from '../../client.js';
 import { leadIdSchema, salesOutcomeSchema } from '../../domain/lead.js';
