@@ -204,7 +204,8 @@ export class LeadService {
       throw err;
     });
     if (!state) throw notFoundError(leadId);
-    throw new WrongStageError(`outcome ${outcome.outcome} does not fit: the lead is ${state.stage} and its run has completed`);
+    const ended = `the lead is ${state.stage} and its run has completed`;
+    throw new WrongStageError(`outcome ${outcome.outcome} does not fit: ${ended}`);
   }
 
   /**
