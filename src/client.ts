@@ -66,6 +66,17 @@ export class LeadError extends Error {
   }
 }
 
+/**
+ * A sales outcome that does not fit the lead's stage (LeadService.salesOutcome): 409 over HTTP,
+ * exit code 2 in leadctl, the same message in both.
+ */
+export class WrongStageError extends LeadError {
+  constructor(message: string) {
+    super(409, 'wrong_stage', message);
+    this.name = 'WrongStageError';
+  }
+}
+
 export function validate<T extends z.core.$ZodType>(schema: T, value: unknown, what: string, prefix: (string | number)[] = []): z.output<T> {
   const r = z.safeParse(schema, value);
   if (!r.success) {
@@ -173,16 +184,28 @@ export class LeadService {
     await this.notFound(leadId, () => this.handle(leadId).signal(profileSignal, profile));
   }
 
+  /**
+   * The salesOutcome update, and the one place that decides which outcome a lead takes (the API's
+   * route and leadctl both call this): one that does not fit the lead's stage is a WrongStageError,
+   * whether the running workflow's validator refused it or the lead's run has ended (a customer or
+   * disqualified lead whose run completed, was terminated or deleted: Temporal says "not found",
+   * but the lead exists). Only a lead nobody knows is a 404.
+   */
   async salesOutcome(leadId: string, raw: unknown): Promise<LeadState> {
     const outcome: SalesOutcome = validate(salesOutcomeSchema, raw, 'sales outcome');
     try {
-      return await this.notFound(leadId, () => this.handle(leadId).executeUpdate(salesOutcomeUpdate, { args: [outcome] }));
+      return await this.handle(leadId).executeUpdate(salesOutcomeUpdate, { args: [outcome] });
     } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError) {
-        throw new LeadError(409, 'wrong_stage', err.cause?.message ?? err.message);
-      }
-      throw err;
+      if (err instanceof WorkflowUpdateFailedError) throw new WrongStageError(err.cause?.message ?? err.message);
+      if (!isNotFound(err)) throw err;
     }
+    const state = await this.getState(leadId).catch((err) => {
+      if (err instanceof LeadError && err.status === 404) return undefined;
+      throw err;
+    });
+    if (!state) throw notFoundError(leadId);
+    const ended = `the lead is ${state.stage} and its run has completed`;
+    throw new WrongStageError(`outcome ${outcome.outcome} does not fit: ${ended}`);
   }
 
   /**

@@ -344,7 +344,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
     v1.post('/leads/:leadId/sales-outcome', sales, async (req, reply) => {
       const leadId = leadIdOf(req);
-      return reply.send(await temporal(() => salesOutcome(leadId, req.body)));
+      return reply.send(await temporal(() => service.salesOutcome(leadId, req.body)));
     });
 
     v1.get('/leads/:leadId', read, async (req) => {
@@ -393,22 +393,6 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       return { entries: r.entries, ...(next ? { nextPageToken: next } : {}) };
     });
   }, { prefix: '/v1' });
-
-  /**
-   * The salesOutcome update. An update to a run that already completed (a customer, a disqualified
-   * lead) is "not found" to Temporal, but the lead exists: that is a wrong stage, not a 404.
-   */
-  async function salesOutcome(leadId: string, body: unknown): Promise<LeadState> {
-    try {
-      return await service.salesOutcome(leadId, body);
-    } catch (err) {
-      if (!(err instanceof LeadError) || err.status !== 404) throw err;
-      const state = await service.getState(leadId).catch(() => undefined);
-      if (!state) throw err;
-      const outcome = (body as { outcome?: string }).outcome;
-      throw new LeadError(409, 'wrong_stage', `outcome ${outcome} does not fit: the lead is ${state.stage} and its run has completed`);
-    }
-  }
 
   // ---- links in mail ---------------------------------------------------------------------------
   /** Verifies `?t=`; answers 400/403 itself (HTML for browsers, JSON otherwise) and returns undefined. */
@@ -557,7 +541,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       ? { outcome: 'accepted', ...(form.data.note ? { note: form.data.note } : {}), ...(rep ? { rep } : {}) }
       : { outcome: 'rejected', reason: form.data.reason, ...(form.data.note ? { note: form.data.note } : {}), ...(rep ? { rep } : {}) };
     try {
-      const after = await temporal(() => salesOutcome(p.l, outcome));
+      const after = await temporal(() => service.salesOutcome(p.l, outcome));
       const verb = form.data.action === 'accept' ? 'accepted' : 'rejected';
       return htmlPage(reply, 200, `Lead ${verb}`, `<p id="result">Thank you. The lead is now <strong>${esc(after.stage)}</strong>.</p>${summary(after)}`);
     } catch (err) {

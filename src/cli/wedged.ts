@@ -4,11 +4,9 @@
  * `TemporalReportedProblems` once `system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute`
  * tasks in a row failed (the dev server of `npm start` and the tests set it; see
  * docs/operations.md "A lead whose workflow task fails"). For each such lead this prints what
- * failed and the `temporal workflow reset` that recovers it.
+ * failed and the `temporal workflow reset` that recovers it (the command: commands/wedged.ts).
  */
 import type { Client } from '@temporalio/client';
-import type { Command } from 'commander';
-import type { LeadService } from '../client.js';
 import { leadIdOfWorkflowId } from '../domain/lead.js';
 import { WORKFLOW_TYPE } from '../../workflows/defs.js';
 
@@ -63,27 +61,4 @@ async function firstFailure(client: Client, workflowId: string, runId: string): 
   const at = Number(named[1]);
   const completed = events.filter((e) => e.workflowTaskCompletedEventAttributes && Number(e.eventId) < at).at(-1);
   return { failure, resetEventId: completed ? Number(completed.eventId) : undefined };
-}
-
-type Action = <A extends unknown[]>(fn: (ctx: { connect(o?: { ledger?: boolean }): Promise<LeadService> }, json: boolean, ...args: A) => Promise<number | void>) => (...args: A) => Promise<void>;
-
-/** Adds `wedged` to leadctl (one line in leadctl.ts). Exit code 3 when any lead is wedged, so a cron or probe can alert on it. */
-export function addWedgedCommand(program: Command, action: Action, out: (s: string) => void) {
-  program.command('wedged')
-    .description('leads whose workflow task keeps failing (TemporalReportedProblems), with the reset that recovers each; exit 3 if any')
-    .option('--limit <n>', 'at most this many (default 100)', (v) => Math.max(1, Number.parseInt(v, 10) || 100))
-    .action(action(async (ctx, json, o: { limit?: number }) => {
-      const leads = await wedgedLeads((await ctx.connect({ ledger: false })).client, o.limit ?? 100);
-      if (json) out(JSON.stringify({ leads }, null, 2));
-      else if (!leads.length) out('no wedged leads');
-      else {
-        for (const l of leads) {
-          out(`${l.leadId}  ${l.problems.join(' ')}${l.attempts ? `  attempt ${l.attempts}` : ''}${l.since ? ` since ${l.since}` : ''}`);
-          if (l.failure) out(`  failure: ${l.failure.split('\n')[0]}`);
-          out(`  recover: ${l.reset}`);
-        }
-        out(`${leads.length} wedged lead${leads.length === 1 ? '' : 's'} (see docs/operations.md, "A lead whose workflow task fails")`);
-      }
-      return leads.length ? 3 : 0;
-    }));
 }

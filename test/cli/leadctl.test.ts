@@ -256,6 +256,66 @@ describe('leadctl against Temporal', () => {
   });
 });
 
+describe('leadctl and the API decide a sales outcome alike (LeadService.salesOutcome)', () => {
+  const SALES_TOKEN = 'sales-outcome-test-0123456789';
+
+  /** A US lead taken to customer in-process: a demo request hands it off, sales accepts, then wins it. */
+  async function customer(leadId: string): Promise<void> {
+    await svc.upsertLead({ leadId, email: `${leadId}@corp.example`, country: 'US' });
+    await svc.sendEvent({ leadId, eventId: `${leadId}-demo`, type: 'demo_request' });
+    await until(() => state(leadId), (x) => x.stage === 'sql' && !!x.owner);
+    await svc.salesOutcome(leadId, { outcome: 'accepted' });
+    assert.equal((await svc.salesOutcome(leadId, { outcome: 'won' })).stage, 'customer');
+    await until(() => state(leadId), (x) => x.stage === 'customer');
+  }
+
+  it('answers the same for a customer whose run sleeps, has ended or is gone, and for an unknown lead', async () => {
+    const api = buildApi({
+      service: svc, links: new LinkSigner('leadctl-test-link-secret-0123', 'http://links.test'),
+      tokens: [`sales:${SALES_TOKEN}`], healthCheck: async () => true,
+    });
+    try {
+      await customer('cli-won-sleeping');
+      await customer('cli-won-terminated');
+      await env!.client.workflow.getHandle('lead-cli-won-terminated').terminate('test: a run that has ended');
+      await customer('cli-won-deleted');
+      // Deleted as retention deletes a closed run: only the ledger still knows the lead.
+      await env!.client.workflowService.deleteWorkflowExecution({
+        namespace: env!.namespace ?? 'default', workflowExecution: { workflowId: 'lead-cli-won-deleted' },
+      });
+      const described = () => env!.client.workflow.getHandle('lead-cli-won-deleted').describe();
+      await until(() => described().then(() => false, () => true), (gone) => gone);
+
+      for (const [leadId, status, code] of <[string, number, string][]>[
+        ['cli-won-sleeping', 409, 'wrong_stage'],
+        ['cli-won-terminated', 409, 'wrong_stage'],
+        ['cli-won-deleted', 409, 'wrong_stage'],
+        ['cli-nobody', 404, 'not_found'],
+      ]) {
+        const http = await api.inject({
+          method: 'POST', url: `/v1/leads/${leadId}/sales-outcome`, payload: { outcome: 'won' },
+          headers: { authorization: `Bearer ${SALES_TOKEN}` },
+        });
+        assert.equal(http.statusCode, status, `${leadId}: ${http.body}`);
+        const { error } = http.json() as { error: { code: string; message: string } };
+        assert.equal(error.code, code, http.body);
+        const text = await cli('outcome', leadId, 'won');
+        assert.equal(text.code, 2, `${leadId}: ${text.stderr}`);
+        assert.equal(text.stdout, '');
+        assert.equal(text.stderr, `error: ${error.message}\n`, `${leadId}: leadctl says what the API says`);
+        const json = await cli('outcome', leadId, 'won', '--json');
+        assert.equal(json.code, 2, json.stderr);
+        assert.deepEqual(JSON.parse(json.stderr), http.json(), `${leadId}: leadctl --json errs with the API's body`);
+      }
+      for (const leadId of ['cli-won-sleeping', 'cli-won-terminated', 'cli-won-deleted']) {
+        assert.equal((await state(leadId)).stage, 'customer', `${leadId}: the refused outcome changed nothing`);
+      }
+    } finally {
+      await api.close();
+    }
+  });
+});
+
 describe('leadctl import', () => {
   let leadsCsv: string;
   let eventsCsv: string;
