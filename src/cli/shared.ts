@@ -151,7 +151,7 @@ export function report(err: unknown, json: boolean, io: Io): number {
     ? err.message : err instanceof Error ? err.message : String(err);
   if (json) io.err(JSON.stringify({ error: { code: err instanceof ConfigError ? 'bad_config' : 'error', message } }));
   else io.err(`error: ${message}`);
-  if (process.env.LEADCTL_DEBUG && err instanceof Error) io.err(err.stack ?? '');
+  if (settings().leadctlDebug && err instanceof Error) io.err(err.stack ?? '');
   return 1;
 }
 
