@@ -3,51 +3,66 @@
  * template files live in src/config-file.ts; this module only validates a plain object, so the
  * workflow bundle can import the types.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import { parseDuration } from './duration.js';
 import { BUILTIN_EVENT_TYPES } from './event-types.js';
 import { STAGES } from './stages.js';
-import { EVENT_TYPE_RE, EVENT_TYPE_RULE, isTimeZone, TEMPLATE_ID_RE, TEMPLATE_ID_RULE, TIME_ZONE_RULE } from './syntax.js';
+import {
+  EVENT_TYPE_RE, EVENT_TYPE_RULE, isTimeZone, TEMPLATE_ID_RE, TEMPLATE_ID_RULE, TIME_ZONE_RULE,
+} from './syntax.js';
+
+// zod/mini loads no messages by default; English ones, as every entry point reports them (as in lead.ts).
+z.config(en());
+
+const opt = z.optional;
 
 /**
- * A whole number. Not `z.number().int()`: its issue aborts every refinement above it, so the
+ * A whole number. Not `z.int()`: its issue aborts every refinement above it, so the
  * cross-field checks (catch-all route, thresholds, tracks) would go unreported next to it.
  */
-const wholeNumber = () => z.number().refine(Number.isSafeInteger, 'must be a whole number');
+const wholeNumber = () => z.number().check(z.refine(Number.isSafeInteger, 'must be a whole number'));
 
 /** A duration string (`500ms`, `2s`, `15m`, `48h`, `30d`) that yields milliseconds. */
-export const durationMs = z.string().transform((text, ctx) => {
-  const ms = parseDuration(text);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration like 500ms, 2s, 15m, 48h or 30d` });
-    return z.NEVER;
-  }
-  return ms;
-});
+export const durationMs = z.pipe(
+  z.string(),
+  z.transform((text: string, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      // mini's transform context has no addIssue (classic adds one): the same issue, pushed directly.
+      const message = `"${text}" is not a duration like 500ms, 2s, 15m, 48h or 30d`;
+      ctx.issues.push({ code: 'custom', message, input: text });
+      return z.NEVER;
+    }
+    return ms;
+  }),
+);
 
-const fieldName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be a profile field name');
+const fieldName = z.string().check(z.regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'must be a profile field name'));
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
+const nonEmpty = <T extends z.ZodMiniType>(item: T) => z.array(item).check(z.minLength(1));
 
 /** One rule over a profile field. Exactly one kind of test per rule. */
-const ruleSchema = z.object({
+const ruleSchema = z.strictObject({
   field: fieldName,
-  in: z.array(scalar).min(1).optional(),
-  notIn: z.array(scalar).min(1).optional(),
-  pattern: z.string().min(1).refine(isRegExp, 'must be a valid regular expression').optional(),
-  domain: z.array(z.string().min(1)).min(1).optional(),
-  min: z.number().optional(),
-  max: z.number().optional(),
-  exists: z.boolean().optional(),
-}).strict().superRefine((rule, ctx) => {
+  in: opt(nonEmpty(scalar)),
+  notIn: opt(nonEmpty(scalar)),
+  pattern: opt(z.string().check(z.minLength(1), z.refine(isRegExp, 'must be a valid regular expression'))),
+  domain: opt(nonEmpty(z.string().check(z.minLength(1)))),
+  min: opt(z.number()),
+  max: opt(z.number()),
+  exists: opt(z.boolean()),
+}).check(z.superRefine((rule, ctx) => {
   const tests = (['in', 'notIn', 'pattern', 'domain', 'exists'] as const).filter((k) => rule[k] !== undefined);
   const hasRange = rule.min !== undefined || rule.max !== undefined;
   if (tests.length + (hasRange ? 1 : 0) !== 1) {
-    ctx.addIssue({ code: 'custom', message: 'a rule needs exactly one of in, notIn, pattern, domain, exists or min/max' });
+    const message = 'a rule needs exactly one of in, notIn, pattern, domain, exists or min/max';
+    ctx.addIssue({ code: 'custom', message });
   }
   if (rule.min !== undefined && rule.max !== undefined && rule.min > rule.max) {
     ctx.addIssue({ code: 'custom', path: ['min'], message: 'min is greater than max' });
   }
-}, { when: isObject });
+}, { when: isObject }));
 export type Rule = z.infer<typeof ruleSchema>;
 
 /**
@@ -68,83 +83,90 @@ function isRegExp(pattern: string): boolean {
 }
 
 // Both sides strict: an intersection drops a key only one side rejects, and a misspelt key must be reported.
-const fitRuleSchema = ruleSchema.and(z.object({ points: wholeNumber() }).strict());
-const disqualifyRuleSchema = ruleSchema.and(z.object({ reason: z.string().optional() }).strict());
+const fitRuleSchema = z.intersection(ruleSchema, z.strictObject({ points: wholeNumber() }));
+const disqualifyRuleSchema = z.intersection(ruleSchema, z.strictObject({ reason: opt(z.string()) }));
 
-const behaviorSchema = z.object({
+const behaviorSchema = z.strictObject({
   points: wholeNumber(),
-  maxPerDay: wholeNumber().positive().optional(),
-  handRaiser: z.boolean().optional(),
-}).strict();
+  maxPerDay: opt(wholeNumber().check(z.positive())),
+  handRaiser: opt(z.boolean()),
+});
 
-const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24h)');
+const timeOfDay = z.string().check(z.regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24h)'));
 const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
 
-const stepSchema = z.object({
+const stepSchema = z.strictObject({
   after: durationMs,
-  template: z.string().regex(TEMPLATE_ID_RE, TEMPLATE_ID_RULE),
-  skipIfEngagedWithin: durationMs.optional(),
-}).strict();
+  template: z.string().check(z.regex(TEMPLATE_ID_RE, TEMPLATE_ID_RULE)),
+  skipIfEngagedWithin: opt(durationMs),
+});
 
-const trackSchema = z.object({
-  id: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be a lower-case id'),
-  for: z.array(z.enum(STAGES)).min(1),
-  steps: z.array(stepSchema).min(1),
-}).strict();
+const trackSchema = z.strictObject({
+  id: z.string().check(z.regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be a lower-case id')),
+  for: nonEmpty(z.enum(STAGES)),
+  steps: nonEmpty(stepSchema),
+});
 
-const routingRuleSchema = z.object({
-  when: z.record(fieldName, z.array(scalar).min(1)).optional(),
-  owners: z.array(z.email()).min(1),
-}).strict();
+const routingRuleSchema = z.strictObject({
+  when: opt(z.record(fieldName, nonEmpty(scalar))),
+  owners: nonEmpty(z.email()),
+});
 
-const timeZone = z.string().refine(isTimeZone, TIME_ZONE_RULE);
+const timeZone = z.string().check(z.refine(isTimeZone, TIME_ZONE_RULE));
 
-export const configSchema = z.object({
-  scoring: z.object({
-    thresholds: z.object({
-      mql: wholeNumber(),
-      sql: wholeNumber(),
-      minFit: wholeNumber().default(0),
-    }).strict().refine((t) => typeof t.sql !== 'number' || typeof t.mql !== 'number' || t.sql >= t.mql, {
-      message: 'sql threshold must not be below the mql threshold', path: ['sql'], when: isObject,
-    }),
-    fit: z.array(fitRuleSchema).default([]),
-    disqualify: z.array(disqualifyRuleSchema).default([]),
-    behavior: z.record(z.string().regex(EVENT_TYPE_RE, EVENT_TYPE_RULE), behaviorSchema)
-      .superRefine((b, ctx) => {
-        for (const t of BUILTIN_EVENT_TYPES) {
-          if (t in b) ctx.addIssue({ code: 'custom', path: [t], message: `${t} is a built-in event type (consent), not a behaviour` });
-        }
-      }, { when: isObject }),
-    decay: z.object({ halfLife: durationMs }).strict().optional(),
-  }).strict(),
-  nurture: z.object({ tracks: z.array(trackSchema).default([]) }).strict().default({ tracks: [] }),
-  timeouts: z.object({
+const thresholdsSchema = z.strictObject({
+  mql: wholeNumber(),
+  sql: wholeNumber(),
+  minFit: z._default(wholeNumber(), 0),
+}).check(z.refine((t) => typeof t.sql !== 'number' || typeof t.mql !== 'number' || t.sql >= t.mql, {
+  message: 'sql threshold must not be below the mql threshold', path: ['sql'], when: isObject,
+}));
+
+const behaviorsSchema = z.record(z.string().check(z.regex(EVENT_TYPE_RE, EVENT_TYPE_RULE)), behaviorSchema)
+  .check(z.superRefine((b, ctx) => {
+    for (const t of BUILTIN_EVENT_TYPES) {
+      const message = `${t} is a built-in event type (consent), not a behaviour`;
+      if (t in b) ctx.addIssue({ code: 'custom', path: [t], message });
+    }
+  }, { when: isObject }));
+
+const sendWindowSchema = z.strictObject({
+  days: z._default(nonEmpty(z.enum(WEEKDAYS)), ['mon', 'tue', 'wed', 'thu', 'fri']),
+  from: timeOfDay,
+  to: timeOfDay,
+}).check(z.refine((w) => typeof w.from !== 'string' || typeof w.to !== 'string' || w.from < w.to, {
+  message: 'from must be before to', path: ['to'], when: isObject,
+}));
+
+export const configSchema = z.strictObject({
+  scoring: z.strictObject({
+    thresholds: thresholdsSchema,
+    fit: z._default(z.array(fitRuleSchema), []),
+    disqualify: z._default(z.array(disqualifyRuleSchema), []),
+    behavior: behaviorsSchema,
+    decay: opt(z.strictObject({ halfLife: durationMs })),
+  }),
+  nurture: z._default(z.strictObject({ tracks: z._default(z.array(trackSchema), []) }), { tracks: [] }),
+  timeouts: z.strictObject({
     mqlStaleAfter: durationMs,
     salesAcceptWithin: durationMs,
-    salesEscalations: wholeNumber().min(0).max(20).default(0),
+    salesEscalations: z._default(wholeNumber().check(z.gte(0), z.lte(20)), 0),
     dormantAfter: durationMs,
-  }).strict(),
-  routing: z.array(routingRuleSchema).min(1, 'at least one routing rule (a catch-all) is needed'),
-  email: z.object({
-    from: z.string().min(3),
-    templates: z.string().default('templates/'),
-    sendWindow: z.object({
-      days: z.array(z.enum(WEEKDAYS)).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri']),
-      from: timeOfDay,
-      to: timeOfDay,
-    }).strict().refine((w) => typeof w.from !== 'string' || typeof w.to !== 'string' || w.from < w.to, {
-      message: 'from must be before to', path: ['to'], when: isObject,
-    }).optional(),
-    defaultTimezone: timeZone.default('UTC'),
-    frequencyCap: z.object({
-      perDay: wholeNumber().positive().optional(),
-      perWeek: wholeNumber().positive().optional(),
-    }).strict().optional(),
-  }).strict(),
-  campaigns: z.record(z.string(), z.object({ cost: z.number().min(0) }).strict()).default({}),
-}).strict().superRefine((cfg, ctx) => {
+  }),
+  routing: z.array(routingRuleSchema).check(z.minLength(1, 'at least one routing rule (a catch-all) is needed')),
+  email: z.strictObject({
+    from: z.string().check(z.minLength(3)),
+    templates: z._default(z.string(), 'templates/'),
+    sendWindow: opt(sendWindowSchema),
+    defaultTimezone: z._default(timeZone, 'UTC'),
+    frequencyCap: opt(z.strictObject({
+      perDay: opt(wholeNumber().check(z.positive())),
+      perWeek: opt(wholeNumber().check(z.positive())),
+    })),
+  }),
+  campaigns: z._default(z.record(z.string(), z.strictObject({ cost: z.number().check(z.gte(0)) })), {}),
+}).check(z.superRefine((cfg, ctx) => {
   // Runs on partly invalid input too (see isObject), so it reads the fields defensively.
   const tracks: unknown[] = Array.isArray(cfg.nurture?.tracks) ? cfg.nurture.tracks : [];
   const ids = new Set<string>();
@@ -152,22 +174,28 @@ export const configSchema = z.object({
   tracks.forEach((track, i) => {
     const t = (typeof track === 'object' && track !== null ? track : {}) as { id?: unknown; for?: unknown };
     if (typeof t.id !== 'string') return;
-    if (ids.has(t.id)) ctx.addIssue({ code: 'custom', path: ['nurture', 'tracks', i, 'id'], message: `duplicate track id ${t.id}` });
+    if (ids.has(t.id)) {
+      ctx.addIssue({ code: 'custom', path: ['nurture', 'tracks', i, 'id'], message: `duplicate track id ${t.id}` });
+    }
     ids.add(t.id);
     if (!Array.isArray(t.for)) return;
     t.for.forEach((stage: unknown, j) => {
       if (typeof stage !== 'string') return;
       const other = stagesSeen.get(stage);
-      if (other) ctx.addIssue({ code: 'custom', path: ['nurture', 'tracks', i, 'for', j], message: `stage ${stage} is already nurtured by track ${other}` });
+      if (other) {
+        const message = `stage ${stage} is already nurtured by track ${other}`;
+        ctx.addIssue({ code: 'custom', path: ['nurture', 'tracks', i, 'for', j], message });
+      }
       stagesSeen.set(stage, t.id as string);
     });
   });
   const routing: unknown[] = Array.isArray(cfg.routing) ? cfg.routing : [];
   const last = routing[routing.length - 1] as { when?: unknown } | undefined;
   if (typeof last === 'object' && last !== null && last.when !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['routing', routing.length - 1], message: 'the last routing rule must have no `when` (a catch-all)' });
+    const message = 'the last routing rule must have no `when` (a catch-all)';
+    ctx.addIssue({ code: 'custom', path: ['routing', routing.length - 1], message });
   }
-}, { when: isObject });
+}, { when: isObject }));
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
