@@ -249,16 +249,30 @@ export function routingRuleFor(profile: Profile, config: Config): number {
  * enrolled, whatever the clock, so it goes out in the iteration that enrolled the lead.
  */
 export function advance(core: LeadCore, config: Config, now: number, firedUntil = now): { core: LeadCore; effects: Effect[] } {
-  const effects: Effect[] = [];
-  const t = config.timeouts;
-  const th = config.scoring.thresholds;
-  let c = core;
+  let c = disqualifyRule(core, config, now);
+  c = qualifyRule(c, config, now);
+  c = staleMqlRule(c, config, now, firedUntil);
+  c = dormancyRule(c, config, now, firedUntil);
+  const sales = salesRule(c, config, now, firedUntil);
+  const step = dueNurture(sales.core, config, now, firedUntil);
+  return { core: step.core, effects: [...sales.effects, ...(step.effect ? [step.effect] : [])] };
+}
 
-  // Rule-based disqualification (any open stage), and its reversal when the profile changes.
+/** Rule-based disqualification (any open stage), and its reversal when the profile changes. */
+export function disqualifyRule(c: LeadCore, config: Config, now: number): LeadCore {
   const dq = disqualifiedBy(c.profile, config);
-  if (dq && !isTerminal(c)) c = transition(c, 'disqualified', `disqualify rule: ${dq}`, now, config);
-  if (!dq && c.stage === 'disqualified' && !c.disqualifiedBySales) c = transition(c, 'lead', 'no disqualify rule matches any more', now, config);
+  if (dq && !isTerminal(c)) return transition(c, 'disqualified', `disqualify rule: ${dq}`, now, config);
+  if (!dq && c.stage === 'disqualified' && !c.disqualifiedBySales) return transition(c, 'lead', 'no disqualify rule matches any more', now, config);
+  return c;
+}
 
+/**
+ * Qualification: a lead (or recycled lead) becomes mql on the mql threshold with enough fit, an
+ * mql becomes sql on the sql threshold; a hand-raiser takes it straight through to sql.
+ */
+export function qualifyRule(lead: LeadCore, config: Config, now: number): LeadCore {
+  const th = config.scoring.thresholds;
+  let c = lead;
   const score = () => scoreAt(c.fit, c.engagement, now, config).total;
   if ((c.stage === 'lead' || c.stage === 'recycled') && (c.handRaised || (score() >= th.mql && c.fit >= th.minFit))) {
     c = transition(c, 'mql', c.handRaised ? `hand-raiser: ${c.handRaised}` : `score ${score()} >= mql ${th.mql} and fit ${c.fit} >= ${th.minFit}`, now, config);
@@ -267,38 +281,46 @@ export function advance(core: LeadCore, config: Config, now: number, firedUntil 
     c = transition(c, 'sql', c.handRaised ? `hand-raiser: ${c.handRaised}` : `score ${score()} >= sql ${th.sql}`, now, config);
   }
   if (c.handRaised && c.stage !== 'lead' && c.stage !== 'recycled' && c.stage !== 'mql') c = { ...c, handRaised: undefined };
+  return c;
+}
 
-  if (c.stage === 'mql' && firedUntil >= mqlStaleAt(c, config)) {
-    c = transition(c, 'recycled', `no engagement for ${formatDuration(t.mqlStaleAfter)} as mql`, now, config);
-  }
-  if ((c.stage === 'lead' || c.stage === 'recycled') && firedUntil >= dormantAt(c, config)) {
-    c = transition(c, 'dormant', `no engagement for ${formatDuration(t.dormantAfter)}`, now, config);
-  }
+/** An mql with no engagement for timeouts.mqlStaleAfter is recycled (once its timer fired). */
+export function staleMqlRule(c: LeadCore, config: Config, now: number, firedUntil: number): LeadCore {
+  if (c.stage !== 'mql' || firedUntil < mqlStaleAt(c, config)) return c;
+  return transition(c, 'recycled', `no engagement for ${formatDuration(config.timeouts.mqlStaleAfter)} as mql`, now, config);
+}
 
-  if (c.stage === 'sql') {
-    if (c.owner === undefined && c.routingRule === undefined) {
-      const rule = routingRuleFor(c.profile, config);
-      c = { ...c, routingRule: rule };
-      effects.push({ kind: 'assignOwner', rule, owners: config.routing[rule]!.owners });
-    } else if (c.owner !== undefined && c.slaDeadline !== undefined && firedUntil >= c.slaDeadline) {
-      const owners = config.routing[c.routingRule ?? routingRuleFor(c.profile, config)]!.owners;
-      if (c.escalations < t.salesEscalations) {
-        const owner = owners[(owners.indexOf(c.owner) + 1) % owners.length]!;
-        c = {
-          ...c, owner, escalations: c.escalations + 1, slaDeadline: now + t.salesAcceptWithin,
-          transitions: [...c.transitions, { at: now, from: 'sql' as Stage, to: 'sql' as Stage, reason: `SLA expired; escalated from ${c.owner} to ${owner}` }].slice(-MAX_TRANSITIONS),
-        };
-        effects.push({ kind: 'handoff', owner, escalation: c.escalations });
-      } else {
-        c = transition(c, 'recycled', `sales SLA of ${formatDuration(t.salesAcceptWithin)} expired ${t.salesEscalations ? `after ${t.salesEscalations} escalation(s)` : ''}`.trim(), now, config);
-      }
-    }
-  }
+/** A lead or recycled lead with no engagement for timeouts.dormantAfter goes dormant. */
+export function dormancyRule(c: LeadCore, config: Config, now: number, firedUntil: number): LeadCore {
+  if ((c.stage !== 'lead' && c.stage !== 'recycled') || firedUntil < dormantAt(c, config)) return c;
+  return transition(c, 'dormant', `no engagement for ${formatDuration(config.timeouts.dormantAfter)}`, now, config);
+}
 
-  const step = dueNurture(c, config, now, firedUntil);
-  c = step.core;
-  if (step.effect) effects.push(step.effect);
-  return { core: c, effects };
+/**
+ * The handoff: an sql lead with no owner is routed (an owner pick, then the handoff mail); an owner
+ * who lets the SLA expire is escalated to the next owner of the rule, up to
+ * timeouts.salesEscalations times, then the lead is recycled.
+ */
+export function salesRule(lead: LeadCore, config: Config, now: number, firedUntil: number): { core: LeadCore; effects: Effect[] } {
+  const t = config.timeouts;
+  const c = lead;
+  if (c.stage !== 'sql') return { core: c, effects: [] };
+  if (c.owner === undefined && c.routingRule === undefined) {
+    const rule = routingRuleFor(c.profile, config);
+    return { core: { ...c, routingRule: rule }, effects: [{ kind: 'assignOwner', rule, owners: config.routing[rule]!.owners }] };
+  }
+  if (c.owner === undefined || c.slaDeadline === undefined || firedUntil < c.slaDeadline) return { core: c, effects: [] };
+  const owners = config.routing[c.routingRule ?? routingRuleFor(c.profile, config)]!.owners;
+  if (c.escalations < t.salesEscalations) {
+    const owner = owners[(owners.indexOf(c.owner) + 1) % owners.length]!;
+    const next: LeadCore = {
+      ...c, owner, escalations: c.escalations + 1, slaDeadline: now + t.salesAcceptWithin,
+      transitions: [...c.transitions, { at: now, from: 'sql' as Stage, to: 'sql' as Stage, reason: `SLA expired; escalated from ${c.owner} to ${owner}` }].slice(-MAX_TRANSITIONS),
+    };
+    return { core: next, effects: [{ kind: 'handoff', owner, escalation: next.escalations }] };
+  }
+  const recycled = transition(c, 'recycled', `sales SLA of ${formatDuration(t.salesAcceptWithin)} expired ${t.salesEscalations ? `after ${t.salesEscalations} escalation(s)` : ''}`.trim(), now, config);
+  return { core: recycled, effects: [] };
 }
 
 /** Records the owner picked for a lead entering sql; the handoff mail follows. */
