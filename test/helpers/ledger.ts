@@ -7,12 +7,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Database, openDatabase } from '../../src/ledger/database.js';
-import { startPostgres } from './postgres.js';
+import { type PostgresServer, startPostgres } from './postgres.js';
 
 export type Backend = 'embedded' | 'postgres';
 export const BACKENDS: Backend[] = ['embedded', 'postgres'];
 
-export async function ledgerDatabase(backend: Backend): Promise<Database & { url?: string }> {
+/** A fresh ledger database; on the postgres backend with the server under it (closing it stops the server). */
+export type LedgerDatabase = Database & { postgres?: PostgresServer };
+
+export async function ledgerDatabase(backend: Backend): Promise<LedgerDatabase> {
   if (backend === 'embedded') {
     const dir = mkdtempSync(join(tmpdir(), 'lead-ledger-'));
     const db = await openDatabase({ dataDir: dir });
@@ -21,7 +24,7 @@ export async function ledgerDatabase(backend: Backend): Promise<Database & { url
   const pg = await startPostgres();
   try {
     const db = await openDatabase({ url: pg.url });
-    return { ...db, url: pg.url, close: async () => { await db.close(); await pg.stop(); } };
+    return { ...db, url: pg.url, postgres: pg, close: async () => { await db.close(); await pg.stop(); } };
   } catch (err) {
     await pg.stop();
     throw err;
