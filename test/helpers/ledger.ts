@@ -7,10 +7,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Database, openDatabase } from '../../src/ledger/database.js';
+import { LeadLedger } from '../../src/ledger/ledger.js';
+import { useResource } from './hooks.js';
 import { type PostgresServer, startPostgres } from './postgres.js';
 
 export type Backend = 'embedded' | 'postgres';
 export const BACKENDS: Backend[] = ['embedded', 'postgres'];
+/** How a test title names a backend. */
+export const BACKEND_TITLES: Record<Backend, string> = {
+  embedded: 'the embedded database',
+  postgres: 'a real PostgreSQL server',
+};
 
 /** A fresh ledger database; on the postgres backend with the server under it (closing it stops the server). */
 export type LedgerDatabase = Database & { postgres?: PostgresServer };
@@ -29,4 +36,15 @@ export async function ledgerDatabase(backend: Backend): Promise<LedgerDatabase> 
     await pg.stop();
     throw err;
   }
+}
+
+/**
+ * A fresh ledger database on `backend` for the suite this is called in (opened in a `before`
+ * hook, closed in an `after` hook; test/helpers/hooks.ts), with a LeadLedger on it as `ledger`.
+ */
+export function useLedgerDatabase(backend: Backend): LedgerDatabase & { ledger: LeadLedger } {
+  return useResource(`${backend} ledger database`, async () => {
+    const db = await ledgerDatabase(backend);
+    return { ...db, ledger: new LeadLedger(db.pool) };
+  }, (db) => db.close());
 }
