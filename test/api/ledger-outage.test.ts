@@ -17,7 +17,8 @@ import { eventually, type Res, uid } from './fixture.js';
 // A stack on a PostgreSQL server of its own; the teardown brings it back if a test failed while it was down.
 const s = useStack({ ledger: 'postgres', api: true });
 
-const call = (method: string, url: string, body?: unknown): Promise<Res> => s.call(method, url, body === undefined ? {} : { body });
+const call = (method: string, url: string, body?: unknown): Promise<Res> =>
+  s.call(method, url, body === undefined ? {} : { body });
 
 const lead = (leadId: string) => ({ leadId, email: `${leadId.toLowerCase().replace(/[^a-z0-9]/g, '')}@example.com`, country: 'US', seniority: 'vp' });
 
@@ -32,7 +33,8 @@ async function recorded(leadId: string, pred: (s: LeadState) => boolean, what: s
 
 /** Each of the lead's event ids in lead_events, with how many rows it has. */
 async function eventRows(leadId: string): Promise<Map<string, number>> {
-  const r = await s.database.pool.query('SELECT event_id, count(*)::int AS n FROM lead_events WHERE lead_id = $1 GROUP BY event_id', [leadId]);
+  const r = await s.database.pool.query(
+    'SELECT event_id, count(*)::int AS n FROM lead_events WHERE lead_id = $1 GROUP BY event_id', [leadId]);
   return new Map(r.rows.map((x) => [x.event_id as string, x.n as number]));
 }
 

@@ -16,7 +16,8 @@ import type { Database } from '../../src/ledger/database.js';
 
 const stack = useStack();
 
-const startWorker = (taskQueue: string, db: Database) => startWorkerProcess({ address: stack.env.address, taskQueue, smtpUrl: stack.smtp.url, databaseUrl: db.url });
+const startWorker = (taskQueue: string, db: Database) =>
+  startWorkerProcess({ address: stack.env.address, taskQueue, smtpUrl: stack.smtp.url, databaseUrl: db.url });
 
 test('a worker killed mid-send: no mail twice, and every welcome mail arrives or is reported uncertain', async () => {
   const taskQueue = 'crash-test';
@@ -26,7 +27,9 @@ test('a worker killed mid-send: no mail twice, and every welcome mail arrives or
   stack.smtp.delayMs = 150; // each message takes a while to be accepted, so the kill lands mid-send
   const first = await startWorker(taskQueue, db);
   for (let i = 0; i < LEADS; i++) {
-    await startLead(stack.client, taskQueue, { leadId: `crash-${i}`, email: `crash-${i}@buyer.example`, country: 'US' });
+    await startLead(stack.client, taskQueue, {
+      leadId: `crash-${i}`, email: `crash-${i}@buyer.example`, country: 'US',
+    });
   }
   // Kill at a moment unrelated to any one delivery (sends are in flight on all 4 connections).
   // Killing the instant a message lands would aim at the one window no SMTP client can close:
@@ -38,7 +41,8 @@ test('a worker killed mid-send: no mail twice, and every welcome mail arrives or
   const atKill = stack.smtp.messages.length;
   await new Promise((r) => first.once('exit', r));
   await startWorker(taskQueue, db);
-  const mailed = (id: string) => stack.smtp.messages.some((m) => m.messageId === `<nurture.${id}.welcome.1.0@acme.example>`);
+  const mailed = (id: string) =>
+    stack.smtp.messages.some((m) => m.messageId === `<nurture.${id}.welcome.1.0@acme.example>`);
   // A lead the new worker has not yet started again answers "lead is starting": not settled yet.
   const uncertain = async (id: string) => (await stack.client.workflow.getHandle(`lead-${id}`).query(stateQuery).catch((err) => {
     if (String(err).includes('starting')) return undefined;

@@ -32,7 +32,8 @@ describe('nurture and handoff mail', () => {
 
   test('a nurture mail carries the contract headers, a signed one-click unsubscribe and rendered content', async () => {
     await startLead(h.client, h.taskQueue, lead('hdr'));
-    const [mail] = await stack.smtp.waitFor(() => to('hdr@buyer.example').length === 1).then(() => to('hdr@buyer.example'));
+    const [mail] = await stack.smtp.waitFor(() => to('hdr@buyer.example').length === 1)
+      .then(() => to('hdr@buyer.example'));
     assert.equal(mail!.headers.get('x-lead-id'), 'hdr');
     assert.equal(mail!.headers.get('x-nurture-track'), 'welcome');
     assert.equal(mail!.headers.get('x-nurture-step'), '1');

@@ -74,7 +74,8 @@ describe('a worker in this process', () => {
   });
 });
 
-const startWorker = (taskQueue: string, db: Database) => startWorkerProcess({ address: h.env.address, taskQueue, smtpUrl: h.smtp.url, databaseUrl: db.url });
+const startWorker = (taskQueue: string, db: Database) =>
+  startWorkerProcess({ address: h.env.address, taskQueue, smtpUrl: h.smtp.url, databaseUrl: db.url });
 
 test('a worker SIGKILLed mid-send: a handoff waiting for its 250 is resent (same Message-ID); a mail waiting for RCPT is sent once, not left uncertain', async () => {
   const taskQueue = 'faults-kill';

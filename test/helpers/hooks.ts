@@ -10,7 +10,9 @@ import { after, before } from 'node:test';
  * Note: Node 20 runs the root suite's `before` hooks at once, side by side (a describe's run one
  * after the other), so a file's own setup on the resource belongs in `open`, not in another hook.
  */
-export function useResource<T extends object>(what: string, open: () => Promise<T>, close: (r: T) => Promise<unknown>): T {
+export function useResource<T extends object>(
+  what: string, open: () => Promise<T>, close: (r: T) => Promise<unknown>,
+): T {
   let opened: T | undefined;
   before(async () => {
     opened = await open();

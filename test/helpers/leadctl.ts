@@ -19,7 +19,8 @@ export function leadctl(s: Stack, config: string, ...args: string[]): Promise<Le
       cwd: ROOT,
       env: {
         ...process.env, TEMPORAL_ADDRESS: s.env.address, TEMPORAL_NAMESPACE: s.env.namespace ?? 'default',
-        TEMPORAL_TASK_QUEUE: s.taskQueue, LEAD_CONFIG: config, PAYLOAD_KEYS: TEST_PAYLOAD_KEYS, DATABASE_URL: s.database.url,
+        TEMPORAL_TASK_QUEUE: s.taskQueue, LEAD_CONFIG: config, PAYLOAD_KEYS: TEST_PAYLOAD_KEYS,
+        DATABASE_URL: s.database.url,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

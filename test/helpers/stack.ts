@@ -69,7 +69,12 @@ export interface StackWorker extends Harness {
 
 export interface Res { status: number; json: any; body: string; headers: LightMyRequestResponse['headers'] }
 
-export interface CallOptions { body?: unknown; payload?: string; headers?: Record<string, string>; token?: string | null }
+export interface CallOptions {
+  body?: unknown;
+  payload?: string;
+  headers?: Record<string, string>;
+  token?: string | null;
+}
 
 /** A started stack. What it was not asked for throws when read (a worker's parts without `worker`, and so on). */
 export interface Stack<M extends SmtpCapture = SmtpCapture> {
@@ -213,7 +218,9 @@ export async function startStack<M extends SmtpCapture = SmtpCapture>(o: StackOp
           payload = JSON.stringify(c.body);
           headers['content-type'] ??= 'application/json';
         }
-        const r = await a().inject({ method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) });
+        const r = await a().inject({
+          method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}),
+        });
         let json: unknown;
         try {
           json = r.json();

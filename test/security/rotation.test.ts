@@ -34,7 +34,9 @@ const stack = useStack({ ledger: 'embedded' });
 
 async function startWorker(keys: string) {
   const dc = dataConverter(parsePayloadKeys(keys));
-  const client = new Client({ connection: stack.env.connection, namespace: stack.env.namespace ?? 'default', dataConverter: dc });
+  const client = new Client({
+    connection: stack.env.connection, namespace: stack.env.namespace ?? 'default', dataConverter: dc,
+  });
   const { worker, close } = await createLeadWorker({
     connection: stack.env.nativeConnection, client, dataConverter: dc, taskQueue, loaded, smtpUrl: stack.smtp.url,
     ledger: stack.ledger, links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),

@@ -120,7 +120,8 @@ for (const backend of BACKENDS) {
 
       await sleep(2_000);
       assert.equal(mailsToDormant(), mailedBefore, 'no mail to the unsubscribed lead after it came back');
-      const events = await h.database.pool.query('SELECT count(*)::int AS n FROM lead_events WHERE lead_id = $1', [customer]);
+      const events = await h.database.pool.query(
+        'SELECT count(*)::int AS n FROM lead_events WHERE lead_id = $1', [customer]);
       assert.equal(events.rows[0].n, 3, 'each event once in the ledger');
     });
   });

@@ -37,7 +37,8 @@ test("a first task retried after its worker died mid-task resumes from before it
   assert.equal(stack.smtp.messages.length, 0, 'the dying worker sent nothing');
 
   await startWorkerProcess({ address: stack.env.address, taskQueue, smtpUrl: stack.smtp.url, databaseUrl: db.url! });
-  await stack.smtp.waitFor((m) => m.some((x) => x.messageId === `<nurture.${leadId}.welcome.1.0@acme.example>`), 60_000);
+  await stack.smtp.waitFor((m) => m.some((x) => x.messageId === `<nurture.${leadId}.welcome.1.0@acme.example>`),
+    60_000);
   const state = await waitForState(handle, (s) => s.eventsProcessed >= 2, 60_000);
   assert.equal(state.score.engagement, 25, 'webinar (15) and download (10), each once');
   assert.equal(state.eventsProcessed, 2);
