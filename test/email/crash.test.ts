@@ -6,26 +6,20 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { useStack } from '../helpers/stack.js';
 import { startLead } from '../helpers/leads.js';
-import { startWorkerProcess } from '../helpers/worker-process.js';
 import { stateQuery } from '../../workflows/defs.js';
-import { ledgerDatabase } from '../helpers/ledger.js';
-import type { Database } from '../../src/ledger/database.js';
+import { testLedgerDatabase } from '../helpers/ledger.js';
 
 const stack = useStack();
 
-const startWorker = (taskQueue: string, db: Database) =>
-  startWorkerProcess({ address: stack.env.address, taskQueue, smtpUrl: stack.smtp.url, databaseUrl: db.url });
-
 test('a worker killed mid-send: no mail twice, and every welcome mail arrives or is reported uncertain', async () => {
   const taskQueue = 'crash-test';
-  const db = await ledgerDatabase('embedded');
-  after(() => db.close());
+  const db = await testLedgerDatabase('embedded');
   const LEADS = 40;
   stack.smtp.delayMs = 150; // each message takes a while to be accepted, so the kill lands mid-send
-  const first = await startWorker(taskQueue, db);
+  const first = await stack.workerProcess(taskQueue, db);
   for (let i = 0; i < LEADS; i++) {
     await startLead(stack.client, taskQueue, {
       leadId: `crash-${i}`, email: `crash-${i}@buyer.example`, country: 'US',
@@ -40,7 +34,7 @@ test('a worker killed mid-send: no mail twice, and every welcome mail arrives or
   first.kill('SIGKILL');
   const atKill = stack.smtp.messages.length;
   await new Promise((r) => first.once('exit', r));
-  await startWorker(taskQueue, db);
+  await stack.workerProcess(taskQueue, db);
   const mailed = (id: string) =>
     stack.smtp.messages.some((m) => m.messageId === `<nurture.${id}.welcome.1.0@acme.example>`);
   // A lead the new worker has not yet started again answers "lead is starting": not settled yet.

@@ -12,14 +12,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { sendLedgerCounts, sqlSendLedger } from '../../activities/ledger.js';
-import { ledgerDatabase } from '../helpers/ledger.js';
-import type { Database } from '../../src/ledger/database.js';
+import { testLedgerDatabase } from '../helpers/ledger.js';
 import { useStack } from '../helpers/stack.js';
 import { ev, signal, startLead, waitForState } from '../helpers/leads.js';
 import { stateQuery } from '../../workflows/defs.js';
-import { startWorkerProcess } from '../helpers/worker-process.js';
 import { startFaultySmtp } from './faulty-smtp.js';
 
 // The worker in this process serves the describe below; the last test starts worker processes.
@@ -74,18 +72,14 @@ describe('a worker in this process', () => {
   });
 });
 
-const startWorker = (taskQueue: string, db: Database) =>
-  startWorkerProcess({ address: h.env.address, taskQueue, smtpUrl: h.smtp.url, databaseUrl: db.url });
-
 test('a worker SIGKILLed mid-send: a handoff waiting for its 250 is resent (same Message-ID); a mail waiting for RCPT is sent once, not left uncertain', async () => {
   const taskQueue = 'faults-kill';
-  const db = await ledgerDatabase('embedded');
-  after(() => db.close());
+  const db = await testLedgerDatabase('embedded');
   const ledger = sqlSendLedger(db.pool);
   const rcptAddr = 'kill-r@buyer.example';
   h.smtp.rcptFault = (rcpt, nth) => (rcpt === rcptAddr && nth === 1 ? 'hold' : undefined);
   h.smtp.dataFault = (m, nth) => (isHandoffOf('kill-h')(m) && nth === 1 ? 'hold' : 'accept');
-  const first = await startWorker(taskQueue, db);
+  const first = await h.workerProcess(taskQueue, db);
   const handoffLead = await startLead(h.client, taskQueue, lead('kill-h'));
   await h.smtp.waitFor(() => to('kill-h@buyer.example').length === 1, 30_000);
   await signal(handoffLead, ev('kill-h', 'demo_request'));
@@ -101,7 +95,7 @@ test('a worker SIGKILLed mid-send: a handoff waiting for its 250 is resent (same
   first.kill('SIGKILL');
   await new Promise((r) => first.once('exit', r));
   assert.equal(handoffsOf('kill-h').length, 0, 'the killed attempt delivered nothing');
-  await startWorker(taskQueue, db);
+  await h.workerProcess(taskQueue, db);
 
   // The retries come once the dead worker's heartbeats are missed (10 s).
   await h.smtp.waitFor(() => handoffsOf('kill-h').length === 1 && to(rcptAddr).length === 1, 60_000);

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Database, openDatabase } from '../../src/ledger/database.js';
 import { LeadLedger } from '../../src/ledger/ledger.js';
+import { after } from 'node:test';
 import { useResource } from './hooks.js';
 import { type PostgresServer, startPostgres } from './postgres.js';
 
@@ -47,4 +48,11 @@ export function useLedgerDatabase(backend: Backend): LedgerDatabase & { ledger: 
     const db = await ledgerDatabase(backend);
     return { ...db, ledger: new LeadLedger(db.pool) };
   }, (db) => db.close());
+}
+
+/** A fresh ledger database on `backend` for the test this is called in, closed after it. */
+export async function testLedgerDatabase(backend: Backend): Promise<LedgerDatabase> {
+  const db = await ledgerDatabase(backend);
+  after(() => db.close());
+  return db;
 }

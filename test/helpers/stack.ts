@@ -10,14 +10,16 @@
  * server of the stack that a test left paused (so that its worker can finish), then closes what it
  * started, last first, every part even when one fails (the first failure is thrown afterwards).
  */
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { ChildProcess } from 'node:child_process';
 import type { Client } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApi } from '../../src/api/server.js';
 import { LeadService } from '../../src/client.js';
 import { EncryptionCodec, parsePayloadKeys } from '../../src/codec.js';
 import type { LoadedConfig } from '../../src/config-file.js';
 import type { LeadState } from '../../src/domain/lead.js';
+import type { Database } from '../../src/ledger/database.js';
 import { LeadLedger } from '../../src/ledger/ledger.js';
 import { LinkSigner } from '../../src/links.js';
 import { useResource } from './hooks.js';
@@ -27,7 +29,7 @@ import { type SmtpCapture, startSmtp } from './smtp.js';
 import {
   devServerEnv, harness, type Harness, TEST_LINK_SECRET, TEST_PAYLOAD_KEYS, testConfig, timeSkippingEnv,
 } from './temporal.js';
-import { killWorkerProcesses } from './worker-process.js';
+import { killWorkerProcesses, startWorkerProcess, type WorkerProcessOptions } from './worker-process.js';
 
 /** The base URL the workers sign mail links with (the secret is TEST_LINK_SECRET). */
 export const LINK_BASE = 'http://links.test';
@@ -67,6 +69,9 @@ export interface StackWorker extends Harness {
   close(): Promise<void>;
 }
 
+/** What a worker process takes beyond the stack's: more env, another script in test/helpers/. */
+export type WorkerProcessExtras = Pick<WorkerProcessOptions, 'env' | 'script'>;
+
 export interface Res { status: number; json: any; body: string; headers: LightMyRequestResponse['headers'] }
 
 export interface CallOptions {
@@ -101,6 +106,11 @@ export interface Stack<M extends SmtpCapture = SmtpCapture> {
   links: LinkSigner;
   /** app.inject with the bearer token (unless `token: null`) and JSON bodies. */
   call(method: string, url: string, o?: CallOptions): Promise<Res>;
+  /**
+   * A worker in a process of its own on this server and SMTP capture, writing `database`
+   * (test/helpers/worker-process.ts; the stack's teardown kills it if the test did not).
+   */
+  workerProcess(taskQueue: string, database: Database, o?: WorkerProcessExtras): Promise<ChildProcess>;
   /** Starts another worker on these servers, with a fresh ledger database of its own (default embedded). */
   startWorker(o?: WorkerOptions & { ledger?: Backend }): Promise<StackWorker>;
   /** Takes the whole stack down (useStack does it in its `after` hook); again, it does nothing. */
@@ -229,6 +239,9 @@ export async function startStack<M extends SmtpCapture = SmtpCapture>(o: StackOp
         }
         return { status: r.statusCode, json, body: r.body, headers: r.headers };
       },
+      workerProcess: (taskQueue, db, p = {}) => startWorkerProcess({
+        address: env.address, taskQueue, smtpUrl: need('SMTP capture', smtp, 'smtp').url, databaseUrl: db.url, ...p,
+      }),
       startWorker: (x = {}) => startWorker(x, undefined, x.ledger),
       close,
     };

@@ -5,23 +5,21 @@
  * the first one SIGKILLs itself right after the write (test/helpers/worker-child.ts).
  */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { useStack } from '../helpers/stack.js';
 import { ev, waitForState } from '../helpers/leads.js';
-import { startWorkerProcess } from '../helpers/worker-process.js';
 import { eventSignal } from '../../workflows/defs.js';
-import { ledgerDatabase } from '../helpers/ledger.js';
+import { testLedgerDatabase } from '../helpers/ledger.js';
 import { LeadLedger } from '../../src/ledger/ledger.js';
 import type { leadWorkflow } from '../../workflows/lead.js';
 
 const stack = useStack();
 
 test("a first task retried after its worker died mid-task resumes from before it: the welcome mail goes, each event counts once", async () => {
-  const db = await ledgerDatabase('postgres');
-  after(() => db.close());
+  const db = await testLedgerDatabase('postgres');
   const ledger = new LeadLedger(db.pool);
   const taskQueue = 'task-retry';
-  const dying = await startWorkerProcess({ address: stack.env.address, taskQueue, smtpUrl: stack.smtp.url, databaseUrl: db.url!, env: { DIE_AFTER_LEDGER_WRITE: '1' } });
+  const dying = await stack.workerProcess(taskQueue, db, { env: { DIE_AFTER_LEDGER_WRITE: '1' } });
   const exited = new Promise((r) => dying.once('exit', r));
   const leadId = 'retry-1';
   const handle = await stack.client.workflow.signalWithStart<typeof leadWorkflow, [ReturnType<typeof ev>]>('leadWorkflow', {
@@ -36,7 +34,7 @@ test("a first task retried after its worker died mid-task resumes from before it
   assert.ok(phantom, 'the dying worker wrote the lead before its task completed');
   assert.equal(stack.smtp.messages.length, 0, 'the dying worker sent nothing');
 
-  await startWorkerProcess({ address: stack.env.address, taskQueue, smtpUrl: stack.smtp.url, databaseUrl: db.url! });
+  await stack.workerProcess(taskQueue, db);
   await stack.smtp.waitFor((m) => m.some((x) => x.messageId === `<nurture.${leadId}.welcome.1.0@acme.example>`),
     60_000);
   const state = await waitForState(handle, (s) => s.eventsProcessed >= 2, 60_000);

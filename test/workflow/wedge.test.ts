@@ -8,20 +8,19 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { LeadError, LeadService } from '../../src/client.js';
 import { main as leadctl } from '../../src/cli/leadctl.js';
 import { wedgedLeads } from '../../src/cli/wedged.js';
 import type { LeadState } from '../../src/domain/lead.js';
 import { STATE_MEMO, stateQuery } from '../../workflows/defs.js';
-import { ledgerDatabase } from '../helpers/ledger.js';
-import type { Database } from '../../src/ledger/database.js';
+import { testLedgerDatabase } from '../helpers/ledger.js';
 import { LeadLedger } from '../../src/ledger/ledger.js';
 import { useStack } from '../helpers/stack.js';
 import { TEST_PAYLOAD_KEYS, testConfig, testDataConverter, workflowBundle } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/leads.js';
-import { killWorkerProcess, startWorkerProcess } from '../helpers/worker-process.js';
+import { killWorkerProcess } from '../helpers/worker-process.js';
 
 // The server marks a run whose tasks keep failing with TemporalReportedProblems after this many.
 const stack = useStack({
@@ -30,8 +29,12 @@ const stack = useStack({
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const startWorker = (taskQueue: string, db: Database, extraEnv: Record<string, string> = {}, script = 'worker-child.ts') =>
-  startWorkerProcess({ address: stack.env.address, taskQueue, smtpUrl: stack.smtp.url, databaseUrl: db.url, env: extraEnv, script });
+/** A fresh embedded ledger for the test this is called in, and a LeadService on it and `taskQueue`. */
+async function ledgerService(taskQueue: string) {
+  const db = await testLedgerDatabase('embedded');
+  const ledger = new LeadLedger(db.pool);
+  return { db, ledger, service: new LeadService(stack.client, taskQueue, testConfig().config, ledger) };
+}
 
 const kill = killWorkerProcess;
 
@@ -67,13 +70,10 @@ async function replayAll(workflowIds: string[]) {
 
 test('the reproduction of issue 9: kill, a read before the next task, signals with no worker, a fresh worker: not wedged', async () => {
   const taskQueue = 'wedge-repro';
-  const db = await ledgerDatabase('embedded');
-  after(() => db.close());
-  const ledger = new LeadLedger(db.pool);
-  const service = new LeadService(stack.client, taskQueue, testConfig().config, ledger);
+  const { db, ledger, service } = await ledgerService(taskQueue);
   const leadId = 'wedge-strong';
   // The demo config's nurture (steps seconds apart, an mql step with no delay), as in the fault run.
-  const fast = () => startWorker(taskQueue, db, {}, 'fast-nurture-worker.ts');
+  const fast = () => stack.workerProcess(taskQueue, db, { script: 'fast-nurture-worker.ts' });
   let worker = await fast();
   // fit 35 (vp 20, companySize 250 15): three opens make 38, a content download crosses mql 40.
   await service.upsertLead({ leadId, email: 'wedge@buyer.example', firstName: 'Wes', country: 'US', seniority: 'vp', companySize: 250 });
@@ -122,11 +122,8 @@ test('the reproduction of issue 9: kill, a read before the next task, signals wi
 
 test('more active leads than the worker caches, with reads during the load: every event applied, every history replays', async () => {
   const taskQueue = 'wedge-cache';
-  const db = await ledgerDatabase('embedded');
-  after(() => db.close());
-  const ledger = new LeadLedger(db.pool);
-  const service = new LeadService(stack.client, taskQueue, testConfig().config, ledger);
-  const worker = await startWorker(taskQueue, db, { WORKER_MAX_CACHED_WORKFLOWS: '5' });
+  const { db, service } = await ledgerService(taskQueue);
+  const worker = await stack.workerProcess(taskQueue, db, { env: { WORKER_MAX_CACHED_WORKFLOWS: '5' } });
   const LEADS = 24;
   const types = ['email_open', 'content_download', 'pricing_page_view', 'webinar_attended', 'careers_page_view', 'demo_request'];
   let seed = 9;
