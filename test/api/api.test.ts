@@ -4,15 +4,16 @@
  * the signed links in mail.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LightMyRequestResponse } from 'fastify';
 import { Client, Connection } from '@temporalio/client';
 import { LeadService } from '../../src/client.js';
 import { buildApi } from '../../src/api/server.js';
 import { testConfig } from '../helpers/temporal.js';
+import { useStack } from '../helpers/stack.js';
 import {
-  type ApiStack, eventually, header, LINK_BASE, mailLinks, mailsFor, OTHER_TOKEN, type Res, settle, startStack, uid, waitState,
+  eventually, header, LINK_BASE, mailLinks, mailsFor, OTHER_TOKEN, type Res, settle, uid, waitState,
 } from './fixture.js';
 
 /** The test config plus an `email_click` behaviour, so the click redirect records an event. */
@@ -48,14 +49,7 @@ function assertBad(r: Res, status: number, path?: string) {
   if (path) assert.ok(issuePaths(r).includes(path), `issues should name ${path}: ${r.body}`);
 }
 
-let s: ApiStack;
-
-before(async () => {
-  s = await startStack(config);
-});
-after(async () => {
-  await s?.close();
-});
+const s = useStack({ worker: { loaded: config }, api: true });
 
 async function createLead(leadId: string, extra: Record<string, unknown> = {}) {
   const r = await s.call('POST', '/v1/leads', { body: lead(leadId, extra) });

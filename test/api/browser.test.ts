@@ -9,7 +9,8 @@ import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
-import { type ApiStack, eventually, header, mailsFor, mailLinks, startStack, uid, waitState } from './fixture.js';
+import { startStack } from '../helpers/stack.js';
+import { type ApiStack, eventually, header, mailsFor, mailLinks, uid, waitState } from './fixture.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -21,7 +22,7 @@ let base = '';
 describe('sales page in a browser', () => {
   before(async () => {
     if (!existsSync(CHROMIUM)) return; // the test below fails with the reason
-    s = await startStack();
+    s = await startStack({ api: true });
     await s.app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
     // launch() gives every run a fresh temporary profile (user-data-dir), removed on close.

@@ -1,95 +1,16 @@
 /**
- * The API test stack, one per test file: a Temporal dev server, a real SMTP capture, a worker
- * running the real workflows and activities (test/helpers/temporal.ts) and the Fastify app over a
- * LeadService, with small helpers to call it and to wait for eventually consistent things.
+ * Helpers for the API tests over the test stack (test/helpers/stack.ts with `api: true`: a Temporal
+ * dev server, a real SMTP capture, a worker running the real workflows and activities and the
+ * Fastify app over a LeadService): calls, and waits for eventually consistent things.
  */
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import type { LoadedConfig } from '../../src/config-file.js';
-import { LeadService } from '../../src/client.js';
 import type { LeadState } from '../../src/domain/lead.js';
-import type { LeadLedger } from '../../src/ledger/ledger.js';
-import { LinkSigner } from '../../src/links.js';
-import { buildApi } from '../../src/api/server.js';
-import { EncryptionCodec, parsePayloadKeys } from '../../src/codec.js';
-import { devServerEnv, harness, startSmtp, TEST_PAYLOAD_KEYS, testConfig } from '../helpers/temporal.js';
 import type { Captured, SmtpCapture } from '../helpers/smtp.js';
+import { LINK_BASE, type Stack } from '../helpers/stack.js';
 
-/** The secret and base URL the harness's worker signs mail links with. */
-export const TEST_LINK_SECRET = 'test-link-secret-0123456789';
-export const LINK_BASE = 'http://links.test';
-export const TOKEN = 'test-token-0123456789abcdef';
-export const OTHER_TOKEN = 'second-token-for-rotation';
-/** The Temporal UI origin the fixture's codec server allows (CODEC_CORS_ORIGINS). */
-export const UI_ORIGIN = 'http://localhost:8233';
+export { LINK_BASE, OTHER_TOKEN, type Res, TOKEN } from '../helpers/stack.js';
 
-export interface ApiStack {
-  env: TestWorkflowEnvironment;
-  smtp: SmtpCapture;
-  loaded: LoadedConfig;
-  service: LeadService;
-  /** The ledger the worker writes and the API reads (an embedded database of this stack). */
-  ledger: LeadLedger;
-  /** Where other processes (leadctl) reach that ledger. */
-  databaseUrl: string;
-  /** The worker's task queue. */
-  taskQueue: string;
-  links: LinkSigner;
-  app: FastifyInstance;
-  /** app.inject with the bearer token (unless `token: null`) and JSON bodies. */
-  call(method: string, url: string, o?: { body?: unknown; payload?: string; headers?: Record<string, string>; token?: string | null }): Promise<Res>;
-  state(leadId: string): Promise<LeadState>;
-  close(): Promise<void>;
-}
-
-export interface Res { status: number; json: any; body: string; headers: LightMyRequestResponse['headers'] }
-
-export async function startStack(loaded: LoadedConfig = testConfig(), extraArgs: string[] = []): Promise<ApiStack> {
-  const cleanup: (() => Promise<unknown> | unknown)[] = [];
-  const close = async () => {
-    for (const fn of cleanup.reverse()) await Promise.resolve().then(fn).catch((err) => console.error('cleanup:', err));
-  };
-  try {
-    const env = await devServerEnv(extraArgs);
-    cleanup.push(() => env.teardown());
-    const smtp = await startSmtp();
-    cleanup.push(() => smtp.close());
-    const h = await harness(env, smtp, loaded);
-    cleanup.push(() => h.close());
-    const service = new LeadService(env.client, h.taskQueue, loaded.config, h.ledger);
-    const links = new LinkSigner(TEST_LINK_SECRET, LINK_BASE);
-    const app = buildApi({
-      service, links, tokens: [TOKEN, OTHER_TOKEN],
-      codec: { codec: new EncryptionCodec(parsePayloadKeys(TEST_PAYLOAD_KEYS)), corsOrigins: [UI_ORIGIN] },
-      healthCheck: async () => (await env.connection.healthService.check({})).status === 1,
-    });
-    cleanup.push(() => app.close());
-    await app.ready();
-    return {
-      env, smtp, loaded, service, ledger: h.ledger, databaseUrl: h.database.url, taskQueue: h.taskQueue, links, app, close,
-      async call(method, url, o = {}) {
-        const headers: Record<string, string> = { ...(o.token === null ? {} : { authorization: `Bearer ${o.token ?? TOKEN}` }), ...o.headers };
-        let payload = o.payload;
-        if (o.body !== undefined) {
-          payload = JSON.stringify(o.body);
-          headers['content-type'] ??= 'application/json';
-        }
-        const r = await app.inject({ method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) });
-        let json: unknown;
-        try {
-          json = r.json();
-        } catch {
-          json = undefined;
-        }
-        return { status: r.statusCode, json, body: r.body, headers: r.headers };
-      },
-      state: (leadId) => service.getState(leadId),
-    };
-  } catch (err) {
-    await close();
-    throw err;
-  }
-}
+/** A stack with the API. */
+export type ApiStack = Stack;
 
 /** Polls `fn` until it returns a value that is not undefined/false; bounded. */
 export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {

@@ -7,22 +7,17 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { buildApi, type ApiOptions } from '../../src/api/server.js';
 import { LeadService } from '../../src/client.js';
 import type { LeadState } from '../../src/domain/lead.js';
 import { testDataConverter } from '../helpers/temporal.js';
-import { type ApiStack, eventually, LINK_BASE, type Res, settle, startStack, TOKEN, uid, waitState } from './fixture.js';
+import { useStack } from '../helpers/stack.js';
+import { eventually, LINK_BASE, type Res, settle, TOKEN, uid, waitState } from './fixture.js';
 
-let s: ApiStack;
-before(async () => {
-  s = await startStack();
-});
-after(async () => {
-  await s?.close();
-});
+const s = useStack({ api: true });
 
 const lead = (leadId: string, extra: Record<string, unknown> = {}) => ({ leadId, email: `${leadId.toLowerCase().replace(/[^a-z0-9]/g, '')}@example.com`, country: 'US', ...extra });
 const fields = (n: number, value: unknown = 'x') => Object.fromEntries(Array.from({ length: n }, (_, i) => [`f${i}`, value]));

@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LeadState } from '../../src/domain/lead.js';
 import { testConfig } from '../helpers/temporal.js';
-import { type ApiStack, eventually, header, mailLinks, mailsFor, startStack, TOKEN, uid, waitState } from './fixture.js';
+import { useStack } from '../helpers/stack.js';
+import { eventually, header, mailLinks, mailsFor, TOKEN, uid, waitState } from './fixture.js';
 
 const GUIDE_AFTER_MS = 4000;
 /** The test config with a second welcome step a few seconds after the first, so "no more nurture mail" is observable. */
@@ -23,16 +24,10 @@ const config = testConfig({
   },
 });
 
-let s: ApiStack;
 let base: string;
-
-before(async () => {
-  s = await startStack(config);
-  await s.app.listen({ port: 0, host: '127.0.0.1' });
-  base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
-});
-after(async () => {
-  await s?.close();
+const s = useStack({ worker: { loaded: config }, api: true }, async ({ app }) => {
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 });
 
 async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {

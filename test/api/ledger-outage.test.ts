@@ -8,72 +8,24 @@
  *   exactly once and the lead's recorded state is current (the recordLead local activity retries).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { FastifyInstance } from 'fastify';
-import { buildApi } from '../../src/api/server.js';
-import { LeadService } from '../../src/client.js';
 import type { LeadState } from '../../src/domain/lead.js';
-import { type Database, openDatabase } from '../../src/ledger/database.js';
-import { LinkSigner } from '../../src/links.js';
-import { type PostgresServer, startPostgres } from '../helpers/postgres.js';
-import type { SmtpCapture } from '../helpers/smtp.js';
-import { devServerEnv, harness, type Harness, startSmtp, testConfig } from '../helpers/temporal.js';
-import { eventually, type Res, TOKEN, uid } from './fixture.js';
+import { useStack } from '../helpers/stack.js';
+import { eventually, type Res, uid } from './fixture.js';
 
-let server: PostgresServer | undefined;
-let db: Database | undefined;
-let env: TestWorkflowEnvironment | undefined;
-let smtp: SmtpCapture | undefined;
-let h: Harness | undefined;
-let service: LeadService;
-let app: FastifyInstance | undefined;
+// A stack on a PostgreSQL server of its own; the teardown brings it back if a test failed while it was down.
+const s = useStack({ ledger: 'postgres', api: true });
 
-before(async () => {
-  server = await startPostgres();
-  db = await openDatabase({ url: server.url });
-  env = await devServerEnv();
-  smtp = await startSmtp();
-  const loaded = testConfig();
-  h = await harness(env, smtp, loaded, undefined, { database: db });
-  service = new LeadService(env.client, h.taskQueue, loaded.config, h.ledger);
-  app = buildApi({
-    service, tokens: [TOKEN], links: new LinkSigner('outage-test-link-secret-0123', 'http://links.test'),
-    healthCheck: async () => (await env!.connection.healthService.check({})).status === 1,
-  });
-  await app.ready();
-});
-
-after(async () => {
-  // The server may be down if a test failed midway: bring it back so that the worker can finish.
-  await server?.resume().catch(() => undefined);
-  await app?.close();
-  await h?.close();
-  await smtp?.close();
-  await env?.teardown();
-  await db?.close();
-  await server?.stop();
-});
-
-async function call(method: string, url: string, body?: unknown): Promise<Res> {
-  const r = await app!.inject({
-    method: method as 'GET', url, headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-  });
-  let json: unknown;
-  try {
-    json = r.json();
-  } catch { /* not JSON */ }
-  return { status: r.statusCode, json, body: r.body, headers: r.headers };
-}
+const call = (method: string, url: string, body?: unknown): Promise<Res> =>
+  s.call(method, url, body === undefined ? {} : { body });
 
 const lead = (leadId: string) => ({ leadId, email: `${leadId.toLowerCase().replace(/[^a-z0-9]/g, '')}@example.com`, country: 'US', seniority: 'vp' });
 
 /** The lead's state as the ledger holds it, once `pred` holds (the database being up). */
 async function recorded(leadId: string, pred: (s: LeadState) => boolean, what: string, timeoutMs = 60_000): Promise<LeadState> {
   return eventually(`${leadId}: ${what}`, async () => {
-    const row = await h!.ledger.lead(leadId);
+    const row = await s.ledger.lead(leadId);
     const st = row?.state as LeadState | undefined;
     return st && pred(st) ? st : undefined;
   }, timeoutMs);
@@ -81,7 +33,8 @@ async function recorded(leadId: string, pred: (s: LeadState) => boolean, what: s
 
 /** Each of the lead's event ids in lead_events, with how many rows it has. */
 async function eventRows(leadId: string): Promise<Map<string, number>> {
-  const r = await db!.pool.query('SELECT event_id, count(*)::int AS n FROM lead_events WHERE lead_id = $1 GROUP BY event_id', [leadId]);
+  const r = await s.database.pool.query(
+    'SELECT event_id, count(*)::int AS n FROM lead_events WHERE lead_id = $1 GROUP BY event_id', [leadId]);
   return new Map(r.rows.map((x) => [x.event_id as string, x.n as number]));
 }
 
@@ -95,7 +48,7 @@ describe('a ledger database that goes away and comes back', () => {
     const reads = [`/v1/leads/${leadId}`, '/v1/leads?stage=mql', '/v1/funnel?by=campaign', `/v1/leads/${leadId}/timeline`];
     for (const url of reads) assert.equal((await call('GET', url)).status, 200, url);
 
-    await server!.pause();
+    await s.postgres.pause();
     try {
       for (const url of reads) {
         const t0 = Date.now();
@@ -109,7 +62,7 @@ describe('a ledger database that goes away and comes back', () => {
       assert.equal((await call('GET', '/v1/funnel?by=country')).status, 400);
       assert.equal((await call('GET', '/v1/leads?pageToken=garbage')).status, 400);
     } finally {
-      await server!.resume();
+      await s.postgres.resume();
     }
     // The same API process, the same pool: it reconnects on its next query.
     for (const url of reads) {
@@ -133,7 +86,7 @@ describe('a ledger database that goes away and comes back', () => {
     assert.equal((await call('POST', '/v1/events', before)).status, 202);
     await recorded(known, (s) => s.eventsProcessed === 1, 'the first event recorded');
 
-    await server!.pause();
+    await s.postgres.pause();
     const during: { leadId: string; eventId: string; type: string; email?: string; profile?: Record<string, unknown> }[] = [];
     try {
       // Several batches, some time apart, so that several workflow activations wait on the database.
@@ -159,7 +112,7 @@ describe('a ledger database that goes away and comes back', () => {
       assert.equal(r.status, 503, r.body);
       assert.equal(r.json.error.code, 'ledger_unavailable');
     } finally {
-      await server!.resume();
+      await s.postgres.resume();
     }
 
     const knownIds = [...before, ...during.filter((e) => e.leadId === known)].map((e) => e.eventId);

@@ -6,24 +6,19 @@
  * are written into the ledger directly, as an import would; live leads go through the workflow.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { buildApi } from '../../src/api/server.js';
 import { STAGES } from '../../src/domain/stages.js';
 import type { TimelineEntry } from '../../src/ledger/ledger.js';
 import { testConfig } from '../helpers/temporal.js';
 import { seed } from '../ledger/seed.js';
-import { type ApiStack, eventually, header, mailsFor, type Res, startStack, TOKEN, uid, waitState } from './fixture.js';
+import { useStack } from '../helpers/stack.js';
+import { eventually, header, mailsFor, type Res, TOKEN, uid, waitState } from './fixture.js';
 
 const CAMPAIGNS = { 'spring-webinar': { cost: 12000 }, 'trade-show': { cost: 5000 }, 'never-ran': { cost: 999 } };
 const config = testConfig({ campaigns: CAMPAIGNS });
 
-let s: ApiStack;
-before(async () => {
-  s = await startStack(config);
-});
-after(async () => {
-  await s?.close();
-});
+const s = useStack({ worker: { loaded: config }, api: true });
 
 const lead = (leadId: string, extra: Record<string, unknown> = {}) => ({
   leadId, email: `${leadId.toLowerCase().replace(/[^a-z0-9]/g, '')}@example.com`, firstName: 'Ada', company: 'Acme', country: 'US', seniority: 'vp', ...extra,

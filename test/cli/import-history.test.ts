@@ -5,23 +5,19 @@
  * and the wait for the ledger.
  */
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { importedFactSchema } from '../../src/domain/lead.js';
 import {
-  describeBadRow, ImportSetupError, importIdFor, parseDate, planColumns, runImport, type RunImportOptions, type SendResult, type SentRow, waitForLedger,
+  describeBadRow, ImportSetupError, importIdFor, parseDate, planColumns, runImport, type RunImportOptions,
+  waitForLedger,
 } from '../../src/cli/import.js';
+import { importCsvText } from '../helpers/import.js';
 import { sharedData } from '../helpers/shared-data.js';
 
 const NOW = Date.parse('2026-12-01T12:00:00Z');
 
 async function importText(csv: string, o: Omit<RunImportOptions, 'file' | 'input'>) {
-  const sent: { value: Record<string, unknown>; row: SentRow }[] = [];
-  const send = o.send ?? (async (value: Record<string, unknown>, row: SentRow): Promise<SendResult> => {
-    sent.push({ value, row });
-    return 'created';
-  });
-  const summary = await runImport({ now: NOW, ...o, file: 'test.csv', input: Readable.from([csv]), send: o.dryRun ? undefined : send });
+  const { summary, sent } = await importCsvText(csv, { now: NOW, ...o }, 'created');
   return { summary, sent, lines: summary.badRows.map(describeBadRow) };
 }
 

@@ -27,23 +27,20 @@
  */
 import { parse } from 'csv-parse/sync';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { before, describe, it } from 'node:test';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { importIdFor } from '../../src/cli/import.js';
-import { LeadService } from '../../src/client.js';
 import { loadConfigFile } from '../../src/config-file.js';
 import { type ImportedFact, workflowIdFor } from '../../src/domain/lead.js';
 import { ROOT } from '../../src/env.js';
 import type { Funnel } from '../../src/ledger/funnel.js';
-import { type Backend, ledgerDatabase } from '../helpers/ledger.js';
+import type { Backend } from '../helpers/ledger.js';
+import { leadctl } from '../helpers/leadctl.js';
 import { sharedData } from '../helpers/shared-data.js';
-import type { SmtpCapture } from '../helpers/smtp.js';
-import { devServerEnv, harness, type Harness, startSmtp, TEST_PAYLOAD_KEYS } from '../helpers/temporal.js';
+import { useStack } from '../helpers/stack.js';
 import { historySignal } from '../../workflows/defs.js';
 
 /** The default config with mqlStaleAfter at 100 years (see above), written where leadctl can read it. */
@@ -64,33 +61,11 @@ const IMPORT_LEADS = ['import', 'leads', MQL_FILE, '--map', 'mql_id=leadId', '--
 const IMPORT_OUTCOMES = ['import', 'outcomes', DEALS_FILE, '--map', 'mql_id=leadId', '--map', 'won_date=occurredAt', '--set', 'outcome=won',
   '--date-format', 'dd-mm-yyyy'];
 
-let env: TestWorkflowEnvironment | undefined;
-let smtp: SmtpCapture | undefined;
-let h: Harness;
-let db: Awaited<ReturnType<typeof ledgerDatabase>> | undefined;
-let svc: LeadService;
+const h = useStack({
+  ledger: (process.env.OLIST_LEDGER as Backend | undefined) ?? 'postgres', worker: { loaded: loadConfigFile(CONFIG) },
+});
 
-interface Run { code: number | null; stdout: string; stderr: string; ms: number }
-
-function cli(...args: string[]): Promise<Run> {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'leadctl.mjs'), ...args], {
-      cwd: ROOT,
-      env: {
-        ...process.env, TEMPORAL_ADDRESS: env!.address, TEMPORAL_NAMESPACE: env!.namespace ?? 'default', TEMPORAL_TASK_QUEUE: h.taskQueue,
-        LEAD_CONFIG: CONFIG, PAYLOAD_KEYS: TEST_PAYLOAD_KEYS, DATABASE_URL: h.database.url,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 }));
-  });
-}
+const cli = (...args: string[]) => leadctl(h, CONFIG, ...args);
 
 // ---- the expected figures, from the files ---------------------------------------------------------
 
@@ -182,7 +157,7 @@ async function settled(ids: string[], timeoutMs = 180_000) {
     await Promise.all(Array.from({ length: 32 }, async () => {
       while (next < pending.length) {
         const id = pending[next++]!;
-        const d = await env!.client.workflow.getHandle(workflowIdFor(id)).describe();
+        const d = await h.client.workflow.getHandle(workflowIdFor(id)).describe();
         if (d.raw.pendingWorkflowTask) still.push(id);
       }
     }));
@@ -197,22 +172,6 @@ const close = (actual: number | null, want: number | null, what: string) => {
   if (want === null) return assert.equal(actual, null, what);
   assert.ok(actual !== null && Math.abs(actual - want) <= 0.005 + 1e-9, `${what}: ${actual} vs ${want.toFixed(4)}`);
 };
-
-before(async () => {
-  env = await devServerEnv();
-  smtp = await startSmtp();
-  db = await ledgerDatabase((process.env.OLIST_LEDGER as Backend | undefined) ?? 'postgres');
-  const loaded = loadConfigFile(CONFIG);
-  h = await harness(env, smtp, loaded, undefined, { database: db });
-  svc = new LeadService(env.client, h.taskQueue, loaded.config, h.ledger);
-});
-
-after(async () => {
-  await h?.close();
-  await db?.close();
-  await smtp?.close();
-  await env?.teardown();
-});
 
 describe('importing the Olist history as the contract writes it', () => {
   const want = expected();
@@ -315,7 +274,7 @@ describe('importing the Olist history as the contract writes it', () => {
         const occurredAt = iso(olistDate(deal.won_date!));
         facts.push({ importId: importIdFor('outcome', [id, 'won', occurredAt]), outcome: 'won', occurredAt });
       }
-      for (const f of facts) await env!.client.workflow.getHandle(workflowIdFor(id)).signal(historySignal, f);
+      for (const f of facts) await h.client.workflow.getHandle(workflowIdFor(id)).signal(historySignal, f);
     }));
     await settled(sample);
     assert.deepEqual(await counts(), countsBefore);
@@ -323,7 +282,7 @@ describe('importing the Olist history as the contract writes it', () => {
   });
 
   it('mails no placeholder address', () => {
-    assert.ok(!smtp!.messages.some((m) => m.to.some((a) => a.endsWith('@import.invalid'))));
+    assert.ok(!h.smtp.messages.some((m) => m.to.some((a) => a.endsWith('@import.invalid'))));
   });
 });
 

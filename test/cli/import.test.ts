@@ -2,27 +2,22 @@
  * The CSV import without Temporal: mapping, coercion, bad rows by line, deterministic event ids,
  * dates (Olist's dd-mm-yyyy included) and a dry run over the real Olist file.
  */
+import { importCsvText } from '../helpers/import.js';
 import { sharedData } from '../helpers/shared-data.js';
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { leadEventSchema } from '../../src/domain/lead.js';
 import {
   describeBadRow, eventIdFor, ImportFatalError, ImportSetupError, parseDate, planColumns, processRow, readCsv, runImport,
-  type RunImportOptions, type SendResult,
+  type RunImportOptions,
 } from '../../src/cli/import.js';
 
 const OLIST = sharedData('olist-marketing-qualified-leads.csv');
 const TYPES = ['email_open', 'content_download', 'form_submit', 'unsubscribe', 'hard_bounce'];
 
 async function importText(csv: string, o: Omit<RunImportOptions, 'file' | 'input'>) {
-  const sent: Record<string, unknown>[] = [];
-  const send = o.send ?? (async (v: Record<string, unknown>): Promise<SendResult> => {
-    sent.push(v);
-    return 'sent';
-  });
-  const summary = await runImport({ ...o, file: 'test.csv', input: Readable.from([csv]), send: o.dryRun ? undefined : send });
-  return { summary, sent };
+  const { summary, sent } = await importCsvText(csv, o, 'sent');
+  return { summary, sent: sent.map((s) => s.value) };
 }
 
 describe('column mapping', () => {

@@ -4,51 +4,27 @@
  */
 import { sharedData } from '../helpers/shared-data.js';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { before, describe, it } from 'node:test';
 import { buildApi } from '../../src/api/server.js';
-import { LeadService } from '../../src/client.js';
 import { loadConfigFile } from '../../src/config-file.js';
 import type { LeadState } from '../../src/domain/lead.js';
 import type { TimelineEntry } from '../../src/ledger/ledger.js';
 import { LinkSigner } from '../../src/links.js';
 import { ROOT } from '../../src/env.js';
-import { devServerEnv, harness, type Harness, startSmtp, TEST_PAYLOAD_KEYS } from '../helpers/temporal.js';
-import type { SmtpCapture } from '../helpers/smtp.js';
+import { leadctl } from '../helpers/leadctl.js';
+import { useStack } from '../helpers/stack.js';
 import { seed } from '../ledger/seed.js';
 
 const OLIST = sharedData('olist-marketing-qualified-leads.csv');
 const CONFIG = join(ROOT, 'config', 'default.yaml');
 
-let env: TestWorkflowEnvironment | undefined;
-let smtp: SmtpCapture | undefined;
-let h: Harness;
-let dir: string;
-let svc: LeadService;
+const stack = useStack({ worker: { loaded: loadConfigFile(CONFIG) } });
+const dir = mkdtempSync(join(tmpdir(), 'leadctl-'));
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function cli(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'leadctl.mjs'), ...args], {
-      cwd: ROOT,
-      env: {
-        ...process.env, TEMPORAL_ADDRESS: env!.address, TEMPORAL_NAMESPACE: env!.namespace ?? 'default', TEMPORAL_TASK_QUEUE: h.taskQueue, LEAD_CONFIG: CONFIG, PAYLOAD_KEYS: TEST_PAYLOAD_KEYS, DATABASE_URL: h.database.url,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (...args: string[]) => leadctl(stack, CONFIG, ...args);
 
 /** Runs leadctl and expects exit code 0. */
 async function ok(...args: string[]): Promise<string> {
@@ -64,7 +40,7 @@ async function show(leadId: string): Promise<LeadState> {
 
 /** The same state queried in-process: cheaper for polling than a child process per look. */
 function state(leadId: string): Promise<LeadState> {
-  return svc.getState(leadId);
+  return stack.service.getState(leadId);
 }
 
 async function until<T>(fn: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
@@ -81,21 +57,6 @@ async function until<T>(fn: () => Promise<T>, check: (v: T) => boolean, timeoutM
 const stable = (s: LeadState) => ({
   stage: s.stage, profile: s.profile, consent: s.consent, fit: s.score.fit, eventsProcessed: s.eventsProcessed, transitions: s.transitions,
   scoreLog: s.scoreLog, campaign: s.campaign, createdAt: s.createdAt, recycleCount: s.recycleCount,
-});
-
-before(async () => {
-  env = await devServerEnv();
-  smtp = await startSmtp();
-  const loaded = loadConfigFile(CONFIG);
-  h = await harness(env, smtp, loaded);
-  svc = new LeadService(env.client, h.taskQueue, loaded.config, h.ledger);
-  dir = mkdtempSync(join(tmpdir(), 'leadctl-'));
-});
-
-after(async () => {
-  await h?.close();
-  await smtp?.close();
-  await env?.teardown();
 });
 
 describe('leadctl against Temporal', () => {
@@ -158,8 +119,8 @@ describe('leadctl against Temporal', () => {
   it('list shows leads from the ledger as a table, filters them and pages through them', async () => {
     await ok('create', '--lead-id', 'cli-ben', '--email', 'ben@other.example', '--campaign', 'google-ads-q2');
     // The ledger is written on each change: wait in-process, then ask leadctl.
-    await until(() => svc.search({ campaign: 'spring-webinar' }), (r) => r.leads.some((l) => l.leadId === 'cli-ana' && l.stage === 'customer'));
-    await until(() => svc.search({ stage: 'lead' }), (r) => r.leads.some((l) => l.leadId === 'cli-ben'));
+    await until(() => stack.service.search({ campaign: 'spring-webinar' }), (r) => r.leads.some((l) => l.leadId === 'cli-ana' && l.stage === 'customer'));
+    await until(() => stack.service.search({ stage: 'lead' }), (r) => r.leads.some((l) => l.leadId === 'cli-ben'));
     const listed = JSON.parse(await ok('list', '--campaign', 'spring-webinar', '--json')) as { leads: { leadId: string; stage: string }[] };
     assert.deepEqual(listed.leads.map((l) => [l.leadId, l.stage]), [['cli-ana', 'customer']]);
     assert.ok((JSON.parse(await ok('list', '--stage', 'lead', '--json')) as { leads: { leadId: string }[] }).leads.some((l) => l.leadId === 'cli-ben'));
@@ -168,7 +129,7 @@ describe('leadctl against Temporal', () => {
     assert.match(table, /^cli-ana\s+customer\s+\d+\s+ana@sales\.example\s+spring-webinar\s+subscribed/m);
     assert.match(table, /^1 lead$/m);
     // Pages: the printed token continues the same search, and only that one.
-    for (const id of ['cli-page-1', 'cli-page-2', 'cli-page-3']) await seed(h.ledger, id, [], { campaign: 'cli-pages' });
+    for (const id of ['cli-page-1', 'cli-page-2', 'cli-page-3']) await seed(stack.ledger, id, [], { campaign: 'cli-pages' });
     const first = await ok('list', '--campaign', 'cli-pages', '--limit', '2');
     assert.match(first, /^cli-page-1\s/m);
     assert.match(first, /^cli-page-2\s/m);
@@ -183,11 +144,11 @@ describe('leadctl against Temporal', () => {
 
   it('funnel prints the cohort funnel from the ledger; --json is the same Funnel the API answers', async () => {
     // A history in 2019: 3 MQLs in the window, one reached sql after 4 days and customer after 20.
-    await seed(h.ledger, 'cli-f1', [['mql', '2019-03-02'], ['sql', '2019-03-06'], ['opportunity', '2019-03-10'], ['customer', '2019-03-22']], { campaign: 'spring-webinar', channel: 'paid' });
-    await seed(h.ledger, 'cli-f2', [['mql', '2019-03-10']], { campaign: 'spring-webinar', channel: 'paid' });
-    await seed(h.ledger, 'cli-f3', [['mql', '2019-04-05']], { campaign: 'linkedin-abm', channel: 'social' });
-    await seed(h.ledger, 'cli-f4', [['mql', '2019-06-05']], { campaign: 'linkedin-abm', channel: 'social' });
-    const api = buildApi({ service: svc, links: new LinkSigner('leadctl-test-link-secret-0123', 'http://links.test'), tokens: ['read:reader-0123456789abcdef'], healthCheck: async () => true });
+    await seed(stack.ledger, 'cli-f1', [['mql', '2019-03-02'], ['sql', '2019-03-06'], ['opportunity', '2019-03-10'], ['customer', '2019-03-22']], { campaign: 'spring-webinar', channel: 'paid' });
+    await seed(stack.ledger, 'cli-f2', [['mql', '2019-03-10']], { campaign: 'spring-webinar', channel: 'paid' });
+    await seed(stack.ledger, 'cli-f3', [['mql', '2019-04-05']], { campaign: 'linkedin-abm', channel: 'social' });
+    await seed(stack.ledger, 'cli-f4', [['mql', '2019-06-05']], { campaign: 'linkedin-abm', channel: 'social' });
+    const api = buildApi({ service: stack.service, links: new LinkSigner('leadctl-test-link-secret-0123', 'http://links.test'), tokens: ['read:reader-0123456789abcdef'], healthCheck: async () => true });
     try {
       for (const [args, query] of <[string[], string][]>[
         [['--since', '2019-03-01', '--until', '2019-05-01', '--by', 'campaign'], 'since=2019-03-01&until=2019-05-01&by=campaign'],
@@ -232,7 +193,7 @@ describe('leadctl against Temporal', () => {
     const text = await ok('show', 'cli-ana', '--timeline');
     const lines = text.trim().split('\n');
     const entries = JSON.parse(await ok('show', 'cli-ana', '--timeline', '--json')) as TimelineEntry[];
-    assert.deepEqual(entries, (await h.ledger.timeline('cli-ana', { limit: 1000 })).entries);
+    assert.deepEqual(entries, (await stack.ledger.timeline('cli-ana', { limit: 1000 })).entries);
     assert.equal(lines.length, entries.length, text);
     assert.deepEqual(lines.map((l) => l.split(/\s+/).slice(0, 2)), entries.map((e) => [e.at, e.kind]));
     assert.match(text, /^\S+\s+event\s+pricing_page_view \+10 \(id cli-e1\) campaign=spring-webinar$/m);
@@ -246,13 +207,13 @@ describe('leadctl against Temporal', () => {
 
     // Every page: more entries than one read of the ledger returns.
     const leadId = 'cli-many';
-    await svc.sendEvents(Array.from({ length: 230 }, (_, i) => ({ leadId, eventId: `many-${String(i).padStart(3, '0')}`, type: 'page_view', email: 'many@corp.example', profile: { country: 'US' } })));
+    await stack.service.sendEvents(Array.from({ length: 230 }, (_, i) => ({ leadId, eventId: `many-${String(i).padStart(3, '0')}`, type: 'page_view', email: 'many@corp.example', profile: { country: 'US' } })));
     await until(() => state(leadId).catch(() => undefined), (x) => x?.eventsProcessed === 230);
     const many = JSON.parse(await ok('show', leadId, '--timeline', '--json')) as TimelineEntry[];
     const ids = many.filter((e) => e.kind === 'event').map((e) => (e as { eventId: string }).eventId);
     assert.equal(ids.length, 230);
     assert.equal(new Set(ids).size, 230);
-    assert.deepEqual(many, (await h.ledger.timeline(leadId, { limit: 1000 })).entries);
+    assert.deepEqual(many, (await stack.ledger.timeline(leadId, { limit: 1000 })).entries);
   });
 });
 
@@ -402,7 +363,7 @@ describe('leadctl import', () => {
     assert.equal(s.profile.firstContactAt, '2018-02-01T00:00:00.000Z');
     assert.equal(s.campaign, 'social');
     assert.equal(s.consent, 'unsubscribed');
-    await until(() => svc.search({ campaign: 'social', limit: 1000 }), (r) => r.leads.length > 0);
+    await until(() => stack.service.search({ campaign: 'social', limit: 1000 }), (r) => r.leads.length > 0);
     const social = JSON.parse(await ok('list', '--campaign', 'social', '--limit', '1000', '--json')).leads as { campaign: string }[];
     assert.ok(social.length > 0 && social.length < 200 && social.every((l) => l.campaign === 'social'));
 
@@ -416,7 +377,7 @@ describe('leadctl import', () => {
     const later = await until(() => state('dac32acd4db4c29c230538b72f8dd87d'), (x) => x.scoreLog.some((e) => e.eventId === 'olist-sentinel'));
     assert.equal(later.eventsProcessed, 2);
     assert.equal(later.scoreLog.filter((e) => e.type === 'form_submit').length, 1);
-    assert.ok(!smtp!.messages.some((m) => m.to.some((a) => a.endsWith('@import.invalid'))));
+    assert.ok(!stack.smtp.messages.some((m) => m.to.some((a) => a.endsWith('@import.invalid'))));
   });
 });
 

@@ -6,53 +6,39 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { devServerEnv, startSmtp } from '../helpers/temporal.js';
-import type { SmtpCapture } from '../helpers/smtp.js';
+import { test } from 'node:test';
+import { useStack } from '../helpers/stack.js';
 import { startLead } from '../helpers/leads.js';
-import { killWorkerProcesses, startWorkerProcess } from '../helpers/worker-process.js';
 import { stateQuery } from '../../workflows/defs.js';
-import { ledgerDatabase } from '../helpers/ledger.js';
-import type { Database } from '../../src/ledger/database.js';
+import { testLedgerDatabase } from '../helpers/ledger.js';
 
-let env: TestWorkflowEnvironment;
-let smtp: SmtpCapture;
-before(async () => {
-  env = await devServerEnv();
-  smtp = await startSmtp();
-});
-after(async () => {
-  killWorkerProcesses();
-  await env?.teardown();
-  await smtp?.close();
-});
-
-const startWorker = (taskQueue: string, db: Database) => startWorkerProcess({ address: env.address, taskQueue, smtpUrl: smtp.url, databaseUrl: db.url });
+const stack = useStack();
 
 test('a worker killed mid-send: no mail twice, and every welcome mail arrives or is reported uncertain', async () => {
   const taskQueue = 'crash-test';
-  const db = await ledgerDatabase('embedded');
-  after(() => db.close());
+  const db = await testLedgerDatabase('embedded');
   const LEADS = 40;
-  smtp.delayMs = 150; // each message takes a while to be accepted, so the kill lands mid-send
-  const first = await startWorker(taskQueue, db);
+  stack.smtp.delayMs = 150; // each message takes a while to be accepted, so the kill lands mid-send
+  const first = await stack.workerProcess(taskQueue, db);
   for (let i = 0; i < LEADS; i++) {
-    await startLead(env.client, taskQueue, { leadId: `crash-${i}`, email: `crash-${i}@buyer.example`, country: 'US' });
+    await startLead(stack.client, taskQueue, {
+      leadId: `crash-${i}`, email: `crash-${i}@buyer.example`, country: 'US',
+    });
   }
   // Kill at a moment unrelated to any one delivery (sends are in flight on all 4 connections).
   // Killing the instant a message lands would aim at the one window no SMTP client can close:
   // the server has accepted a message and the client has not yet recorded it (a resend then
   // carries the same Message-ID, which receiving servers use to drop the copy).
-  await smtp.waitFor((m) => m.length >= 1, 60_000);
+  await stack.smtp.waitFor((m) => m.length >= 1, 60_000);
   await new Promise((r) => setTimeout(r, 1_000));
   first.kill('SIGKILL');
-  const atKill = smtp.messages.length;
+  const atKill = stack.smtp.messages.length;
   await new Promise((r) => first.once('exit', r));
-  await startWorker(taskQueue, db);
-  const mailed = (id: string) => smtp.messages.some((m) => m.messageId === `<nurture.${id}.welcome.1.0@acme.example>`);
+  await stack.workerProcess(taskQueue, db);
+  const mailed = (id: string) =>
+    stack.smtp.messages.some((m) => m.messageId === `<nurture.${id}.welcome.1.0@acme.example>`);
   // A lead the new worker has not yet started again answers "lead is starting": not settled yet.
-  const uncertain = async (id: string) => (await env.client.workflow.getHandle(`lead-${id}`).query(stateQuery).catch((err) => {
+  const uncertain = async (id: string) => (await stack.client.workflow.getHandle(`lead-${id}`).query(stateQuery).catch((err) => {
     if (String(err).includes('starting')) return undefined;
     throw err;
   }))?.scoreLog.some((l) => /delivery uncertain/.test(l.note ?? '')) ?? false;
@@ -64,7 +50,7 @@ test('a worker killed mid-send: no mail twice, and every welcome mail arrives or
     if (Date.now() > until) {
       // Say where each unsettled lead is (a lead that lost its welcome step shows nurture step 1, no pending activity).
       for (const id of leadIds) if (!mailed(id) && !(await uncertain(id))) {
-        const h = env.client.workflow.getHandle(`lead-${id}`);
+        const h = stack.client.workflow.getHandle(`lead-${id}`);
         const d = await h.describe();
         console.log(`unsettled ${id}: ${JSON.stringify({ status: d.status.name, pendingActivities: d.raw.pendingActivities?.length ?? 0, history: d.historyLength, nurture: (await h.query(stateQuery)).nurture })}`);
       }
@@ -73,7 +59,7 @@ test('a worker killed mid-send: no mail twice, and every welcome mail arrives or
     await new Promise((r) => setTimeout(r, 500));
   }
   await new Promise((r) => setTimeout(r, 3_000)); // anything sent twice would show up by now
-  const ids = smtp.messages.map((m) => m.messageId);
+  const ids = stack.smtp.messages.map((m) => m.messageId);
   const counts = new Map<string, number>();
   for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
   console.log(`crash test: ${atKill} mails before the kill, ${ids.length} in all, ${counts.size} distinct`);

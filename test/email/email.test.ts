@@ -8,33 +8,19 @@
  * real time (see skipTime). Each test reads only its own lead's mail.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { harness, type Harness, skipTime, startSmtp, TEST_LINK_SECRET, testConfig, timeSkippingEnv } from '../helpers/temporal.js';
-import type { SmtpCapture } from '../helpers/smtp.js';
+import { before, describe, test } from 'node:test';
+import { useStack } from '../helpers/stack.js';
+import { type Harness, skipTime, TEST_LINK_SECRET, testConfig } from '../helpers/temporal.js';
 import { ev, signal, startLead, waitForState } from '../helpers/leads.js';
 import { LinkSigner } from '../../src/links.js';
 import { salesOutcomeUpdate, stateQuery } from '../../workflows/defs.js';
 
-let env: TestWorkflowEnvironment;
-let smtp: SmtpCapture;
-const harnesses: Harness[] = [];
-before(async () => {
-  env = await timeSkippingEnv();
-  smtp = await startSmtp();
-});
-after(async () => {
-  for (const h of harnesses) await h.close();
-  await env?.teardown();
-  await smtp?.close();
-});
+const stack = useStack({ server: 'time-skipping' });
 
-async function withHarness(overrides: Parameters<typeof testConfig>[0] = {}) {
-  const h = await harness(env, smtp, testConfig(overrides));
-  harnesses.push(h);
-  return h;
-}
-const to = (addr: string) => smtp.messages.filter((m) => m.to.includes(addr));
+/** A worker with the test config and `overrides`, closed with the stack. */
+const withHarness = (overrides: Parameters<typeof testConfig>[0] = {}) =>
+  stack.startWorker({ loaded: testConfig(overrides) });
+const to = (addr: string) => stack.smtp.messages.filter((m) => m.to.includes(addr));
 const lead = (leadId: string, extra: object = {}) => ({ leadId, email: `${leadId}@buyer.example`, firstName: 'Noor', company: 'Globex', country: 'US', seniority: 'director', companySize: 300, ...extra });
 const signer = new LinkSigner(TEST_LINK_SECRET, 'http://links.test');
 
@@ -46,7 +32,8 @@ describe('nurture and handoff mail', () => {
 
   test('a nurture mail carries the contract headers, a signed one-click unsubscribe and rendered content', async () => {
     await startLead(h.client, h.taskQueue, lead('hdr'));
-    const [mail] = await smtp.waitFor(() => to('hdr@buyer.example').length === 1).then(() => to('hdr@buyer.example'));
+    const [mail] = await stack.smtp.waitFor(() => to('hdr@buyer.example').length === 1)
+      .then(() => to('hdr@buyer.example'));
     assert.equal(mail!.headers.get('x-lead-id'), 'hdr');
     assert.equal(mail!.headers.get('x-nurture-track'), 'welcome');
     assert.equal(mail!.headers.get('x-nurture-step'), '1');
@@ -64,14 +51,14 @@ describe('nurture and handoff mail', () => {
 
   test('the lead leaves the welcome track for the mql track; sql gets no nurture; the handoff goes to the routed owner', async () => {
     const handle = await startLead(h.client, h.taskQueue, lead('tracks'));
-    await smtp.waitFor(() => to('tracks@buyer.example').length === 1);
+    await stack.smtp.waitFor(() => to('tracks@buyer.example').length === 1);
     await signal(handle, ev('tracks', 'content_download'));
     await waitForState(handle, (s) => s.stage === 'mql' && s.nurture.track === 'mql');
-    await skipTime(env, '1d');
-    await smtp.waitFor(() => to('tracks@buyer.example').some((m) => m.headers.get('x-nurture-track') === 'mql'));
+    await skipTime(stack.env, '1d');
+    await stack.smtp.waitFor(() => to('tracks@buyer.example').some((m) => m.headers.get('x-nurture-track') === 'mql'));
     await signal(handle, ev('tracks', 'demo_request'));
     const s = await waitForState(handle, (x) => x.stage === 'sql' && x.owner !== undefined);
-    const handoff = (await smtp.waitFor(() => to(s.owner!).some((m) => m.headers.get('x-lead-id') === 'tracks'))).find((m) => m.headers.get('x-lead-id') === 'tracks' && m.to.includes(s.owner!))!;
+    const handoff = (await stack.smtp.waitFor(() => to(s.owner!).some((m) => m.headers.get('x-lead-id') === 'tracks'))).find((m) => m.headers.get('x-lead-id') === 'tracks' && m.to.includes(s.owner!))!;
     assert.equal(handoff.headers.get('x-lead-handoff'), '1');
     assert.match(handoff.text, /Score: \d+ \(fit 35, engagement \d+\)/);
     assert.match(handoff.html, /tracks@buyer\.example/);
@@ -83,37 +70,37 @@ describe('nurture and handoff mail', () => {
     assert.equal(s.nurture.track, undefined, 'sql has no nurture track');
     const before = to('tracks@buyer.example').length;
     await handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'accepted' }] });
-    await skipTime(env, '10d');
+    await skipTime(stack.env, '10d');
     assert.equal(to('tracks@buyer.example').length, before, 'no nurture mail once handed to sales');
     assert.equal((await handle.query(stateQuery)).nurture.track, undefined);
   });
 
   test('a 5xx on the recipient is a hard bounce: consent bounced, no more nurture, scoring goes on', async () => {
-    smtp.refuse.add('bounce@buyer.example');
+    stack.smtp.refuse.add('bounce@buyer.example');
     const handle = await startLead(h.client, h.taskQueue, lead('bounce'));
     const s = await waitForState(handle, (x) => x.consent === 'bounced');
     assert.equal(to('bounce@buyer.example').length, 0);
     assert.ok(s.scoreLog.some((l) => l.type === 'hard_bounce'));
     await signal(handle, ev('bounce', 'webinar_attended'));
     await waitForState(handle, (x) => x.score.engagement === 15);
-    await skipTime(env, '4d');
+    await skipTime(stack.env, '4d');
     assert.equal(to('bounce@buyer.example').length, 0);
   });
 
   test('an SMTP outage is retried with backoff: the mail goes out once when the server is back', async () => {
-    smtp.down = true;
+    stack.smtp.down = true;
     try {
       const handle = await startLead(h.client, h.taskQueue, lead('outage'));
       await waitForState(handle, (x) => x.nurture.step === 1);
       await new Promise((r) => setTimeout(r, 1_500));
       assert.equal(to('outage@buyer.example').length, 0);
-      smtp.down = false;
-      await skipTime(env, '10m');
-      await smtp.waitFor(() => to('outage@buyer.example').length === 1);
+      stack.smtp.down = false;
+      await skipTime(stack.env, '10m');
+      await stack.smtp.waitFor(() => to('outage@buyer.example').length === 1);
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(to('outage@buyer.example').length, 1);
     } finally {
-      smtp.down = false;
+      stack.smtp.down = false;
     }
   });
 });
@@ -121,7 +108,7 @@ describe('nurture and handoff mail', () => {
 describe('send windows and frequency caps', () => {
   test('a step due outside the send window waits for the next window in the lead\'s time zone', async () => {
     // A window on one weekday only: two days from now (UTC, in the server's skipped-ahead time), all day.
-    const day = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'][new Date((await env.currentTimeMs()) + 2 * 86_400_000).getUTCDay()]!;
+    const day = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'][new Date((await stack.env.currentTimeMs()) + 2 * 86_400_000).getUTCDay()]!;
     const h = await withHarness({
       email: { from: 'Acme <marketing@acme.example>', templates: 'templates/', defaultTimezone: 'UTC', sendWindow: { days: [day], from: '00:00', to: '23:59' } },
     });
@@ -130,10 +117,10 @@ describe('send windows and frequency caps', () => {
     const due = Date.parse(s.nurture.nextStepAt!);
     assert.equal(new Date(due).getUTCHours(), 0, 'deferred to the start of the window');
     assert.ok(due - Date.parse(s.createdAt) > 86_400_000);
-    await skipTime(env, '1d');
+    await skipTime(stack.env, '1d');
     assert.equal(to('window@buyer.example').length, 0);
-    await skipTime(env, '2d');
-    await smtp.waitFor(() => to('window@buyer.example').length === 1);
+    await skipTime(stack.env, '2d');
+    await stack.smtp.waitFor(() => to('window@buyer.example').length === 1);
   });
 
   test('the frequency cap defers, never drops, a step', async () => {
@@ -142,15 +129,15 @@ describe('send windows and frequency caps', () => {
       email: { from: 'Acme <marketing@acme.example>', templates: 'templates/', defaultTimezone: 'UTC', frequencyCap: { perDay: 1, perWeek: 3 } },
     });
     const handle = await startLead(h.client, h.taskQueue, lead('capped'));
-    await smtp.waitFor(() => to('capped@buyer.example').length === 1);
-    await skipTime(env, '2h');
+    await stack.smtp.waitFor(() => to('capped@buyer.example').length === 1);
+    await skipTime(stack.env, '2h');
     assert.equal(to('capped@buyer.example').length, 1, 'the second step waits for the daily cap');
     const s = await handle.query(stateQuery);
     assert.ok(Date.parse(s.nurture.nextStepAt!) - Date.parse(s.createdAt) >= 86_400_000 - 1000);
-    await skipTime(env, '1d');
-    await smtp.waitFor(() => to('capped@buyer.example').length === 2);
-    await skipTime(env, '1d');
-    await smtp.waitFor(() => to('capped@buyer.example').length === 3);
+    await skipTime(stack.env, '1d');
+    await stack.smtp.waitFor(() => to('capped@buyer.example').length === 2);
+    await skipTime(stack.env, '1d');
+    await stack.smtp.waitFor(() => to('capped@buyer.example').length === 3);
     assert.deepEqual(to('capped@buyer.example').map((m) => m.headers.get('x-nurture-step')), ['1', '2', '3']);
   });
 });

@@ -7,7 +7,7 @@
 import { simpleParser } from 'mailparser';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
-import { type Captured, type SmtpCapture, waitForMail } from '../helpers/smtp.js';
+import { type Captured, captured, type SmtpCapture, waitForMail } from '../helpers/smtp.js';
 
 /** What the server does with a whole message (after the client's terminator). */
 export type DataFault =
@@ -62,25 +62,15 @@ export async function startFaultySmtp(): Promise<FaultySmtp> {
     onData(stream, session, cb) {
       simpleParser(stream).then(async (mail) => {
         if (capture.dataDelayMs) await new Promise((r) => setTimeout(r, capture.dataDelayMs));
-        const rcpts = session.envelope.rcptTo.map((r) => r.address);
-        const captured: Captured = {
-          messageId: mail.messageId ?? '',
-          to: rcpts,
-          subject: mail.subject ?? '',
-          headers: mail.headers,
-          text: mail.text ?? '',
-          html: typeof mail.html === 'string' ? mail.html : '',
-          raw: mail,
-          header: (name) => mail.headerLines.find((l) => l.key === name.toLowerCase())?.line.replace(/^[^:]*:\s*/, ''),
-        };
-        const nth = (dataCount.get(captured.messageId) ?? 0) + 1;
-        dataCount.set(captured.messageId, nth);
-        const fault = capture.dataFault(captured, nth);
+        const message = captured(mail, session.envelope.rcptTo.map((r) => r.address));
+        const nth = (dataCount.get(message.messageId) ?? 0) + 1;
+        dataCount.set(message.messageId, nth);
+        const fault = capture.dataFault(message, nth);
         if (fault === 'hold') {
-          capture.held.push(captured);
+          capture.held.push(message);
           return; // never answered: the client is killed waiting for it
         }
-        capture.messages.push(captured);
+        capture.messages.push(message);
         if (fault === 'take-and-drop') return connectionOf(session.id)?._socket.destroy();
         cb();
       }, cb);

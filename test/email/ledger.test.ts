@@ -1,20 +1,15 @@
 /** The send ledger in the lead ledger's `mails` table, on both backends: its states, one intent per message, its counts. */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { type MailRef, sendLedgerCounts, sqlSendLedger } from '../../activities/ledger.js';
-import type { Database } from '../../src/ledger/database.js';
-import { BACKENDS, ledgerDatabase } from '../helpers/ledger.js';
+import { BACKENDS, useLedgerDatabase } from '../helpers/ledger.js';
 
 const at = '2026-12-01T00:00:00.000Z';
 const mail = (id: string): MailRef => ({ messageId: `<${id}@x>`, leadId: `lead-${id}`, kind: 'nurture', track: 'welcome', step: 1, recipient: `${id}@buyer.example` });
 
 for (const backend of BACKENDS) {
   describe(`send ledger (${backend})`, () => {
-    let db: Database;
-    before(async () => {
-      db = await ledgerDatabase(backend);
-    });
-    after(() => db?.close());
+    const db = useLedgerDatabase(backend);
 
     it('goes from nothing to intent to sent, or to uncertain; a withdrawn intent is nothing again', async () => {
       const l = sqlSendLedger(db.pool);

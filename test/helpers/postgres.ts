@@ -13,6 +13,8 @@ import { freePort } from '../../bench/proc.js';
 
 export interface PostgresServer {
   url: string;
+  /** Whether it is up: false from pause() to resume(), and once stopped. */
+  readonly running: boolean;
   /** Takes the server down (`pg_ctl stop -m fast`: sessions are cut, new connections refused); its data stays. */
   pause(): Promise<void>;
   /** Starts it again on the same port and data directory, once it accepts connections. */
@@ -75,6 +77,9 @@ export async function startPostgres(): Promise<PostgresServer> {
   };
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    get running() {
+      return running;
+    },
     pause,
     resume,
     async restart() {

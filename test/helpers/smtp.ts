@@ -33,6 +33,20 @@ export async function waitForMail(messages: Captured[], predicate: (m: Captured[
   return messages;
 }
 
+/** A parsed message as a capture keeps it, with the envelope's recipients. */
+export function captured(mail: ParsedMail, to: string[]): Captured {
+  return {
+    messageId: mail.messageId ?? '',
+    to,
+    subject: mail.subject ?? '',
+    headers: mail.headers,
+    text: mail.text ?? '',
+    html: typeof mail.html === 'string' ? mail.html : '',
+    raw: mail,
+    header: (name) => mail.headerLines.find((l) => l.key === name.toLowerCase())?.line.replace(/^[^:]*:\s*/, ''),
+  };
+}
+
 export async function startSmtp(port = 0): Promise<SmtpCapture> {
   const capture: SmtpCapture = {
     url: '', port: 0, messages: [], refuse: new Set(), down: false, delayMs: 0,
@@ -65,16 +79,7 @@ export async function startSmtp(port = 0): Promise<SmtpCapture> {
         if (capture.delayMs) await new Promise((r) => setTimeout(r, capture.delayMs));
         // Kept only as it is acknowledged: a client gone before the 250 gets nothing delivered.
         if (closed.has(session.id)) return cb(new Error('client went away'));
-        capture.messages.push({
-          messageId: mail.messageId ?? '',
-          to: session.envelope.rcptTo.map((r) => r.address),
-          subject: mail.subject ?? '',
-          headers: mail.headers,
-          text: mail.text ?? '',
-          html: typeof mail.html === 'string' ? mail.html : '',
-          raw: mail,
-          header: (name) => mail.headerLines.find((l) => l.key === name.toLowerCase())?.line.replace(/^[^:]*:\s*/, ''),
-        });
+        capture.messages.push(captured(mail, session.envelope.rcptTo.map((r) => r.address)));
         cb();
       }, cb);
     },

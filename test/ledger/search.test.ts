@@ -3,22 +3,15 @@
  * lead_id order, limits, bad page tokens.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { Stage } from '../../src/domain/stages.js';
-import { LeadLedger } from '../../src/ledger/ledger.js';
 import type { LeadSearch, LeadSearchHit } from '../../src/ledger/search.js';
-import { BACKENDS, ledgerDatabase } from '../helpers/ledger.js';
+import { BACKEND_TITLES, BACKENDS, useLedgerDatabase } from '../helpers/ledger.js';
 import { seed } from './seed.js';
 
 for (const backend of BACKENDS) {
-  describe(`search over the ledger on ${backend === 'embedded' ? 'the embedded database' : 'a real PostgreSQL server'}`, () => {
-    let db: Awaited<ReturnType<typeof ledgerDatabase>>;
-    let ledger: LeadLedger;
-    before(async () => {
-      db = await ledgerDatabase(backend);
-      ledger = new LeadLedger(db.pool);
-    });
-    after(async () => db?.close());
+  describe(`search over the ledger on ${BACKEND_TITLES[backend]}`, () => {
+    const db = useLedgerDatabase(backend);
 
     describe('search', () => {
       const OWNERS = ['ana@sales.example', 'ben@sales.example', undefined];
@@ -35,7 +28,7 @@ for (const backend of BACKENDS) {
           const day = `2025-06-${String(i + 1).padStart(2, '0')}`;
           const path: [Stage, string][] = stage === 'lead' ? [] : stage === 'mql' ? [['mql', day]] : [['mql', day], ['sql', `2025-07-${String(i + 1).padStart(2, '0')}`]];
           if (stage === 'customer') path.push(['opportunity', '2025-08-01'], ['customer', '2025-08-02']);
-          await seed(ledger, leadId, path, { owner, campaign, score: i * 5, consent });
+          await seed(db.ledger, leadId, path, { owner, campaign, score: i * 5, consent });
           expected.push({
             leadId, stage, score: i * 5, ...(owner ? { owner } : {}), ...(campaign ? { campaign } : {}),
             ...(path.length ? { becameMqlAt: `${day}T00:00:00.000Z` } : {}),
@@ -49,7 +42,7 @@ for (const backend of BACKENDS) {
         const pages: LeadSearchHit[][] = [];
         let pageToken = q.pageToken;
         do {
-          const page = await ledger.search({ ...q, pageToken });
+          const page = await db.ledger.search({ ...q, pageToken });
           pages.push(page.leads);
           pageToken = page.nextPageToken;
           assert.ok(pages.length <= 30, 'a search that never ends');
@@ -77,18 +70,18 @@ for (const backend of BACKENDS) {
       }
 
       test('search: the default limit is 50, and limits are clamped to 1..1000', async () => {
-        assert.equal((await ledger.search()).leads.length, 23);
-        assert.equal((await ledger.search()).nextPageToken, undefined);
-        const one = await ledger.search({ limit: 0 });
+        assert.equal((await db.ledger.search()).leads.length, 23);
+        assert.equal((await db.ledger.search()).nextPageToken, undefined);
+        const one = await db.ledger.search({ limit: 0 });
         assert.deepEqual(one.leads.map((l) => l.leadId), ['s-00']);
         assert.ok(one.nextPageToken);
-        assert.equal((await ledger.search({ limit: 5000 })).leads.length, 23);
+        assert.equal((await db.ledger.search({ limit: 5000 })).leads.length, 23);
       });
 
       test('search: an empty filter is no filter; a lead written between pages after the last one read is found', async () => {
-        assert.equal((await ledger.search({ owner: '', campaign: '', stage: '' })).leads.length, 23);
-        const first = await ledger.search({ stage: 'lead', limit: 3 });
-        await seed(ledger, 's-99', [], { campaign: 'c1' });
+        assert.equal((await db.ledger.search({ owner: '', campaign: '', stage: '' })).leads.length, 23);
+        const first = await db.ledger.search({ stage: 'lead', limit: 3 });
+        await seed(db.ledger, 's-99', [], { campaign: 'c1' });
         const rest = await everyPage({ stage: 'lead', limit: 3, pageToken: first.nextPageToken });
         assert.deepEqual([...first.leads, ...rest.flat()].map((l) => l.leadId), [...expected.filter((l) => l.stage === 'lead').map((l) => l.leadId), 's-99']);
         await db.pool.query("DELETE FROM leads WHERE lead_id = 's-99'");
@@ -96,15 +89,15 @@ for (const backend of BACKENDS) {
 
       test("search: a page token that is not one this search gave out is bad_page_token", async () => {
         const isBad = (e: { code?: string }) => e.code === 'bad_page_token';
-        const token = (await ledger.search({ stage: 'mql', limit: 2 })).nextPageToken!;
-        assert.equal((await ledger.search({ stage: 'mql', limit: 2, pageToken: token })).leads.length, 2);
+        const token = (await db.ledger.search({ stage: 'mql', limit: 2 })).nextPageToken!;
+        assert.equal((await db.ledger.search({ stage: 'mql', limit: 2, pageToken: token })).leads.length, 2);
         for (const pageToken of ['garbage', '', 'a'.repeat(5000), '!!!', Buffer.from('o:10').toString('base64url'), Buffer.from('k1:abc:s-01').toString('base64url'), `${token}=`, `${token}.`]) {
-          await assert.rejects(ledger.search({ stage: 'mql', pageToken }), isBad, pageToken);
+          await assert.rejects(db.ledger.search({ stage: 'mql', pageToken }), isBad, pageToken);
         }
         // Another search's token (other filters) is refused too; another limit is fine.
-        await assert.rejects(ledger.search({ stage: 'sql', pageToken: token }), isBad);
-        await assert.rejects(ledger.search({ pageToken: token }), isBad);
-        assert.equal((await ledger.search({ stage: 'mql', limit: 10, pageToken: token })).leads.length, 4);
+        await assert.rejects(db.ledger.search({ stage: 'sql', pageToken: token }), isBad);
+        await assert.rejects(db.ledger.search({ pageToken: token }), isBad);
+        assert.equal((await db.ledger.search({ stage: 'mql', limit: 10, pageToken: token })).leads.length, 4);
       });
     });
   });

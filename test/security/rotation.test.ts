@@ -6,46 +6,45 @@
  * (a plaintext history) are read by an encrypting worker.
  */
 import { Client } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { LeadService } from '../../src/client.js';
 import { dataConverter, EncryptionCodec, KEY_ID_METADATA, parsePayloadKeys } from '../../src/codec.js';
 import type { LeadState } from '../../src/domain/lead.js';
 import { LinkSigner } from '../../src/links.js';
 import { createLeadWorker } from '../../src/worker.js';
-import type { Database } from '../../src/ledger/database.js';
-import { LeadLedger } from '../../src/ledger/ledger.js';
-import { ledgerDatabase } from '../helpers/ledger.js';
-import { devServerEnv, startSmtp, TEST_LINK_SECRET, testConfig, workflowBundle } from '../helpers/temporal.js';
-import type { SmtpCapture } from '../helpers/smtp.js';
+import { useStack } from '../helpers/stack.js';
+import { TEST_LINK_SECRET, testConfig, workflowBundle } from '../helpers/temporal.js';
 
 const K1 = `k1:${Buffer.alloc(32, 11).toString('base64')}`;
 const K2 = `k2:${Buffer.alloc(32, 22).toString('base64')}`;
 const loaded = testConfig();
 const taskQueue = `rotation-${process.pid}`;
 
-let env: TestWorkflowEnvironment;
-let smtp: SmtpCapture;
 const running: { worker: Worker; done: Promise<void>; close: () => void }[] = [];
+// Registered before the stack's teardown, so it runs first: the workers stop before their server goes.
+after(async () => {
+  for (const w of running) await stop(w).catch(() => undefined);
+});
+const stack = useStack({ ledger: 'embedded' });
 
-let db: Database;
-let ledger: LeadLedger;
 async function startWorker(keys: string) {
   const dc = dataConverter(parsePayloadKeys(keys));
-  const client = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', dataConverter: dc });
+  const client = new Client({
+    connection: stack.env.connection, namespace: stack.env.namespace ?? 'default', dataConverter: dc,
+  });
   const { worker, close } = await createLeadWorker({
-    connection: env.nativeConnection, client, dataConverter: dc, taskQueue, loaded, smtpUrl: smtp.url,
-    ledger, links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
+    connection: stack.env.nativeConnection, client, dataConverter: dc, taskQueue, loaded, smtpUrl: stack.smtp.url,
+    ledger: stack.ledger, links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
     workflowBundle: await workflowBundle(),
   });
   const w = { worker, close, done: worker.run() };
   running.push(w);
-  return { ...w, service: new LeadService(client, taskQueue, loaded.config, ledger) };
+  return { ...w, service: new LeadService(client, taskQueue, loaded.config, stack.ledger) };
 }
 
 async function stop(w: { worker: Worker; done: Promise<void>; close: () => void }) {
@@ -71,7 +70,7 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms 
 
 /** The key id of every encrypted payload in the lead's history as Temporal stores it, by event type. */
 async function keyIds(workflowId: string): Promise<{ type: string; keyId?: string; payload: any }[]> {
-  const { history } = await env.connection.workflowService.getWorkflowExecutionHistory({ namespace: env.namespace ?? 'default', execution: { workflowId } });
+  const { history } = await stack.env.connection.workflowService.getWorkflowExecutionHistory({ namespace: stack.env.namespace ?? 'default', execution: { workflowId } });
   const out: { type: string; keyId?: string; payload: any }[] = [];
   for (const e of history?.events ?? []) {
     for (const [k, attrs] of Object.entries(e)) {
@@ -84,23 +83,10 @@ async function keyIds(workflowId: string): Promise<{ type: string; keyId?: strin
 }
 
 describe('payload key rotation through Temporal', () => {
-  before(async () => {
-    env = await devServerEnv();
-    smtp = await startSmtp();
-    db = await ledgerDatabase('embedded');
-    ledger = new LeadLedger(db.pool);
-  });
-  after(async () => {
-    for (const w of running) await stop(w).catch(() => undefined);
-    await env?.teardown();
-    await smtp?.close();
-    await db?.close();
-  });
-
   it('a lead started under k1 goes on under k2,k1; new payloads use k2; a codec without k1 names it', async () => {
     const first = await startWorker(K1);
     await first.service.upsertLead({ leadId: 'rot-1', email: 'rot-1@buyer.example', firstName: 'Ro', country: 'US', seniority: 'vp', companySize: 500 });
-    await smtp.waitFor((m) => m.some((x) => x.to.includes('rot-1@buyer.example')), 60_000);
+    await stack.smtp.waitFor((m) => m.some((x) => x.to.includes('rot-1@buyer.example')), 60_000);
     await eventually('the state under k1', () => first.service.getState('rot-1'));
     await stop(first);
 
@@ -122,9 +108,9 @@ describe('payload key rotation through Temporal', () => {
 
   it('an encrypting worker reads a lead started by a client without the codec (plaintext payloads pass through)', async () => {
     if (!running.some((x) => x.worker.getState() === 'RUNNING')) await startWorker(K1); // else the k2,k1 worker above serves it
-    const plainClient = new Client({ connection: env.connection, namespace: env.namespace ?? 'default' });
+    const plainClient = new Client({ connection: stack.env.connection, namespace: stack.env.namespace ?? 'default' });
     await new LeadService(plainClient, taskQueue, loaded.config).upsertLead({ leadId: 'rot-plain', email: 'rot-plain@buyer.example', country: 'US' });
-    await smtp.waitFor((m) => m.some((x) => x.to.includes('rot-plain@buyer.example')), 60_000);
+    await stack.smtp.waitFor((m) => m.some((x) => x.to.includes('rot-plain@buyer.example')), 60_000);
     const ids = await keyIds('lead-rot-plain');
     assert.equal(ids.find((x) => x.type === 'workflowExecutionStartedEventAttributes')?.keyId, undefined, 'the start input is plaintext');
   });

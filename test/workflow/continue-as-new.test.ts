@@ -3,27 +3,13 @@
  * nothing lost, nothing counted twice, state carried whole.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { harness, type Harness, startSmtp, timeSkippingEnv } from '../helpers/temporal.js';
-import type { SmtpCapture } from '../helpers/smtp.js';
+import { test } from 'node:test';
+import { useStack } from '../helpers/stack.js';
 import { recordHistory, startLead, waitForState } from '../helpers/leads.js';
 import { eventSignal, salesOutcomeUpdate } from '../../workflows/defs.js';
 import type { LeadEvent } from '../../src/domain/lead.js';
 
-let env: TestWorkflowEnvironment;
-let smtp: SmtpCapture;
-let h: Harness;
-before(async () => {
-  env = await timeSkippingEnv();
-  smtp = await startSmtp();
-  h = await harness(env, smtp);
-});
-after(async () => {
-  await h?.close();
-  await env?.teardown();
-  await smtp?.close();
-});
+const h = useStack({ server: 'time-skipping', worker: true });
 
 test('5,000 events across continue-as-new: each counted exactly once, state carried', async () => {
   await h.run(async () => {

@@ -8,29 +8,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { LeadService } from '../../src/client.js';
+import type { LeadService } from '../../src/client.js';
 import type { LeadState } from '../../src/domain/lead.js';
 import { temporalBinaries } from '../../src/env.js';
-import type { Database } from '../../src/ledger/database.js';
-import { BACKENDS, ledgerDatabase } from '../helpers/ledger.js';
-import type { SmtpCapture } from '../helpers/smtp.js';
-import { devServerEnv, harness, type Harness, startSmtp, testConfig } from '../helpers/temporal.js';
+import { BACKENDS } from '../helpers/ledger.js';
+import { type StackWorker, useStack } from '../helpers/stack.js';
+import { testConfig } from '../helpers/temporal.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // Dormant after 3 s without engagement, so a lead gets there within the test.
 const loaded = testConfig({ timeouts: { mqlStaleAfter: '30d', salesAcceptWithin: '48h', salesEscalations: 1, dormantAfter: '3s' } });
 
-let env: TestWorkflowEnvironment;
-let smtp: SmtpCapture;
-before(async () => {
-  env = await devServerEnv();
-  smtp = await startSmtp();
-});
-after(async () => {
-  await env?.teardown();
-  await smtp?.close();
-});
+const stack = useStack();
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
   let last: unknown;
@@ -47,8 +36,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_
 
 for (const backend of BACKENDS) {
   describe(`a lead is never forgotten (${backend} ledger)`, () => {
-    let db: Database;
-    let h: Harness;
+    let h: StackWorker;
     let svc: LeadService;
     const id = (name: string) => `nf-${backend}-${name}`;
     const state = (leadId: string, pred: (s: LeadState) => boolean, what: string) =>
@@ -57,14 +45,10 @@ for (const backend of BACKENDS) {
         return pred(s) ? s : undefined;
       });
     before(async () => {
-      db = await ledgerDatabase(backend);
-      h = await harness(env, smtp, loaded, `never-forget-${backend}`, { database: db });
-      svc = new LeadService(h.client, h.taskQueue, loaded.config, h.ledger);
+      h = await stack.startWorker({ loaded, taskQueue: `never-forget-${backend}`, ledger: backend });
+      svc = h.service;
     });
-    after(async () => {
-      await h?.close();
-      await db?.close();
-    });
+    after(() => h?.close());
 
     it('a customer, a disqualified lead and an unsubscribed dormant lead survive the deletion of their workflows', async () => {
       const vp = (leadId: string, extra: object = {}) => ({ leadId, email: `${leadId}@buyer.example`, firstName: 'Vera', country: 'US', seniority: 'vp', companySize: 500, ...extra });
@@ -83,12 +67,12 @@ for (const backend of BACKENDS) {
       await svc.upsertLead(vp(dormant, { seniority: 'staff', companySize: 10 }));
       await svc.sendEvents({ leadId: dormant, eventId: 'unsub-1', type: 'unsubscribe' });
       await state(dormant, (s) => s.stage === 'dormant' && s.consent === 'unsubscribed', 'dormant and unsubscribed');
-      const mailsToDormant = () => smtp.messages.filter((m) => m.to.includes(`${dormant}@buyer.example`)).length;
+      const mailsToDormant = () => stack.smtp.messages.filter((m) => m.to.includes(`${dormant}@buyer.example`)).length;
       const mailedBefore = mailsToDormant();
 
       // What retention does to a closed run, done by hand with the Temporal CLI.
       for (const leadId of [customer, disqualified, dormant]) {
-        execFileSync(temporalBinaries().cli, ['workflow', 'delete', '--yes', '--workflow-id', `lead-${leadId}`, '--address', env.address, '--namespace', 'default'], { stdio: 'pipe' });
+        execFileSync(temporalBinaries().cli, ['workflow', 'delete', '--yes', '--workflow-id', `lead-${leadId}`, '--address', stack.env.address, '--namespace', 'default'], { stdio: 'pipe' });
       }
       for (const leadId of [customer, disqualified, dormant]) {
         await until(`lead-${leadId} deleted`, async () => {
@@ -136,7 +120,8 @@ for (const backend of BACKENDS) {
 
       await sleep(2_000);
       assert.equal(mailsToDormant(), mailedBefore, 'no mail to the unsubscribed lead after it came back');
-      const events = await db.pool.query('SELECT count(*)::int AS n FROM lead_events WHERE lead_id = $1', [customer]);
+      const events = await h.database.pool.query(
+        'SELECT count(*)::int AS n FROM lead_events WHERE lead_id = $1', [customer]);
       assert.equal(events.rows[0].n, 3, 'each event once in the ledger');
     });
   });

@@ -4,31 +4,18 @@
  * With RECORD_HISTORIES=1 each path's history is written to test/fixtures/histories/ for replay.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { describe, test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import proto from '@temporalio/proto';
 
 const EventType = proto.temporal.api.enums.v1.EventType;
-import { harness, type Harness, skipTime, startSmtp, testConfig, timeSkippingEnv } from '../helpers/temporal.js';
-import type { SmtpCapture } from '../helpers/smtp.js';
+import { useStack } from '../helpers/stack.js';
+import { skipTime, testConfig } from '../helpers/temporal.js';
 import { ev, recordHistory, signal, startLead, waitForState } from '../helpers/leads.js';
 import { eventSignal, profileSignal, salesOutcomeUpdate, stateQuery } from '../../workflows/defs.js';
 import type { LeadState } from '../../src/domain/lead.js';
 
-let env: TestWorkflowEnvironment;
-let smtp: SmtpCapture;
-let h: Harness;
-
-before(async () => {
-  env = await timeSkippingEnv();
-  smtp = await startSmtp();
-});
-after(async () => {
-  await h?.close();
-  await env?.teardown();
-  await smtp?.close();
-});
+const h = useStack({ server: 'time-skipping', worker: true });
 
 const vp = (leadId: string, extra: object = {}) => ({ leadId, email: `${leadId}@buyer.example`, firstName: 'Vera', country: 'US', seniority: 'vp', companySize: 500, ...extra });
 async function waitForHistoryToSettle(handle: { fetchHistory(): Promise<{ events?: unknown[] | null }> }) {
@@ -56,18 +43,14 @@ async function assertSleeping(handle: { describe(): Promise<{ status: { name: st
   assert.equal((row?.state as LeadState).stage, stage);
 }
 
-const mailTo = (to: string) => smtp.messages.filter((m) => m.to.includes(to));
+const mailTo = (to: string) => h.smtp.messages.filter((m) => m.to.includes(to));
 const stages = (s: LeadState) => s.transitions.map((t) => t.to);
 
 describe('lead workflow stage paths', () => {
-  before(async () => {
-    h = await harness(env, smtp);
-  });
-
   test('lead -> mql -> sql by score, accepted -> opportunity -> won -> customer; the run sleeps there, its state in the ledger', async () => {
     await h.run(async () => {
       const handle = await startLead(h.client, h.taskQueue, vp('path-won', { campaign: 'spring-webinar' }));
-      await smtp.waitFor(() => mailTo('path-won@buyer.example').length === 1);
+      await h.smtp.waitFor(() => mailTo('path-won@buyer.example').length === 1);
       assert.equal(mailTo('path-won@buyer.example')[0]!.headers.get('x-nurture-track'), 'welcome', 'welcome mail sent at once');
       // fit 35 (vp 20 + size 15); two downloads make 55 >= mql 40.
       await signal(handle, ev('path-won', 'content_download'), ev('path-won', 'webinar_attended'));
@@ -80,7 +63,7 @@ describe('lead workflow stage paths', () => {
       assert.ok(s.score.total >= 75);
       assert.ok(s.slaDeadline);
       assert.ok(['ana@sales.example', 'ben@sales.example'].includes(s.owner!));
-      await smtp.waitFor(() => mailTo(s.owner!).some((m) => m.headers.get('x-lead-handoff') === '1'));
+      await h.smtp.waitFor(() => mailTo(s.owner!).some((m) => m.headers.get('x-lead-handoff') === '1'));
       s = await handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'accepted', rep: s.owner }] });
       assert.equal(s.stage, 'opportunity');
       s = await handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'won', note: 'annual plan' }] });
@@ -104,7 +87,7 @@ describe('lead workflow stage paths', () => {
       assert.deepEqual(stages(sa), ['mql', 'sql']);
       assert.match(sa.transitions[1]!.reason, /hand-raiser: demo_request/);
       assert.notEqual(sa.owner, sb.owner, 'two leads of one rule go to different owners');
-      const mails = await smtp.waitFor(() => mailTo(sa.owner!).some((m) => m.headers.get('x-lead-id') === 'hr-a'));
+      const mails = await h.smtp.waitFor(() => mailTo(sa.owner!).some((m) => m.headers.get('x-lead-id') === 'hr-a'));
       const handoff = mails.find((m) => m.headers.get('x-lead-id') === 'hr-a' && m.headers.get('x-lead-handoff') === '1')!;
       assert.match(handoff.subject, /New sales-ready lead/);
       assert.match(handoff.text, /Accept: http:\/\/links\.test\/l\/sales\?t=/);
@@ -125,9 +108,9 @@ describe('lead workflow stage paths', () => {
       assert.equal(s.owner, undefined);
       assert.match(s.transitions.at(-1)!.reason, /sales rejected \(not_ready\).*budget next year/);
       assert.equal(s.nurture.track, 'recycle');
-      await skipTime(env, '7d');
+      await skipTime(h.env, '7d');
       await waitForState(handle, (x) => x.nurture.step === 1);
-      await smtp.waitFor(() => mailTo('rej-nr@buyer.example').some((m) => m.headers.get('x-nurture-track') === 'recycle'));
+      await h.smtp.waitFor(() => mailTo('rej-nr@buyer.example').some((m) => m.headers.get('x-nurture-track') === 'recycle'));
       await recordHistory(h.client, handle, 'issue-10/rejected-not-ready');
     });
   });
@@ -162,9 +145,9 @@ describe('lead workflow stage paths', () => {
       const handle = await startLead(h.client, h.taskQueue, vp('stale'));
       await signal(handle, ev('stale', 'content_download'), ev('stale', 'content_download'));
       await waitForState(handle, (x) => x.stage === 'mql');
-      await skipTime(env, '29d');
+      await skipTime(h.env, '29d');
       assert.equal((await handle.query(stateQuery)).stage, 'mql');
-      await skipTime(env, '2d');
+      await skipTime(h.env, '2d');
       const s = await waitForState(handle, (x) => x.stage === 'recycled');
       assert.match(s.transitions.at(-1)!.reason, /no engagement for 30d as mql/);
       await recordHistory(h.client, handle, 'issue-10/mql-stale');
@@ -176,12 +159,12 @@ describe('lead workflow stage paths', () => {
       const handle = await startLead(h.client, h.taskQueue, vp('sla'));
       await signal(handle, ev('sla', 'demo_request'));
       const first = await waitForState(handle, (x) => x.owner !== undefined);
-      await skipTime(env, '49h');
+      await skipTime(h.env, '49h');
       const escalated = await waitForState(handle, (x) => x.escalations === 1);
       assert.notEqual(escalated.owner, first.owner);
       assert.match(escalated.transitions.at(-1)!.reason, /SLA expired; escalated from .* to /);
-      await smtp.waitFor(() => mailTo(escalated.owner!).some((m) => m.headers.get('x-lead-id') === 'sla' && /\[Escalated\]/.test(m.subject)));
-      await skipTime(env, '49h');
+      await h.smtp.waitFor(() => mailTo(escalated.owner!).some((m) => m.headers.get('x-lead-id') === 'sla' && /\[Escalated\]/.test(m.subject)));
+      await skipTime(h.env, '49h');
       const s = await waitForState(handle, (x) => x.stage === 'recycled');
       assert.match(s.transitions.at(-1)!.reason, /SLA of 2d expired after 1 escalation/);
       await recordHistory(h.client, handle, 'issue-10/sla-expired');
@@ -206,7 +189,7 @@ describe('lead workflow stage paths', () => {
       const handle = await startLead(h.client, h.taskQueue, vp('dorm', { seniority: 'staff', companySize: 20 }));
       await signal(handle, ev('dorm', 'email_open'));
       await waitForState(handle, (x) => x.eventsProcessed === 1);
-      await skipTime(env, '181d');
+      await skipTime(h.env, '181d');
       await waitForState(handle, (x) => x.stage === 'dormant');
       await assertSleeping(handle, 'dorm', 'dormant');
       await h.client.workflow.signalWithStart('leadWorkflow', {
@@ -248,7 +231,7 @@ describe('lead workflow stage paths', () => {
       const s = await waitForState(handle, (x) => x.eventsProcessed === 2);
       assert.equal(s.consent, 'unsubscribed');
       assert.equal(s.score.engagement, 10);
-      await skipTime(env, '10d');
+      await skipTime(h.env, '10d');
       assert.equal(mailTo('unsub@buyer.example').length, 1, 'only the welcome mail, sent before the unsubscribe');
       await recordHistory(h.client, handle, 'issue-10/unsubscribed');
     });
@@ -281,7 +264,7 @@ describe('bad input and idempotency', () => {
   test('the salesOutcome validator rejects bad payloads and wrong stages; nothing enters history', async () => {
     await h.run(async () => {
       const handle = await startLead(h.client, h.taskQueue, vp('upd'));
-      await smtp.waitFor(() => mailTo('upd@buyer.example').length === 1);
+      await h.smtp.waitFor(() => mailTo('upd@buyer.example').length === 1);
       await waitForHistoryToSettle(handle);
       const historyBefore = (await handle.fetchHistory()).events!.length;
       await assert.rejects(handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'accepted' }] }), (err: unknown) =>

@@ -3,32 +3,26 @@
  * locked, as a leaked lock leaves it) fails within its limit instead of waiting in real time.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { skipTime, timeSkippingEnv } from '../helpers/temporal.js';
+import { test } from 'node:test';
+import { useStack } from '../helpers/stack.js';
+import { skipTime } from '../helpers/temporal.js';
 
-let env: TestWorkflowEnvironment;
-before(async () => {
-  env = await timeSkippingEnv();
-});
-after(async () => {
-  await env?.teardown();
-});
+const stack = useStack({ server: 'time-skipping', smtp: false });
 
 test('a skip the server can make moves server time at once', async () => {
-  const t0 = await env.currentTimeMs();
-  await skipTime(env, '30d', 10_000);
-  assert.ok((await env.currentTimeMs()) - t0 >= 30 * 86_400_000);
+  const t0 = await stack.env.currentTimeMs();
+  await skipTime(stack.env, '30d', 10_000);
+  assert.ok((await stack.env.currentTimeMs()) - t0 >= 30 * 86_400_000);
 });
 
 test('a skip while time skipping is locked fails within the limit, naming the cause', async () => {
-  await env.connection.testService!.lockTimeSkipping({});
+  await stack.env.connection.testService!.lockTimeSkipping({});
   const started = Date.now();
-  await assert.rejects(skipTime(env, '1d', 1_000), /took over 1000 ms of real time: time skipping is locked/);
+  await assert.rejects(skipTime(stack.env, '1d', 1_000), /took over 1000 ms of real time: time skipping is locked/);
   assert.ok(Date.now() - started < 10_000);
   // Released, the pending skip completes and time moves again.
-  await env.connection.testService!.unlockTimeSkipping({});
-  const t0 = await env.currentTimeMs();
-  await skipTime(env, '2d', 10_000);
-  assert.ok((await env.currentTimeMs()) - t0 >= 2 * 86_400_000);
+  await stack.env.connection.testService!.unlockTimeSkipping({});
+  const t0 = await stack.env.currentTimeMs();
+  await skipTime(stack.env, '2d', 10_000);
+  assert.ok((await stack.env.currentTimeMs()) - t0 >= 2 * 86_400_000);
 });

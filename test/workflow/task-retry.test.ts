@@ -5,38 +5,24 @@
  * the first one SIGKILLs itself right after the write (test/helpers/worker-child.ts).
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { devServerEnv, startSmtp } from '../helpers/temporal.js';
-import type { SmtpCapture } from '../helpers/smtp.js';
+import { test } from 'node:test';
+import { useStack } from '../helpers/stack.js';
 import { ev, waitForState } from '../helpers/leads.js';
-import { killWorkerProcesses, startWorkerProcess } from '../helpers/worker-process.js';
 import { eventSignal } from '../../workflows/defs.js';
-import { ledgerDatabase } from '../helpers/ledger.js';
+import { testLedgerDatabase } from '../helpers/ledger.js';
 import { LeadLedger } from '../../src/ledger/ledger.js';
 import type { leadWorkflow } from '../../workflows/lead.js';
 
-let env: TestWorkflowEnvironment;
-let smtp: SmtpCapture;
-before(async () => {
-  env = await devServerEnv();
-  smtp = await startSmtp();
-});
-after(async () => {
-  killWorkerProcesses();
-  await env?.teardown();
-  await smtp?.close();
-});
+const stack = useStack();
 
 test("a first task retried after its worker died mid-task resumes from before it: the welcome mail goes, each event counts once", async () => {
-  const db = await ledgerDatabase('postgres');
-  after(() => db.close());
+  const db = await testLedgerDatabase('postgres');
   const ledger = new LeadLedger(db.pool);
   const taskQueue = 'task-retry';
-  const dying = await startWorkerProcess({ address: env.address, taskQueue, smtpUrl: smtp.url, databaseUrl: db.url!, env: { DIE_AFTER_LEDGER_WRITE: '1' } });
+  const dying = await stack.workerProcess(taskQueue, db, { env: { DIE_AFTER_LEDGER_WRITE: '1' } });
   const exited = new Promise((r) => dying.once('exit', r));
   const leadId = 'retry-1';
-  const handle = await env.client.workflow.signalWithStart<typeof leadWorkflow, [ReturnType<typeof ev>]>('leadWorkflow', {
+  const handle = await stack.client.workflow.signalWithStart<typeof leadWorkflow, [ReturnType<typeof ev>]>('leadWorkflow', {
     taskQueue, workflowId: `lead-${leadId}`, args: [{ leadId, email: 'retry-1@buyer.example', country: 'US' }, {}],
     signal: eventSignal, signalArgs: [ev(leadId, 'webinar_attended')],
   });
@@ -46,10 +32,11 @@ test("a first task retried after its worker died mid-task resumes from before it
   // The failed attempt's write is in the ledger: the lead's row, its events, its welcome step taken.
   const phantom = await ledger.lead(leadId);
   assert.ok(phantom, 'the dying worker wrote the lead before its task completed');
-  assert.equal(smtp.messages.length, 0, 'the dying worker sent nothing');
+  assert.equal(stack.smtp.messages.length, 0, 'the dying worker sent nothing');
 
-  await startWorkerProcess({ address: env.address, taskQueue, smtpUrl: smtp.url, databaseUrl: db.url! });
-  await smtp.waitFor((m) => m.some((x) => x.messageId === `<nurture.${leadId}.welcome.1.0@acme.example>`), 60_000);
+  await stack.workerProcess(taskQueue, db);
+  await stack.smtp.waitFor((m) => m.some((x) => x.messageId === `<nurture.${leadId}.welcome.1.0@acme.example>`),
+    60_000);
   const state = await waitForState(handle, (s) => s.eventsProcessed >= 2, 60_000);
   assert.equal(state.score.engagement, 25, 'webinar (15) and download (10), each once');
   assert.equal(state.eventsProcessed, 2);
@@ -66,5 +53,5 @@ test("a first task retried after its worker died mid-task resumes from before it
   assert.equal(row.runOrigin, undefined, 'a new lead had nothing before its run');
   assert.equal((row.carried as { core: { eventsProcessed: number } }).core.eventsProcessed, 2);
   await new Promise((r) => setTimeout(r, 1_000));
-  assert.equal(smtp.messages.filter((m) => m.messageId === `<nurture.${leadId}.welcome.1.0@acme.example>`).length, 1, 'the welcome mail once');
+  assert.equal(stack.smtp.messages.filter((m) => m.messageId === `<nurture.${leadId}.welcome.1.0@acme.example>`).length, 1, 'the welcome mail once');
 });

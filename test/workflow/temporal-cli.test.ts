@@ -7,45 +7,21 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { after, before, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { FastifyInstance } from 'fastify';
-import { buildApi } from '../../src/api/server.js';
-import { LeadService } from '../../src/client.js';
-import { EncryptionCodec, parsePayloadKeys } from '../../src/codec.js';
+import { test } from 'node:test';
 import { temporalBinaries } from '../../src/env.js';
-import { LinkSigner } from '../../src/links.js';
-import { devServerEnv, harness, type Harness, startSmtp, TEST_LINK_SECRET, TEST_PAYLOAD_KEYS, testConfig } from '../helpers/temporal.js';
-import type { SmtpCapture } from '../helpers/smtp.js';
+import { TOKEN, useStack } from '../helpers/stack.js';
+import { testConfig } from '../helpers/temporal.js';
 
 const run = promisify(execFile);
-let env: TestWorkflowEnvironment;
-let smtp: SmtpCapture;
-let h: Harness;
-let api: FastifyInstance;
 let codecArgs: string[];
-const TOKEN = 'cli-test-token';
-before(async () => {
-  env = await devServerEnv();
-  smtp = await startSmtp();
-  h = await harness(env, smtp);
-  api = buildApi({
-    service: new LeadService(env.client, h.taskQueue, testConfig().config, h.ledger), tokens: [TOKEN], links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
-    healthCheck: async () => true, codec: { codec: new EncryptionCodec(parsePayloadKeys(TEST_PAYLOAD_KEYS)), corsOrigins: [] },
-  });
-  const address = await api.listen({ port: 0, host: '127.0.0.1' });
+const h = useStack({ worker: true, api: true }, async ({ app }) => {
+  const address = await app.listen({ port: 0, host: '127.0.0.1' });
   codecArgs = ['--codec-endpoint', `${address}/codec`, '--codec-auth', `Bearer ${TOKEN}`];
 });
-after(async () => {
-  await api?.close();
-  await h?.close();
-  await env?.teardown();
-  await smtp?.close();
-});
 
-const cli = async (...args: string[]) => (await run(temporalBinaries().cli, [...args, '--address', env.address, ...codecArgs], { encoding: 'utf8' })).stdout;
+const cli = async (...args: string[]) => (await run(temporalBinaries().cli, [...args, '--address', h.env.address, ...codecArgs], { encoding: 'utf8' })).stdout;
 /** The CLI without the codec server: what anyone with access to Temporal alone sees. */
-const rawCli = async (...args: string[]) => (await run(temporalBinaries().cli, [...args, '--address', env.address], { encoding: 'utf8' })).stdout;
+const rawCli = async (...args: string[]) => (await run(temporalBinaries().cli, [...args, '--address', h.env.address], { encoding: 'utf8' })).stdout;
 
 test('temporal workflow start / signal / query --type state', async () => {
   await h.run(async () => {
@@ -89,7 +65,7 @@ test('a configuration change reaches running leads through a batch signal (confi
   }
   assert.equal(before!.score.fit, 20);
   // Deploy a worker with new rules on the same task queue: VPs are now worth 50.
-  await h.close();
+  await h.worker.close();
   const base = testConfig().config;
   const next = testConfig({
     scoring: {
@@ -100,7 +76,7 @@ test('a configuration change reaches running leads through a batch signal (confi
       decay: { halfLife: '30d' },
     },
   });
-  h = await harness(env, smtp, next, h.taskQueue);
+  await h.startWorker({ loaded: next, taskQueue: h.taskQueue });
   assert.equal(before!.configVersion === next.version, false);
   // One batch signal to every running lead, the way ops roll out a config.
   for (let i = 0; i < 100; i++) {

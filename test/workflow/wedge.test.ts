@@ -8,39 +8,33 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { test } from 'node:test';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { LeadError, LeadService } from '../../src/client.js';
 import { main as leadctl } from '../../src/cli/leadctl.js';
 import { wedgedLeads } from '../../src/cli/wedged.js';
 import type { LeadState } from '../../src/domain/lead.js';
 import { STATE_MEMO, stateQuery } from '../../workflows/defs.js';
-import { ledgerDatabase } from '../helpers/ledger.js';
-import type { Database } from '../../src/ledger/database.js';
+import { testLedgerDatabase } from '../helpers/ledger.js';
 import { LeadLedger } from '../../src/ledger/ledger.js';
-import { devServerEnv, startSmtp, TEST_PAYLOAD_KEYS, testConfig, testDataConverter, workflowBundle } from '../helpers/temporal.js';
-import type { SmtpCapture } from '../helpers/smtp.js';
+import { useStack } from '../helpers/stack.js';
+import { TEST_PAYLOAD_KEYS, testConfig, testDataConverter, workflowBundle } from '../helpers/temporal.js';
 import { recordHistory } from '../helpers/leads.js';
-import { killWorkerProcess, killWorkerProcesses, startWorkerProcess } from '../helpers/worker-process.js';
+import { killWorkerProcess } from '../helpers/worker-process.js';
 
-let env: TestWorkflowEnvironment;
-let smtp: SmtpCapture;
-before(async () => {
-  // The server marks a run whose tasks keep failing with TemporalReportedProblems after this many.
-  env = await devServerEnv(['--dynamic-config-value', 'system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=2']);
-  smtp = await startSmtp();
-});
-after(async () => {
-  killWorkerProcesses();
-  await env?.teardown();
-  await smtp?.close();
+// The server marks a run whose tasks keep failing with TemporalReportedProblems after this many.
+const stack = useStack({
+  serverArgs: ['--dynamic-config-value', 'system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=2'],
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const startWorker = (taskQueue: string, db: Database, extraEnv: Record<string, string> = {}, script = 'worker-child.ts') =>
-  startWorkerProcess({ address: env.address, taskQueue, smtpUrl: smtp.url, databaseUrl: db.url, env: extraEnv, script });
+/** A fresh embedded ledger for the test this is called in, and a LeadService on it and `taskQueue`. */
+async function ledgerService(taskQueue: string) {
+  const db = await testLedgerDatabase('embedded');
+  const ledger = new LeadLedger(db.pool);
+  return { db, ledger, service: new LeadService(stack.client, taskQueue, testConfig().config, ledger) };
+}
 
 const kill = killWorkerProcess;
 
@@ -63,8 +57,8 @@ async function until(service: LeadService, leadId: string, predicate: (s: LeadSt
 async function replayAll(workflowIds: string[]) {
   const histories = [];
   for (const workflowId of workflowIds) {
-    for await (const e of env.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-      histories.push({ workflowId: `${workflowId}/${e.runId}`, history: await env.client.workflow.getHandle(workflowId, e.runId).fetchHistory() });
+    for await (const e of stack.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+      histories.push({ workflowId: `${workflowId}/${e.runId}`, history: await stack.client.workflow.getHandle(workflowId, e.runId).fetchHistory() });
     }
   }
   assert.ok(histories.length >= workflowIds.length, `every lead listed (${histories.length} runs of ${workflowIds.length} leads)`);
@@ -76,17 +70,14 @@ async function replayAll(workflowIds: string[]) {
 
 test('the reproduction of issue 9: kill, a read before the next task, signals with no worker, a fresh worker: not wedged', async () => {
   const taskQueue = 'wedge-repro';
-  const db = await ledgerDatabase('embedded');
-  after(() => db.close());
-  const ledger = new LeadLedger(db.pool);
-  const service = new LeadService(env.client, taskQueue, testConfig().config, ledger);
+  const { db, ledger, service } = await ledgerService(taskQueue);
   const leadId = 'wedge-strong';
   // The demo config's nurture (steps seconds apart, an mql step with no delay), as in the fault run.
-  const fast = () => startWorker(taskQueue, db, {}, 'fast-nurture-worker.ts');
+  const fast = () => stack.workerProcess(taskQueue, db, { script: 'fast-nurture-worker.ts' });
   let worker = await fast();
   // fit 35 (vp 20, companySize 250 15): three opens make 38, a content download crosses mql 40.
   await service.upsertLead({ leadId, email: 'wedge@buyer.example', firstName: 'Wes', country: 'US', seniority: 'vp', companySize: 250 });
-  await smtp.waitFor((m) => m.some((x) => x.to.includes('wedge@buyer.example')), 30_000);
+  await stack.smtp.waitFor((m) => m.some((x) => x.to.includes('wedge@buyer.example')), 30_000);
   await until(service, leadId, (s) => s.nurture.step >= 1);
   await kill(worker);
   await sleep(200);
@@ -117,7 +108,7 @@ test('the reproduction of issue 9: kill, a read before the next task, signals wi
   const later = await until(service, leadId, (x) => x.eventsProcessed === 5);
   assert.equal(later.stage, 'mql');
   // Ops' query still answers (a cold query on a worker that replays the lead).
-  const handle = env.client.workflow.getHandle(`lead-${leadId}`);
+  const handle = stack.client.workflow.getHandle(`lead-${leadId}`);
   assert.equal((await handle.query(stateQuery)).eventsProcessed, 5);
   const d = await handle.describe();
   assert.equal(((await ledger.lead(leadId))!.state as LeadState).eventsProcessed, 5, 'the ledger holds the state');
@@ -125,17 +116,14 @@ test('the reproduction of issue 9: kill, a read before the next task, signals wi
   // A task may be pending at this moment (a nurture step 4 s apart fires): never a retried one.
   assert.ok((d.raw.pendingWorkflowTask?.attempt ?? 1) === 1, `no failing workflow task (attempt ${d.raw.pendingWorkflowTask?.attempt})`);
   await replayAll([`lead-${leadId}`]);
-  await recordHistory(env.client, handle, 'wedge-reproduction');
+  await recordHistory(stack.client, handle, 'wedge-reproduction');
   await kill(worker);
 });
 
 test('more active leads than the worker caches, with reads during the load: every event applied, every history replays', async () => {
   const taskQueue = 'wedge-cache';
-  const db = await ledgerDatabase('embedded');
-  after(() => db.close());
-  const ledger = new LeadLedger(db.pool);
-  const service = new LeadService(env.client, taskQueue, testConfig().config, ledger);
-  const worker = await startWorker(taskQueue, db, { WORKER_MAX_CACHED_WORKFLOWS: '5' });
+  const { db, service } = await ledgerService(taskQueue);
+  const worker = await stack.workerProcess(taskQueue, db, { env: { WORKER_MAX_CACHED_WORKFLOWS: '5' } });
   const LEADS = 24;
   const types = ['email_open', 'content_download', 'pricing_page_view', 'webinar_attended', 'careers_page_view', 'demo_request'];
   let seed = 9;
@@ -174,14 +162,14 @@ test('a lead whose workflow task keeps failing is listed by leadctl wedged, and 
     workflowsPath: join(import.meta.dirname, '..', 'fixtures', 'broken-workflow', 'index.ts'),
     logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never,
   });
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, dataConverter: testDataConverter });
+  const worker = await Worker.create({ connection: stack.env.nativeConnection, taskQueue, workflowBundle: bundle, dataConverter: testDataConverter });
   const running = worker.run();
   try {
-    const service = new LeadService(env.client, taskQueue, testConfig().config);
+    const service = new LeadService(stack.client, taskQueue, testConfig().config);
     const healthy = 'cache-0'; // from the test before: running, not wedged
     await service.upsertLead({ leadId: 'broken-1', email: 'broken@buyer.example', country: 'US' });
-    let listed = await wedgedLeads(env.client);
-    for (const end = Date.now() + 90_000; !listed.some((l) => l.leadId === 'broken-1') && Date.now() < end; await sleep(1_000)) listed = await wedgedLeads(env.client);
+    let listed = await wedgedLeads(stack.client);
+    for (const end = Date.now() + 90_000; !listed.some((l) => l.leadId === 'broken-1') && Date.now() < end; await sleep(1_000)) listed = await wedgedLeads(stack.client);
     const wedged = listed.find((l) => l.leadId === 'broken-1');
     assert.ok(wedged, `broken-1 listed (got ${JSON.stringify(listed)})`);
     assert.ok(wedged.problems.some((p) => p.includes('WorkflowTaskFailed')), wedged.problems.join(' '));
@@ -192,7 +180,7 @@ test('a lead whose workflow task keeps failing is listed by leadctl wedged, and 
     // The command ops run: lists it with the reset to run, exit code 3.
     const out: string[] = [];
     process.env.PAYLOAD_KEYS = TEST_PAYLOAD_KEYS; // leadctl's client decodes with the workers' keys
-    const code = await leadctl(['node', 'leadctl', '--address', env.address, '--task-queue', taskQueue, 'wedged'], { out: (x) => out.push(x), err: (x) => out.push(x), stderrIsTTY: false });
+    const code = await leadctl(['node', 'leadctl', '--address', stack.env.address, '--task-queue', taskQueue, 'wedged'], { out: (x) => out.push(x), err: (x) => out.push(x), stderrIsTTY: false });
     assert.equal(code, 3, out.join('\n'));
     assert.match(out.join('\n'), /^broken-1 .*category=WorkflowTaskFailed/m);
     assert.match(out.join('\n'), /recover: temporal workflow reset --workflow-id lead-broken-1 /);
