@@ -222,29 +222,29 @@ describe('leadctl and the API decide a sales outcome alike (LeadService.salesOut
 
   /** A US lead taken to customer in-process: a demo request hands it off, sales accepts, then wins it. */
   async function customer(leadId: string): Promise<void> {
-    await svc.upsertLead({ leadId, email: `${leadId}@corp.example`, country: 'US' });
-    await svc.sendEvent({ leadId, eventId: `${leadId}-demo`, type: 'demo_request' });
+    await stack.service.upsertLead({ leadId, email: `${leadId}@corp.example`, country: 'US' });
+    await stack.service.sendEvent({ leadId, eventId: `${leadId}-demo`, type: 'demo_request' });
     await until(() => state(leadId), (x) => x.stage === 'sql' && !!x.owner);
-    await svc.salesOutcome(leadId, { outcome: 'accepted' });
-    assert.equal((await svc.salesOutcome(leadId, { outcome: 'won' })).stage, 'customer');
+    await stack.service.salesOutcome(leadId, { outcome: 'accepted' });
+    assert.equal((await stack.service.salesOutcome(leadId, { outcome: 'won' })).stage, 'customer');
     await until(() => state(leadId), (x) => x.stage === 'customer');
   }
 
   it('answers the same for a customer whose run sleeps, has ended or is gone, and for an unknown lead', async () => {
     const api = buildApi({
-      service: svc, links: new LinkSigner('leadctl-test-link-secret-0123', 'http://links.test'),
+      service: stack.service, links: new LinkSigner('leadctl-test-link-secret-0123', 'http://links.test'),
       tokens: [`sales:${SALES_TOKEN}`], healthCheck: async () => true,
     });
     try {
       await customer('cli-won-sleeping');
       await customer('cli-won-terminated');
-      await env!.client.workflow.getHandle('lead-cli-won-terminated').terminate('test: a run that has ended');
+      await stack.env.client.workflow.getHandle('lead-cli-won-terminated').terminate('test: a run that has ended');
       await customer('cli-won-deleted');
       // Deleted as retention deletes a closed run: only the ledger still knows the lead.
-      await env!.client.workflowService.deleteWorkflowExecution({
-        namespace: env!.namespace ?? 'default', workflowExecution: { workflowId: 'lead-cli-won-deleted' },
+      await stack.env.client.workflowService.deleteWorkflowExecution({
+        namespace: stack.env.namespace ?? 'default', workflowExecution: { workflowId: 'lead-cli-won-deleted' },
       });
-      const described = () => env!.client.workflow.getHandle('lead-cli-won-deleted').describe();
+      const described = () => stack.env.client.workflow.getHandle('lead-cli-won-deleted').describe();
       await until(() => described().then(() => false, () => true), (gone) => gone);
 
       for (const [leadId, status, code] of <[string, number, string][]>[
