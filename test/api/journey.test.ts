@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { LeadState } from '../../src/domain/lead.js';
 import { testConfig } from '../helpers/temporal.js';
 import { useStack } from '../helpers/stack.js';
-import { eventually, header, mailLinks, mailsFor, TOKEN, uid, waitState } from './fixture.js';
+import { eventually, header, mailLinks, mailsFor, TOKEN, uid } from './fixture.js';
 
 const GUIDE_AFTER_MS = 4000;
 /** The test config with a second welcome step a few seconds after the first, so "no more nurture mail" is observable. */

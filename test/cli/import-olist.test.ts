@@ -134,16 +134,6 @@ async function counts() {
   };
 }
 
-async function until<T>(what: string, fn: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 180_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (check(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: never happened; last: ${JSON.stringify(v).slice(0, 2000)}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
 /**
  * Waits until no lead of `ids` has a workflow task pending: every signal sent before the call has
  * then been applied (a signal that arrives schedules a task, and a run takes its signals in order).

@@ -3,9 +3,6 @@
  * process takes over: every due step reaches the SMTP server once, none twice, none lost.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { useStack } from '../helpers/stack.js';
 import { startLead } from '../helpers/leads.js';

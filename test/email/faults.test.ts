@@ -9,9 +9,6 @@
  *   with the same Message-ID and the ledger says resent, so an owner never misses a hand-raiser.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { sendLedgerCounts, sqlSendLedger } from '../../activities/ledger.js';
 import { testLedgerDatabase } from '../helpers/ledger.js';

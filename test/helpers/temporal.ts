@@ -6,9 +6,6 @@
 import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Runtime, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type LoadedConfig, validateConfig } from '../../src/config-file.js';
 import type { ConfigInput } from '../../src/domain/config.js';
 import { dataConverter, parsePayloadKeys } from '../../src/codec.js';

@@ -8,9 +8,6 @@
 import { Client } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LeadService } from '../../src/client.js';
 import { dataConverter, EncryptionCodec, KEY_ID_METADATA, parsePayloadKeys } from '../../src/codec.js';

@@ -10,7 +10,7 @@ import proto from '@temporalio/proto';
 
 const EventType = proto.temporal.api.enums.v1.EventType;
 import { useStack } from '../helpers/stack.js';
-import { skipTime, testConfig } from '../helpers/temporal.js';
+import { skipTime } from '../helpers/temporal.js';
 import { ev, recordHistory, signal, startLead, waitForState } from '../helpers/leads.js';
 import { eventSignal, profileSignal, salesOutcomeUpdate, stateQuery } from '../../workflows/defs.js';
 import type { LeadState } from '../../src/domain/lead.js';

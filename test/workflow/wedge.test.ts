@@ -5,8 +5,6 @@
  * applied every event and every history replays against today's code.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
