@@ -23,7 +23,7 @@ import { FUNNEL_GROUP_BYS } from '../ledger/funnel.js';
 import type { FunnelGroupBy } from '../ledger/ledger.js';
 import { knownEventTypes } from '../domain/config.js';
 import {
-  CONTROL_CHARS, leadEventSchema, leadIdSchema, leadInputSchema, type LeadState, profileLimitProblem, profileSchema, REJECT_REASONS, salesOutcomeSchema,
+  CONTROL_CHARS, leadEventSchema, leadIdSchema, leadInputSchema, type LeadState, profileSchema, REJECT_REASONS, salesOutcomeSchema,
   STAGES,
 } from '../domain/lead.js';
 import { type LinkPayload, type LinkPurpose, type LinkSigner, salesLinkStatus } from '../links.js';
@@ -332,12 +332,8 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     v1.patch('/leads/:leadId', ingest, async (req, reply) => {
       const leadId = leadIdOf(req);
       const patch = validate(profileSchema, req.body, 'profile');
-      // The workflow refuses a patch whose merge would be past the bound (applyProfile); refuse it here
-      // too when the current state shows it. Without a state (a failing lead, a slow read) the signal
-      // goes and the workflow decides.
-      const current = await temporal(() => service.getState(leadId)).catch(() => undefined);
-      const tooBig = current && profileLimitProblem({ ...current.profile, ...patch });
-      if (tooBig) throw new LeadError(400, 'profile_too_large', `the merged profile would be too large: ${tooBig}`, [{ path: '(root)', message: tooBig }]);
+      // Each under its own deadline: a slow state read never eats into the signal's.
+      await temporal(() => service.checkProfileMerge(leadId, patch));
       await temporal(() => service.patchProfile(leadId, patch));
       return reply.status(202).send({ leadId, accepted: true });
     });
