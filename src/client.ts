@@ -9,9 +9,9 @@ import {
 import { z } from 'zod';
 import { type Config, knownEventTypes } from './domain/config.js';
 import {
-  CONTROL_CHARS, formatIssues, type ImportedFact, importedFactSchema, type LeadEvent, leadEventSchema, leadIdSchema, type LeadInput, leadInputSchema, type LeadStart,
-  type LeadState, leadIdOfWorkflowId, type Profile, profileLimitProblem, profileSchema, type SalesOutcome, salesOutcomeSchema, type Stage, STAGES,
-  workflowIdFor,
+  CONTROL_CHARS, formatIssues, type ImportedFact, importedFactSchema, type LeadEvent, leadEventSchema, leadIdSchema,
+  type LeadInput, leadInputSchema, type LeadStart, type LeadState, leadIdOfWorkflowId, type Profile,
+  profileLimitProblem, profileSchema, type SalesOutcome, salesOutcomeSchema, type Stage, STAGES, workflowIdFor,
 } from './domain/lead.js';
 import { importedOutcomeStage } from './domain/imported.js';
 import {
@@ -307,7 +307,9 @@ export class LeadService {
     if (p.minScore !== undefined && (!Number.isInteger(p.minScore) || Math.abs(p.minScore) > MAX_SCORE)) {
       throw bad('minScore', `must be a whole number from -${MAX_SCORE} to ${MAX_SCORE}`);
     }
-    if (p.limit !== undefined && !wholeIn(p.limit, 1, 1000)) throw bad('limit', 'must be a whole number from 1 to 1000');
+    if (p.limit !== undefined && !wholeIn(p.limit, 1, 1000)) {
+      throw bad('limit', 'must be a whole number from 1 to 1000');
+    }
     if (p.pageToken !== undefined && !/^[A-Za-z0-9_-]{1,2048}$/.test(p.pageToken)) throw bad('pageToken', 'must be a nextPageToken from an earlier answer');
   }
 
