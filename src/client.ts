@@ -8,10 +8,7 @@ import {
 } from '@temporalio/client';
 import { z } from 'zod';
 import { type Config, knownEventTypes } from './domain/config.js';
-import {
-  CONTROL_CHARS, formatIssues, type ImportedFact, importedFactSchema, type LeadEvent, leadEventSchema, leadIdSchema, type LeadInput, leadInputSchema, type LeadStart,
-  type LeadState, leadIdOfWorkflowId, type Profile, profileSchema, type SalesOutcome, salesOutcomeSchema, type Stage, STAGES, workflowIdFor,
-} from './domain/lead.js';
+import { CONTROL_CHARS, formatIssues, type ImportedFact, importedFactSchema, type LeadEvent, leadEventSchema, leadIdSchema, type LeadInput, leadInputSchema, type LeadStart, type LeadState, type Profile, profileLimitProblem, profileSchema, type SalesOutcome, salesOutcomeSchema, type Stage, STAGES, workflowIdFor } from './domain/lead.js';
 import { importedOutcomeStage } from './domain/imported.js';
 import {
   eventSignal, historySignal, LeadCampaign, LeadStage, profileSignal,
@@ -87,6 +84,8 @@ export function validate<T extends z.core.$ZodType>(schema: T, value: unknown, w
 }
 
 export const MAX_EVENTS_PER_REQUEST = 500;
+
+const wholeIn = (n: number, min: number, max: number) => Number.isInteger(n) && n >= min && n <= max;
 
 export interface SearchParams { stage?: string; owner?: string; campaign?: string; minScore?: number; limit?: number; pageToken?: string }
 
@@ -182,6 +181,22 @@ export class LeadService {
   async patchProfile(leadId: string, raw: unknown): Promise<void> {
     const profile: Profile = validate(profileSchema, raw, 'profile');
     await this.notFound(leadId, () => this.handle(leadId).signal(profileSignal, profile));
+  }
+
+  /**
+   * Refuses a profile change whose merge with the lead's current profile would be past the bound
+   * (400 profile_too_large): the workflow refuses such a patch too (applyProfile), but only in its
+   * log. Without a current state (a failing lead, a slow read) nothing is refused: the signal goes
+   * and the workflow decides. Asked before patchProfile (PATCH /v1/leads/:leadId), which alone
+   * sends a patch unchecked.
+   */
+  async checkProfileMerge(leadId: string, patch: Profile): Promise<void> {
+    const current = await this.getState(leadId).catch(() => undefined);
+    const tooBig = current && profileLimitProblem({ ...current.profile, ...patch });
+    if (tooBig) {
+      const message = `the merged profile would be too large: ${tooBig}`;
+      throw new LeadError(400, 'profile_too_large', message, [{ path: '(root)', message: tooBig }]);
+    }
   }
 
   /**
@@ -294,18 +309,26 @@ export class LeadService {
 
   /**
    * Checks a search's filters before any round trip (leadctl refuses bad input without a server):
-   * a known stage, owner and campaign without control characters, whole numbers, a token that
-   * could be one this search gave out.
+   * a known stage, an owner (at most 320 characters) and a campaign (100, as a LeadInput's) without
+   * control characters once trimmed, whole numbers in range, a token that could be one this search
+   * gave out. An empty owner or campaign is no filter.
    */
   validateSearch(p: SearchParams): void {
     const bad = (path: string, message: string) => new LeadError(400, 'invalid_input', `invalid ${path}: ${message}`, [{ path, message }]);
     if (p.stage && !(STAGES as readonly string[]).includes(p.stage)) throw bad('stage', `must be one of ${STAGES.join(', ')}`);
-    for (const field of ['owner', 'campaign'] as const) {
-      const v = p[field];
-      if (v !== undefined && (CONTROL_CHARS.test(v) || v.length > 320)) throw bad(field, 'must be at most 320 characters, without control characters');
+    for (const [field, max] of [['owner', 320], ['campaign', 100]] as const) {
+      const v = p[field]?.trim();
+      if (p[field] !== undefined && p[field] !== '' && (!v || CONTROL_CHARS.test(v) || v.length > max)) {
+        throw bad(field, `must be 1-${max} characters (trimmed), without control characters`);
+      }
     }
-    if (p.minScore !== undefined && !Number.isInteger(p.minScore)) throw bad('minScore', 'must be a whole number');
-    if (p.limit !== undefined && (!Number.isInteger(p.limit) || p.limit < 1 || p.limit > 1000)) throw bad('limit', 'must be a whole number from 1 to 1000');
+    const MAX_SCORE = 1_000_000;
+    if (p.minScore !== undefined && (!Number.isInteger(p.minScore) || Math.abs(p.minScore) > MAX_SCORE)) {
+      throw bad('minScore', `must be a whole number from -${MAX_SCORE} to ${MAX_SCORE}`);
+    }
+    if (p.limit !== undefined && !wholeIn(p.limit, 1, 1000)) {
+      throw bad('limit', 'must be a whole number from 1 to 1000');
+    }
     if (p.pageToken !== undefined && !/^[A-Za-z0-9_-]{1,2048}$/.test(p.pageToken)) throw bad('pageToken', 'must be a nextPageToken from an earlier answer');
   }
 
@@ -316,8 +339,9 @@ export class LeadService {
    */
   async search(p: SearchParams): Promise<LeadSearchPage> {
     this.validateSearch(p);
+    const q = { ...p, owner: p.owner?.trim(), campaign: p.campaign?.trim() };
     const ledger = this.requireLedger();
-    return this.fromLedger(() => ledger.search(p)).catch((err) => {
+    return this.fromLedger(() => ledger.search(q)).catch((err) => {
       throw asInputError(err, 'pageToken', 'must be the nextPageToken of an earlier answer to the same search (same stage, owner, campaign and minScore)');
     });
   }
@@ -347,6 +371,10 @@ export class LeadService {
    */
   async timeline(leadId: string, o: { limit?: number; pageToken?: string } = {}): Promise<{ entries: TimelineEntry[]; nextPageToken?: string }> {
     validate(leadIdSchema, leadId, 'leadId', ['leadId']);
+    if (o.limit !== undefined && !wholeIn(o.limit, 1, 1000)) {
+      const message = 'must be a whole number from 1 to 1000';
+      throw new LeadError(400, 'invalid_input', `invalid limit: ${message}`, [{ path: 'limit', message }]);
+    }
     if (o.pageToken !== undefined && !/^[A-Za-z0-9_-]{1,2048}$/.test(o.pageToken)) {
       throw new LeadError(400, 'invalid_input', 'invalid pageToken: must be a nextPageToken from an earlier answer', [{ path: 'pageToken', message: 'must be a nextPageToken from an earlier answer' }]);
     }

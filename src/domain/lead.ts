@@ -10,7 +10,7 @@
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { CONTROL_CHARS, profileLimitProblem } from './limits.js';
-import { type Stage, STAGES } from './stages.js';
+import { STAGES } from './stages.js';
 import { EVENT_TYPE_RE, EVENT_TYPE_RULE, isTimeZone, TIME_ZONE_RULE } from './syntax.js';
 
 // zod/mini loads no messages by default; English ones, as every entry point reports them.
@@ -137,32 +137,43 @@ export const salesOutcomeSchema = z.discriminatedUnion('outcome', [
 ]);
 export type SalesOutcome = z.infer<typeof salesOutcomeSchema>;
 
-export type Consent = 'subscribed' | 'unsubscribed' | 'bounced';
+export const CONSENTS = ['subscribed', 'unsubscribed', 'bounced'] as const;
+export type Consent = (typeof CONSENTS)[number];
 
-export interface Transition { at: string; from: Stage; to: Stage; reason: string }
-
-export interface LeadState {
-  leadId: string;
-  stage: Stage;
-  score: { total: number; fit: number; engagement: number };
-  owner?: string;
-  profile: Profile;
-  consent: Consent;
-  nurture: { track?: string; step: number; nextStepAt?: string };
-  createdAt: string;
-  lastEngagedAt?: string;
-  becameMqlAt?: string;
-  becameSqlAt?: string;
-  slaDeadline?: string;
-  recycleCount: number;
-  eventsProcessed: number;
-  transitions: Transition[];
-  campaign?: string;
-  configVersion: string;
-  /** Why the score moved, newest last (the last 20 changes). */
-  scoreLog: { at: string; eventId?: string; type: string; points: number; note?: string }[];
-  escalations: number;
-}
+/**
+ * LeadState (CONTRACT.md §Data), what the `state` query, `GET /v1/leads/:leadId` and `leadctl show`
+ * answer: built by `toState` (src/domain/model.ts), typed by this schema, and documented from it
+ * in /openapi.json (src/api/openapi.ts). Times are ISO 8601 in UTC, as `toISOString` writes them.
+ */
+const instant = z.iso.datetime();
+const count = z.int().check(z.gte(0));
+const stage = z.enum(STAGES);
+const transitionSchema = z.object({ at: instant, from: stage, to: stage, reason: z.string() });
+export type Transition = z.infer<typeof transitionSchema>;
+export const leadStateSchema = z.object({
+  leadId: leadIdSchema,
+  stage,
+  score: z.object({ total: z.int(), fit: z.int(), engagement: z.int() }),
+  owner: opt(z.string()),
+  profile: profileSchema,
+  consent: z.enum(CONSENTS),
+  nurture: z.object({ track: opt(z.string()), step: count, nextStepAt: opt(instant) }),
+  createdAt: instant,
+  lastEngagedAt: opt(instant),
+  becameMqlAt: opt(instant),
+  becameSqlAt: opt(instant),
+  slaDeadline: opt(instant),
+  recycleCount: count,
+  eventsProcessed: count,
+  transitions: z.array(transitionSchema).check(z.describe('the last 50, oldest first')),
+  campaign: opt(z.string().check(z.describe('first touch'))),
+  configVersion: z.string().check(z.describe('the config version the lead scores with')),
+  scoreLog: z.array(z.object({
+    at: instant, eventId: opt(z.string()), type: z.string(), points: z.number(), note: opt(z.string()),
+  })).check(z.describe('why the score moved, newest last (the last 20 changes)')),
+  escalations: count,
+});
+export type LeadState = z.infer<typeof leadStateSchema>;
 
 /** Formats zod issues as `{ path, message }` with a dotted path, the shape every entry point reports. */
 export function formatIssues(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }, prefix: (string | number)[] = []): { path: string; message: string }[] {
