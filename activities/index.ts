@@ -8,7 +8,7 @@ import type { Transporter } from 'nodemailer';
 import { Readable } from 'node:stream';
 import type { LoadedConfig } from '../src/config-file.js';
 import type { LinkSigner } from '../src/links.js';
-import type { Carried } from '../workflows/defs.js';
+import type { CarriedState } from '../workflows/defs.js';
 import { leadIdOfWorkflowId } from '../src/domain/lead.js';
 import { digestEventId, RECENT_EVENT_IDS } from '../src/domain/recent-ids.js';
 import type { LeadLedger } from '../src/ledger/ledger.js';
@@ -258,10 +258,10 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
  * already taken steps it never sent and seen events the retry must apply, so the run resumes from
  * what the row said before it (nothing, for a new lead) and forgets that attempt's events.
  */
-async function fromLedger(ledger: LeadLedger, leadId: string, runId: string): Promise<Carried | undefined> {
+async function fromLedger(ledger: LeadLedger, leadId: string, runId: string): Promise<CarriedState | undefined> {
   const row = await ledger.lead(leadId);
   const ownAttempt = row?.runId === runId;
-  const carried = (ownAttempt ? row?.runOrigin : row?.carried) as { v?: number; core?: Carried['core'] } | undefined;
+  const carried = (ownAttempt ? row?.runOrigin : row?.carried) as { v?: number; core?: CarriedState['core'] } | undefined;
   if (!carried?.core) return undefined;
   const ids = await ledger.recentEventIds(leadId, RECENT_EVENT_IDS, ownAttempt ? { exceptRun: runId } : {});
   // The version it was written under goes with it: the workflow checks it (src/domain/carried.ts).
@@ -269,7 +269,7 @@ async function fromLedger(ledger: LeadLedger, leadId: string, runId: string): Pr
 }
 
 /** The final state of the lead's latest completed run, if any (an earlier customer, dormant or disqualified run). */
-async function previousRun(client: Client, workflowId: string, currentRunId: string): Promise<Carried | undefined> {
+async function previousRun(client: Client, workflowId: string, currentRunId: string): Promise<CarriedState | undefined> {
   const { executions } = await client.workflowService.listClosedWorkflowExecutions({
     namespace: client.options.namespace,
     maximumPageSize: 10,
@@ -280,7 +280,7 @@ async function previousRun(client: Client, workflowId: string, currentRunId: str
     .sort((a, b) => Number(b.closeTime?.seconds ?? 0) - Number(a.closeTime?.seconds ?? 0));
   for (const e of completed) {
     try {
-      const result = (await client.workflow.getHandle(workflowId, e.execution!.runId!).result()) as Carried | undefined;
+      const result = (await client.workflow.getHandle(workflowId, e.execution!.runId!).result()) as CarriedState | undefined;
       if (result?.core) return result;
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;

@@ -1,9 +1,9 @@
 import type { Config } from '../src/domain/config.js';
 import type { MailLead } from '../src/domain/mail.js';
 import type { LedgerBatch } from '../src/ledger/ledger.js';
-import type { Carried } from '../workflows/defs.js';
+import type { CarriedState } from '../workflows/defs.js';
 
-export interface LeadContext {
+export interface RunContext {
   config: Config;
   configVersion: string;
   /**
@@ -11,7 +11,7 @@ export interface LeadContext {
    * latest state (a lead is never forgotten), else from its last completed run (runs from before
    * the ledger).
    */
-  previous?: Carried;
+  previous?: CarriedState;
 }
 
 /**
@@ -31,7 +31,12 @@ export interface SentMail { messageId: string; duplicate: boolean; uncertain?: b
 
 /** The activity surface the workflows call (implemented by createActivities). */
 export interface LeadActivities {
-  leadContext(input: { workflowId: string; runId: string; recover: boolean }): Promise<LeadContext>;
+  /**
+   * What a run starts from (and reloads on configChanged): the config, and with `recover` where the
+   * lead was. The name is recorded in every lead's history (its local-activity markers): renaming it
+   * would need a patch and both names registered, so it stays.
+   */
+  leadContext(input: { workflowId: string; runId: string; recover: boolean }): Promise<RunContext>;
   /** Writes what one iteration of the lead's loop changed into the ledger (idempotent). */
   recordLead(batch: LedgerBatch): Promise<void>;
   assignOwner(input: { leadId: string; rule: number; owners: string[] }): Promise<string>;

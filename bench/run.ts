@@ -26,7 +26,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LeadService } from '../src/client.js';
+import { LeadService } from '../src/lead-service.js';
 import { loadConfigFile } from '../src/config-file.js';
 import type { LeadEvent, LeadState, Stage } from '../src/domain/lead.js';
 import { ROOT } from '../src/env.js';

@@ -39,7 +39,7 @@ export async function bundleInChildProcess(): Promise<{ codePath: string }> {
  * The SDK freezes them, so nothing here may import zod, which defines properties lazily: the
  * schemas (lead.ts) are still built per lead.
  */
-export const SHARED_WORKFLOW_MODULES = ['model', 'scoring', 'schedule', 'duration', 'stages']
+export const SHARED_WORKFLOW_MODULES = ['lifecycle', 'scoring', 'schedule', 'duration', 'stages']
   .map((m) => fileURLToPath(new URL(`./domain/${m}.ts`, import.meta.url)));
 
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {

@@ -4,7 +4,7 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Carried } from '../src/domain/carried.js';
+import type { CarriedState } from '../src/domain/carried.js';
 import type { ImportedFact, LeadEvent, LeadState, Profile, SalesOutcome } from '../src/domain/lead.js';
 
 export const WORKFLOW_TYPE = 'leadWorkflow';
@@ -29,10 +29,10 @@ export const LeadBecameMqlAt = defineSearchAttributeKey('LeadBecameMqlAt', Searc
 export const LeadBecameSqlAt = defineSearchAttributeKey('LeadBecameSqlAt', SearchAttributeType.DATETIME);
 export const SEARCH_ATTRIBUTES = [LeadStage, LeadScore, LeadOwner, LeadCampaign, LeadBecameMqlAt, LeadBecameSqlAt];
 
-export { type Carried, type Fact } from '../src/domain/carried.js';
+export { type CarriedState, type Fact } from '../src/domain/carried.js';
 /** Second workflow argument: state carried from an earlier run, and tuning for tests. */
 export interface LeadRunOptions {
-  carried?: Carried;
+  carried?: CarriedState;
   /** Continue-as-new once history reaches this many events (default 2,000), or when Temporal suggests it. */
   maxHistoryEvents?: number;
 }

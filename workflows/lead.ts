@@ -13,9 +13,9 @@ import {
 } from '@temporalio/workflow';
 import { readCarried } from '../src/domain/carried.js';
 import { describeIssues, leadStartSchema, type LeadStart, type SalesOutcome } from '../src/domain/lead.js';
-import { advance, isTerminal, nextWake, startRun, summaryOf, toState } from '../src/domain/model.js';
+import { advance, isTerminal, nextWake, startRun, summaryOf, toState } from '../src/domain/lifecycle.js';
 import {
-  type Carried, configChangedSignal, eventSignal, historySignal, type LeadRunOptions, profileSignal, salesOutcomeUpdate, STATE_MEMO,
+  type CarriedState, configChangedSignal, eventSignal, historySignal, type LeadRunOptions, profileSignal, salesOutcomeUpdate, STATE_MEMO,
   stateQuery,
 } from './defs.js';
 import { local } from './lead/activities.js';
@@ -28,7 +28,7 @@ import { DeadlineTimer } from './lead/timer.js';
 
 const DEFAULT_MAX_HISTORY = 2_000;
 
-export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {}): Promise<Carried> {
+export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {}): Promise<CarriedState> {
   const start = leadStartSchema.safeParse(input);
   if (!start.success) throw ApplicationFailure.nonRetryable(`invalid lead input: ${describeIssues(start.error)}`, 'InvalidLeadInput');
   const run = new LeadRun(start.data.leadId);

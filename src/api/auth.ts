@@ -14,7 +14,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { LeadError } from '../client.js';
+import { LeadError } from '../lead-service.js';
 
 export const SCOPES = ['ingest', 'sales', 'read', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];

@@ -5,7 +5,7 @@
  * so no route is described twice.
  */
 import type { z } from 'zod';
-import type { LeadService } from '../client.js';
+import type { LeadService } from '../lead-service.js';
 import type { LinkSigner } from '../links.js';
 import type { Budget, Scope } from './auth.js';
 

@@ -8,7 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LeadService } from '../client.js';
+import { LeadService } from '../lead-service.js';
 import { ConfigError, loadConfigFile } from '../config-file.js';
 import { dataConverter, EncryptionCodec, parsePayloadKeys, PayloadKeyError } from '../codec.js';
 import { apiSettings, EXIT_CONFIG, requireSecrets, ROOT, SecretError, settings } from '../env.js';

@@ -22,7 +22,7 @@ import Fastify, {
   type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest,
 } from 'fastify';
 import { type Server, STATUS_CODES } from 'node:http';
-import { LeadError, type LeadService } from '../client.js';
+import { LeadError, type LeadService } from '../lead-service.js';
 import type { LinkSigner } from '../links.js';
 import {
   allows, type ApiToken, Budget, DEFAULT_RATE, DEFAULT_WRITE_RATE, parseTokens, type Rate, registerRateLimit,

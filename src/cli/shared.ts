@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { LeadError, LeadService } from '../client.js';
+import { LeadError, LeadService } from '../lead-service.js';
 import { dataConverter, payloadKeysForTools } from '../codec.js';
 import { ConfigError, type LoadedConfig, loadConfigFile, validateConfig } from '../config-file.js';
 import { ROOT, settings } from '../env.js';

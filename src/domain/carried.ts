@@ -4,7 +4,7 @@
  * reads it, so a worker never guesses at a shape it does not know.
  */
 import type { ImportedFact, LeadEvent, Profile } from './lead.js';
-import type { LeadCore } from './model.js';
+import type { LeadCore } from './lifecycle.js';
 import { STAGES } from './stages.js';
 
 /** A fact a handler recorded, waiting for the loop to apply it. */
@@ -16,7 +16,7 @@ export type Fact =
 /** The version this code writes and reads. A state written before versions existed is version 1. */
 export const CARRIED_VERSION = 1;
 
-export interface Carried {
+export interface CarriedState {
   /** CARRIED_VERSION; absent in what runs before the version wrote (the same shape). */
   v?: number;
   core: LeadCore;
@@ -57,9 +57,9 @@ export function carriedProblem(raw: unknown): string | undefined {
  * The carried state, checked; undefined when there is none. A state this worker cannot read is an
  * error (the workflow task fails and is retried, e.g. by a newer worker), never a guess.
  */
-export function readCarried(raw: unknown, from: string): Carried | undefined {
+export function readCarried(raw: unknown, from: string): CarriedState | undefined {
   if (raw === undefined || raw === null) return undefined;
   const problem = carriedProblem(raw);
   if (problem) throw new Error(`the lead state carried from ${from} cannot be read: ${problem}`);
-  return raw as Carried;
+  return raw as CarriedState;
 }

@@ -14,7 +14,7 @@
  */
 import type { Config } from './config.js';
 import type { ImportedFact } from './lead.js';
-import { type LeadCore, transition } from './model.js';
+import { type LeadCore, transition } from './lifecycle.js';
 import type { Stage } from './stages.js';
 
 export const IMPORTED = 'imported';

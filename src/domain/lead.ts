@@ -142,7 +142,7 @@ export type Consent = (typeof CONSENTS)[number];
 
 /**
  * LeadState (CONTRACT.md §Data), what the `state` query, `GET /v1/leads/:leadId` and `leadctl show`
- * answer: built by `toState` (src/domain/model.ts), typed by this schema, and documented from it
+ * answer: built by `toState` (src/domain/lifecycle.ts), typed by this schema, and documented from it
  * in /openapi.json (src/api/openapi.ts). Times are ISO 8601 in UTC, as `toISOString` writes them.
  */
 const instant = z.iso.datetime();

@@ -1,7 +1,7 @@
 /**
  * The profile's bound (CONTRACT.md §Security), as plain functions: the schemas of lead.ts check it
- * at every entry point, and the workflow's applyProfile (model.ts) checks the merged profile with
- * it. No zod here: model.ts is a module the worker shares and freezes (src/worker.ts), and zod
+ * at every entry point, and the workflow's applyProfile (lifecycle.ts) checks the merged profile with
+ * it. No zod here: lifecycle.ts is a module the worker shares and freezes (src/worker.ts), and zod
  * would not survive that.
  */
 

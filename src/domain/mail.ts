@@ -8,7 +8,7 @@
 import type { Config } from './config.js';
 import type { LeadState, Profile } from './lead.js';
 import { CONTROL_CHARS } from './limits.js';
-import type { LeadCore } from './model.js';
+import type { LeadCore } from './lifecycle.js';
 import { scoreAt } from './scoring.js';
 
 /** Longest string a mail input carries (profile values, reasons, notes). */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { Client, Connection } from '@temporalio/client';
-import { LeadService } from '../../src/client.js';
+import { LeadService } from '../../src/lead-service.js';
 import { buildApi } from '../../src/api/server.js';
 import { testConfig } from '../helpers/temporal.js';
 import { useStack } from '../helpers/stack.js';

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { buildApi, type ApiOptions } from '../../src/api/server.js';
-import { LeadService } from '../../src/client.js';
+import { LeadService } from '../../src/lead-service.js';
 import type { LeadState } from '../../src/domain/lead.js';
 import { testDataConverter } from '../helpers/temporal.js';
 import { useStack } from '../helpers/stack.js';

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { loadConfigFile } from '../../src/config-file.js';
 import { applyImported } from '../../src/domain/imported.js';
 import { leadStartSchema } from '../../src/domain/lead.js';
-import { type LeadCore, newLead, transition } from '../../src/domain/model.js';
+import { type LeadCore, newLead, transition } from '../../src/domain/lifecycle.js';
 import { ROOT } from '../../src/env.js';
 
 const config = loadConfigFile(join(ROOT, 'config', 'default.yaml')).config;

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { loadConfigFile } from '../../src/config-file.js';
 import type { Config } from '../../src/domain/config.js';
 import { MAIL_PROFILE_MAX_BYTES, MAIL_SCORE_LOG_MAX, MAIL_TEXT_MAX, MAIL_TRANSITIONS_MAX, mailLead, mailProfile, mailText } from '../../src/domain/mail.js';
-import { applyEvent, type LeadCore, newLead, toState } from '../../src/domain/model.js';
+import { applyEvent, type LeadCore, newLead, toState } from '../../src/domain/lifecycle.js';
 
 const loaded = loadConfigFile('config/default.yaml');
 const { config, version } = loaded;

@@ -11,7 +11,7 @@ import type { Config } from '../../src/domain/config.js';
 import {
   leadEventSchema, leadInputSchema, leadStartSchema, PROFILE_LIMITS, profileLimitProblem, profileSchema, profileWithinLimits,
 } from '../../src/domain/lead.js';
-import { applyProfile, type LeadCore, newLead } from '../../src/domain/model.js';
+import { applyProfile, type LeadCore, newLead } from '../../src/domain/lifecycle.js';
 
 const { config, version } = loadConfigFile('config/default.yaml');
 const fields = (n: number, value = 'x') => Object.fromEntries(Array.from({ length: n }, (_, i) => [`f${i}`, value]));

@@ -10,7 +10,7 @@ import { loadConfigFile, validateConfig } from '../../src/config-file.js';
 import { carriedProblem, readCarried } from '../../src/domain/carried.js';
 import {
   advance, applyEvent, applyOutcome, bounceEvent, type LeadCore, newLead, ownerPicked, reconfigure, startRun, summaryOf,
-} from '../../src/domain/model.js';
+} from '../../src/domain/lifecycle.js';
 
 const { config } = loadConfigFile('config/default.yaml');
 const T0 = Date.parse('2026-01-05T15:00:00Z');

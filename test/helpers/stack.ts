@@ -15,7 +15,7 @@ import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApi } from '../../src/api/server.js';
-import { LeadService } from '../../src/client.js';
+import { LeadService } from '../../src/lead-service.js';
 import { EncryptionCodec, parsePayloadKeys } from '../../src/codec.js';
 import type { LoadedConfig } from '../../src/config-file.js';
 import type { LeadState } from '../../src/domain/lead.js';

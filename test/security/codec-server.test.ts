@@ -12,7 +12,7 @@ import { networkInterfaces } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../../src/api/server.js';
-import { LeadService } from '../../src/client.js';
+import { LeadService } from '../../src/lead-service.js';
 import { ENCRYPTED_ENCODING, EncryptionCodec, parsePayloadKeys } from '../../src/codec.js';
 import { LinkSigner } from '../../src/links.js';
 import { TEST_LINK_SECRET, TEST_PAYLOAD_KEYS, testConfig } from '../helpers/temporal.js';

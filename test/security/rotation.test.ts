@@ -9,7 +9,7 @@ import { Client } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { LeadService } from '../../src/client.js';
+import { LeadService } from '../../src/lead-service.js';
 import { dataConverter, EncryptionCodec, KEY_ID_METADATA, parsePayloadKeys } from '../../src/codec.js';
 import type { LeadState } from '../../src/domain/lead.js';
 import { LinkSigner } from '../../src/links.js';

@@ -12,7 +12,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { LeadService } from '../../src/client.js';
+import { LeadService } from '../../src/lead-service.js';
 import { ROOT } from '../../src/env.js';
 import { devServerEnv, TEST_LINK_SECRET, TEST_PAYLOAD_KEYS, testConfig } from '../helpers/temporal.js';
 import { freePort } from '../../bench/proc.js';

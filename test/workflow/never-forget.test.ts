@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import type { LeadService } from '../../src/client.js';
+import type { LeadService } from '../../src/lead-service.js';
 import type { LeadState } from '../../src/domain/lead.js';
 import { temporalBinaries } from '../../src/env.js';
 import { BACKENDS } from '../helpers/ledger.js';

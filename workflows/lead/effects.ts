@@ -6,7 +6,7 @@
 import { ActivityFailure, ApplicationFailure, log } from '@temporalio/workflow';
 import { PERMANENT_BOUNCE } from '../../activities/types.js';
 import { mailLead } from '../../src/domain/mail.js';
-import { bounceEvent, type Effect, logScore, ownerPicked } from '../../src/domain/model.js';
+import { bounceEvent, type Effect, logScore, ownerPicked } from '../../src/domain/lifecycle.js';
 import { local, mail } from './activities.js';
 import type { LeadRun } from './lead-run.js';
 

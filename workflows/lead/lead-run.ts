@@ -4,14 +4,14 @@
  */
 import { log } from '@temporalio/workflow';
 import type { Config } from '../../src/domain/config.js';
-import { CARRIED_VERSION, type Carried, type Fact } from '../../src/domain/carried.js';
+import { CARRIED_VERSION, type CarriedState, type Fact } from '../../src/domain/carried.js';
 import { applyImported } from '../../src/domain/imported.js';
 import {
   describeIssues, importedFactSchema, leadEventSchema, type LeadState, profileSchema, salesOutcomeSchema, type SalesOutcome,
 } from '../../src/domain/lead.js';
 import {
   applyEvent, applyOutcome, applyProfile, isKnownEventType, type LeadCore, outcomeError, reconfigure, toState,
-} from '../../src/domain/model.js';
+} from '../../src/domain/lifecycle.js';
 import { RecentIds } from '../../src/domain/recent-ids.js';
 import type { LedgerJournal } from './ledger-journal.js';
 
@@ -152,7 +152,7 @@ export class LeadRun {
   }
 
   /** What this run hands on: the lead, the ids it remembers and (handing over) the facts not yet applied. */
-  carried(handOver: boolean): Carried {
+  carried(handOver: boolean): CarriedState {
     return { v: CARRIED_VERSION, core: this.core, recentEventIds: this.seen.toArray(), ...(handOver ? { inbox: this.inbox.splice(0) } : {}) };
   }
 

@@ -6,7 +6,7 @@
  */
 import type { Config } from '../../src/domain/config.js';
 import type { LeadEvent, SalesOutcome } from '../../src/domain/lead.js';
-import { type LeadCore, toState } from '../../src/domain/model.js';
+import { type LeadCore, toState } from '../../src/domain/lifecycle.js';
 import type { LedgerBatch, LedgerEvent, LedgerOutcome, LedgerProfileChange } from '../../src/ledger/ledger.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -2,7 +2,7 @@
 import { upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Config } from '../../src/domain/config.js';
-import { type LeadCore, searchAttributesOf } from '../../src/domain/model.js';
+import { type LeadCore, searchAttributesOf } from '../../src/domain/lifecycle.js';
 import { LeadBecameMqlAt, LeadBecameSqlAt, LeadCampaign, LeadOwner, LeadScore, LeadStage } from '../defs.js';
 
 type Values = ReturnType<typeof searchAttributesOf>;

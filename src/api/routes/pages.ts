@@ -5,7 +5,7 @@
  */
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { LeadError } from '../../client.js';
+import { LeadError } from '../../lead-service.js';
 import { type LeadState, REJECT_REASONS } from '../../domain/lead.js';
 import { type LinkPayload, salesLinkStatus } from '../../links.js';
 import { esc, htmlPage, page } from '../html.js';

@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { LeadError, MAX_EVENTS_PER_REQUEST, validate } from '../../client.js';
+import { LeadError, MAX_EVENTS_PER_REQUEST, validate } from '../../lead-service.js';
 import { CONTROL_CHARS, leadIdSchema, profileSchema, STAGES } from '../../domain/lead.js';
 import { FUNNEL_GROUP_BYS } from '../../ledger/funnel.js';
 import type { FunnelGroupBy } from '../../ledger/ledger.js';

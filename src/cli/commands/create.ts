@@ -1,6 +1,6 @@
 /** `leadctl create`: a new lead, or a profile update of an existing one (LeadService.upsertLead). */
 import type { Command } from 'commander';
-import { validate } from '../../client.js';
+import { validate } from '../../lead-service.js';
 import { leadInputSchema } from '../../domain/lead.js';
 import { coerceValue, resolveField } from '../import.js';
 import { type Cli, collect, UsageError } from '../shared.js';

@@ -6,7 +6,7 @@
 import { SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { existsSync, statSync } from 'node:fs';
-import type { ImportCheck } from '../../client.js';
+import type { ImportCheck } from '../../lead-service.js';
 import { knownEventTypes } from '../../domain/config.js';
 import type { ImportedFact, LeadEvent } from '../../domain/lead.js';
 import {

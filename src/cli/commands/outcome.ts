@@ -4,7 +4,7 @@
  * POST /v1/leads/:id/sales-outcome answer alike (a WrongStageError: exit 2 here, 409 there).
  */
 import type { Command } from 'commander';
-import { validate } from '../../client.js';
+import { validate } from '../../lead-service.js';
 import { leadIdSchema, salesOutcomeSchema } from '../../domain/lead.js';
 import type { Cli } from '../shared.js';
 

@@ -1,6 +1,6 @@
 /** `leadctl show [--timeline]`: a lead's state, or everything the ledger recorded about it. */
 import type { Command } from 'commander';
-import { validate } from '../../client.js';
+import { validate } from '../../lead-service.js';
 import { leadIdSchema, type LeadState } from '../../domain/lead.js';
 import type { TimelineEntry } from '../../ledger/ledger.js';
 import { signed, visible, visibleJson } from '../output.js';

@@ -7,7 +7,7 @@ import { OUTCOME_STAGE, type Profile, REJECT_REASONS, type SalesOutcome, STAGES,
 import {
   advance, applyEvent, applyOutcome, isKnownEventType, applyProfile, assignOwner, type Effect, type EventFact, isTerminal, type LeadCore,
   mqlStaleAt, newLead, nextWake, outcomeError, routingRuleFor, searchAttributesOf, toState, transition,
-} from '../../src/domain/model.js';
+} from '../../src/domain/lifecycle.js';
 
 // Run from the repository root: the default config and its templates.
 const { config, version } = loadConfigFile('config/default.yaml');
