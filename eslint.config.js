@@ -11,7 +11,11 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { files: ['**/*.mjs', '**/*.cjs', '**/*.js'], languageOptions: { globals: globals.node } },
-  { files: ['**/*.cjs'], rules: { '@typescript-eslint/no-require-imports': 'off' }, languageOptions: { sourceType: 'commonjs' } },
+  {
+    files: ['**/*.cjs'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+    languageOptions: { sourceType: 'commonjs' },
+  },
   {
     // Tests, the bench, chaos and fuzz read raw protocol objects and send control characters on purpose.
     files: ['test/**', 'bench/**', 'chaos/**', 'fuzz/**'],
@@ -19,7 +23,15 @@ export default tseslint.config(
   },
   {
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        {
+          argsIgnorePattern: '^_',
+          varsIgnorePattern: '^_',
+          destructuredArrayIgnorePattern: '^_',
+          caughtErrors: 'none',
+        },
+      ],
     },
   },
   {
@@ -28,27 +40,49 @@ export default tseslint.config(
     // (its schemas carry dozens of methods each; a cached lead must stay small). Types are fine.
     files: ['workflows/**/*.ts', 'src/domain/**/*.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', {
-        paths: [
-          ...NODE_BUILTINS.map((name) => ({ name, message: 'no Node built-ins in workflow or domain code (it runs in the workflow sandbox)', allowTypeImports: true })),
-          { name: 'zod', message: "use 'zod/mini' in workflow and domain code", allowTypeImports: true },
-          ...['@temporalio/client', '@temporalio/worker', '@temporalio/activity'].map((name) => ({
-            name, message: 'workflow and domain code may not use a Temporal client, worker or activity API', allowTypeImports: true,
-          })),
-        ],
-      }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...NODE_BUILTINS.map((name) => ({
+              name,
+              message: 'no Node built-ins in workflow or domain code (it runs in the workflow sandbox)',
+              allowTypeImports: true,
+            })),
+            { name: 'zod', message: "use 'zod/mini' in workflow and domain code", allowTypeImports: true },
+            ...['@temporalio/client', '@temporalio/worker', '@temporalio/activity'].map((name) => ({
+              name,
+              message: 'workflow and domain code may not use a Temporal client, worker or activity API',
+              allowTypeImports: true,
+            })),
+          ],
+        },
+      ],
     },
   },
   {
     files: ['src/domain/**/*.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', {
-        paths: [
-          ...NODE_BUILTINS.map((name) => ({ name, message: 'no Node built-ins in domain code (it runs in the workflow sandbox)', allowTypeImports: true })),
-          { name: 'zod', message: "use 'zod/mini' in domain code", allowTypeImports: true },
-        ],
-        patterns: [{ group: ['@temporalio/*'], message: 'the domain model is pure: no Temporal import', allowTypeImports: true }],
-      }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...NODE_BUILTINS.map((name) => ({
+              name,
+              message: 'no Node built-ins in domain code (it runs in the workflow sandbox)',
+              allowTypeImports: true,
+            })),
+            { name: 'zod', message: "use 'zod/mini' in domain code", allowTypeImports: true },
+          ],
+          patterns: [
+            {
+              group: ['@temporalio/*'],
+              message: 'the domain model is pure: no Temporal import',
+              allowTypeImports: true,
+            },
+          ],
+        },
+      ],
     },
   },
 );

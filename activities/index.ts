@@ -57,7 +57,10 @@ class HeldEnd extends Readable {
   private started = false;
   /** True once the end was let through: from here on, the server may hold the message. */
   released = false;
-  constructor(private readonly input: Readable, private readonly endOfData: EndOfData) {
+  constructor(
+    private readonly input: Readable,
+    private readonly endOfData: EndOfData,
+  ) {
     super();
   }
   override _read() {
@@ -112,7 +115,11 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
   const fromDomain = /@([^>\s]+)>?\s*$/.exec(loaded.config.email.from)?.[1] ?? 'lead-nurture.local';
   holdEndOfData(transport);
 
-  async function send(mail: MailRef, message: Parameters<Transporter['sendMail']>[0], delivery: Delivery): Promise<SentMail> {
+  async function send(
+    mail: MailRef,
+    message: Parameters<Transporter['sendMail']>[0],
+    delivery: Delivery,
+  ): Promise<SentMail> {
     const { messageId } = mail;
     const before = await mails.state(messageId);
     if (before.state === 'sent') return { messageId, duplicate: true, ...(before.resent ? { resent: true } : {}) };
@@ -120,18 +127,34 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
     if (before.state === 'intent' || before.state === 'uncertain') {
       // An earlier attempt ended the message's DATA and never heard back (its worker died, or the
       // connection failed): the server may or may not have it.
-      if (before.state === 'intent') await mails.markUncertain(mail, { at: new Date(now()).toISOString(), reason: 'a worker died at the end of DATA' });
+      if (before.state === 'intent')
+        await mails.markUncertain(mail, {
+          at: new Date(now()).toISOString(),
+          reason: 'a worker died at the end of DATA',
+        });
       if (delivery === 'at-most-once') {
-        log.warn('mail delivery uncertain: an earlier attempt may have delivered it; not resending', { messageId, uncertain: true });
+        log.warn('mail delivery uncertain: an earlier attempt may have delivered it; not resending', {
+          messageId,
+          uncertain: true,
+        });
         return { messageId, duplicate: true, uncertain: true };
       }
-      log.warn('mail delivery uncertain: resending it with the same Message-ID (at least once)', { messageId, uncertain: true, resent: true });
+      log.warn('mail delivery uncertain: resending it with the same Message-ID (at least once)', {
+        messageId,
+        uncertain: true,
+        resent: true,
+      });
       resend = true;
     }
     return transmit(mail, message, delivery, resend);
   }
 
-  async function transmit(mail: MailRef, message: Parameters<Transporter['sendMail']>[0], delivery: Delivery, resend: boolean): Promise<SentMail> {
+  async function transmit(
+    mail: MailRef,
+    message: Parameters<Transporter['sendMail']>[0],
+    delivery: Delivery,
+    resend: boolean,
+  ): Promise<SentMail> {
     const { messageId } = mail;
     // Heartbeat while the pool queues the message and the SMTP server works: a live but slow send
     // is not retried beside itself; only a dead worker's send times out (heartbeatTimeout) and is
@@ -151,7 +174,9 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
       if (!mine) throw new Error(`another attempt is sending ${messageId}`);
     };
     try {
-      await transport.sendMail({ ...message, messageId, [END_OF_DATA]: endOfData } as Parameters<Transporter['sendMail']>[0]);
+      await transport.sendMail({ ...message, messageId, [END_OF_DATA]: endOfData } as Parameters<
+        Transporter['sendMail']
+      >[0]);
     } catch (err) {
       const e = err as { responseCode?: number; command?: string; code?: string; message: string };
       // The connection may have failed while the intent was being written: wait for it, so an
@@ -163,15 +188,28 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
       if (released && !e.responseCode) {
         await mails.markUncertain(mail, { at: new Date(now()).toISOString(), reason: e.message });
         if (delivery === 'at-most-once') {
-          log.warn('mail delivery uncertain: the connection failed after the message was handed over; not resending', { messageId, uncertain: true, error: e.message });
+          log.warn('mail delivery uncertain: the connection failed after the message was handed over; not resending', {
+            messageId,
+            uncertain: true,
+            error: e.message,
+          });
           return { messageId, duplicate: false, uncertain: true };
         }
-        log.warn('mail delivery uncertain: the connection failed after the message was handed over; the retry resends it', { messageId, uncertain: true, error: e.message });
+        log.warn(
+          'mail delivery uncertain: the connection failed after the message was handed over; the retry resends it',
+          { messageId, uncertain: true, error: e.message },
+        );
         throw err;
       }
       // The server did not take it: a retry may send.
       if (mine) await mails.withdrawIntent(messageId);
-      if (e.responseCode && e.responseCode >= 500 && e.responseCode < 600 && e.command !== 'CONN' && e.code !== 'ECONNECTION') {
+      if (
+        e.responseCode &&
+        e.responseCode >= 500 &&
+        e.responseCode < 600 &&
+        e.command !== 'CONN' &&
+        e.code !== 'ECONNECTION'
+      ) {
         throw ApplicationFailure.nonRetryable(`recipient refused (${e.responseCode}): ${e.message}`, PERMANENT_BOUNCE);
       }
       throw err;
@@ -187,7 +225,12 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
     async leadContext({ workflowId, runId, recover }) {
       const base = { config: loaded.config, configVersion: loaded.version };
       if (!recover) return base;
-      return { ...base, previous: (await fromLedger(ledger, leadIdOfWorkflowId(workflowId), runId)) ?? (await previousRun(client, workflowId, runId)) };
+      return {
+        ...base,
+        previous:
+          (await fromLedger(ledger, leadIdOfWorkflowId(workflowId), runId)) ??
+          (await previousRun(client, workflowId, runId)),
+      };
     },
 
     // A local activity, retried until the database answers: the lead's loop waits for it, so what
@@ -215,21 +258,31 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
       const t = now();
       const unsubscribe = links.url('unsubscribe', lead.leadId, t, { m: ref });
       const rendered = loaded.templates.render(template, {
-        ...lead.profile, profile: lead.profile, lead,
-        links: { unsubscribe, click: links.url('click', lead.leadId, t, { m: ref, u: `${links.baseUrl}/welcome` }), open: links.url('open', lead.leadId, t, { m: ref }) },
-      });
-      return send({ messageId, leadId: lead.leadId, kind: 'nurture', track, step, recipient: email }, {
-        from: loaded.config.email.from,
-        to: email,
-        ...rendered,
-        headers: {
-          'X-Lead-Id': lead.leadId,
-          'X-Nurture-Track': track,
-          'X-Nurture-Step': String(step),
-          'List-Unsubscribe': `<${unsubscribe}>`,
-          'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+        ...lead.profile,
+        profile: lead.profile,
+        lead,
+        links: {
+          unsubscribe,
+          click: links.url('click', lead.leadId, t, { m: ref, u: `${links.baseUrl}/welcome` }),
+          open: links.url('open', lead.leadId, t, { m: ref }),
         },
-      }, 'at-most-once');
+      });
+      return send(
+        { messageId, leadId: lead.leadId, kind: 'nurture', track, step, recipient: email },
+        {
+          from: loaded.config.email.from,
+          to: email,
+          ...rendered,
+          headers: {
+            'X-Lead-Id': lead.leadId,
+            'X-Nurture-Track': track,
+            'X-Nurture-Step': String(step),
+            'List-Unsubscribe': `<${unsubscribe}>`,
+            'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+          },
+        },
+        'at-most-once',
+      );
     },
 
     async sendHandoffEmail({ lead, owner, escalation }: HandoffMail) {
@@ -238,15 +291,22 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
       const t = now();
       const sales = links.url('sales', lead.leadId, t, { m: episode, o: owner }); // bound to this owner and episode (src/links.ts salesLinkStatus)
       const rendered = loaded.templates.render('handoff', {
-        lead, profile: lead.profile, owner, escalation,
+        lead,
+        profile: lead.profile,
+        owner,
+        escalation,
         links: { accept: `${sales}&action=accept`, reject: `${sales}&action=reject` },
       });
-      return send({ messageId, leadId: lead.leadId, kind: 'handoff', step: escalation, recipient: owner }, {
-        from: loaded.config.email.from,
-        to: owner,
-        ...rendered,
-        headers: { 'X-Lead-Id': lead.leadId, 'X-Lead-Handoff': '1' },
-      }, 'at-least-once');
+      return send(
+        { messageId, leadId: lead.leadId, kind: 'handoff', step: escalation, recipient: owner },
+        {
+          from: loaded.config.email.from,
+          to: owner,
+          ...rendered,
+          headers: { 'X-Lead-Id': lead.leadId, 'X-Lead-Handoff': '1' },
+        },
+        'at-least-once',
+      );
     },
   };
 }
@@ -261,15 +321,24 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
 async function fromLedger(ledger: LeadLedger, leadId: string, runId: string): Promise<CarriedState | undefined> {
   const row = await ledger.lead(leadId);
   const ownAttempt = row?.runId === runId;
-  const carried = (ownAttempt ? row?.runOrigin : row?.carried) as { v?: number; core?: CarriedState['core'] } | undefined;
+  const carried = (ownAttempt ? row?.runOrigin : row?.carried) as
+    { v?: number; core?: CarriedState['core'] } | undefined;
   if (!carried?.core) return undefined;
   const ids = await ledger.recentEventIds(leadId, RECENT_EVENT_IDS, ownAttempt ? { exceptRun: runId } : {});
   // The version it was written under goes with it: the workflow checks it (src/domain/carried.ts).
-  return { ...(carried.v !== undefined ? { v: carried.v } : {}), core: carried.core, recentEventIds: ids.map(digestEventId) };
+  return {
+    ...(carried.v !== undefined ? { v: carried.v } : {}),
+    core: carried.core,
+    recentEventIds: ids.map(digestEventId),
+  };
 }
 
 /** The final state of the lead's latest completed run, if any (an earlier customer, dormant or disqualified run). */
-async function previousRun(client: Client, workflowId: string, currentRunId: string): Promise<CarriedState | undefined> {
+async function previousRun(
+  client: Client,
+  workflowId: string,
+  currentRunId: string,
+): Promise<CarriedState | undefined> {
   const { executions } = await client.workflowService.listClosedWorkflowExecutions({
     namespace: client.options.namespace,
     maximumPageSize: 10,
@@ -280,7 +349,8 @@ async function previousRun(client: Client, workflowId: string, currentRunId: str
     .sort((a, b) => Number(b.closeTime?.seconds ?? 0) - Number(a.closeTime?.seconds ?? 0));
   for (const e of completed) {
     try {
-      const result = (await client.workflow.getHandle(workflowId, e.execution!.runId!).result()) as CarriedState | undefined;
+      const result = (await client.workflow.getHandle(workflowId, e.execution!.runId!).result()) as
+        CarriedState | undefined;
       if (result?.core) return result;
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;

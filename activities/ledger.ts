@@ -19,9 +19,19 @@
 import type pg from 'pg';
 
 export type LedgerState = 'sent' | 'intent' | 'uncertain' | undefined;
-export interface LedgerEntry { state: LedgerState; resent?: boolean }
+export interface LedgerEntry {
+  state: LedgerState;
+  resent?: boolean;
+}
 /** What a mail is, for its row. */
-export interface MailRef { messageId: string; leadId: string; kind: 'nurture' | 'handoff'; track?: string; step?: number; recipient?: string }
+export interface MailRef {
+  messageId: string;
+  leadId: string;
+  kind: 'nurture' | 'handoff';
+  track?: string;
+  step?: number;
+  recipient?: string;
+}
 
 export interface SendLedger {
   state(messageId: string): Promise<LedgerEntry>;
@@ -77,7 +87,9 @@ export function sqlSendLedger(pool: pg.Pool): SendLedger {
  * How many messages are in each state, for the chaos suite and ops (a sent message whose earlier
  * attempt was uncertain counts as sent; `resent` counts those sent again).
  */
-export async function sendLedgerCounts(pool: pg.Pool): Promise<{ sent: number; resent: number; uncertain: number; intent: number }> {
+export async function sendLedgerCounts(
+  pool: pg.Pool,
+): Promise<{ sent: number; resent: number; uncertain: number; intent: number }> {
   const r = await pool.query(
     `SELECT count(*) FILTER (WHERE status = 'sent')::int AS sent, count(*) FILTER (WHERE status = 'sent' AND resent)::int AS resent,
             count(*) FILTER (WHERE status = 'uncertain')::int AS uncertain, count(*) FILTER (WHERE status = 'intent')::int AS intent FROM mails`,

@@ -18,8 +18,17 @@ export interface RunContext {
  * A mail activity's input: the lead as `mailLead` (src/domain/mail.ts) bounds it, never the whole
  * state. (A retry scheduled before this change carries the full LeadState, a superset: it still renders.)
  */
-export interface NurtureMail { lead: MailLead; track: string; step: number; template: string }
-export interface HandoffMail { lead: MailLead; owner: string; escalation: number }
+export interface NurtureMail {
+  lead: MailLead;
+  track: string;
+  step: number;
+  template: string;
+}
+export interface HandoffMail {
+  lead: MailLead;
+  owner: string;
+  escalation: number;
+}
 /**
  * `duplicate`: an earlier attempt already got it to the server (or, with `uncertain`, may have).
  * `uncertain` (nurture mail, at most once): the connection failed after the message had been
@@ -27,7 +36,12 @@ export interface HandoffMail { lead: MailLead; owner: string; escalation: number
  * resent. `resent` (handoff mail, at least once): such an uncertain send was sent again, with the
  * same Message-ID, so the owner gets it at least once and a receiver can drop a copy.
  */
-export interface SentMail { messageId: string; duplicate: boolean; uncertain?: boolean; resent?: boolean }
+export interface SentMail {
+  messageId: string;
+  duplicate: boolean;
+  uncertain?: boolean;
+  resent?: boolean;
+}
 
 /** The activity surface the workflows call (implemented by createActivities). */
 export interface LeadActivities {

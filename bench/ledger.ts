@@ -49,19 +49,35 @@ const MODELS = ['smb', 'enterprise'];
 const OWNERS = ['ana@sales.example', 'ben@sales.example', 'cho@sales.example', 'team@sales.example'];
 /** The config's `campaigns`: five of the six have a cost. */
 const COSTS: CampaignCosts = {
-  'spring-webinar': { cost: 12_000 }, 'summer-ebook': { cost: 4_000 }, 'trade-show': { cost: 30_000 },
-  'partner-referral': { cost: 6_000 }, 'paid-search': { cost: 25_000 },
+  'spring-webinar': { cost: 12_000 },
+  'summer-ebook': { cost: 4_000 },
+  'trade-show': { cost: 30_000 },
+  'partner-referral': { cost: 6_000 },
+  'paid-search': { cost: 25_000 },
 };
 
 interface Row {
-  leadId: string; stage: Stage; consent: string; score: number; owner: string | null; campaign: string | null; channel: string;
-  model: string; createdAt: Date; mql: Date | null; sql: Date | null; opp: Date | null; cust: Date | null; state: string;
+  leadId: string;
+  stage: Stage;
+  consent: string;
+  score: number;
+  owner: string | null;
+  campaign: string | null;
+  channel: string;
+  model: string;
+  createdAt: Date;
+  mql: Date | null;
+  sql: Date | null;
+  opp: Date | null;
+  cust: Date | null;
+  state: string;
 }
 
 export function makeRows(n: number, seed: number): Row[] {
   const r = rng(seed);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;
-  const after = (d: Date, meanDays: number) => new Date(d.getTime() + Math.max(0.01, -Math.log(1 - r()) * meanDays) * DAY);
+  const after = (d: Date, meanDays: number) =>
+    new Date(d.getTime() + Math.max(0.01, -Math.log(1 - r()) * meanDays) * DAY);
   const rows: Row[] = [];
   for (let i = 0; i < n; i++) {
     const leadId = `bench-${String(i).padStart(7, '0')}`;
@@ -69,7 +85,10 @@ export function makeRows(n: number, seed: number): Row[] {
     const campaign = r() < 0.1 ? null : pick(CAMPAIGNS);
     const transitions: { at: string; from: Stage; to: Stage; reason: string }[] = [];
     let stage = 'lead' as Stage;
-    let mql: Date | null = null, sql: Date | null = null, opp: Date | null = null, cust: Date | null = null;
+    let mql: Date | null = null,
+      sql: Date | null = null,
+      opp: Date | null = null,
+      cust: Date | null = null;
     const go = (to: Stage, at: Date, reason: string) => {
       transitions.push({ at: at.toISOString(), from: stage, to, reason });
       stage = to;
@@ -91,21 +110,69 @@ export function makeRows(n: number, seed: number): Row[] {
         } else if (r() < 0.4) go('recycled', after(sql, 2), 'sales rejected (not_ready)');
       } else if (r() < 0.4) go('recycled', after(mql, 30), 'no engagement for 30d');
     } else if (r() < 0.2) go('dormant', after(createdAt, 180), 'no engagement for 180d');
-    const score = stage === 'lead' || stage === 'dormant' ? Math.floor(r() * 40) : stage === 'mql' || stage === 'recycled' ? 40 + Math.floor(r() * 35) : stage === 'disqualified' ? Math.floor(r() * 30) : 75 + Math.floor(r() * 45);
+    const score =
+      stage === 'lead' || stage === 'dormant'
+        ? Math.floor(r() * 40)
+        : stage === 'mql' || stage === 'recycled'
+          ? 40 + Math.floor(r() * 35)
+          : stage === 'disqualified'
+            ? Math.floor(r() * 30)
+            : 75 + Math.floor(r() * 45);
     const owner = sql ? pick(OWNERS) : null;
     const c = r();
     const consent = c < 0.9 ? 'subscribed' : c < 0.97 ? 'unsubscribed' : 'bounced';
     const state = {
-      leadId, stage, score: { total: score, fit: Math.min(score, 35), engagement: Math.max(0, score - 35), model: pick(MODELS) },
+      leadId,
+      stage,
+      score: { total: score, fit: Math.min(score, 35), engagement: Math.max(0, score - 35), model: pick(MODELS) },
       ...(owner ? { owner } : {}),
-      profile: { email: `${leadId}@example.com`, firstName: 'Dana', lastName: 'Scully', company: `Company ${i % 997}`, jobTitle: 'Director of Operations', seniority: 'director', department: 'operations', industry: 'software', companySize: 50 + (i % 900), country: 'US' },
-      consent, nurture: { track: stage === 'recycled' ? 'recycle' : 'welcome', step: i % 3 }, createdAt: createdAt.toISOString(),
-      lastEngagedAt: createdAt.toISOString(), ...(mql ? { becameMqlAt: mql.toISOString() } : {}), ...(sql ? { becameSqlAt: sql.toISOString() } : {}),
-      recycleCount: stage === 'recycled' ? 1 : 0, eventsProcessed: 3 + (i % 20), transitions, ...(campaign ? { campaign } : {}), configVersion: 'c0ffee12',
-      scoreLog: Array.from({ length: 4 }, (_, k) => ({ at: createdAt.toISOString(), eventId: `${leadId}-e${k}`, type: 'content_download', points: 10 })),
+      profile: {
+        email: `${leadId}@example.com`,
+        firstName: 'Dana',
+        lastName: 'Scully',
+        company: `Company ${i % 997}`,
+        jobTitle: 'Director of Operations',
+        seniority: 'director',
+        department: 'operations',
+        industry: 'software',
+        companySize: 50 + (i % 900),
+        country: 'US',
+      },
+      consent,
+      nurture: { track: stage === 'recycled' ? 'recycle' : 'welcome', step: i % 3 },
+      createdAt: createdAt.toISOString(),
+      lastEngagedAt: createdAt.toISOString(),
+      ...(mql ? { becameMqlAt: mql.toISOString() } : {}),
+      ...(sql ? { becameSqlAt: sql.toISOString() } : {}),
+      recycleCount: stage === 'recycled' ? 1 : 0,
+      eventsProcessed: 3 + (i % 20),
+      transitions,
+      ...(campaign ? { campaign } : {}),
+      configVersion: 'c0ffee12',
+      scoreLog: Array.from({ length: 4 }, (_, k) => ({
+        at: createdAt.toISOString(),
+        eventId: `${leadId}-e${k}`,
+        type: 'content_download',
+        points: 10,
+      })),
       escalations: 0,
     };
-    rows.push({ leadId, stage, consent, score, owner, campaign, channel: pick(CHANNELS), model: state.score.model, createdAt, mql, sql, opp, cust, state: JSON.stringify(state) });
+    rows.push({
+      leadId,
+      stage,
+      consent,
+      score,
+      owner,
+      campaign,
+      channel: pick(CHANNELS),
+      model: state.score.model,
+      createdAt,
+      mql,
+      sql,
+      opp,
+      cust,
+      state: JSON.stringify(state),
+    });
   }
   return rows;
 }
@@ -119,9 +186,22 @@ export async function fill(db: Database, rows: Row[]): Promise<number> {
       `INSERT INTO leads (lead_id, stage, consent, score, owner, campaign, channel, model, created_at, became_mql_at, became_sql_at, became_opportunity_at, became_customer_at, state, version)
        SELECT *, 1 FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[],
                                $10::timestamptz[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::jsonb[])`,
-      [col((x) => x.leadId), col((x) => x.stage), col((x) => x.consent), col((x) => x.score), col((x) => x.owner), col((x) => x.campaign),
-        col((x) => x.channel), col((x) => x.model), col((x) => x.createdAt), col((x) => x.mql), col((x) => x.sql), col((x) => x.opp), col((x) => x.cust),
-        col((x) => x.state)],
+      [
+        col((x) => x.leadId),
+        col((x) => x.stage),
+        col((x) => x.consent),
+        col((x) => x.score),
+        col((x) => x.owner),
+        col((x) => x.campaign),
+        col((x) => x.channel),
+        col((x) => x.model),
+        col((x) => x.createdAt),
+        col((x) => x.mql),
+        col((x) => x.sql),
+        col((x) => x.opp),
+        col((x) => x.cust),
+        col((x) => x.state),
+      ],
     );
   }
   await db.pool.query('ANALYZE leads');
@@ -147,13 +227,15 @@ async function timings(ledger: LeadLedger, leads: number, runs: number) {
     stageCounts: await time(runs, () => ledger.stageCounts()),
     window12Months: await time(runs, () => ledger.funnel(lastYear, COSTS)),
   };
-  for (const by of ['campaign', 'channel', 'month', 'model'] as const) funnel[`by_${by}`] = await time(runs, () => ledger.funnel({ by }, COSTS));
+  for (const by of ['campaign', 'channel', 'month', 'model'] as const)
+    funnel[`by_${by}`] = await time(runs, () => ledger.funnel({ by }, COSTS));
   funnel.window12Months_by_campaign = await time(runs, () => ledger.funnel({ ...lastYear, by: 'campaign' }, COSTS));
 
   const middle = await ledger.search({ limit: 1000 }).then(async (p) => {
     // a token half-way through every lead: what page 500 of 50 would start from
     let token = p.nextPageToken;
-    for (let i = 1; i < Math.floor(leads / 2000) && token; i++) token = (await ledger.search({ limit: 1000, pageToken: token })).nextPageToken;
+    for (let i = 1; i < Math.floor(leads / 2000) && token; i++)
+      token = (await ledger.search({ limit: 1000, pageToken: token })).nextPageToken;
     return token;
   });
   const page = (q: LeadSearch) => () => ledger.search({ limit: 50, ...q });
@@ -175,10 +257,21 @@ async function measure(backend: string, db: Database, rows: Row[], runs: number)
   const ledger = new LeadLedger(db.pool);
   // The figures must be right before their speed matters.
   const f = await ledger.funnel({}, COSTS);
-  const want = { mqls: rows.filter((x) => x.mql).length, sqls: rows.filter((x) => x.sql).length, customers: rows.filter((x) => x.cust).length };
+  const want = {
+    mqls: rows.filter((x) => x.mql).length,
+    sqls: rows.filter((x) => x.sql).length,
+    customers: rows.filter((x) => x.cust).length,
+  };
   const stagesWant = Object.fromEntries(STAGES.map((s) => [s, rows.filter((x) => x.stage === s).length]));
-  if (f.total.mqls !== want.mqls || f.total.sqls !== want.sqls || f.total.customers !== want.customers || JSON.stringify(f.stages) !== JSON.stringify(stagesWant)) {
-    throw new Error(`${backend}: the funnel says ${JSON.stringify({ ...f.total, stages: f.stages })}, the data ${JSON.stringify({ ...want, stages: stagesWant })}`);
+  if (
+    f.total.mqls !== want.mqls ||
+    f.total.sqls !== want.sqls ||
+    f.total.customers !== want.customers ||
+    JSON.stringify(f.stages) !== JSON.stringify(stagesWant)
+  ) {
+    throw new Error(
+      `${backend}: the funnel says ${JSON.stringify({ ...f.total, stages: f.stages })}, the data ${JSON.stringify({ ...want, stages: stagesWant })}`,
+    );
   }
   const analyzed = await timings(ledger, rows.length, runs);
   const t0 = performance.now();
@@ -187,10 +280,20 @@ async function measure(backend: string, db: Database, rows: Row[], runs: number)
   const vacuumed = await timings(ledger, rows.length, runs);
   const size = await db.pool.query("SELECT pg_total_relation_size('leads')::bigint AS b");
   return {
-    backend, fillMs: Math.round(fillMs), leadsPerSecond: Math.round(rows.length / (fillMs / 1000)),
+    backend,
+    fillMs: Math.round(fillMs),
+    leadsPerSecond: Math.round(rows.length / (fillMs / 1000)),
     leadsTableMb: Math.round((Number(size.rows[0].b) / 1024 / 1024) * 10) / 10,
-    cohort: { mqls: f.total.mqls, sqls: f.total.sqls, customers: f.total.customers, mqlToSqlRate: f.total.mqlToSqlRate, costPerMql: f.total.costPerMql },
-    analyzed, vacuumMs: Math.round(vacuumMs), vacuumed,
+    cohort: {
+      mqls: f.total.mqls,
+      sqls: f.total.sqls,
+      customers: f.total.customers,
+      mqlToSqlRate: f.total.mqlToSqlRate,
+      costPerMql: f.total.costPerMql,
+    },
+    analyzed,
+    vacuumMs: Math.round(vacuumMs),
+    vacuumed,
   };
 }
 
@@ -233,7 +336,16 @@ async function main() {
   } finally {
     await cleanups.runAll();
   }
-  const report = { at: new Date().toISOString(), leads: o.leads, runs: o.runs, seed: o.seed, cpus: os.cpus().length, node: process.version, unit: 'ms (median)', results };
+  const report = {
+    at: new Date().toISOString(),
+    leads: o.leads,
+    runs: o.runs,
+    seed: o.seed,
+    cpus: os.cpus().length,
+    node: process.version,
+    unit: 'ms (median)',
+    results,
+  };
   const json = JSON.stringify(report, null, 2);
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
   writeFileSync(join(ROOT, 'bench', 'results', `ledger-${report.at.replace(/[:.]/g, '-')}.json`), `${json}\n`);

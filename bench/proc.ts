@@ -71,7 +71,10 @@ export class RssSampler {
   overallPeak = 0;
   last = 0;
   private timer: NodeJS.Timeout;
-  constructor(readonly pid: number, intervalMs = 200) {
+  constructor(
+    readonly pid: number,
+    intervalMs = 200,
+  ) {
     this.sample();
     this.timer = setInterval(() => this.sample(), intervalMs);
     this.timer.unref();

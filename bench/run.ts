@@ -36,8 +36,17 @@ import { eventSignal } from '../workflows/defs.js';
 import { Cleanups, cpuSeconds, interrupted, hwmBytes, mb, RssSampler, sqliteBytes } from './proc.js';
 import { type DevServer, startDevServer, startWorkerChild, TASK_QUEUE, type WorkerChild } from './stack.js';
 import {
-  BenchTimeout, Deadline, engagementEvent, makeEvents, makeLeads, type LeadPlan, percentiles, type Percentiles, rng,
-  runPool, sleep,
+  BenchTimeout,
+  Deadline,
+  engagementEvent,
+  makeEvents,
+  makeLeads,
+  type LeadPlan,
+  percentiles,
+  type Percentiles,
+  rng,
+  runPool,
+  sleep,
 } from './workload.js';
 
 export interface BenchOptions {
@@ -61,8 +70,17 @@ export interface BenchOptions {
 }
 
 export const DEFAULTS: BenchOptions = {
-  leads: 1000, events: 10, concurrency: 64, latencySeconds: 20, maxMinutes: 10, seed: 20260505,
-  resultsDir: join(ROOT, 'bench', 'results'), historySample: 50, handoffSamples: 20, samplers: 2, pollMs: 4,
+  leads: 1000,
+  events: 10,
+  concurrency: 64,
+  latencySeconds: 20,
+  maxMinutes: 10,
+  seed: 20260505,
+  resultsDir: join(ROOT, 'bench', 'results'),
+  historySample: 50,
+  handoffSamples: 20,
+  samplers: 2,
+  pollMs: 4,
 };
 
 export interface ScaleOptions {
@@ -77,7 +95,13 @@ export interface ScaleOptions {
 }
 
 export const SCALE_DEFAULTS: ScaleOptions = {
-  steps: [1000, 10_000, 50_000], concurrency: 32, stepMinutes: 15, seed: 20260505, resultsDir: join(ROOT, 'bench', 'results'), sample: 20, pollMs: 4,
+  steps: [1000, 10_000, 50_000],
+  concurrency: 32,
+  stepMinutes: 15,
+  seed: 20260505,
+  resultsDir: join(ROOT, 'bench', 'results'),
+  sample: 20,
+  pollMs: 4,
 };
 
 // ---- the stack every mode runs on ------------------------------------------------------------
@@ -137,7 +161,10 @@ class MailWatch {
   }
 }
 
-async function withStack<T>(o: { quiet?: boolean; retainMail: boolean; cacheSize?: number }, fn: (s: Stack) => Promise<T>): Promise<T> {
+async function withStack<T>(
+  o: { quiet?: boolean; retainMail: boolean; cacheSize?: number },
+  fn: (s: Stack) => Promise<T>,
+): Promise<T> {
   const cleanups = new Cleanups();
   const log = (s: string) => {
     if (!o.quiet) process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -151,8 +178,16 @@ async function withStack<T>(o: { quiet?: boolean; retainMail: boolean; cacheSize
     log(`temp dir ${dir}; SMTP capture ${smtp.url}`);
     const server = await startDevServer(dir, cleanups, log);
     log('dev server up; starting the worker child (bundles the workflows)…');
-    const worker = await startWorkerChild({ dir, address: server.address, smtpUrl: smtp.url, cleanups, cacheSize: o.cacheSize });
-    log(`worker child pid ${worker.pid} ready (config ${worker.configVersion}; cache ${process.env.WORKER_MAX_CACHED_WORKFLOWS ?? o.cacheSize ?? 'default'} workflows)`);
+    const worker = await startWorkerChild({
+      dir,
+      address: server.address,
+      smtpUrl: smtp.url,
+      cleanups,
+      cacheSize: o.cacheSize,
+    });
+    log(
+      `worker child pid ${worker.pid} ready (config ${worker.configVersion}; cache ${process.env.WORKER_MAX_CACHED_WORKFLOWS ?? o.cacheSize ?? 'default'} workflows)`,
+    );
     const workerRss = new RssSampler(worker.pid);
     const serverRss = new RssSampler(server.pid);
     cleanups.add('samplers', () => {
@@ -166,8 +201,25 @@ async function withStack<T>(o: { quiet?: boolean; retainMail: boolean; cacheSize
     // Reads as the API reads: the ledger the worker writes.
     const ledgerDb = await openDatabase({ url: worker.databaseUrl, migrate: false });
     cleanups.add('ledger pool', () => ledgerDb.close());
-    const service = new LeadService(server.client, TASK_QUEUE, loadConfigFile(join(ROOT, 'config', 'default.yaml')).config, new LeadLedger(ledgerDb.pool));
-    return await fn({ dir, server, smtp, worker, workerRss, serverRss, client: server.client, service, mail, log, workerDied });
+    const service = new LeadService(
+      server.client,
+      TASK_QUEUE,
+      loadConfigFile(join(ROOT, 'config', 'default.yaml')).config,
+      new LeadLedger(ledgerDb.pool),
+    );
+    return await fn({
+      dir,
+      server,
+      smtp,
+      worker,
+      workerRss,
+      serverRss,
+      client: server.client,
+      service,
+      mail,
+      log,
+      workerDied,
+    });
   } finally {
     await cleanups.runAll();
   }
@@ -192,11 +244,23 @@ async function withRetry<T>(fn: () => Promise<T>, counters: { retries: number },
 
 // ---- measurements ---------------------------------------------------------------------------
 
-interface CpuMark { worker: number; server: number; t: number }
-const cpuMark = (s: Stack): CpuMark => ({ worker: cpuSeconds(s.worker.pid) ?? 0, server: cpuSeconds(s.server.pid) ?? 0, t: performance.now() });
+interface CpuMark {
+  worker: number;
+  server: number;
+  t: number;
+}
+const cpuMark = (s: Stack): CpuMark => ({
+  worker: cpuSeconds(s.worker.pid) ?? 0,
+  server: cpuSeconds(s.server.pid) ?? 0,
+  t: performance.now(),
+});
 const cpuSince = (s: Stack, m: CpuMark) => {
   const now = cpuMark(s);
-  return { worker: round(now.worker - m.worker, 2), server: round(now.server - m.server, 2), seconds: round((now.t - m.t) / 1000, 2) };
+  return {
+    worker: round(now.worker - m.worker, 2),
+    server: round(now.server - m.server, 2),
+    seconds: round((now.t - m.t) / 1000, 2),
+  };
 };
 const round = (x: number, digits = 1) => {
   const f = 10 ** digits;
@@ -220,20 +284,29 @@ async function historyCost(client: Client, ids: { workflowId: string; processed:
   let workflowTasks = 0;
   let eventsProcessed = 0;
   const types = new Map<string, number>();
-  await runPool(ids, 8, async ({ workflowId, processed }) => {
-    const history = await client.workflow.getHandle(workflowId).fetchHistory();
-    for (const e of history.events ?? []) {
-      const type = eventTypeName(e as Record<string, unknown>);
-      types.set(type, (types.get(type) ?? 0) + 1);
-      if (type === 'WorkflowTaskCompleted') workflowTasks++;
-      historyEvents++;
-    }
-    eventsProcessed += processed;
-  }, { what: 'reading histories', maxErrors: 0 });
+  await runPool(
+    ids,
+    8,
+    async ({ workflowId, processed }) => {
+      const history = await client.workflow.getHandle(workflowId).fetchHistory();
+      for (const e of history.events ?? []) {
+        const type = eventTypeName(e as Record<string, unknown>);
+        types.set(type, (types.get(type) ?? 0) + 1);
+        if (type === 'WorkflowTaskCompleted') workflowTasks++;
+        historyEvents++;
+      }
+      eventsProcessed += processed;
+    },
+    { what: 'reading histories', maxErrors: 0 },
+  );
   const per = (x: number) => (eventsProcessed ? round(x / eventsProcessed, 2) : NaN);
   return {
-    workflows: ids.length, eventsProcessed, historyEvents, workflowTasks,
-    historyEventsPerEvent: per(historyEvents), workflowTasksPerEvent: per(workflowTasks),
+    workflows: ids.length,
+    eventsProcessed,
+    historyEvents,
+    workflowTasks,
+    historyEventsPerEvent: per(historyEvents),
+    workflowTasksPerEvent: per(workflowTasks),
     byType: Object.fromEntries([...types].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, per(v)])),
   };
 }
@@ -258,12 +331,20 @@ function sample<T>(xs: T[], n: number, r: () => number): T[] {
 function machine() {
   const cpus = os.cpus();
   return {
-    cpuModel: cpus[0]?.model ?? 'unknown', cpuCount: cpus.length, totalMemMb: Math.round(os.totalmem() / 1024 / 1024),
-    loadAverage: os.loadavg().map((x) => round(x, 2)), platform: `${os.platform()} ${os.release()}`, node: process.version,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    cpuCount: cpus.length,
+    totalMemMb: Math.round(os.totalmem() / 1024 / 1024),
+    loadAverage: os.loadavg().map((x) => round(x, 2)),
+    platform: `${os.platform()} ${os.release()}`,
+    node: process.version,
   };
 }
 
-const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+const stamp = () =>
+  new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 
 function writeResults(dir: string, results: object): string {
   mkdirSync(dir, { recursive: true });
@@ -290,26 +371,39 @@ interface SendPhase {
  * until it shows all of its events processed.
  */
 async function sendPhase(
-  s: Stack, what: string, events: LeadEvent[], o: BenchOptions, deadline: Deadline,
-  send: (ev: LeadEvent) => Promise<void>, processed: (leadId: string) => Promise<number>,
+  s: Stack,
+  what: string,
+  events: LeadEvent[],
+  o: BenchOptions,
+  deadline: Deadline,
+  send: (ev: LeadEvent) => Promise<void>,
+  processed: (leadId: string) => Promise<number>,
 ): Promise<SendPhase> {
   const counters = { retries: 0 };
   s.workerRss.resetPeak();
   const mark = cpuMark(s);
   const t0 = performance.now();
   let lastLog = t0;
-  await race(s, runPool(events, o.concurrency, (ev) => withRetry(() => send(ev), counters), {
-    key: (ev) => ev.leadId, deadline, what: `the ${what} send phase`, maxErrors: 0,
-    onDone: (n) => {
-      if (performance.now() - lastLog > 5_000) {
-        lastLog = performance.now();
-        s.log(`${what}: ${n}/${events.length} sent, ${Math.round(n / ((lastLog - t0) / 1000))}/s`);
-      }
-    },
-  }));
+  await race(
+    s,
+    runPool(events, o.concurrency, (ev) => withRetry(() => send(ev), counters), {
+      key: (ev) => ev.leadId,
+      deadline,
+      what: `the ${what} send phase`,
+      maxErrors: 0,
+      onDone: (n) => {
+        if (performance.now() - lastLog > 5_000) {
+          lastLog = performance.now();
+          s.log(`${what}: ${n}/${events.length} sent, ${Math.round(n / ((lastLog - t0) / 1000))}/s`);
+        }
+      },
+    }),
+  );
   const t1 = performance.now();
   const sendSeconds = (t1 - t0) / 1000;
-  s.log(`${what}: ${events.length} signals accepted in ${sendSeconds.toFixed(1)} s (${Math.round(events.length / sendSeconds)}/s); waiting until every workflow processed them…`);
+  s.log(
+    `${what}: ${events.length} signals accepted in ${sendSeconds.toFixed(1)} s (${Math.round(events.length / sendSeconds)}/s); waiting until every workflow processed them…`,
+  );
 
   const expected = new Map<string, number>();
   for (const ev of events) expected.set(ev.leadId, (expected.get(ev.leadId) ?? 0) + 1);
@@ -318,21 +412,36 @@ async function sendPhase(
   while (pending.length) {
     deadline.check(`the ${what} drain (${pending.length} workflows still behind)`);
     const behind: string[] = [];
-    await race(s, runPool(pending, 16, async (id) => {
-      const n = await withRetry(() => processed(id), counters);
-      if (n < expected.get(id)!) behind.push(id);
-    }, { what: `polling ${what} workflows`, maxErrors: 0 }));
+    await race(
+      s,
+      runPool(
+        pending,
+        16,
+        async (id) => {
+          const n = await withRetry(() => processed(id), counters);
+          if (n < expected.get(id)!) behind.push(id);
+        },
+        { what: `polling ${what} workflows`, maxErrors: 0 },
+      ),
+    );
     pending = pending.filter((id) => behind.includes(id));
     if (pending.length) await sleep(100);
   }
   const t2 = performance.now();
   const endToEndSeconds = (t2 - t0) / 1000;
   const cpu = cpuSince(s, mark);
-  s.log(`${what}: all processed ${endToEndSeconds.toFixed(1)} s after the first send (${Math.round(events.length / endToEndSeconds)}/s end to end); worker CPU ${cpu.worker} s, server CPU ${cpu.server} s`);
+  s.log(
+    `${what}: all processed ${endToEndSeconds.toFixed(1)} s after the first send (${Math.round(events.length / endToEndSeconds)}/s end to end); worker CPU ${cpu.worker} s, server CPU ${cpu.server} s`,
+  );
   return {
-    events: events.length, sendSeconds: round(sendSeconds, 2), eventsPerSecond: round(events.length / sendSeconds),
-    endToEndSeconds: round(endToEndSeconds, 2), endToEndEventsPerSecond: round(events.length / endToEndSeconds),
-    retries: counters.retries, cpu, workerPeakRssMb: mb(s.workerRss.resetPeak()),
+    events: events.length,
+    sendSeconds: round(sendSeconds, 2),
+    eventsPerSecond: round(events.length / sendSeconds),
+    endToEndSeconds: round(endToEndSeconds, 2),
+    endToEndEventsPerSecond: round(events.length / endToEndSeconds),
+    retries: counters.retries,
+    cpu,
+    workerPeakRssMb: mb(s.workerRss.resetPeak()),
   };
 }
 
@@ -357,11 +466,21 @@ interface LatencyPhase {
  * sales and wait for the owner's mail at the SMTP capture.
  */
 async function latencyPhase(
-  s: Stack, o: BenchOptions, deadline: Deadline, rate: number, leads: LeadPlan[], states: Map<string, LeadState>, tag: string,
+  s: Stack,
+  o: BenchOptions,
+  deadline: Deadline,
+  rate: number,
+  leads: LeadPlan[],
+  states: Map<string, LeadState>,
+  tag: string,
 ): Promise<LatencyPhase> {
   const r = rng(o.seed ^ 0x1234567);
   const open = (st?: LeadState) => st !== undefined && !['customer', 'disqualified', 'dormant'].includes(st.stage);
-  const live = sample(leads.filter((l) => open(states.get(l.leadId))), leads.length, r);
+  const live = sample(
+    leads.filter((l) => open(states.get(l.leadId))),
+    leads.length,
+    r,
+  );
   const probeLeads = live.slice(0, Math.min(20, Math.max(1, Math.floor(live.length / 2))));
   const rest = live.slice(probeLeads.length);
   const preSales: Stage[] = ['lead', 'mql', 'recycled'];
@@ -409,7 +528,13 @@ async function latencyPhase(
     }
   };
   const handoff = async (lead: LeadPlan) => {
-    const ev: LeadEvent = { leadId: lead.leadId, eventId: `${tag}-demo-${seq++}`, type: 'demo_request', channel: 'website', asset: 'demo-form' };
+    const ev: LeadEvent = {
+      leadId: lead.leadId,
+      eventId: `${tag}-demo-${seq++}`,
+      type: 'demo_request',
+      channel: 'website',
+      asset: 'demo-form',
+    };
     // Timed from the send: under load the mail can arrive before the signal call has returned.
     const t0 = performance.now();
     await withRetry(() => s.service.sendEvent(ev), counters);
@@ -419,13 +544,16 @@ async function latencyPhase(
   };
 
   const probeEvery = Math.max(1, Math.round(rate / 25));
-  const handoffDue = handoffLeads.map((l, i) => ({ lead: l, at: ((i + 0.5) / handoffLeads.length) * o.latencySeconds * 1000 }));
+  const handoffDue = handoffLeads.map((l, i) => ({
+    lead: l,
+    at: ((i + 0.5) / handoffLeads.length) * o.latencySeconds * 1000,
+  }));
   let skipped = 0;
   let sent = 0;
   const mark = cpuMark(s);
   const t0 = performance.now();
   const end = t0 + o.latencySeconds * 1000;
-  for (let slot = 0; ; ) {
+  for (let slot = 0; ;) {
     const now = performance.now();
     if (now >= end || deadline.passed) break;
     const due = Math.floor(((now - t0) / 1000) * rate);
@@ -452,12 +580,21 @@ async function latencyPhase(
     await race(s, sleep(2));
   }
   const seconds = (performance.now() - t0) / 1000;
-  s.log(`latency phase: ${sent} events in ${seconds.toFixed(1)} s; waiting for ${inflight.size} probes and handoff mails…`);
+  s.log(
+    `latency phase: ${sent} events in ${seconds.toFixed(1)} s; waiting for ${inflight.size} probes and handoff mails…`,
+  );
   await race(s, Promise.all([...inflight]));
   return {
-    targetRate: round(rate), achievedRate: round(sent / seconds), seconds: round(seconds, 2), events: sent, skipped,
-    latencyMs: percentiles(latencies), latencyTimeouts,
-    handoffLatencyMs: percentiles(handoffLatencies), handoffMissing, cpu: cpuSince(s, mark),
+    targetRate: round(rate),
+    achievedRate: round(sent / seconds),
+    seconds: round(seconds, 2),
+    events: sent,
+    skipped,
+    latencyMs: percentiles(latencies),
+    latencyTimeouts,
+    handoffLatencyMs: percentiles(handoffLatencies),
+    handoffMissing,
+    cpu: cpuSince(s, mark),
   };
 }
 
@@ -496,14 +633,25 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<{ r
     const leads = makeLeads(o.leads, `${tag}-`, o.seed);
     const events = makeEvents(leads, o.events, o.seed, tag);
     s.service.validateEvents(events.slice(0, 500));
-    s.log(`${o.leads} leads × ${o.events} events = ${events.length} per side, ${leads.filter((l) => l.handRaiser).length} hand-raisers, concurrency ${o.concurrency}`);
+    s.log(
+      `${o.leads} leads × ${o.events} events = ${events.length} per side, ${leads.filter((l) => l.handRaiser).length} hand-raisers, concurrency ${o.concurrency}`,
+    );
 
     // 1. Baseline: the same signals (same payloads) to the no-op workflow.
     const baseId = (leadId: string) => `baseline-${leadId}`;
-    const baseline = await sendPhase(s, 'baseline', events, o, deadline,
+    const baseline = await sendPhase(
+      s,
+      'baseline',
+      events,
+      o,
+      deadline,
       async (ev) => {
         await s.client.workflow.signalWithStart<typeof baselineWorkflow, [LeadEvent]>('baselineWorkflow', {
-          taskQueue: TASK_QUEUE, workflowId: baseId(ev.leadId), args: [o.events], signal: eventSignal, signalArgs: [ev],
+          taskQueue: TASK_QUEUE,
+          workflowId: baseId(ev.leadId),
+          args: [o.events],
+          signal: eventSignal,
+          signalArgs: [ev],
         });
       },
       async (leadId) => {
@@ -512,13 +660,19 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<{ r
         const d = await h.describe();
         if (d.status.name === 'COMPLETED') return o.events;
         return h.query(baselineCountQuery);
-      });
+      },
+    );
 
     const dbAfterBaseline = sqliteBytes(s.server.dbPath).total;
 
     // 2. The engine.
     const states = new Map<string, LeadState>();
-    const engine = await sendPhase(s, 'engine', events, o, deadline,
+    const engine = await sendPhase(
+      s,
+      'engine',
+      events,
+      o,
+      deadline,
       (ev) => s.service.sendEvent(ev),
       async (leadId) => {
         try {
@@ -529,7 +683,8 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<{ r
           if (String((err as Error).message).includes('starting')) return 0;
           throw err;
         }
-      });
+      },
+    );
     const stages: Record<string, number> = {};
     for (const st of states.values()) stages[st.stage] = (stages[st.stage] ?? 0) + 1;
     const mailsAfterLoad = { total: s.mail.total, handoffs: s.mail.handoffs };
@@ -538,27 +693,48 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<{ r
     // 3. History cost of a sample (all their events processed: the drain above saw to it).
     const r = rng(o.seed ^ 0x9e3779b9);
     const picked = sample(leads, Math.min(o.historySample, leads.length), r);
-    const leadHistory = await race(s, historyCost(s.client, picked.map((l) => ({ workflowId: `lead-${l.leadId}`, processed: states.get(l.leadId)!.eventsProcessed }))));
-    const baseHistory = await race(s, historyCost(s.client, picked.map((l) => ({ workflowId: baseId(l.leadId), processed: o.events }))));
-    s.log(`history: lead ${leadHistory.historyEventsPerEvent} events and ${leadHistory.workflowTasksPerEvent} workflow tasks per event; baseline ${baseHistory.historyEventsPerEvent} and ${baseHistory.workflowTasksPerEvent}`);
+    const leadHistory = await race(
+      s,
+      historyCost(
+        s.client,
+        picked.map((l) => ({ workflowId: `lead-${l.leadId}`, processed: states.get(l.leadId)!.eventsProcessed })),
+      ),
+    );
+    const baseHistory = await race(
+      s,
+      historyCost(
+        s.client,
+        picked.map((l) => ({ workflowId: baseId(l.leadId), processed: o.events })),
+      ),
+    );
+    s.log(
+      `history: lead ${leadHistory.historyEventsPerEvent} events and ${leadHistory.workflowTasksPerEvent} workflow tasks per event; baseline ${baseHistory.historyEventsPerEvent} and ${baseHistory.workflowTasksPerEvent}`,
+    );
 
     // 4. Latency at half the engine's sustainable (end-to-end) throughput.
     const rate = Math.max(1, engine.endToEndEventsPerSecond / 2);
     s.log(`latency phase: ${rate.toFixed(0)} events/s for ${o.latencySeconds} s`);
     const latency = await latencyPhase(s, o, deadline, rate, leads, states, tag);
-    s.log(`event→state p50 ${latency.latencyMs.p50} ms, p95 ${latency.latencyMs.p95} ms, p99 ${latency.latencyMs.p99} ms (${latency.latencyMs.samples} probes); handoff mail p50 ${latency.handoffLatencyMs.p50} ms, p99 ${latency.handoffLatencyMs.p99} ms (${latency.handoffLatencyMs.samples})`);
+    s.log(
+      `event→state p50 ${latency.latencyMs.p50} ms, p95 ${latency.latencyMs.p95} ms, p99 ${latency.latencyMs.p99} ms (${latency.latencyMs.samples} probes); handoff mail p50 ${latency.handoffLatencyMs.p50} ms, p99 ${latency.handoffLatencyMs.p99} ms (${latency.handoffLatencyMs.samples})`,
+    );
 
     const db = sqliteBytes(s.server.dbPath);
     const workerCpuTotal = cpuSeconds(s.worker.pid) ?? 0;
     const results: BenchResults = {
       mode: 'default',
-      startedAt, finishedAt: new Date().toISOString(),
-      leads: o.leads, eventsPerLead: o.events, events: events.length, concurrency: o.concurrency,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      leads: o.leads,
+      eventsPerLead: o.events,
+      events: events.length,
+      concurrency: o.concurrency,
       eventsPerSecond: engine.eventsPerSecond,
       baselineEventsPerSecond: baseline.eventsPerSecond,
       ratio: round(engine.eventsPerSecond / baseline.eventsPerSecond, 3),
       endToEnd: {
-        eventsPerSecond: engine.endToEndEventsPerSecond, baselineEventsPerSecond: baseline.endToEndEventsPerSecond,
+        eventsPerSecond: engine.endToEndEventsPerSecond,
+        baselineEventsPerSecond: baseline.endToEndEventsPerSecond,
         ratio: round(engine.endToEndEventsPerSecond / baseline.endToEndEventsPerSecond, 3),
       },
       latencyMs: latency.latencyMs,
@@ -575,18 +751,34 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<{ r
       workerVmHwmMb: mb(hwmBytes(s.worker.pid) ?? 0),
       workerCpuSeconds: engine.cpu.worker,
       workerCpuSecondsByPhase: {
-        startup: round(startupCpu, 2), baseline: baseline.cpu.worker, engine: engine.cpu.worker, latency: latency.cpu.worker,
+        startup: round(startupCpu, 2),
+        baseline: baseline.cpu.worker,
+        engine: engine.cpu.worker,
+        latency: latency.cpu.worker,
         total: round(workerCpuTotal, 2),
       },
-      workerCpuMsPerEvent: { engine: round((engine.cpu.worker * 1000) / engine.events, 3), baseline: round((baseline.cpu.worker * 1000) / baseline.events, 3) },
-      serverCpuSecondsByPhase: { baseline: baseline.cpu.server, engine: engine.cpu.server, latency: latency.cpu.server },
-      serverCpuMsPerEvent: { engine: round((engine.cpu.server * 1000) / engine.events, 3), baseline: round((baseline.cpu.server * 1000) / baseline.events, 3) },
+      workerCpuMsPerEvent: {
+        engine: round((engine.cpu.worker * 1000) / engine.events, 3),
+        baseline: round((baseline.cpu.worker * 1000) / baseline.events, 3),
+      },
+      serverCpuSecondsByPhase: {
+        baseline: baseline.cpu.server,
+        engine: engine.cpu.server,
+        latency: latency.cpu.server,
+      },
+      serverCpuMsPerEvent: {
+        engine: round((engine.cpu.server * 1000) / engine.events, 3),
+        baseline: round((baseline.cpu.server * 1000) / baseline.events, 3),
+      },
       serverPeakRssMb: mb(s.serverRss.overallPeak),
-      dbBytes: db.total, dbFileBytes: db.db, dbWalBytes: db.wal,
+      dbBytes: db.total,
+      dbFileBytes: db.db,
+      dbWalBytes: db.wal,
       dbBytesPerLead: Math.round(db.total / o.leads),
       // SQLite + WAL growth per workflow during each send phase (the WAL is reused after checkpoints: a rough figure).
       dbGrowthBytesPerWorkflow: {
-        baseline: Math.round((dbAfterBaseline - dbAtStart) / o.leads), engine: Math.round((dbAfterEngine - dbAfterBaseline) / o.leads),
+        baseline: Math.round((dbAfterBaseline - dbAtStart) / o.leads),
+        engine: Math.round((dbAfterEngine - dbAfterBaseline) / o.leads),
       },
       dbBytesAtStart: dbAtStart,
       phases: { baseline, engine, latency: { ...latency } },
@@ -607,18 +799,41 @@ function table(r: BenchResults, lat: LatencyPhase): string {
   const b = r.phases as { baseline: SendPhase; engine: SendPhase };
   const row = (label: string, engine: string | number, baseline: string | number = '', ratio: string | number = '') =>
     `${label.padEnd(30)}${String(engine).padStart(14)}${String(baseline).padStart(14)}${String(ratio).padStart(9)}`;
-  const ms = (p: Percentiles) => (p.samples ? `p50 ${p.p50} ms · p95 ${p.p95} ms · p99 ${p.p99} ms (${p.samples} samples)` : 'n/a (no samples)');
+  const ms = (p: Percentiles) =>
+    p.samples ? `p50 ${p.p50} ms · p95 ${p.p95} ms · p99 ${p.p99} ms (${p.samples} samples)` : 'n/a (no samples)';
   return [
     '',
     `lead nurture bench: ${r.leads} leads × ${r.eventsPerLead} events, ${r.concurrency} in flight · ${m.cpuCount} × ${m.cpuModel}, ${Math.round(m.totalMemMb / 1024)} GB, ${m.node} · load average ${(r.machine as { loadAverageAtStart: number[] }).loadAverageAtStart.join(' ')} at start`,
     row('', 'engine', 'baseline', 'ratio'),
     row('signals accepted / s', r.eventsPerSecond, r.baselineEventsPerSecond, r.ratio),
     row('end-to-end events / s', r.endToEnd.eventsPerSecond, r.endToEnd.baselineEventsPerSecond, r.endToEnd.ratio),
-    row('send / until processed (s)', `${round(b.engine.sendSeconds)} / ${round(b.engine.endToEndSeconds)}`, `${round(b.baseline.sendSeconds)} / ${round(b.baseline.endToEndSeconds)}`),
-    row('history events / event', r.historyEventsPerEvent, r.baselineHistoryEventsPerEvent as number, round(r.historyEventsPerEvent / (r.baselineHistoryEventsPerEvent as number), 2)),
-    row('workflow tasks / event', r.workflowTasksPerEvent, r.baselineWorkflowTasksPerEvent as number, round(r.workflowTasksPerEvent / (r.baselineWorkflowTasksPerEvent as number), 2)),
-    row('worker CPU ms / event', (r.workerCpuMsPerEvent as { engine: number }).engine, (r.workerCpuMsPerEvent as { baseline: number }).baseline),
-    row('server CPU ms / event', (r.serverCpuMsPerEvent as { engine: number }).engine, (r.serverCpuMsPerEvent as { baseline: number }).baseline),
+    row(
+      'send / until processed (s)',
+      `${round(b.engine.sendSeconds)} / ${round(b.engine.endToEndSeconds)}`,
+      `${round(b.baseline.sendSeconds)} / ${round(b.baseline.endToEndSeconds)}`,
+    ),
+    row(
+      'history events / event',
+      r.historyEventsPerEvent,
+      r.baselineHistoryEventsPerEvent as number,
+      round(r.historyEventsPerEvent / (r.baselineHistoryEventsPerEvent as number), 2),
+    ),
+    row(
+      'workflow tasks / event',
+      r.workflowTasksPerEvent,
+      r.baselineWorkflowTasksPerEvent as number,
+      round(r.workflowTasksPerEvent / (r.baselineWorkflowTasksPerEvent as number), 2),
+    ),
+    row(
+      'worker CPU ms / event',
+      (r.workerCpuMsPerEvent as { engine: number }).engine,
+      (r.workerCpuMsPerEvent as { baseline: number }).baseline,
+    ),
+    row(
+      'server CPU ms / event',
+      (r.serverCpuMsPerEvent as { engine: number }).engine,
+      (r.serverCpuMsPerEvent as { baseline: number }).baseline,
+    ),
     '',
     `latency at half load (${lat.achievedRate}/s of ${lat.targetRate}/s target, ${lat.seconds} s):`,
     `  event → state          ${ms(r.latencyMs)}${lat.latencyTimeouts ? `, ${lat.latencyTimeouts} timed out` : ''}`,
@@ -626,8 +841,14 @@ function table(r: BenchResults, lat: LatencyPhase): string {
     '',
     `worker: peak RSS ${r.workerPeakRssMb} MB (at ready ${r.workerRssAtReadyMb} MB, lifetime high-water ${r.workerVmHwmMb} MB incl. bundling), CPU ${r.workerCpuSeconds} s for the engine load`,
     `server: peak RSS ${r.serverPeakRssMb} MB; SQLite ${mb(r.dbBytes as number)} MB (db + wal) = ${r.dbBytesPerLead} bytes per lead (baseline workflows and the empty db's ${mb(r.dbBytesAtStart as number)} MB included); growth per workflow: engine ${(r.dbGrowthBytesPerWorkflow as { engine: number }).engine} B, baseline ${(r.dbGrowthBytesPerWorkflow as { baseline: number }).baseline} B`,
-    `stages after the load: ${Object.entries(r.stagesAfterLoad as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}; mail: ${(r.mails as { total: number }).total} (${(r.mails as { handoffs: number }).handoffs} handoffs)`,
-    `history events per event by type: ${Object.entries(r.historyEventTypesPerEvent as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    `stages after the load: ${Object.entries(r.stagesAfterLoad as Record<string, number>)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(
+        ', ',
+      )}; mail: ${(r.mails as { total: number }).total} (${(r.mails as { handoffs: number }).handoffs} handoffs)`,
+    `history events per event by type: ${Object.entries(r.historyEventTypesPerEvent as Record<string, number>)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
     '',
   ].join('\n');
 }
@@ -666,19 +887,29 @@ export async function runScale(partial: Partial<ScaleOptions> = {}): Promise<{ r
     const steps: ScaleStep[] = [];
     const all: LeadPlan[] = [];
     const r = rng(o.seed ^ 0x7f4a7c15);
-    const write = () => writeResults(o.resultsDir, {
-      mode: 'scale', startedAt, finishedAt: new Date().toISOString(), scale: { steps, options: o }, machine: machine(),
-    });
+    const write = () =>
+      writeResults(o.resultsDir, {
+        mode: 'scale',
+        startedAt,
+        finishedAt: new Date().toISOString(),
+        scale: { steps, options: o },
+        machine: machine(),
+      });
     let file = '';
     for (const [i, target] of o.steps.entries()) {
       const toCreate = Math.max(0, target - all.length);
       const leads = makeLeads(toCreate, `${tag}-${i}-`, o.seed + i, 0);
       const events = makeEvents(leads, 1, o.seed + i, `${tag}-${i}`);
       const counters = { retries: 0 };
-      const bar = new cliProgress.SingleBar({
-        stream: process.stderr, etaBuffer: 200, fps: 4,
-        format: `step ${i + 1}/${o.steps.length} → ${target} live leads |{bar}| {value}/{total} | {rate}/s | {duration_formatted} | eta {eta_formatted} | errors {errors}`,
-      }, cliProgress.Presets.shades_classic);
+      const bar = new cliProgress.SingleBar(
+        {
+          stream: process.stderr,
+          etaBuffer: 200,
+          fps: 4,
+          format: `step ${i + 1}/${o.steps.length} → ${target} live leads |{bar}| {value}/{total} | {rate}/s | {duration_formatted} | eta {eta_formatted} | errors {errors}`,
+        },
+        cliProgress.Presets.shades_classic,
+      );
       bar.start(toCreate, 0, { rate: 0, errors: 0 });
       const stepDeadline = new Deadline(o.stepMinutes);
       const mark = cpuMark(s);
@@ -689,13 +920,24 @@ export async function runScale(partial: Partial<ScaleOptions> = {}): Promise<{ r
       let note: string | undefined;
       let completed = true;
       try {
-        await race(s, runPool(events, o.concurrency, async (ev) => {
-          await withRetry(() => s.service.sendEvent(ev), counters);
-          created++;
-        }, {
-          deadline: stepDeadline, what: `scale step ${i + 1} (${target} leads)`, maxErrors: Math.max(100, Math.floor(toCreate * 0.05)),
-          onDone: (n) => bar.update(n, { rate: Math.round(created / ((performance.now() - t0) / 1000)), errors: n - created }),
-        }));
+        await race(
+          s,
+          runPool(
+            events,
+            o.concurrency,
+            async (ev) => {
+              await withRetry(() => s.service.sendEvent(ev), counters);
+              created++;
+            },
+            {
+              deadline: stepDeadline,
+              what: `scale step ${i + 1} (${target} leads)`,
+              maxErrors: Math.max(100, Math.floor(toCreate * 0.05)),
+              onDone: (n) =>
+                bar.update(n, { rate: Math.round(created / ((performance.now() - t0) / 1000)), errors: n - created }),
+            },
+          ),
+        );
       } catch (err) {
         completed = false;
         note = err instanceof Error ? err.message : String(err);
@@ -704,7 +946,9 @@ export async function runScale(partial: Partial<ScaleOptions> = {}): Promise<{ r
       bar.stop();
       const creationSeconds = (performance.now() - t0) / 1000;
       all.push(...leads.filter((_, j) => j < created + errors));
-      s.log(`step ${i + 1}: ${created}/${toCreate} created in ${creationSeconds.toFixed(1)} s${completed ? '' : ` — stopped: ${note}`}`);
+      s.log(
+        `step ${i + 1}: ${created}/${toCreate} created in ${creationSeconds.toFixed(1)} s${completed ? '' : ` — stopped: ${note}`}`,
+      );
 
       // Let the worker catch up with the starts, bounded, then measure.
       const newest = leads.slice(Math.max(0, created - 20), created);
@@ -716,11 +960,18 @@ export async function runScale(partial: Partial<ScaleOptions> = {}): Promise<{ r
           await sleep(200);
         }
       }
-      const liveLeads = await s.client.workflow.count(`WorkflowType = 'leadWorkflow' AND ExecutionStatus = 'Running'`).then((c) => c.count).catch(() => NaN);
+      const liveLeads = await s.client.workflow
+        .count(`WorkflowType = 'leadWorkflow' AND ExecutionStatus = 'Running'`)
+        .then((c) => c.count)
+        .catch(() => NaN);
       const probes = sample(all, Math.min(o.sample, all.length), r);
       const states = await Promise.all(probes.map((l) => s.service.getState(l.leadId).catch(() => undefined)));
-      const cost = await historyCost(s.client, probes.flatMap((l, j) => (states[j] ? [{ workflowId: `lead-${l.leadId}`, processed: states[j]!.eventsProcessed }] : [])))
-        .catch(() => undefined);
+      const cost = await historyCost(
+        s.client,
+        probes.flatMap((l, j) =>
+          states[j] ? [{ workflowId: `lead-${l.leadId}`, processed: states[j]!.eventsProcessed }] : [],
+        ),
+      ).catch(() => undefined);
       const latencies: number[] = [];
       for (const [j, l] of probes.entries()) {
         const before = states[j]?.eventsProcessed;
@@ -744,13 +995,26 @@ export async function runScale(partial: Partial<ScaleOptions> = {}): Promise<{ r
       const db = sqliteBytes(s.server.dbPath);
       const heap = await s.worker.memory();
       const step: ScaleStep = {
-        target, created: all.length, liveLeads, completed, ...(note ? { note } : {}),
-        creationSeconds: round(creationSeconds, 1), creationsPerSecond: round(created / creationSeconds), errors, retries: counters.retries,
-        workerRssMb: mb(s.workerRss.sample()), workerPeakRssMb: mb(s.workerRss.resetPeak()),
-        workerHeapUsedMb: heap ? mb(heap.heapUsed) : NaN, workerHeapTotalMb: heap ? mb(heap.heapTotal) : NaN, serverRssMb: mb(s.serverRss.sample()),
-        dbBytes: db.total, dbBytesPerLead: all.length ? Math.round(db.total / all.length) : 0,
-        historyEventsPerEvent: cost?.historyEventsPerEvent ?? NaN, workflowTasksPerEvent: cost?.workflowTasksPerEvent ?? NaN,
-        latencyMs: percentiles(latencies), cpu: cpuSince(s, mark),
+        target,
+        created: all.length,
+        liveLeads,
+        completed,
+        ...(note ? { note } : {}),
+        creationSeconds: round(creationSeconds, 1),
+        creationsPerSecond: round(created / creationSeconds),
+        errors,
+        retries: counters.retries,
+        workerRssMb: mb(s.workerRss.sample()),
+        workerPeakRssMb: mb(s.workerRss.resetPeak()),
+        workerHeapUsedMb: heap ? mb(heap.heapUsed) : NaN,
+        workerHeapTotalMb: heap ? mb(heap.heapTotal) : NaN,
+        serverRssMb: mb(s.serverRss.sample()),
+        dbBytes: db.total,
+        dbBytesPerLead: all.length ? Math.round(db.total / all.length) : 0,
+        historyEventsPerEvent: cost?.historyEventsPerEvent ?? NaN,
+        workflowTasksPerEvent: cost?.workflowTasksPerEvent ?? NaN,
+        latencyMs: percentiles(latencies),
+        cpu: cpuSince(s, mark),
       };
       steps.push(step);
       process.stdout.write(`${scaleRow(step)}\n`);
@@ -796,19 +1060,41 @@ export async function main(argv = process.argv): Promise<void> {
     .option('--seed <n>', 'workload seed', int, DEFAULTS.seed)
     .option('--results-dir <dir>', 'where the JSON goes', DEFAULTS.resultsDir)
     .option('--scale', 'scale mode: live sleeping leads in steps')
-    .addOption(new Option('--scale-steps <list>', 'scale mode: total live leads after each step').default(SCALE_DEFAULTS.steps.join(',')))
+    .addOption(
+      new Option('--scale-steps <list>', 'scale mode: total live leads after each step').default(
+        SCALE_DEFAULTS.steps.join(','),
+      ),
+    )
     .option('--scale-concurrency <n>', 'scale mode: creations in flight', int, SCALE_DEFAULTS.concurrency)
     .option('--step-minutes <m>', 'scale mode: time budget per step', int, SCALE_DEFAULTS.stepMinutes)
     .option('--quiet', 'no progress lines on stderr');
   program.parse(argv);
   const a = program.opts();
   if (a.scale) {
-    const steps = String(a.scaleSteps).split(',').map((x) => int(x.trim()));
-    await runScale({ steps, concurrency: a.scaleConcurrency, stepMinutes: a.stepMinutes, seed: a.seed, resultsDir: resolve(a.resultsDir), quiet: a.quiet });
+    const steps = String(a.scaleSteps)
+      .split(',')
+      .map((x) => int(x.trim()));
+    await runScale({
+      steps,
+      concurrency: a.scaleConcurrency,
+      stepMinutes: a.stepMinutes,
+      seed: a.seed,
+      resultsDir: resolve(a.resultsDir),
+      quiet: a.quiet,
+    });
   } else {
     await runBench({
-      leads: a.leads, events: a.events, concurrency: a.concurrency, latencySeconds: a.latencySeconds, maxMinutes: a.maxMinutes,
-      historySample: a.historySample, handoffSamples: a.handoffSamples, samplers: a.samplers, seed: a.seed, resultsDir: resolve(a.resultsDir), quiet: a.quiet,
+      leads: a.leads,
+      events: a.events,
+      concurrency: a.concurrency,
+      latencySeconds: a.latencySeconds,
+      maxMinutes: a.maxMinutes,
+      historySample: a.historySample,
+      handoffSamples: a.handoffSamples,
+      samplers: a.samplers,
+      seed: a.seed,
+      resultsDir: resolve(a.resultsDir),
+      quiet: a.quiet,
     });
   }
 }
@@ -819,7 +1105,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
     (err) => {
       // Ctrl-C: the cleanup in flight exits with 130 once the children and temp files are gone.
       if (interrupted) return;
-      process.stderr.write(`\n[bench] ${err instanceof BenchTimeout ? 'ABORTED: ' : 'failed: '}${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(
+        `\n[bench] ${err instanceof BenchTimeout ? 'ABORTED: ' : 'failed: '}${err instanceof Error ? err.message : String(err)}\n`,
+      );
       process.exit(err instanceof BenchTimeout ? 3 : 1);
     },
   );

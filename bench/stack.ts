@@ -47,17 +47,34 @@ const tail = (file: string, n = 30) => {
 };
 
 /** `port`: a fixed port, to restart a stopped server where its clients look for it (the chaos suite). */
-export async function startDevServer(dir: string, cleanups: Cleanups, log: (s: string) => void, opts: { port?: number } = {}): Promise<DevServer> {
-  const port = opts.port ?? await freePort();
+export async function startDevServer(
+  dir: string,
+  cleanups: Cleanups,
+  log: (s: string) => void,
+  opts: { port?: number } = {},
+): Promise<DevServer> {
+  const port = opts.port ?? (await freePort());
   const dbPath = join(dir, 'bench.db');
   const logFile = join(dir, 'temporal.log');
   const args = [
-    'server', 'start-dev', '--headless', '--port', String(port), '--ip', '127.0.0.1',
-    '--db-filename', dbPath,
-    '--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=NORMAL',
+    'server',
+    'start-dev',
+    '--headless',
+    '--port',
+    String(port),
+    '--ip',
+    '127.0.0.1',
+    '--db-filename',
+    dbPath,
+    '--sqlite-pragma',
+    'journal_mode=WAL',
+    '--sqlite-pragma',
+    'synchronous=NORMAL',
     ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${searchAttributeTypeName(k.type)}`]),
-    '--namespace', 'default',
-    '--log-level', 'error',
+    '--namespace',
+    'default',
+    '--log-level',
+    'error',
   ];
   const out = createWriteStream(logFile);
   const child = spawn(temporalBinaries().cli, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -70,7 +87,8 @@ export async function startDevServer(dir: string, cleanups: Cleanups, log: (s: s
   const deadline = Date.now() + 120_000;
   let connection: Connection | undefined;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`temporal dev server exited with ${child.exitCode}:\n${tail(logFile)}`);
+    if (child.exitCode !== null)
+      throw new Error(`temporal dev server exited with ${child.exitCode}:\n${tail(logFile)}`);
     try {
       connection ??= await Connection.connect({ address, connectTimeout: 2_000 });
       await connection.workflowService.getSystemInfo({});
@@ -80,19 +98,40 @@ export async function startDevServer(dir: string, cleanups: Cleanups, log: (s: s
     } catch {
       // not up yet
     }
-    if (Date.now() > deadline) throw new Error(`temporal dev server did not answer on ${address} within 120 s:\n${tail(logFile)}`);
+    if (Date.now() > deadline)
+      throw new Error(`temporal dev server did not answer on ${address} within 120 s:\n${tail(logFile)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
-  const client = new Client({ connection, namespace: 'default', dataConverter: dataConverter(parsePayloadKeys(BENCH_SECRETS.PAYLOAD_KEYS)) });
+  const client = new Client({
+    connection,
+    namespace: 'default',
+    dataConverter: dataConverter(parsePayloadKeys(BENCH_SECRETS.PAYLOAD_KEYS)),
+  });
   cleanups.add('client connection', () => connection!.close());
   return {
-    address, dbPath, pid: child.pid!, connection, client,
+    address,
+    dbPath,
+    pid: child.pid!,
+    connection,
+    client,
     stop: () => terminate(child),
   };
 }
 
 function searchAttributeTypeName(type: string): string {
-  return ({ TEXT: 'Text', KEYWORD: 'Keyword', INT: 'Int', DOUBLE: 'Double', BOOL: 'Bool', DATETIME: 'Datetime', KEYWORD_LIST: 'KeywordList' } as Record<string, string>)[type] ?? type;
+  return (
+    (
+      {
+        TEXT: 'Text',
+        KEYWORD: 'Keyword',
+        INT: 'Int',
+        DOUBLE: 'Double',
+        BOOL: 'Bool',
+        DATETIME: 'Datetime',
+        KEYWORD_LIST: 'KeywordList',
+      } as Record<string, string>
+    )[type] ?? type
+  );
 }
 
 export interface WorkerChild {
@@ -109,7 +148,10 @@ export interface WorkerChild {
 }
 
 /** One run's secrets, shared by the bench's client and its worker child: payloads are encrypted as in production. */
-export const BENCH_SECRETS = { PAYLOAD_KEYS: generatePayloadKey('bench'), LINK_SECRET: randomBytes(24).toString('hex') };
+export const BENCH_SECRETS = {
+  PAYLOAD_KEYS: generatePayloadKey('bench'),
+  LINK_SECRET: randomBytes(24).toString('hex'),
+};
 
 const CHILD = fileURLToPath(new URL('./worker-child.ts', import.meta.url));
 
@@ -120,7 +162,10 @@ const CHILD = fileURLToPath(new URL('./worker-child.ts', import.meta.url));
  */
 /** The lead ledger in its own process (bench/ledger-host.ts), as `npm start` hosts it beside the worker. */
 async function startLedgerHost(dataDir: string, cleanups: Cleanups): Promise<{ url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'ledger-host.ts'), dataDir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'ledger-host.ts'), dataDir], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   cleanups.add('ledger host', () => terminate(child));
   let out = '';
   return await new Promise((resolve, reject) => {
@@ -133,9 +178,17 @@ async function startLedgerHost(dataDir: string, cleanups: Cleanups): Promise<{ u
   });
 }
 
-export async function startWorkerChild(o: { dir: string; address: string; smtpUrl: string; cleanups: Cleanups; cacheSize?: number }): Promise<WorkerChild> {
+export async function startWorkerChild(o: {
+  dir: string;
+  address: string;
+  smtpUrl: string;
+  cleanups: Cleanups;
+  cacheSize?: number;
+}): Promise<WorkerChild> {
   // DATABASE_URL: a real PostgreSQL (the worker migrates it); else the embedded one, in its own process.
-  const database = process.env.DATABASE_URL ? { url: process.env.DATABASE_URL } : await startLedgerHost(join(o.dir, 'ledger-host'), o.cleanups);
+  const database = process.env.DATABASE_URL
+    ? { url: process.env.DATABASE_URL }
+    : await startLedgerHost(join(o.dir, 'ledger-host'), o.cleanups);
   const logFile = join(o.dir, 'worker.log');
   const out = createWriteStream(logFile);
   const child = fork(CHILD, [], {
@@ -152,7 +205,9 @@ export async function startWorkerChild(o: { dir: string; address: string; smtpUr
       DATABASE_URL: database.url,
       ...BENCH_SECRETS,
       LEAD_CONFIG: join(ROOT, 'config', 'default.yaml'),
-      ...(o.cacheSize && !process.env.WORKER_MAX_CACHED_WORKFLOWS ? { WORKER_MAX_CACHED_WORKFLOWS: String(o.cacheSize) } : {}),
+      ...(o.cacheSize && !process.env.WORKER_MAX_CACHED_WORKFLOWS
+        ? { WORKER_MAX_CACHED_WORKFLOWS: String(o.cacheSize) }
+        : {}),
     },
   });
   child.stdout!.pipe(out);
@@ -167,7 +222,10 @@ export async function startWorkerChild(o: { dir: string; address: string; smtpUr
   o.cleanups.add('worker child', stop);
   const exitedP = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const ready = await new Promise<{ configVersion: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not become ready within 180 s:\n${tail(logFile)}`)), 180_000);
+    const timer = setTimeout(
+      () => reject(new Error(`worker did not become ready within 180 s:\n${tail(logFile)}`)),
+      180_000,
+    );
     child.on('message', (m: { type?: string; configVersion?: string }) => {
       if (m?.type === 'ready') {
         clearTimeout(timer);
@@ -180,21 +238,30 @@ export async function startWorkerChild(o: { dir: string; address: string; smtpUr
       setTimeout(() => reject(new Error(`worker exited with ${code} before it was ready:\n${tail(logFile)}`)), 100);
     });
   });
-  const memory = () => new Promise<NodeJS.MemoryUsage | undefined>((resolve) => {
-    if (!child.connected) return resolve(undefined);
-    const timer = setTimeout(() => done(undefined), 5_000);
-    const onMessage = (m: { type?: string; usage?: NodeJS.MemoryUsage }) => {
-      if (m?.type === 'memory') done(m.usage);
-    };
-    const done = (u: NodeJS.MemoryUsage | undefined) => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      resolve(u);
-    };
-    child.on('message', onMessage);
-    child.send({ type: 'memory' });
-  });
-  return { pid: child.pid!, configVersion: ready.configVersion, exited: exitedP, logFile, databaseUrl: database.url, memory, stop };
+  const memory = () =>
+    new Promise<NodeJS.MemoryUsage | undefined>((resolve) => {
+      if (!child.connected) return resolve(undefined);
+      const timer = setTimeout(() => done(undefined), 5_000);
+      const onMessage = (m: { type?: string; usage?: NodeJS.MemoryUsage }) => {
+        if (m?.type === 'memory') done(m.usage);
+      };
+      const done = (u: NodeJS.MemoryUsage | undefined) => {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        resolve(u);
+      };
+      child.on('message', onMessage);
+      child.send({ type: 'memory' });
+    });
+  return {
+    pid: child.pid!,
+    configVersion: ready.configVersion,
+    exited: exitedP,
+    logFile,
+    databaseUrl: database.url,
+    memory,
+    stop,
+  };
 }
 
 export { tail };

@@ -28,7 +28,14 @@ async function main() {
   const clientConnection = await Connection.connect({ address: s.address });
   const client = new Client({ connection: clientConnection, namespace: s.namespace, dataConverter: converter });
   const { worker, close } = await createLeadWorker({
-    connection, client, dataConverter: converter, namespace: s.namespace, taskQueue: s.taskQueue, loaded, smtpUrl: s.smtpUrl, ledger: new LeadLedger((await openDatabase({ url: s.databaseUrl, dataDir: s.dataDir })).pool),
+    connection,
+    client,
+    dataConverter: converter,
+    namespace: s.namespace,
+    taskQueue: s.taskQueue,
+    loaded,
+    smtpUrl: s.smtpUrl,
+    ledger: new LeadLedger((await openDatabase({ url: s.databaseUrl, dataDir: s.dataDir })).pool),
     links: new LinkSigner(secrets.LINK_SECRET, s.publicUrl),
   });
 
@@ -68,7 +75,7 @@ async function main() {
 main().then(
   () => process.exit(0),
   (err) => {
-    console.error(`[worker-child] ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    console.error(`[worker-child] ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exit(1);
   },
 );

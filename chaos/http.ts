@@ -3,7 +3,11 @@
  * retries for ever hides the failures the suites are there to count). Every answer's status is
  * tallied, every 5xx kept with its route.
  */
-export interface Answer { status: number; body: any; headers: Headers }
+export interface Answer {
+  status: number;
+  body: any;
+  headers: Headers;
+}
 
 export interface Tally {
   byStatus: Record<string, number>;
@@ -26,7 +30,11 @@ export interface RequestOptions {
 }
 
 export class Http {
-  constructor(readonly base: string, readonly token: string, readonly tally: Tally = newTally()) {}
+  constructor(
+    readonly base: string,
+    readonly token: string,
+    readonly tally: Tally = newTally(),
+  ) {}
 
   async request(path: string, o: RequestOptions = {}): Promise<Answer | undefined> {
     const attempts = o.attempts ?? 1;
@@ -54,7 +62,14 @@ export class Http {
         }
         answer = { status: r.status, body, headers: r.headers };
         this.tally.byStatus[r.status] = (this.tally.byStatus[r.status] ?? 0) + 1;
-        if (r.status >= 500) this.tally.fiveXx.push({ at: Date.now(), method, path: path.split('?')[0]!.slice(0, 120), status: r.status, code: (body as { error?: { code?: string } })?.error?.code });
+        if (r.status >= 500)
+          this.tally.fiveXx.push({
+            at: Date.now(),
+            method,
+            path: path.split('?')[0]!.slice(0, 120),
+            status: r.status,
+            code: (body as { error?: { code?: string } })?.error?.code,
+          });
       } catch {
         this.tally.networkErrors++;
         this.tally.byStatus.network = (this.tally.byStatus.network ?? 0) + 1;
@@ -63,7 +78,9 @@ export class Http {
       if (!retry || i >= attempts) return answer;
       const retryAfter = Number(answer?.headers.get('retry-after'));
       const backoff = Math.min(8_000, 250 * 2 ** (i - 1)) * (0.5 + Math.random());
-      await new Promise((r) => setTimeout(r, Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 10_000) : backoff));
+      await new Promise((r) =>
+        setTimeout(r, Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 10_000) : backoff),
+      );
     }
   }
 }

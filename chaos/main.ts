@@ -39,11 +39,21 @@ const duration = (flag: string, v: string) => {
 };
 
 const res = await runChaos({
-  leads: a.leads, events: a.events, rate: a.rate, reads: a.reads, kills: a.kills, smtpDownMs: duration('--smtp-down', a.smtpDown), seed: a.seed,
-  temporalRestart: a.temporalRestart, apiKill: a.apiKill, settleMs: duration('--settle', a.settle), cacheSize: a.cache,
+  leads: a.leads,
+  events: a.events,
+  rate: a.rate,
+  reads: a.reads,
+  kills: a.kills,
+  smtpDownMs: duration('--smtp-down', a.smtpDown),
+  seed: a.seed,
+  temporalRestart: a.temporalRestart,
+  apiKill: a.apiKill,
+  settleMs: duration('--settle', a.settle),
+  cacheSize: a.cache,
 });
 printResult(res);
-const out = a.out ?? join(fileURLToPath(new URL('./results/', import.meta.url)), `${res.startedAt.replace(/[:.]/g, '-')}.json`);
+const out =
+  a.out ?? join(fileURLToPath(new URL('./results/', import.meta.url)), `${res.startedAt.replace(/[:.]/g, '-')}.json`);
 mkdirSync(join(out, '..'), { recursive: true });
 writeFileSync(out, JSON.stringify(res, null, 2));
 console.log(`results: ${out}`);

@@ -37,10 +37,24 @@ export interface ChaosOptions {
 }
 
 export const CHAOS_DEFAULTS: ChaosOptions = {
-  leads: 200, events: 2500, rate: 16, reads: 8, kills: 10, smtpDownMs: 60_000, temporalRestart: true, apiKill: true, seed: 1, settleMs: 300_000, wedgedWindowMs: 10_000,
+  leads: 200,
+  events: 2500,
+  rate: 16,
+  reads: 8,
+  kills: 10,
+  smtpDownMs: 60_000,
+  temporalRestart: true,
+  apiKill: true,
+  seed: 1,
+  settleMs: 300_000,
+  wedgedWindowMs: 10_000,
 };
 
-export interface Recovery { fault: string; apiMs?: number; flowMs?: number }
+export interface Recovery {
+  fault: string;
+  apiMs?: number;
+  flowMs?: number;
+}
 
 export interface ChaosResult {
   options: Omit<ChaosOptions, 'log'>;
@@ -82,9 +96,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Event types of config/default.yaml, weighted; hand-raisers and unsubscribes are rare on purpose. */
 const EVENT_MIX: [string, number][] = [
-  ['page_view', 20], ['email_open', 14], ['email_click', 10], ['content_download', 10], ['webinar_registered', 5],
-  ['webinar_attended', 8], ['pricing_page_view', 8], ['form_submit', 6], ['newsletter_signup', 3], ['ad_click', 4],
-  ['social_engagement', 3], ['trial_signup', 3], ['careers_page_view', 2], ['demo_request', 2], ['contact_sales', 1], ['unsubscribe', 2],
+  ['page_view', 20],
+  ['email_open', 14],
+  ['email_click', 10],
+  ['content_download', 10],
+  ['webinar_registered', 5],
+  ['webinar_attended', 8],
+  ['pricing_page_view', 8],
+  ['form_submit', 6],
+  ['newsletter_signup', 3],
+  ['ad_click', 4],
+  ['social_engagement', 3],
+  ['trial_signup', 3],
+  ['careers_page_view', 2],
+  ['demo_request', 2],
+  ['contact_sales', 1],
+  ['unsubscribe', 2],
 ];
 
 function pick<T>(r: () => number, items: [T, number][]): T {
@@ -95,11 +122,35 @@ function pick<T>(r: () => number, items: [T, number][]): T {
 }
 
 function profileFor(r: () => number, i: number) {
-  const kind = pick(r, [['strong', 5], ['medium', 3], ['weak', 1], ['disqualified', 1]] as [string, number][]);
-  const country = kind === 'disqualified' ? 'BR' : pick(r, [['US', 5], ['CA', 1], ['GB', 2], ['DE', 2]] as [string, number][]);
+  const kind = pick(r, [
+    ['strong', 5],
+    ['medium', 3],
+    ['weak', 1],
+    ['disqualified', 1],
+  ] as [string, number][]);
+  const country =
+    kind === 'disqualified'
+      ? 'BR'
+      : pick(r, [
+          ['US', 5],
+          ['CA', 1],
+          ['GB', 2],
+          ['DE', 2],
+        ] as [string, number][]);
   return {
-    email: `lead${i}@corp${i % 37}.example`, firstName: `Lead${i}`, company: `Corp ${i % 37}`, country,
-    ...(kind === 'strong' ? { seniority: 'director', jobTitle: 'Director of Marketing', companySize: 800, industry: 'software', department: 'marketing' } : {}),
+    email: `lead${i}@corp${i % 37}.example`,
+    firstName: `Lead${i}`,
+    company: `Corp ${i % 37}`,
+    country,
+    ...(kind === 'strong'
+      ? {
+          seniority: 'director',
+          jobTitle: 'Director of Marketing',
+          companySize: 800,
+          industry: 'software',
+          department: 'marketing',
+        }
+      : {}),
     ...(kind === 'medium' ? { seniority: 'manager', companySize: 250, industry: 'saas' } : {}),
     ...(kind === 'weak' ? { jobTitle: 'Marketing intern', companySize: 5 } : {}),
   };
@@ -145,10 +196,15 @@ export async function runChaos(opts: Partial<ChaosOptions> = {}): Promise<ChaosR
     let eventsSent = 0;
     let evSeq = 0;
 
-    const sendEvents = async (events: { leadId: string; eventId: string; type: string; email?: string; profile?: object }[]) => {
+    const sendEvents = async (
+      events: { leadId: string; eventId: string; type: string; email?: string; profile?: object }[],
+    ) => {
       await write();
       eventsSent += events.length;
-      const a = await http.request('/v1/events', { body: events.length === 1 ? events[0] : events, attempts: ATTEMPTS });
+      const a = await http.request('/v1/events', {
+        body: events.length === 1 ? events[0] : events,
+        attempts: ATTEMPTS,
+      });
       for (const ev of events) {
         if (a?.status !== 202 && accepted.get(ev.leadId)?.has(ev.eventId)) continue; // a redelivery of an accepted event
         const target = a?.status === 202 ? accepted : unconfirmed;
@@ -163,30 +219,41 @@ export async function runChaos(opts: Partial<ChaosOptions> = {}): Promise<ChaosR
     };
     const createLead = async (leadId: string) => {
       await write();
-      const a = await http.request('/v1/leads', { body: { leadId, ...profiles.get(leadId), campaign: 'spring-webinar', channel: 'webinar' }, attempts: ATTEMPTS });
+      const a = await http.request('/v1/leads', {
+        body: { leadId, ...profiles.get(leadId), campaign: 'spring-webinar', channel: 'webinar' },
+        attempts: ATTEMPTS,
+      });
       if (a && (a.status === 200 || a.status === 201)) created.add(leadId);
     };
 
     let loadDone = false;
-    const readLoop = Promise.all(Array.from({ length: Math.max(1, Math.round(o.reads / 4)) }, async () => {
-      while (!loadDone) {
-        const id = leadIds[Math.floor(Math.random() * leadIds.length)]!;
-        if (created.has(id)) {
-          const a = await http.request(`/v1/leads/${encodeURIComponent(id)}`, { timeoutMs: 15_000 });
-          if (a?.status === 200 && a.body?.stage === 'sql') sqlSeen.add(id);
+    const readLoop = Promise.all(
+      Array.from({ length: Math.max(1, Math.round(o.reads / 4)) }, async () => {
+        while (!loadDone) {
+          const id = leadIds[Math.floor(Math.random() * leadIds.length)]!;
+          if (created.has(id)) {
+            const a = await http.request(`/v1/leads/${encodeURIComponent(id)}`, { timeoutMs: 15_000 });
+            if (a?.status === 200 && a.body?.stage === 'sql') sqlSeen.add(id);
+          }
+          await sleep(250);
         }
-        await sleep(250);
-      }
-    }));
+      }),
+    );
     const salesLoop = (async () => {
       const done = new Set<string>();
       while (!loadDone) {
         for (const id of sqlSeen) {
           if (done.has(id)) continue;
           done.add(id);
-          const body = r() < 0.6 ? { outcome: 'accepted', rep: 'chaos' } : { outcome: 'rejected', reason: 'not_ready', rep: 'chaos' };
+          const body =
+            r() < 0.6
+              ? { outcome: 'accepted', rep: 'chaos' }
+              : { outcome: 'rejected', reason: 'not_ready', rep: 'chaos' };
           await write();
-          const a = await http.request(`/v1/leads/${encodeURIComponent(id)}/sales-outcome`, { body, attempts: ATTEMPTS });
+          const a = await http.request(`/v1/leads/${encodeURIComponent(id)}/sales-outcome`, {
+            body,
+            attempts: ATTEMPTS,
+          });
           const k = `${body.outcome}:${a?.status ?? 'none'}`;
           outcomes[k] = (outcomes[k] ?? 0) + 1;
         }
@@ -204,7 +271,10 @@ export async function runChaos(opts: Partial<ChaosOptions> = {}): Promise<ChaosR
       const eventId = `${probe}-${++probeSeq}`;
       eventsSent++;
       while (Date.now() < until) {
-        const a = await http.request('/v1/events', { body: { leadId: probe, eventId, type: 'page_view' }, timeoutMs: 10_000 });
+        const a = await http.request('/v1/events', {
+          body: { leadId: probe, eventId, type: 'page_view' },
+          timeoutMs: 10_000,
+        });
         if (a?.status === 202) {
           if (!accepted.has(probe)) accepted.set(probe, new Set());
           accepted.get(probe)!.add(eventId);
@@ -227,7 +297,8 @@ export async function runChaos(opts: Partial<ChaosOptions> = {}): Promise<ChaosR
 
     const loadS = (o.leads + o.events) / o.rate;
     const plan: { at: number; name: string }[] = [];
-    for (let k = 0; k < o.kills; k++) plan.push({ at: loadS * ((k + 0.5) / o.kills) * (0.9 + 0.2 * r()), name: 'worker-kill' });
+    for (let k = 0; k < o.kills; k++)
+      plan.push({ at: loadS * ((k + 0.5) / o.kills) * (0.9 + 0.2 * r()), name: 'worker-kill' });
     if (o.temporalRestart) plan.push({ at: loadS * 0.35, name: 'temporal-restart' });
     if (o.smtpDownMs > 0) plan.push({ at: loadS * 0.5, name: 'smtp-down' });
     if (o.apiKill) plan.push({ at: loadS * 0.7, name: 'api-kill' });
@@ -270,11 +341,14 @@ export async function runChaos(opts: Partial<ChaosOptions> = {}): Promise<ChaosR
     })();
 
     // ---- the load -----------------------------------------------------------------------------
-    await http.request('/v1/leads', { body: { leadId: probe, email: 'probe@corp.example', country: 'US' }, attempts: ATTEMPTS });
+    await http.request('/v1/leads', {
+      body: { leadId: probe, email: 'probe@corp.example', country: 'US' },
+      attempts: ATTEMPTS,
+    });
     created.add(probe);
     for (const id of leadIds) if (!createdByEvent.has(id)) await createLead(id);
     const sent: { leadId: string; eventId: string; type: string }[] = [];
-    for (let n = 0; n < o.events; ) {
+    for (let n = 0; n < o.events;) {
       const leadId = leadIds[Math.floor(r() * leadIds.length)]!;
       // One event in thirty is a redelivery of an earlier one (same eventId): it must count once.
       if (sent.length && r() < 1 / 30) {
@@ -286,7 +360,12 @@ export async function runChaos(opts: Partial<ChaosOptions> = {}): Promise<ChaosR
       const batch = r() < 0.15 ? 2 + Math.floor(r() * 4) : 1;
       const events = Array.from({ length: Math.min(batch, o.events - n) }, () => {
         const first = !created.has(leadId) && createdByEvent.has(leadId);
-        const ev = { leadId, eventId: `${prefix}-e${++evSeq}`, type: pick(r, EVENT_MIX), ...(first ? { email: profiles.get(leadId)!.email, profile: { country: profiles.get(leadId)!.country } } : {}) };
+        const ev = {
+          leadId,
+          eventId: `${prefix}-e${++evSeq}`,
+          type: pick(r, EVENT_MIX),
+          ...(first ? { email: profiles.get(leadId)!.email, profile: { country: profiles.get(leadId)!.country } } : {}),
+        };
         sent.push({ leadId, eventId: ev.eventId, type: ev.type });
         return ev;
       });
@@ -296,7 +375,9 @@ export async function runChaos(opts: Partial<ChaosOptions> = {}): Promise<ChaosR
     await faults;
     loadDone = true;
     await Promise.all([readLoop, salesLoop]);
-    log(`load done in ${((Date.now() - loadStart) / 1000).toFixed(0)} s: ${eventsSent} events sent; settling (at most ${o.settleMs / 1000} s)`);
+    log(
+      `load done in ${((Date.now() - loadStart) / 1000).toFixed(0)} s: ${eventsSent} events sent; settling (at most ${o.settleMs / 1000} s)`,
+    );
 
     // ---- settle -------------------------------------------------------------------------------
     const all = [probe, ...leadIds].filter((id) => created.has(id) || accepted.has(id) || unconfirmed.has(id));
@@ -316,7 +397,16 @@ export async function runChaos(opts: Partial<ChaosOptions> = {}): Promise<ChaosR
     }
 
     // ---- figures ------------------------------------------------------------------------------
-    const result = await figures(stack, http, tally, o, { all, states, accepted, unconfirmed, outcomes, recoveries, eventsSent, settled });
+    const result = await figures(stack, http, tally, o, {
+      all,
+      states,
+      accepted,
+      unconfirmed,
+      outcomes,
+      recoveries,
+      eventsSent,
+      settled,
+    });
     result.startedAt = new Date(started).toISOString();
     result.durationS = Math.round((Date.now() - started) / 1000);
     return result;
@@ -328,46 +418,74 @@ export async function runChaos(opts: Partial<ChaosOptions> = {}): Promise<ChaosR
 async function readStates(http: Http, ids: string[]): Promise<Map<string, any>> {
   const out = new Map<string, any>();
   const queue = [...ids];
-  await Promise.all(Array.from({ length: 6 }, async () => {
-    for (let id = queue.shift(); id; id = queue.shift()) {
-      const a = await http.request(`/v1/leads/${encodeURIComponent(id)}`, { timeoutMs: 20_000 });
-      out.set(id, a?.status === 200 ? a.body : { httpStatus: a?.status ?? 'none' });
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 6 }, async () => {
+      for (let id = queue.shift(); id; id = queue.shift()) {
+        const a = await http.request(`/v1/leads/${encodeURIComponent(id)}`, { timeoutMs: 20_000 });
+        out.set(id, a?.status === 200 ? a.body : { httpStatus: a?.status ?? 'none' });
+      }
+    }),
+  );
   return out;
 }
 
-interface Described { leadId: string; taskAttempt: number; pendingActivities: number; reportedProblems: boolean; status?: number }
+interface Described {
+  leadId: string;
+  taskAttempt: number;
+  pendingActivities: number;
+  reportedProblems: boolean;
+  status?: number;
+}
 
 async function describeAll(stack: ChaosStack, ids: string[]): Promise<Described[]> {
   const out: Described[] = [];
   const queue = [...ids];
-  await Promise.all(Array.from({ length: 6 }, async () => {
-    for (let id = queue.shift(); id; id = queue.shift()) {
-      try {
-        const d = await stack.temporal.connection.workflowService.describeWorkflowExecution({ namespace: 'default', execution: { workflowId: `lead-${id}` } });
-        out.push({
-          leadId: id,
-          taskAttempt: d.pendingWorkflowTask?.attempt ?? 0,
-          pendingActivities: d.pendingActivities?.length ?? 0,
-          reportedProblems: 'TemporalReportedProblems' in (d.workflowExecutionInfo?.searchAttributes?.indexedFields ?? {}),
-          status: d.workflowExecutionInfo?.status ?? undefined,
-        });
-      } catch {
-        out.push({ leadId: id, taskAttempt: 0, pendingActivities: 0, reportedProblems: false });
+  await Promise.all(
+    Array.from({ length: 6 }, async () => {
+      for (let id = queue.shift(); id; id = queue.shift()) {
+        try {
+          const d = await stack.temporal.connection.workflowService.describeWorkflowExecution({
+            namespace: 'default',
+            execution: { workflowId: `lead-${id}` },
+          });
+          out.push({
+            leadId: id,
+            taskAttempt: d.pendingWorkflowTask?.attempt ?? 0,
+            pendingActivities: d.pendingActivities?.length ?? 0,
+            reportedProblems:
+              'TemporalReportedProblems' in (d.workflowExecutionInfo?.searchAttributes?.indexedFields ?? {}),
+            status: d.workflowExecutionInfo?.status ?? undefined,
+          });
+        } catch {
+          out.push({ leadId: id, taskAttempt: 0, pendingActivities: 0, reportedProblems: false });
+        }
       }
-    }
-  }));
+    }),
+  );
   return out;
 }
 
 async function busyLeads(stack: ChaosStack, ids: string[]): Promise<string[]> {
-  return (await describeAll(stack, ids)).filter((d) => d.taskAttempt > 0 || d.pendingActivities > 0).map((d) => d.leadId);
+  return (await describeAll(stack, ids))
+    .filter((d) => d.taskAttempt > 0 || d.pendingActivities > 0)
+    .map((d) => d.leadId);
 }
 
 async function figures(
-  stack: ChaosStack, http: Http, tally: Tally, o: ChaosOptions,
-  w: { all: string[]; states: Map<string, any>; accepted: Map<string, Set<string>>; unconfirmed: Map<string, Set<string>>; outcomes: Record<string, number>; recoveries: Recovery[]; eventsSent: number; settled: boolean },
+  stack: ChaosStack,
+  http: Http,
+  tally: Tally,
+  o: ChaosOptions,
+  w: {
+    all: string[];
+    states: Map<string, any>;
+    accepted: Map<string, Set<string>>;
+    unconfirmed: Map<string, Set<string>>;
+    outcomes: Record<string, number>;
+    recoveries: Recovery[];
+    eventsSent: number;
+    settled: boolean;
+  },
 ): Promise<ChaosResult> {
   const { all, states, accepted, unconfirmed } = w;
   // Lost: per lead, accepted distinct eventIds the lead never counted. Events whose request never
@@ -400,8 +518,12 @@ async function figures(
   const first = await describeAll(stack, all);
   await new Promise((r) => setTimeout(r, o.wedgedWindowMs));
   const second = new Map((await describeAll(stack, all)).map((d) => [d.leadId, d]));
-  const troubled = (st: any) => (typeof st?.httpStatus === 'number' && st.httpStatus >= 500) || st?.workflowTask?.failing === true;
-  const again = await readStates(http, all.filter((id) => troubled(states.get(id))));
+  const troubled = (st: any) =>
+    (typeof st?.httpStatus === 'number' && st.httpStatus >= 500) || st?.workflowTask?.failing === true;
+  const again = await readStates(
+    http,
+    all.filter((id) => troubled(states.get(id))),
+  );
   const wedged: ChaosResult['wedged'] = [];
   for (const d of first) {
     const why: string[] = [];
@@ -410,7 +532,8 @@ async function figures(
     if (d.reportedProblems || d2?.reportedProblems) why.push('TemporalReportedProblems set');
     const st = again.get(d.leadId);
     if (typeof st?.httpStatus === 'number' && st.httpStatus >= 500) why.push(`GET answers ${st.httpStatus}`);
-    if (st?.workflowTask?.failing) why.push(`GET reports a failing workflow task (attempt ${st.workflowTask.attempts})`);
+    if (st?.workflowTask?.failing)
+      why.push(`GET reports a failing workflow task (attempt ${st.workflowTask.attempts})`);
     if (why.length) wedged.push({ leadId: d.leadId, why: why.join('; ') });
   }
 
@@ -419,7 +542,8 @@ async function figures(
   // the same Message-ID, so a copy is expected, but only as a recorded resend; an unrecorded copy
   // is a failure too.
   const byId = new Map<string, { n: number; handoff: boolean }>();
-  for (const m of stack.smtp.received) byId.set(m.messageId, { n: (byId.get(m.messageId)?.n ?? 0) + 1, handoff: m.handoff });
+  for (const m of stack.smtp.received)
+    byId.set(m.messageId, { n: (byId.get(m.messageId)?.n ?? 0) + 1, handoff: m.handoff });
   const sendLedger = sqlSendLedger(stack.database.pool);
   const twice: string[] = [];
   const handoffsResent: string[] = [];
@@ -438,7 +562,8 @@ async function figures(
     handoffsExpected += episodes;
     const handoffs = stack.smtp.received.filter((m) => m.handoff && m.leadId === id);
     const distinct = new Set(handoffs.map((m) => m.messageId)).size;
-    if (distinct < episodes) missing.push({ leadId: id, owner: st.owner, why: `${episodes} handoff episode(s), ${distinct} handoff mail(s)` });
+    if (distinct < episodes)
+      missing.push({ leadId: id, owner: st.owner, why: `${episodes} handoff episode(s), ${distinct} handoff mail(s)` });
     // In sql the owner is the one the lead was handed to (after an acceptance it is the rep).
     else if (st.owner && st.stage === 'sql' && !handoffs.some((m) => m.to.includes(st.owner))) {
       missing.push({ leadId: id, owner: st.owner, why: `no handoff mail to the owner ${st.owner}` });
@@ -448,13 +573,16 @@ async function figures(
   // Uncertain sends: the leads' own reports (the last 20 log entries each), bare intents and
   // uncertain rows in the send ledger (a resent handoff keeps its mark), worker log lines.
   let stateNotes = 0;
-  for (const st of states.values()) stateNotes += (st?.scoreLog ?? []).filter((e: { note?: string }) => /uncertain/i.test(e.note ?? '')).length;
+  for (const st of states.values())
+    stateNotes += (st?.scoreLog ?? []).filter((e: { note?: string }) => /uncertain/i.test(e.note ?? '')).length;
   const ledger = await sendLedgerCounts(stack.database.pool);
   const ledgerIntents = ledger.uncertain + ledger.intent + ledger.resent;
   let workerLog = 0;
   for (const f of stack.workerLogs) {
     try {
-      workerLog += readFileSync(f, 'utf8').split('\n').filter((l) => /delivery uncertain|died while sending/i.test(l)).length;
+      workerLog += readFileSync(f, 'utf8')
+        .split('\n')
+        .filter((l) => /delivery uncertain|died while sending/i.test(l)).length;
     } catch {
       // no log
     }
@@ -471,27 +599,55 @@ async function figures(
   const eventsUnconfirmed = [...unconfirmed.values()].reduce((s, x) => s + x.size, 0);
   const { log: _log, ...options } = o;
   const result: ChaosResult = {
-    options, startedAt: '', durationS: 0, leads: all.length,
-    eventsSent: w.eventsSent, eventsAccepted, eventsUnconfirmed, eventsLost, lostByLead, overcounted,
-    leadsWedged: wedged.length, wedged,
-    mailsReceived: stack.smtp.received.length, mailsTwice: twice.length, twice, handoffsResent,
-    handoffsExpected, handoffsMissing: missing.length, missing,
+    options,
+    startedAt: '',
+    durationS: 0,
+    leads: all.length,
+    eventsSent: w.eventsSent,
+    eventsAccepted,
+    eventsUnconfirmed,
+    eventsLost,
+    lostByLead,
+    overcounted,
+    leadsWedged: wedged.length,
+    wedged,
+    mailsReceived: stack.smtp.received.length,
+    mailsTwice: twice.length,
+    twice,
+    handoffsResent,
+    handoffsExpected,
+    handoffsMissing: missing.length,
+    missing,
     uncertainSends: { stateNotes, ledgerIntents, workerLog },
-    fiveXx: tally.fiveXx.length, internalErrors: tally.fiveXx.filter((e) => e.status !== 503).length, fiveXxByRoute, requestsByStatus: tally.byStatus, salesOutcomes: w.outcomes,
+    fiveXx: tally.fiveXx.length,
+    internalErrors: tally.fiveXx.filter((e) => e.status !== 503).length,
+    fiveXxByRoute,
+    requestsByStatus: tally.byStatus,
+    salesOutcomes: w.outcomes,
     recoveries: w.recoveries,
-    historiesReplayed: replay.count, replayFailures: replay.errors.length, replayErrors: replay.errors,
+    historiesReplayed: replay.count,
+    replayFailures: replay.errors.length,
+    replayErrors: replay.errors,
     settled: w.settled,
     ok: false,
   };
-  result.ok = eventsLost === 0 && wedged.length === 0 && twice.length === 0 && missing.length === 0 && replay.errors.length === 0 && replay.count > 0
-    && result.internalErrors === 0;
+  result.ok =
+    eventsLost === 0 &&
+    wedged.length === 0 &&
+    twice.length === 0 &&
+    missing.length === 0 &&
+    replay.errors.length === 0 &&
+    replay.count > 0 &&
+    result.internalErrors === 0;
   return result;
 }
 
 let runtimeInstalled = false;
 
 /** Replays every run of every lead (continued-as-new runs included) with the worker's bundle. */
-export async function replayAll(stack: ChaosStack): Promise<{ count: number; errors: { workflowId: string; error: string }[] }> {
+export async function replayAll(
+  stack: ChaosStack,
+): Promise<{ count: number; errors: { workflowId: string; error: string }[] }> {
   if (!runtimeInstalled) {
     runtimeInstalled = true;
     try {
@@ -505,28 +661,44 @@ export async function replayAll(stack: ChaosStack): Promise<{ count: number; err
   const runs: { workflowId: string; runId: string }[] = [];
   let nextPageToken: Uint8Array | undefined;
   do {
-    const page = await client.workflowService.listWorkflowExecutions({ namespace: 'default', query: `WorkflowType = '${WORKFLOW_TYPE}'`, pageSize: 500, nextPageToken });
-    for (const e of page.executions ?? []) runs.push({ workflowId: e.execution!.workflowId!, runId: e.execution!.runId! });
+    const page = await client.workflowService.listWorkflowExecutions({
+      namespace: 'default',
+      query: `WorkflowType = '${WORKFLOW_TYPE}'`,
+      pageSize: 500,
+      nextPageToken,
+    });
+    for (const e of page.executions ?? [])
+      runs.push({ workflowId: e.execution!.workflowId!, runId: e.execution!.runId! });
     nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
   } while (nextPageToken);
   // Payloads are encrypted (CONTRACT.md §Security): replay decodes with the run's own keys.
   const dataConverter = dataConverterFromEnv(stack.env);
   const workflowBundle = await bundleWorkflows();
   async function* histories() {
-    for (const run of runs) yield { workflowId: run.workflowId, history: await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory() };
+    for (const run of runs)
+      yield {
+        workflowId: run.workflowId,
+        history: await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory(),
+      };
   }
   const errors: { workflowId: string; error: string }[] = [];
   let count = 0;
   for await (const res of Worker.runReplayHistories({ workflowBundle, dataConverter }, histories())) {
     count++;
-    if (res.error) errors.push({ workflowId: res.workflowId, error: (res.error instanceof Error ? res.error.message : String(res.error)).slice(0, 300) });
+    if (res.error)
+      errors.push({
+        workflowId: res.workflowId,
+        error: (res.error instanceof Error ? res.error.message : String(res.error)).slice(0, 300),
+      });
   }
   return { count, errors };
 }
 
 export function printResult(res: ChaosResult, out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): void {
   const row = (k: string, v: unknown) => out(`  ${k.padEnd(22)} ${typeof v === 'object' ? JSON.stringify(v) : v}`);
-  out(`chaos run, seed ${res.options.seed}: ${res.durationS} s${res.settled ? '' : ' (did NOT settle within the bound)'}`);
+  out(
+    `chaos run, seed ${res.options.seed}: ${res.durationS} s${res.settled ? '' : ' (did NOT settle within the bound)'}`,
+  );
   row('leads', res.leads);
   row('events sent', res.eventsSent);
   row('events accepted', res.eventsAccepted);
@@ -548,7 +720,8 @@ export function printResult(res: ChaosResult, out: (s: string) => void = (s) => 
   for (const [k, v] of Object.entries(res.fiveXxByRoute)) out(`    ${v} × ${k}`);
   row('requests by status', res.requestsByStatus);
   row('sales outcomes', res.salesOutcomes);
-  for (const rec of res.recoveries) out(`  recovery ${rec.fault.padEnd(17)} API ${rec.apiMs ?? '—'} ms, events flow ${rec.flowMs ?? '—'} ms`);
+  for (const rec of res.recoveries)
+    out(`  recovery ${rec.fault.padEnd(17)} API ${rec.apiMs ?? '—'} ms, events flow ${rec.flowMs ?? '—'} ms`);
   row('histories replayed', res.historiesReplayed);
   row('replay failures', res.replayFailures);
   for (const e of res.replayErrors.slice(0, 10)) out(`    ${e.workflowId}: ${e.error}`);

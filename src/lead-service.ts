@@ -4,15 +4,45 @@
  * refused before it reaches Temporal; errors carry an HTTP-like status and the bad fields.
  */
 import {
-  type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError,
+  type Client,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { z } from 'zod';
 import { type Config, knownEventTypes } from './domain/config.js';
-import { CONTROL_CHARS, formatIssues, type ImportedFact, importedFactSchema, type LeadEvent, leadEventSchema, leadIdSchema, type LeadInput, leadInputSchema, type LeadStart, type LeadState, type Profile, profileLimitProblem, profileSchema, type SalesOutcome, salesOutcomeSchema, type Stage, STAGES, workflowIdFor } from './domain/lead.js';
+import {
+  CONTROL_CHARS,
+  formatIssues,
+  type ImportedFact,
+  importedFactSchema,
+  type LeadEvent,
+  leadEventSchema,
+  leadIdSchema,
+  type LeadInput,
+  leadInputSchema,
+  type LeadStart,
+  type LeadState,
+  type Profile,
+  profileLimitProblem,
+  profileSchema,
+  type SalesOutcome,
+  salesOutcomeSchema,
+  type Stage,
+  STAGES,
+  workflowIdFor,
+} from './domain/lead.js';
 import { importedOutcomeStage } from './domain/imported.js';
 import {
-  eventSignal, historySignal, LeadCampaign, LeadStage, profileSignal,
-  salesOutcomeUpdate, STATE_MEMO, stateQuery, WORKFLOW_TYPE,
+  eventSignal,
+  historySignal,
+  LeadCampaign,
+  LeadStage,
+  profileSignal,
+  salesOutcomeUpdate,
+  STATE_MEMO,
+  stateQuery,
+  WORKFLOW_TYPE,
 } from '../workflows/defs.js';
 import type { leadWorkflow } from '../workflows/lead.js';
 import { FUNNEL_GROUP_BYS, type Funnel, type FunnelQuery } from './ledger/funnel.js';
@@ -21,7 +51,11 @@ import type { LeadSearchPage } from './ledger/search.js';
 
 /** A lead's state as read by getState; `workflowTask` only while its workflow task keeps failing. */
 export type LeadStateRead = LeadState & { workflowTask?: WorkflowTaskProblem };
-export interface WorkflowTaskProblem { failing: true; attempts: number; since?: string }
+export interface WorkflowTaskProblem {
+  failing: true;
+  attempts: number;
+  since?: string;
+}
 
 /** How many times (50 ms apart) getState reads the memo of a run that has not published one yet. */
 const MEMO_RETRIES = 20;
@@ -34,15 +68,27 @@ const STARTING_RETRIES = 200;
  * A pending workflow task on its second attempt or later means the last one failed (or timed
  * out): a killed worker's task is retried once its timeout passes, a wedged lead's never stops.
  */
-function failingTask(p: { attempt?: number | null; originalScheduledTime?: { seconds?: unknown; nanos?: number | null } | null } | null | undefined): WorkflowTaskProblem | undefined {
+function failingTask(
+  p:
+    | { attempt?: number | null; originalScheduledTime?: { seconds?: unknown; nanos?: number | null } | null }
+    | null
+    | undefined,
+): WorkflowTaskProblem | undefined {
   if (!p || (p.attempt ?? 1) < 2) return undefined;
   const seconds = Number(p.originalScheduledTime?.seconds ?? 0);
-  const since = seconds ? new Date(seconds * 1000 + Math.floor((p.originalScheduledTime?.nanos ?? 0) / 1e6)).toISOString() : undefined;
+  const since = seconds
+    ? new Date(seconds * 1000 + Math.floor((p.originalScheduledTime?.nanos ?? 0) / 1e6)).toISOString()
+    : undefined;
   return { failing: true, attempts: p.attempt!, ...(since ? { since } : {}) };
 }
 
 const isNotFound = (err: unknown) => err instanceof WorkflowNotFoundError || (err as { code?: number })?.code === 5;
-const notFoundError = (leadId: string) => new LeadError(404, 'not_found', `lead ${leadId} not found (no workflow ${workflowIdFor(leadId)} and nothing in the ledger)`);
+const notFoundError = (leadId: string) =>
+  new LeadError(
+    404,
+    'not_found',
+    `lead ${leadId} not found (no workflow ${workflowIdFor(leadId)} and nothing in the ledger)`,
+  );
 
 /**
  * A database error that says the server is away (refused, reset, timed out, shutting down), not
@@ -52,12 +98,24 @@ const notFoundError = (leadId: string) => new LeadError(404, 'not_found', `lead 
 export function isDatabaseDown(err: unknown): boolean {
   const e = err as { code?: string; message?: string } | undefined;
   if (!e) return false;
-  if (typeof e.code === 'string' && (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN)$/.test(e.code) || /^(08|57P)/.test(e.code))) return true;
-  return /timeout exceeded when trying to connect|Query read timeout|Connection terminated|connection to server|Client has encountered a connection error/i.test(e.message ?? '');
+  if (
+    typeof e.code === 'string' &&
+    (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN)$/.test(e.code) ||
+      /^(08|57P)/.test(e.code))
+  )
+    return true;
+  return /timeout exceeded when trying to connect|Query read timeout|Connection terminated|connection to server|Client has encountered a connection error/i.test(
+    e.message ?? '',
+  );
 }
 
 export class LeadError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly issues?: { path: string; message: string }[]) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly issues?: { path: string; message: string }[],
+  ) {
     super(message);
     this.name = 'LeadError';
   }
@@ -74,11 +132,21 @@ export class WrongStageError extends LeadError {
   }
 }
 
-export function validate<T extends z.core.$ZodType>(schema: T, value: unknown, what: string, prefix: (string | number)[] = []): z.output<T> {
+export function validate<T extends z.core.$ZodType>(
+  schema: T,
+  value: unknown,
+  what: string,
+  prefix: (string | number)[] = [],
+): z.output<T> {
   const r = z.safeParse(schema, value);
   if (!r.success) {
     const issues = formatIssues(r.error, prefix);
-    throw new LeadError(400, 'invalid_input', `invalid ${what}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+    throw new LeadError(
+      400,
+      'invalid_input',
+      `invalid ${what}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      issues,
+    );
   }
   return r.data;
 }
@@ -87,7 +155,14 @@ export const MAX_EVENTS_PER_REQUEST = 500;
 
 const wholeIn = (n: number, min: number, max: number) => Number.isInteger(n) && n >= min && n <= max;
 
-export interface SearchParams { stage?: string; owner?: string; campaign?: string; minScore?: number; limit?: number; pageToken?: string }
+export interface SearchParams {
+  stage?: string;
+  owner?: string;
+  campaign?: string;
+  minScore?: number;
+  limit?: number;
+  pageToken?: string;
+}
 
 /**
  * The ledger's refusals as 400s: a page token it did not give out (`bad_page_token`) names
@@ -95,23 +170,36 @@ export interface SearchParams { stage?: string; owner?: string; campaign?: strin
  */
 function asInputError(err: unknown, tokenPath: string, tokenMessage: string): unknown {
   const code = (err as { code?: unknown })?.code;
-  if (code === 'bad_page_token') return new LeadError(400, 'invalid_input', `invalid ${tokenPath}: ${tokenMessage}`, [{ path: tokenPath, message: tokenMessage }]);
-  if (code === 'invalid_input' && !(err instanceof LeadError)) return new LeadError(400, 'invalid_input', (err as Error).message);
+  if (code === 'bad_page_token')
+    return new LeadError(400, 'invalid_input', `invalid ${tokenPath}: ${tokenMessage}`, [
+      { path: tokenPath, message: tokenMessage },
+    ]);
+  if (code === 'invalid_input' && !(err instanceof LeadError))
+    return new LeadError(400, 'invalid_input', (err as Error).message);
   return err;
 }
 
 export class LeadService {
   /** `ledger`: the lead ledger (src/ledger/ledger.ts), read for state, search, funnel and timeline. */
-  constructor(readonly client: Client, readonly taskQueue: string, readonly config: Config, public ledger?: LeadLedger) {}
+  constructor(
+    readonly client: Client,
+    readonly taskQueue: string,
+    readonly config: Config,
+    public ledger?: LeadLedger,
+  ) {}
 
   private handle(leadId: string) {
-    return this.client.workflow.getHandle<typeof leadWorkflow>(workflowIdFor(validate(leadIdSchema, leadId, 'leadId', ['leadId'])));
+    return this.client.workflow.getHandle<typeof leadWorkflow>(
+      workflowIdFor(validate(leadIdSchema, leadId, 'leadId', ['leadId'])),
+    );
   }
 
   private checkType(ev: LeadEvent, prefix: (string | number)[]) {
     const known = knownEventTypes(this.config);
     if (!known.includes(ev.type)) {
-      throw new LeadError(400, 'unknown_event_type', `unknown event type "${ev.type}"`, [{ path: [...prefix, 'type'].join('.'), message: `unknown event type "${ev.type}"; known: ${known.join(', ')}` }]);
+      throw new LeadError(400, 'unknown_event_type', `unknown event type "${ev.type}"`, [
+        { path: [...prefix, 'type'].join('.'), message: `unknown event type "${ev.type}"; known: ${known.join(', ')}` },
+      ]);
     }
   }
 
@@ -120,10 +208,18 @@ export class LeadService {
     const input: LeadInput = validate(leadInputSchema, raw, 'lead');
     // A lead whose workflow is gone (retention, a delete) but that the ledger knows is not new: its
     // new run resumes from the ledger. (Asked before the start: afterwards its first write may be in.)
-    const known = this.ledger ? await this.ledger.lead(input.leadId).then((r) => r !== undefined, () => false) : false;
+    const known = this.ledger
+      ? await this.ledger.lead(input.leadId).then(
+          (r) => r !== undefined,
+          () => false,
+        )
+      : false;
     try {
       await this.client.workflow.start<typeof leadWorkflow>(WORKFLOW_TYPE, {
-        taskQueue: this.taskQueue, workflowId: workflowIdFor(input.leadId), args: [input, {}], workflowIdConflictPolicy: 'FAIL',
+        taskQueue: this.taskQueue,
+        workflowId: workflowIdFor(input.leadId),
+        args: [input, {}],
+        workflowIdConflictPolicy: 'FAIL',
         ...this.startAttributes(input),
       });
       return { created: !known, leadId: input.leadId };
@@ -147,9 +243,16 @@ export class LeadService {
   /** Validates a batch of events in full before sending any; then signal-with-starts each. */
   validateEvents(raw: unknown): LeadEvent[] {
     const list = Array.isArray(raw) ? raw : [raw];
-    if (list.length === 0) throw new LeadError(400, 'invalid_input', 'no events given', [{ path: '(root)', message: 'expected one event or a non-empty array' }]);
+    if (list.length === 0)
+      throw new LeadError(400, 'invalid_input', 'no events given', [
+        { path: '(root)', message: 'expected one event or a non-empty array' },
+      ]);
     if (list.length > MAX_EVENTS_PER_REQUEST) {
-      throw new LeadError(413, 'too_many_events', `at most ${MAX_EVENTS_PER_REQUEST} events per request, got ${list.length}`);
+      throw new LeadError(
+        413,
+        'too_many_events',
+        `at most ${MAX_EVENTS_PER_REQUEST} events per request, got ${list.length}`,
+      );
     }
     return list.map((item, i) => {
       const prefix = Array.isArray(raw) ? [i] : [];
@@ -171,10 +274,20 @@ export class LeadService {
 
   /** One event, by signal-with-start: an event for an unknown (or finished) lead starts its run. */
   async sendEvent(ev: LeadEvent): Promise<void> {
-    const start: LeadStart = { leadId: ev.leadId, ...ev.profile, ...(ev.email ? { email: ev.email } : {}), ...(ev.campaign ? { campaign: ev.campaign } : {}), ...(ev.channel ? { channel: ev.channel } : {}) };
+    const start: LeadStart = {
+      leadId: ev.leadId,
+      ...ev.profile,
+      ...(ev.email ? { email: ev.email } : {}),
+      ...(ev.campaign ? { campaign: ev.campaign } : {}),
+      ...(ev.channel ? { channel: ev.channel } : {}),
+    };
     await this.client.workflow.signalWithStart<typeof leadWorkflow, [LeadEvent]>(WORKFLOW_TYPE, {
-      taskQueue: this.taskQueue, workflowId: workflowIdFor(ev.leadId), args: [start, {}],
-      signal: eventSignal, signalArgs: [ev], ...this.startAttributes(start),
+      taskQueue: this.taskQueue,
+      workflowId: workflowIdFor(ev.leadId),
+      args: [start, {}],
+      signal: eventSignal,
+      signalArgs: [ev],
+      ...this.startAttributes(start),
     });
   }
 
@@ -259,16 +372,26 @@ export class LeadService {
       if (state) return failing ? { ...state, workflowTask: failing } : state;
       // No state in the memo: a run that has completed a workflow task without publishing one was
       // started by code from before the memo (only those are queried); a new run is still starting.
-      if (failing || (attempt >= MEMO_RETRIES && await this.completedATask(d.workflowId, d.runId))) {
+      if (failing || (attempt >= MEMO_RETRIES && (await this.completedATask(d.workflowId, d.runId)))) {
         try {
           const queried = await handle.query(stateQuery);
           return failing ? { ...queried, workflowTask: failing } : queried;
         } catch (err) {
-          if (failing) throw new LeadError(503, 'workflow_task_failing', `lead ${leadId} is not answering: its workflow task failed ${failing.attempts} times since ${failing.since ?? 'its start'}`);
+          if (failing)
+            throw new LeadError(
+              503,
+              'workflow_task_failing',
+              `lead ${leadId} is not answering: its workflow task failed ${failing.attempts} times since ${failing.since ?? 'its start'}`,
+            );
           throw err;
         }
       }
-      if (attempt >= STARTING_RETRIES) throw new LeadError(503, 'lead_starting', `lead ${leadId} is starting: its first workflow task has not completed yet; try again in a moment`);
+      if (attempt >= STARTING_RETRIES)
+        throw new LeadError(
+          503,
+          'lead_starting',
+          `lead ${leadId} is starting: its first workflow task has not completed yet; try again in a moment`,
+        );
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -285,7 +408,12 @@ export class LeadService {
     try {
       return await fn();
     } catch (err) {
-      if (isDatabaseDown(err)) throw new LeadError(503, 'ledger_unavailable', `the lead ledger's database is not reachable: ${(err as Error).message}`);
+      if (isDatabaseDown(err))
+        throw new LeadError(
+          503,
+          'ledger_unavailable',
+          `the lead ledger's database is not reachable: ${(err as Error).message}`,
+        );
       throw err;
     }
   }
@@ -293,7 +421,9 @@ export class LeadService {
   /** Whether the run's history has a completed workflow task (first page only: it comes early). */
   private async completedATask(workflowId: string, runId: string): Promise<boolean> {
     const page = await this.client.workflowService.getWorkflowExecutionHistory({
-      namespace: this.client.options.namespace, execution: { workflowId, runId }, maximumPageSize: 100,
+      namespace: this.client.options.namespace,
+      execution: { workflowId, runId },
+      maximumPageSize: 100,
     });
     return (page.history?.events ?? []).some((e) => e.workflowTaskCompletedEventAttributes);
   }
@@ -314,9 +444,14 @@ export class LeadService {
    * gave out. An empty owner or campaign is no filter.
    */
   validateSearch(p: SearchParams): void {
-    const bad = (path: string, message: string) => new LeadError(400, 'invalid_input', `invalid ${path}: ${message}`, [{ path, message }]);
-    if (p.stage && !(STAGES as readonly string[]).includes(p.stage)) throw bad('stage', `must be one of ${STAGES.join(', ')}`);
-    for (const [field, max] of [['owner', 320], ['campaign', 100]] as const) {
+    const bad = (path: string, message: string) =>
+      new LeadError(400, 'invalid_input', `invalid ${path}: ${message}`, [{ path, message }]);
+    if (p.stage && !(STAGES as readonly string[]).includes(p.stage))
+      throw bad('stage', `must be one of ${STAGES.join(', ')}`);
+    for (const [field, max] of [
+      ['owner', 320],
+      ['campaign', 100],
+    ] as const) {
       const v = p[field]?.trim();
       if (p[field] !== undefined && p[field] !== '' && (!v || CONTROL_CHARS.test(v) || v.length > max)) {
         throw bad(field, `must be 1-${max} characters (trimmed), without control characters`);
@@ -329,7 +464,8 @@ export class LeadService {
     if (p.limit !== undefined && !wholeIn(p.limit, 1, 1000)) {
       throw bad('limit', 'must be a whole number from 1 to 1000');
     }
-    if (p.pageToken !== undefined && !/^[A-Za-z0-9_-]{1,2048}$/.test(p.pageToken)) throw bad('pageToken', 'must be a nextPageToken from an earlier answer');
+    if (p.pageToken !== undefined && !/^[A-Za-z0-9_-]{1,2048}$/.test(p.pageToken))
+      throw bad('pageToken', 'must be a nextPageToken from an earlier answer');
   }
 
   /**
@@ -342,7 +478,11 @@ export class LeadService {
     const q = { ...p, owner: p.owner?.trim(), campaign: p.campaign?.trim() };
     const ledger = this.requireLedger();
     return this.fromLedger(() => ledger.search(q)).catch((err) => {
-      throw asInputError(err, 'pageToken', 'must be the nextPageToken of an earlier answer to the same search (same stage, owner, campaign and minScore)');
+      throw asInputError(
+        err,
+        'pageToken',
+        'must be the nextPageToken of an earlier answer to the same search (same stage, owner, campaign and minScore)',
+      );
     });
   }
 
@@ -351,13 +491,17 @@ export class LeadService {
    * MQL in [since, until) and how far it got, per `by` group, with the config's campaign costs.
    */
   async funnel(q: FunnelQuery = {}): Promise<Funnel> {
-    const bad = (path: string, message: string) => new LeadError(400, 'invalid_input', `invalid ${path}: ${message}`, [{ path, message }]);
+    const bad = (path: string, message: string) =>
+      new LeadError(400, 'invalid_input', `invalid ${path}: ${message}`, [{ path, message }]);
     for (const field of ['since', 'until'] as const) {
       const v = q[field];
-      if (v !== undefined && (typeof v !== 'string' || Number.isNaN(Date.parse(v)))) throw bad(field, 'must be an ISO-8601 date or date-time, e.g. 2025-01-31 or 2025-01-31T00:00:00Z');
+      if (v !== undefined && (typeof v !== 'string' || Number.isNaN(Date.parse(v))))
+        throw bad(field, 'must be an ISO-8601 date or date-time, e.g. 2025-01-31 or 2025-01-31T00:00:00Z');
     }
-    if (q.since !== undefined && q.until !== undefined && Date.parse(q.since) >= Date.parse(q.until)) throw bad('until', 'since must be before until');
-    if (q.by !== undefined && !FUNNEL_GROUP_BYS.includes(q.by)) throw bad('by', `must be one of ${FUNNEL_GROUP_BYS.join(', ')}`);
+    if (q.since !== undefined && q.until !== undefined && Date.parse(q.since) >= Date.parse(q.until))
+      throw bad('until', 'since must be before until');
+    if (q.by !== undefined && !FUNNEL_GROUP_BYS.includes(q.by))
+      throw bad('by', `must be one of ${FUNNEL_GROUP_BYS.join(', ')}`);
     const ledger = this.requireLedger();
     return this.fromLedger(() => ledger.funnel(q, this.config.campaigns)).catch((err) => {
       throw asInputError(err, 'query', 'not a funnel this ledger can answer');
@@ -369,14 +513,19 @@ export class LeadService {
    * scored in `attributes.points`), profile changes, transitions, mails and outcomes; `pageToken`
    * continues where a page ended. A lead the ledger does not know is a 404.
    */
-  async timeline(leadId: string, o: { limit?: number; pageToken?: string } = {}): Promise<{ entries: TimelineEntry[]; nextPageToken?: string }> {
+  async timeline(
+    leadId: string,
+    o: { limit?: number; pageToken?: string } = {},
+  ): Promise<{ entries: TimelineEntry[]; nextPageToken?: string }> {
     validate(leadIdSchema, leadId, 'leadId', ['leadId']);
     if (o.limit !== undefined && !wholeIn(o.limit, 1, 1000)) {
       const message = 'must be a whole number from 1 to 1000';
       throw new LeadError(400, 'invalid_input', `invalid limit: ${message}`, [{ path: 'limit', message }]);
     }
     if (o.pageToken !== undefined && !/^[A-Za-z0-9_-]{1,2048}$/.test(o.pageToken)) {
-      throw new LeadError(400, 'invalid_input', 'invalid pageToken: must be a nextPageToken from an earlier answer', [{ path: 'pageToken', message: 'must be a nextPageToken from an earlier answer' }]);
+      throw new LeadError(400, 'invalid_input', 'invalid pageToken: must be a nextPageToken from an earlier answer', [
+        { path: 'pageToken', message: 'must be a nextPageToken from an earlier answer' },
+      ]);
     }
     const ledger = this.requireLedger();
     const page = await this.fromLedger(() => ledger.timeline(leadId, o)).catch((err) => {
@@ -390,7 +539,8 @@ export class LeadService {
   }
 
   private requireLedger(): LeadLedger {
-    if (!this.ledger) throw new Error('this LeadService has no lead ledger (searches, the funnel and timelines are read from it)');
+    if (!this.ledger)
+      throw new Error('this LeadService has no lead ledger (searches, the funnel and timelines are read from it)');
     return this.ledger;
   }
 
@@ -402,13 +552,18 @@ export class LeadService {
    * field of the row, and whose stage dates are the history's, is `unchanged` (a second import of a
    * file costs a ledger read per row, not a workflow task per lead).
    */
-  async importLead(raw: unknown, fact?: ImportedFact): Promise<{ created: boolean; leadId: string; unchanged?: boolean }> {
+  async importLead(
+    raw: unknown,
+    fact?: ImportedFact,
+  ): Promise<{ created: boolean; leadId: string; unchanged?: boolean }> {
     const input: LeadInput = validate(leadInputSchema, raw, 'lead');
     const history = fact === undefined ? undefined : validate(importedFactSchema, fact, 'imported history');
-    if (history && 'outcome' in history) throw new LeadError(400, 'invalid_input', 'a lead row carries a history, not an outcome');
+    if (history && 'outcome' in history)
+      throw new LeadError(400, 'invalid_input', 'a lead row carries a history, not an outcome');
     const known = this.ledger ? await this.fromLedger(() => this.ledger!.lead(input.leadId)) : undefined;
     const historyShown = !!known && !!history && historyIn(known, history);
-    if (known && profileIn(known, input) && (!history || historyShown)) return { created: false, leadId: input.leadId, unchanged: true };
+    if (known && profileIn(known, input) && (!history || historyShown))
+      return { created: false, leadId: input.leadId, unchanged: true };
     const r = await this.upsertLead(input);
     if (history && !historyShown) await this.sendImported(r.leadId, history);
     return r;
@@ -427,15 +582,25 @@ export class LeadService {
     if (!this.ledger) throw new Error('importing outcomes needs the lead ledger');
     const lead = await this.fromLedger(() => this.ledger!.lead(leadId));
     if (!lead) {
-      throw new LeadError(404, 'not_found', `lead ${leadId} is not in the ledger`, [{ path: 'leadId', message: `no lead "${leadId}" in the ledger (import the leads first)` }]);
+      throw new LeadError(404, 'not_found', `lead ${leadId} is not in the ledger`, [
+        { path: 'leadId', message: `no lead "${leadId}" in the ledger (import the leads first)` },
+      ]);
     }
     const r = importedOutcomeStage(
       { outcome: fact.outcome, at: Date.parse(fact.occurredAt), ...(fact.reason ? { reason: fact.reason } : {}) },
-      { stage: lead.stage, createdAt: Date.parse(lead.createdAt), ...(lead.becameMqlAt ? { becameMqlAt: Date.parse(lead.becameMqlAt) } : {}) },
+      {
+        stage: lead.stage,
+        createdAt: Date.parse(lead.createdAt),
+        ...(lead.becameMqlAt ? { becameMqlAt: Date.parse(lead.becameMqlAt) } : {}),
+      },
     );
-    if ('problem' in r) throw new LeadError(409, 'outcome_too_early', `outcome ${fact.outcome} ${r.problem}`, [{ path: 'occurredAt', message: r.problem }]);
+    if ('problem' in r)
+      throw new LeadError(409, 'outcome_too_early', `outcome ${fact.outcome} ${r.problem}`, [
+        { path: 'occurredAt', message: r.problem },
+      ]);
     // Already recorded (a second import of the file): nothing to send.
-    if ((await this.importedInLedger([{ leadId, outcome: fact.outcome, occurredAt: fact.occurredAt }]))[0]) return 'unchanged';
+    if ((await this.importedInLedger([{ leadId, outcome: fact.outcome, occurredAt: fact.occurredAt }]))[0])
+      return 'unchanged';
     await this.sendImported(leadId, fact);
     return 'sent';
   }
@@ -444,8 +609,12 @@ export class LeadService {
   private async sendImported(leadId: string, fact: ImportedFact): Promise<void> {
     const start: LeadStart = { leadId };
     await this.client.workflow.signalWithStart<typeof leadWorkflow, [ImportedFact]>(WORKFLOW_TYPE, {
-      taskQueue: this.taskQueue, workflowId: workflowIdFor(leadId), args: [start, {}],
-      signal: historySignal, signalArgs: [fact], ...this.startAttributes(start),
+      taskQueue: this.taskQueue,
+      workflowId: workflowIdFor(leadId),
+      args: [start, {}],
+      signal: historySignal,
+      signalArgs: [fact],
+      ...this.startAttributes(start),
     });
   }
 
@@ -456,14 +625,21 @@ export class LeadService {
     const ids = [...new Set(checks.map((c) => c.leadId))];
     const leads = new Map<string, Record<string, unknown>>();
     const outcomes = new Set<string>();
-    const key = (leadId: string, outcome: string, at: string) => `${leadId}\u0000${outcome}\u0000${new Date(at).toISOString()}`;
+    const key = (leadId: string, outcome: string, at: string) =>
+      `${leadId}\u0000${outcome}\u0000${new Date(at).toISOString()}`;
     await this.fromLedger(async () => {
       if (checks.some((c) => !('outcome' in c))) {
-        const r = await pool.query('SELECT lead_id, became_mql_at, became_sql_at, became_opportunity_at, became_customer_at FROM leads WHERE lead_id = ANY($1::text[])', [ids]);
+        const r = await pool.query(
+          'SELECT lead_id, became_mql_at, became_sql_at, became_opportunity_at, became_customer_at FROM leads WHERE lead_id = ANY($1::text[])',
+          [ids],
+        );
         for (const row of r.rows) leads.set(row.lead_id, row);
       }
       if (checks.some((c) => 'outcome' in c)) {
-        const r = await pool.query('SELECT lead_id, outcome, occurred_at FROM lead_outcomes WHERE lead_id = ANY($1::text[])', [ids]);
+        const r = await pool.query(
+          'SELECT lead_id, outcome, occurred_at FROM lead_outcomes WHERE lead_id = ANY($1::text[])',
+          [ids],
+        );
         for (const row of r.rows) outcomes.add(key(row.lead_id, row.outcome, (row.occurred_at as Date).toISOString()));
       }
     });
@@ -479,9 +655,13 @@ export class LeadService {
  * What an import waits for the ledger to show: a lead's row, with a stage date for each funnel
  * stage its imported history reaches; or an imported outcome's row.
  */
-export type ImportCheck = { leadId: string; stages?: Stage[] } | { leadId: string; outcome: string; occurredAt: string };
+export type ImportCheck =
+  { leadId: string; stages?: Stage[] } | { leadId: string; outcome: string; occurredAt: string };
 const STAGE_DATE_COLUMN: Partial<Record<Stage, string>> = {
-  mql: 'became_mql_at', sql: 'became_sql_at', opportunity: 'became_opportunity_at', customer: 'became_customer_at',
+  mql: 'became_mql_at',
+  sql: 'became_sql_at',
+  opportunity: 'became_opportunity_at',
+  customer: 'became_customer_at',
 };
 
 /** Whether the ledger's recorded profile of a lead already holds every profile field of `input` (what upsertLead would signal). */
@@ -494,13 +674,25 @@ function profileIn(known: StoredLead, input: LeadInput): boolean {
 /** Whether the ledger already shows an imported history: each dated stage first reached at its date, the stage (if given) the lead's now or passed. */
 function historyIn(known: StoredLead, h: Exclude<ImportedFact, { outcome: string }>): boolean {
   const dated: [string | undefined, string | undefined][] = [
-    [h.becameMqlAt, known.becameMqlAt], [h.becameSqlAt, known.becameSqlAt],
-    [h.becameOpportunityAt, known.becameOpportunityAt], [h.becameCustomerAt, known.becameCustomerAt],
+    [h.becameMqlAt, known.becameMqlAt],
+    [h.becameSqlAt, known.becameSqlAt],
+    [h.becameOpportunityAt, known.becameOpportunityAt],
+    [h.becameCustomerAt, known.becameCustomerAt],
   ];
-  if (!dated.every(([given, shown]) => given === undefined || (shown !== undefined && Date.parse(given) === Date.parse(shown)))) return false;
+  if (
+    !dated.every(
+      ([given, shown]) => given === undefined || (shown !== undefined && Date.parse(given) === Date.parse(shown)),
+    )
+  )
+    return false;
   // A stage without a date of its own is entered at the import: on the funnel path it is shown
   // once the lead reached it; off the path (recycled, dormant ...) only while the lead is in it.
   if (!h.stage || h.stage === 'lead') return true;
-  const reached = { mql: known.becameMqlAt, sql: known.becameSqlAt, opportunity: known.becameOpportunityAt, customer: known.becameCustomerAt } as Partial<Record<Stage, string>>;
+  const reached = {
+    mql: known.becameMqlAt,
+    sql: known.becameSqlAt,
+    opportunity: known.becameOpportunityAt,
+    customer: known.becameCustomerAt,
+  } as Partial<Record<Stage, string>>;
   return STAGE_DATE_COLUMN[h.stage] ? reached[h.stage] !== undefined : h.stage === known.stage;
 }

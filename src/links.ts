@@ -20,14 +20,22 @@ const payloadSchema = z.object({
 });
 export type LinkPayload = z.infer<typeof payloadSchema>;
 
-export type VerifyResult = { ok: true; payload: LinkPayload } | { ok: false; reason: 'malformed' | 'bad_signature' | 'expired' | 'wrong_purpose' };
+export type VerifyResult =
+  | { ok: true; payload: LinkPayload }
+  | { ok: false; reason: 'malformed' | 'bad_signature' | 'expired' | 'wrong_purpose' };
 
 const b64 = (buf: Buffer | string) => Buffer.from(buf).toString('base64url');
 
-export const LINK_TTL = { open: 90, click: 90, unsubscribe: 365, sales: 14 } as const satisfies Record<LinkPurpose, number>;
+export const LINK_TTL = { open: 90, click: 90, unsubscribe: 365, sales: 14 } as const satisfies Record<
+  LinkPurpose,
+  number
+>;
 
 export class LinkSigner {
-  constructor(private readonly secret: string, readonly baseUrl: string) {
+  constructor(
+    private readonly secret: string,
+    readonly baseUrl: string,
+  ) {
     if (secret.length < 16) throw new Error('LINK_SECRET must be at least 16 characters');
   }
 
@@ -37,9 +45,21 @@ export class LinkSigner {
   }
 
   /** A signed URL for a lead; expires after the purpose's TTL (days) from `now` (ms). */
-  url(purpose: LinkPurpose, leadId: string, now: number, extra: { m?: string; u?: string; o?: string; ttlDays?: number } = {}): string {
+  url(
+    purpose: LinkPurpose,
+    leadId: string,
+    now: number,
+    extra: { m?: string; u?: string; o?: string; ttlDays?: number } = {},
+  ): string {
     const e = Math.floor(now / 1000) + (extra.ttlDays ?? LINK_TTL[purpose]) * 86_400;
-    const t = this.token({ l: leadId, p: purpose, e, ...(extra.m ? { m: extra.m } : {}), ...(extra.u ? { u: extra.u } : {}), ...(extra.o ? { o: extra.o } : {}) });
+    const t = this.token({
+      l: leadId,
+      p: purpose,
+      e,
+      ...(extra.m ? { m: extra.m } : {}),
+      ...(extra.u ? { u: extra.u } : {}),
+      ...(extra.o ? { o: extra.o } : {}),
+    });
     return `${this.baseUrl}/l/${purpose}?t=${t}`;
   }
 
@@ -48,7 +68,8 @@ export class LinkSigner {
     if (!body || !mac || rest !== undefined) return { ok: false, reason: 'malformed' };
     const expected = Buffer.from(this.mac(body));
     const given = Buffer.from(mac);
-    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'bad_signature' };
+    if (expected.length !== given.length || !timingSafeEqual(expected, given))
+      return { ok: false, reason: 'bad_signature' };
     let payload: LinkPayload;
     try {
       payload = payloadSchema.parse(JSON.parse(Buffer.from(body, 'base64url').toString('utf8')));
@@ -91,7 +112,10 @@ export class LinkSigner {
  * has left sql (accepted, rejected, recycled...); `moved_on`: it is in sql but not in that link's
  * hands any more (escalated to another owner, or handed off again later).
  */
-export function salesLinkStatus(p: Pick<LinkPayload, 'm' | 'o'>, s: { stage: string; owner?: string; becameSqlAt?: string; escalations?: number }): 'current' | 'decided' | 'moved_on' {
+export function salesLinkStatus(
+  p: Pick<LinkPayload, 'm' | 'o'>,
+  s: { stage: string; owner?: string; becameSqlAt?: string; escalations?: number },
+): 'current' | 'decided' | 'moved_on' {
   if (s.stage !== 'sql') return 'decided';
   const ep = parseEpisode(p.m);
   // A sales link without its episode was not made by sendHandoffEmail: never current.

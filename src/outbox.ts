@@ -31,7 +31,10 @@ export interface Outbox {
 /** The Message-ID (without angle brackets) and the recipients from a raw message's header block. */
 export function headerSummary(raw: Buffer): { messageId?: string; to?: string } {
   const end = raw.indexOf('\r\n\r\n');
-  const head = raw.subarray(0, end < 0 ? Math.min(raw.length, 64 * 1024) : end).toString('latin1').replace(/\r?\n[ \t]+/g, ' ');
+  const head = raw
+    .subarray(0, end < 0 ? Math.min(raw.length, 64 * 1024) : end)
+    .toString('latin1')
+    .replace(/\r?\n[ \t]+/g, ' ');
   const field = (name: string) => head.match(new RegExp(`^${name}:[ \\t]*(.*)$`, 'im'))?.[1]?.trim();
   return { messageId: field('Message-ID')?.replace(/^<|>$/g, ''), to: field('To') };
 }
@@ -39,7 +42,11 @@ export function headerSummary(raw: Buffer): { messageId?: string; to?: string } 
 /** `2025-01-31T09-05-00-123Z-<message id with anything but [A-Za-z0-9._@+-] as _>.eml` */
 export function outboxFileName(at: Date, messageId: string | undefined): string {
   const stamp = at.toISOString().replace(/[:.]/g, '-');
-  const safe = (messageId || randomUUID()).replace(/[^A-Za-z0-9._@+-]/g, '_').replace(/^\.+/, '').slice(0, 120) || 'message';
+  const safe =
+    (messageId || randomUUID())
+      .replace(/[^A-Za-z0-9._@+-]/g, '_')
+      .replace(/^\.+/, '')
+      .slice(0, 120) || 'message';
   return `${stamp}-${safe}.eml`;
 }
 
@@ -65,11 +72,15 @@ export async function startOutbox(o: OutboxOptions): Promise<Outbox> {
         }
         const raw = Buffer.concat(chunks);
         const { messageId, to } = headerSummary(raw);
-        save(o.dir, raw, messageId).then((file) => {
-          const rcpt = session.envelope.rcptTo.map((r) => r.address).join(', ') || to || '?';
-          o.log?.(`${rcpt} <${messageId ?? 'no Message-ID'}> -> ${file}`);
-          cb();
-        }, (err: unknown) => cb(Object.assign(new Error(`could not save the message: ${String(err)}`), { responseCode: 451 })));
+        save(o.dir, raw, messageId).then(
+          (file) => {
+            const rcpt = session.envelope.rcptTo.map((r) => r.address).join(', ') || to || '?';
+            o.log?.(`${rcpt} <${messageId ?? 'no Message-ID'}> -> ${file}`);
+            cb();
+          },
+          (err: unknown) =>
+            cb(Object.assign(new Error(`could not save the message: ${String(err)}`), { responseCode: 451 })),
+        );
       });
     },
   });

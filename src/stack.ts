@@ -47,7 +47,14 @@ import { createInterface } from 'node:readline';
 import { SEARCH_ATTRIBUTES } from '../workflows/defs.js';
 import { generatePayloadKey, parsePayloadKeys } from './codec.js';
 import { ROOT, stackSettings, temporalBinaries, WORKER_MALLOC_ARENA_MAX } from './env.js';
-import { type EmbeddedDatabase, EmbeddedDatabaseBusy, embeddedUrlFile, hostEmbeddedDatabase, openDatabase, redactUrl } from './ledger/database.js';
+import {
+  type EmbeddedDatabase,
+  EmbeddedDatabaseBusy,
+  embeddedUrlFile,
+  hostEmbeddedDatabase,
+  openDatabase,
+  redactUrl,
+} from './ledger/database.js';
 import { type Outbox, startOutbox } from './outbox.js';
 
 type Name = 'temporal' | 'worker' | 'api';
@@ -72,11 +79,22 @@ type StackSettings = ReturnType<typeof stackSettings>;
  * The secret in env, else the one in `file`, else a new random one written there (mode 0600).
  * A token list (`list`) may be one a line or comma-separated in the file; it is passed on comma-separated.
  */
-function secret(envValue: string | undefined, file: string, list = false, generate = () => randomBytes(24).toString('base64url')): { value: string; source: 'env' | 'file' | 'generated' } {
+function secret(
+  envValue: string | undefined,
+  file: string,
+  list = false,
+  generate = () => randomBytes(24).toString('base64url'),
+): { value: string; source: 'env' | 'file' | 'generated' } {
   if (envValue) return { value: envValue, source: 'env' };
   if (existsSync(file)) {
     const text = readFileSync(file, 'utf8');
-    const value = list ? text.split(/[,\n]/).map((t) => t.trim()).filter(Boolean).join(',') : text.trim();
+    const value = list
+      ? text
+          .split(/[,\n]/)
+          .map((t) => t.trim())
+          .filter(Boolean)
+          .join(',')
+      : text.trim();
     if (value) return { value, source: 'file' };
   }
   const value = generate();
@@ -89,28 +107,61 @@ async function assertFree(port: number, host: string, what: string, hint: string
   await new Promise<void>((resolve, reject) => {
     const srv = createServer();
     srv.once('error', (err: NodeJS.ErrnoException) => {
-      reject(new Error(err.code === 'EADDRINUSE' ? `port ${port} (${what}) is already in use: is a stack already running? ${hint}` : `port ${port} (${what}): ${err.message}`));
+      reject(
+        new Error(
+          err.code === 'EADDRINUSE'
+            ? `port ${port} (${what}) is already in use: is a stack already running? ${hint}`
+            : `port ${port} (${what}): ${err.message}`,
+        ),
+      );
     });
     srv.listen(port, host, () => srv.close(() => resolve()));
   });
 }
 
-const cliType = (t: string) => t.split('_').map((w) => w[0] + w.slice(1).toLowerCase()).join(''); // KEYWORD_LIST -> KeywordList
-const INDEXED_VALUE_TYPE: Record<string, number> = { TEXT: 1, KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5, DATETIME: 6, KEYWORD_LIST: 7 };
+const cliType = (t: string) =>
+  t
+    .split('_')
+    .map((w) => w[0] + w.slice(1).toLowerCase())
+    .join(''); // KEYWORD_LIST -> KeywordList
+const INDEXED_VALUE_TYPE: Record<string, number> = {
+  TEXT: 1,
+  KEYWORD: 2,
+  INT: 3,
+  DOUBLE: 4,
+  BOOL: 5,
+  DATETIME: 6,
+  KEYWORD_LIST: 7,
+};
 
-function devServerArgs(s: Pick<StackSettings, 'dataDir' | 'temporalPort' | 'uiPort' | 'namespace' | 'apiPort'>): string[] {
+function devServerArgs(
+  s: Pick<StackSettings, 'dataDir' | 'temporalPort' | 'uiPort' | 'namespace' | 'apiPort'>,
+): string[] {
   return [
-    'server', 'start-dev',
-    '--ip', '127.0.0.1', '--port', String(s.temporalPort), '--ui-port', String(s.uiPort),
-    '--db-filename', join(s.dataDir, 'temporal.db'),
-    '--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=NORMAL',
-    '--namespace', s.namespace,
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(s.temporalPort),
+    '--ui-port',
+    String(s.uiPort),
+    '--db-filename',
+    join(s.dataDir, 'temporal.db'),
+    '--sqlite-pragma',
+    'journal_mode=WAL',
+    '--sqlite-pragma',
+    'synchronous=NORMAL',
+    '--namespace',
+    s.namespace,
     '--ui-disable-news-fetch',
     // The UI decodes the encrypted payloads through the API's codec server (src/api/codec.ts).
-    '--ui-codec-endpoint', codecEndpoint(s.apiPort),
+    '--ui-codec-endpoint',
+    codecEndpoint(s.apiPort),
     // A lead whose workflow task fails twice in a row gets the system search attribute
     // TemporalReportedProblems, which `leadctl wedged` lists (off by default on the dev server).
-    '--dynamic-config-value', `${REPORTED_PROBLEMS_SETTING}=2`,
+    '--dynamic-config-value',
+    `${REPORTED_PROBLEMS_SETTING}=2`,
     ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${cliType(k.type)}`]),
   ];
 }
@@ -159,7 +210,10 @@ class LocalStack {
       }
       await Promise.all(this.children.filter((c) => c.name === 'temporal').map((c) => stopChild(c, 20_000)));
       if (this.ledger) {
-        await this.ledger.close().then(() => say('stopped', 'ledger'), (err: Error) => warn(`the ledger did not close cleanly: ${err.message}`));
+        await this.ledger.close().then(
+          () => say('stopped', 'ledger'),
+          (err: Error) => warn(`the ledger did not close cleanly: ${err.message}`),
+        );
       }
       process.exit(code);
     })();
@@ -169,13 +223,20 @@ class LocalStack {
   start(name: Name, cmd: string, args: string[], env: NodeJS.ProcessEnv): Child {
     const proc = spawn(cmd, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     const child: Child = {
-      name, proc, done: false,
+      name,
+      proc,
+      done: false,
       exited: new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal }))),
     };
     proc.once('error', (err) => void this.stop(1, `${name} could not start (${cmd}): ${err.message}`));
-    for (const [stream, out] of [[proc.stdout!, process.stdout], [proc.stderr!, process.stderr]] as const) {
+    for (const [stream, out] of [
+      [proc.stdout!, process.stdout],
+      [proc.stderr!, process.stderr],
+    ] as const) {
       // The services tag their own lines too: one tag is enough.
-      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => out.write(`${tag(name)} ${line.startsWith(`[${name}] `) ? line.slice(name.length + 3) : line}\n`));
+      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) =>
+        out.write(`${tag(name)} ${line.startsWith(`[${name}] `) ? line.slice(name.length + 3) : line}\n`),
+      );
     }
     void child.exited.then(({ code, signal }) => {
       child.done = true;
@@ -198,7 +259,10 @@ class LocalStack {
       } catch (err) {
         last = err;
       }
-      if (Date.now() > until) throw new Error(`${what} not ready after ${timeoutMs / 1000}s${last ? `: ${(last as Error).message ?? last}` : ''}`);
+      if (Date.now() > until)
+        throw new Error(
+          `${what} not ready after ${timeoutMs / 1000}s${last ? `: ${(last as Error).message ?? last}` : ''}`,
+        );
       await sleep(250);
     }
     await new Promise(() => undefined);
@@ -217,15 +281,32 @@ class LocalStack {
     if (token.source === 'generated') say(`generated an API token into ${shown(join(s.dataDir, 'api-token'))}`);
     const linkSecret = secret(s.secrets.LINK_SECRET, join(s.dataDir, 'link-secret'));
     if (linkSecret.source === 'generated') say(`generated a link secret into ${shown(join(s.dataDir, 'link-secret'))}`);
-    const payloadKeys = secret(s.secrets.PAYLOAD_KEYS, join(s.dataDir, 'payload-keys'), true, () => generatePayloadKey());
-    parsePayloadKeys(payloadKeys.value, payloadKeys.source === 'env' ? 'PAYLOAD_KEYS' : `PAYLOAD_KEYS (from ${shown(join(s.dataDir, 'payload-keys'))})`); // a bad key stops here, not in a child
-    if (payloadKeys.source === 'generated') say(`generated a payload encryption key into ${shown(join(s.dataDir, 'payload-keys'))}`);
+    const payloadKeys = secret(s.secrets.PAYLOAD_KEYS, join(s.dataDir, 'payload-keys'), true, () =>
+      generatePayloadKey(),
+    );
+    parsePayloadKeys(
+      payloadKeys.value,
+      payloadKeys.source === 'env' ? 'PAYLOAD_KEYS' : `PAYLOAD_KEYS (from ${shown(join(s.dataDir, 'payload-keys'))})`,
+    ); // a bad key stops here, not in a child
+    if (payloadKeys.source === 'generated')
+      say(`generated a payload encryption key into ${shown(join(s.dataDir, 'payload-keys'))}`);
     const uiOrigins = [`http://localhost:${s.uiPort}`, `http://127.0.0.1:${s.uiPort}`];
     if (!s.externalTemporal) {
-      await assertFree(s.temporalPort, '127.0.0.1', 'Temporal gRPC', 'Set TEMPORAL_ADDRESS to use a server already running, or TEMPORAL_PORT for another port.');
+      await assertFree(
+        s.temporalPort,
+        '127.0.0.1',
+        'Temporal gRPC',
+        'Set TEMPORAL_ADDRESS to use a server already running, or TEMPORAL_PORT for another port.',
+      );
       await assertFree(s.uiPort, '127.0.0.1', 'Temporal UI', 'Set TEMPORAL_UI_PORT for another port.');
     }
-    if (!s.externalSmtp) await assertFree(s.smtpPort, '127.0.0.1', 'SMTP capture', 'Set SMTP_PORT for another port, or SMTP_URL to use another server.');
+    if (!s.externalSmtp)
+      await assertFree(
+        s.smtpPort,
+        '127.0.0.1',
+        'SMTP capture',
+        'Set SMTP_PORT for another port, or SMTP_URL to use another server.',
+      );
     await assertFree(s.apiPort, '0.0.0.0', 'API', 'Set API_PORT for another port.');
 
     // 2. The lead ledger: DATABASE_URL, else the embedded database, hosted here for every process
@@ -237,16 +318,24 @@ class LocalStack {
         this.ledger = await hostEmbeddedDatabase(ledgerDir, { waitMs: 10_000 });
       } catch (err) {
         if (err instanceof EmbeddedDatabaseBusy) {
-          throw new Error(`${err.message}: stop it (a worker, API or leadctl run alone hosts it), or set DATABASE_URL, or DATA_DIR for another data folder`);
+          throw new Error(
+            `${err.message}: stop it (a worker, API or leadctl run alone hosts it), or set DATABASE_URL, or DATA_DIR for another data folder`,
+          );
         }
         throw err;
       }
       databaseUrl = this.ledger.url;
-      say(`embedded PostgreSQL (PGlite) in ${shown(ledgerDir)}, ${databaseUrl}, announced in ${shown(embeddedUrlFile(ledgerDir))}`, 'ledger');
+      say(
+        `embedded PostgreSQL (PGlite) in ${shown(ledgerDir)}, ${databaseUrl}, announced in ${shown(embeddedUrlFile(ledgerDir))}`,
+        'ledger',
+      );
     }
     const ledgerDb = await openDatabase({ url: databaseUrl, max: 1 }); // answers, migrated
     await ledgerDb.close();
-    say(`${s.databaseUrl ? `PostgreSQL at ${redactUrl(s.databaseUrl)} (DATABASE_URL) answers` : 'ready'}; schema migrated`, 'ledger');
+    say(
+      `${s.databaseUrl ? `PostgreSQL at ${redactUrl(s.databaseUrl)} (DATABASE_URL) answers` : 'ready'}; schema migrated`,
+      'ledger',
+    );
 
     // 3. Temporal.
     const address = s.externalTemporal ?? `127.0.0.1:${s.temporalPort}`;
@@ -292,15 +381,24 @@ class LocalStack {
       DATA_DIR: s.dataDir,
       DATABASE_URL: databaseUrl,
     };
-    this.start('worker', process.execPath, ['--import', 'tsx', 'src/worker.ts'], { MALLOC_ARENA_MAX: WORKER_MALLOC_ARENA_MAX, ...env });
+    this.start('worker', process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
+      MALLOC_ARENA_MAX: WORKER_MALLOC_ARENA_MAX,
+      ...env,
+    });
     this.start('api', process.execPath, ['--import', 'tsx', 'src/api/main.ts'], env);
     await this.waitFor('the worker', 120_000, async () => {
       const r = await connection.workflowService.describeTaskQueue({
-        namespace: s.namespace, taskQueue: { name: s.taskQueue, kind: 1 /* NORMAL */ }, taskQueueType: 1 /* WORKFLOW */,
+        namespace: s.namespace,
+        taskQueue: { name: s.taskQueue, kind: 1 /* NORMAL */ },
+        taskQueueType: 1 /* WORKFLOW */,
       });
       return (r.pollers?.length ?? 0) > 0;
     });
-    await this.waitFor('the API', 60_000, async () => (await fetch(`http://127.0.0.1:${s.apiPort}/healthz`, { signal: AbortSignal.timeout(3_000) })).ok);
+    await this.waitFor(
+      'the API',
+      60_000,
+      async () => (await fetch(`http://127.0.0.1:${s.apiPort}/healthz`, { signal: AbortSignal.timeout(3_000) })).ok,
+    );
     this.connection = undefined;
     await connection.close();
 
@@ -308,30 +406,32 @@ class LocalStack {
     const first = token.value.split(',')[0]!;
     const bearer = token.source === 'env' ? (token.value.includes(',') ? '${API_TOKEN%%,*}' : '$API_TOKEN') : first;
     const api = `http://localhost:${s.apiPort}`;
-    console.log([
-      '',
-      'Lead nurture engine: local stack ready',
-      '',
-      `  Temporal gRPC  ${address}  (namespace ${s.namespace}, task queue ${s.taskQueue})${s.externalTemporal ? '  [TEMPORAL_ADDRESS]' : ''}`,
-      `  Temporal UI    ${s.externalTemporal ? '(not started: use the UI of the server at TEMPORAL_ADDRESS)' : `http://localhost:${s.uiPort}`}`,
-      `  API            ${api}  (OpenAPI ${api}/openapi.json, health ${api}/healthz)`,
-      `  SMTP           ${smtpUrl}${s.externalSmtp ? '  [SMTP_URL]' : '  (capture: nothing leaves this machine)'}`,
-      `  Outbox         ${s.externalSmtp ? '(none: mail goes to SMTP_URL)' : `${outboxDir}  (one .eml file per message)`}`,
-      `  Ledger         ${this.ledger ? `embedded PostgreSQL (PGlite) in ${ledgerDir}, ${this.ledger.url}` : `${redactUrl(databaseUrl)}  [DATABASE_URL]`}`,
-      `  Codec server   ${codecEndpoint(s.apiPort)}  (payloads in Temporal are encrypted; ${s.externalTemporal ? 'point your UI at it' : 'the UI decodes through it'}; key ${payloadKeys.source === 'env' ? 'from PAYLOAD_KEYS' : `in ${shown(join(s.dataDir, 'payload-keys'))}`})`,
-      `  API token      ${token.source === 'env' ? '(from API_TOKEN)' : `${first}  (${shown(join(s.dataDir, 'api-token'))})`}`,
-      `  Data           ${s.dataDir}`,
-      '',
-      '  Try it: a VP at a 500-person US company asks for a demo; the lead goes straight to sql and',
-      "  the owner's handoff mail lands in the outbox:",
-      '',
-      `  curl -sS -X POST ${api}/v1/events -H "Authorization: Bearer ${bearer}" -H 'Content-Type: application/json' \\`,
-      `    -d '{"leadId":"demo-1","eventId":"demo-1-1","type":"demo_request","email":"kim@bigco.example","profile":{"firstName":"Kim","seniority":"vp","companySize":500,"country":"US"}}'`,
-      `  curl -sS ${api}/v1/leads/demo-1 -H "Authorization: Bearer ${bearer}"`,
-      '',
-      '  Ctrl-C stops everything.',
-      '',
-    ].join('\n'));
+    console.log(
+      [
+        '',
+        'Lead nurture engine: local stack ready',
+        '',
+        `  Temporal gRPC  ${address}  (namespace ${s.namespace}, task queue ${s.taskQueue})${s.externalTemporal ? '  [TEMPORAL_ADDRESS]' : ''}`,
+        `  Temporal UI    ${s.externalTemporal ? '(not started: use the UI of the server at TEMPORAL_ADDRESS)' : `http://localhost:${s.uiPort}`}`,
+        `  API            ${api}  (OpenAPI ${api}/openapi.json, health ${api}/healthz)`,
+        `  SMTP           ${smtpUrl}${s.externalSmtp ? '  [SMTP_URL]' : '  (capture: nothing leaves this machine)'}`,
+        `  Outbox         ${s.externalSmtp ? '(none: mail goes to SMTP_URL)' : `${outboxDir}  (one .eml file per message)`}`,
+        `  Ledger         ${this.ledger ? `embedded PostgreSQL (PGlite) in ${ledgerDir}, ${this.ledger.url}` : `${redactUrl(databaseUrl)}  [DATABASE_URL]`}`,
+        `  Codec server   ${codecEndpoint(s.apiPort)}  (payloads in Temporal are encrypted; ${s.externalTemporal ? 'point your UI at it' : 'the UI decodes through it'}; key ${payloadKeys.source === 'env' ? 'from PAYLOAD_KEYS' : `in ${shown(join(s.dataDir, 'payload-keys'))}`})`,
+        `  API token      ${token.source === 'env' ? '(from API_TOKEN)' : `${first}  (${shown(join(s.dataDir, 'api-token'))})`}`,
+        `  Data           ${s.dataDir}`,
+        '',
+        '  Try it: a VP at a 500-person US company asks for a demo; the lead goes straight to sql and',
+        "  the owner's handoff mail lands in the outbox:",
+        '',
+        `  curl -sS -X POST ${api}/v1/events -H "Authorization: Bearer ${bearer}" -H 'Content-Type: application/json' \\`,
+        `    -d '{"leadId":"demo-1","eventId":"demo-1-1","type":"demo_request","email":"kim@bigco.example","profile":{"firstName":"Kim","seniority":"vp","companySize":500,"country":"US"}}'`,
+        `  curl -sS ${api}/v1/leads/demo-1 -H "Authorization: Bearer ${bearer}"`,
+        '',
+        '  Ctrl-C stops everything.',
+        '',
+      ].join('\n'),
+    );
   }
 }
 
@@ -342,11 +442,14 @@ async function ensureSearchAttributes(connection: Connection, namespace: string)
     const missing = SEARCH_ATTRIBUTES.filter((k) => !(customAttributes && k.name in customAttributes));
     if (!missing.length) return;
     await connection.operatorService.addSearchAttributes({
-      namespace, searchAttributes: Object.fromEntries(missing.map((k) => [k.name, INDEXED_VALUE_TYPE[k.type]!])),
+      namespace,
+      searchAttributes: Object.fromEntries(missing.map((k) => [k.name, INDEXED_VALUE_TYPE[k.type]!])),
     });
     say(`registered search attributes ${missing.map((k) => k.name).join(', ')} on namespace ${namespace}`);
   } catch (err) {
-    warn(`could not check the search attributes on namespace ${namespace} (${(err as Error).message}); register them as docs/operations.md shows`);
+    warn(
+      `could not check the search attributes on namespace ${namespace} (${(err as Error).message}); register them as docs/operations.md shows`,
+    );
   }
 }
 

@@ -9,22 +9,33 @@ import Handlebars from 'handlebars';
 import { parse } from 'yaml';
 import { z } from 'zod';
 
-const templateFileSchema = z.object({
-  subject: z.string().min(1),
-  html: z.string().min(1),
-  text: z.string().min(1),
-}).strict();
+const templateFileSchema = z
+  .object({
+    subject: z.string().min(1),
+    html: z.string().min(1),
+    text: z.string().min(1),
+  })
+  .strict();
 
-type Compiled = { subject: HandlebarsTemplateDelegate; html: HandlebarsTemplateDelegate; text: HandlebarsTemplateDelegate };
+type Compiled = {
+  subject: HandlebarsTemplateDelegate;
+  html: HandlebarsTemplateDelegate;
+  text: HandlebarsTemplateDelegate;
+};
 export interface Templates {
   sources: Record<string, z.infer<typeof templateFileSchema>>;
   render(id: string, data: object): { subject: string; html: string; text: string };
 }
 
 const hbs = Handlebars.create();
-hbs.registerHelper('default', (value: unknown, fallback: unknown) => (value === undefined || value === null || value === '' ? fallback : value));
+hbs.registerHelper('default', (value: unknown, fallback: unknown) =>
+  value === undefined || value === null || value === '' ? fallback : value,
+);
 
-export function loadTemplates(dir: string, required: { id: string; path: string }[]): { templates: Templates; problems: { path: string; message: string }[] } {
+export function loadTemplates(
+  dir: string,
+  required: { id: string; path: string }[],
+): { templates: Templates; problems: { path: string; message: string }[] } {
   const problems: { path: string; message: string }[] = [];
   const sources: Templates['sources'] = {};
   const compiled: Record<string, Compiled> = {};
@@ -35,7 +46,9 @@ export function loadTemplates(dir: string, required: { id: string; path: string 
     try {
       const parsed = templateFileSchema.safeParse(parse(readFileSync(join(dir, f), 'utf8')));
       if (!parsed.success) {
-        parsed.error.issues.forEach((i) => problems.push({ path: `templates/${f}: ${i.path.join('.') || '(root)'}`, message: i.message }));
+        parsed.error.issues.forEach((i) =>
+          problems.push({ path: `templates/${f}: ${i.path.join('.') || '(root)'}`, message: i.message }),
+        );
         continue;
       }
       sources[id] = parsed.data;
@@ -45,7 +58,9 @@ export function loadTemplates(dir: string, required: { id: string; path: string 
         text: hbs.compile(parsed.data.text, { noEscape: true }),
       };
       // Compile eagerly so syntax errors surface at start.
-      compiled[id].subject({}); compiled[id].html({}); compiled[id].text({});
+      compiled[id].subject({});
+      compiled[id].html({});
+      compiled[id].text({});
     } catch (err) {
       problems.push({ path: `templates/${f}`, message: (err as Error).message.split('\n')[0]! });
     }

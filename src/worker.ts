@@ -29,7 +29,12 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', imp
  */
 export async function bundleInChildProcess(): Promise<{ codePath: string }> {
   const codePath = join(tmpdir(), `lead-workflows-${process.pid}-${Date.now()}.js`);
-  await promisify(execFile)(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../scripts/bundle-workflows.ts', import.meta.url)), codePath]);
+  await promisify(execFile)(process.execPath, [
+    '--import',
+    'tsx',
+    fileURLToPath(new URL('../scripts/bundle-workflows.ts', import.meta.url)),
+    codePath,
+  ]);
   return { codePath };
 }
 
@@ -39,11 +44,16 @@ export async function bundleInChildProcess(): Promise<{ codePath: string }> {
  * The SDK freezes them, so nothing here may import zod, which defines properties lazily: the
  * schemas (lead.ts) are still built per lead.
  */
-export const SHARED_WORKFLOW_MODULES = ['lifecycle', 'scoring', 'schedule', 'duration', 'stages']
-  .map((m) => fileURLToPath(new URL(`./domain/${m}.ts`, import.meta.url)));
+export const SHARED_WORKFLOW_MODULES = ['lifecycle', 'scoring', 'schedule', 'duration', 'stages'].map((m) =>
+  fileURLToPath(new URL(`./domain/${m}.ts`, import.meta.url)),
+);
 
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, preloadModules: SHARED_WORKFLOW_MODULES, logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} } as never });
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    preloadModules: SHARED_WORKFLOW_MODULES,
+    logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} } as never,
+  });
 }
 
 export interface LeadWorkerOptions {
@@ -66,11 +76,21 @@ export interface LeadWorkerOptions {
 export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: Worker; close: () => void }> {
   const taskQueue = o.taskQueue ?? settings().taskQueue;
   // Bounded SMTP timeouts: a send that hangs would hold one of the pool's slots (and heartbeat) forever.
-  const transport = nodemailer.createTransport(o.smtpUrl.includes('?') || !o.smtpUrl.startsWith('smtp') ? o.smtpUrl : `${o.smtpUrl}?pool=true&maxConnections=${SMTP_CONNECTIONS}&connectionTimeout=10000&greetingTimeout=10000&socketTimeout=30000`);
+  const transport = nodemailer.createTransport(
+    o.smtpUrl.includes('?') || !o.smtpUrl.startsWith('smtp')
+      ? o.smtpUrl
+      : `${o.smtpUrl}?pool=true&maxConnections=${SMTP_CONNECTIONS}&connectionTimeout=10000&greetingTimeout=10000&socketTimeout=30000`,
+  );
   const activities = createActivities({
-    loaded: o.loaded, transport, client: o.client, ledger: o.ledger, sendLedger: sqlSendLedger(o.ledger.pool), links: o.links, clock: o.clock,
+    loaded: o.loaded,
+    transport,
+    client: o.client,
+    ledger: o.ledger,
+    sendLedger: sqlSendLedger(o.ledger.pool),
+    links: o.links,
+    clock: o.clock,
   });
-  const bundle = o.workflowBundle ?? await bundleInChildProcess();
+  const bundle = o.workflowBundle ?? (await bundleInChildProcess());
   const worker = await Worker.create({
     connection: o.connection,
     namespace: o.namespace ?? 'default',
@@ -89,14 +109,20 @@ export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: 
  * unreachable, as the API does: a worker started before its server, or during a server restart,
  * comes up when the server does instead of exiting.
  */
-export async function connectWithRetry(address: string, log: (line: string) => void = (l) => console.log(l), maxDelayMs = 10_000): Promise<NativeConnection> {
+export async function connectWithRetry(
+  address: string,
+  log: (line: string) => void = (l) => console.log(l),
+  maxDelayMs = 10_000,
+): Promise<NativeConnection> {
   for (let attempt = 1, delay = 500; ; attempt++, delay = Math.min(delay * 2, maxDelayMs)) {
     try {
       const connection = await NativeConnection.connect({ address });
       if (attempt > 1) log(`[worker] connected to Temporal at ${address} after ${attempt} attempts`);
       return connection;
     } catch (err) {
-      log(`[worker] Temporal at ${address} is unreachable (${(err as Error).message?.split('\n')[0]}); retrying in ${delay / 1000}s (attempt ${attempt})`);
+      log(
+        `[worker] Temporal at ${address} is unreachable (${(err as Error).message?.split('\n')[0]}); retrying in ${delay / 1000}s (attempt ${attempt})`,
+      );
       await new Promise((r) => setTimeout(r, delay));
     }
   }
@@ -112,11 +138,25 @@ export async function runWorker(): Promise<void> {
   // The ledger first: a database that cannot be reached stops start-up with one line.
   const database = await openLedgerDatabase(s, (l) => console.log(`[worker] ${l}`));
   const connection = await connectWithRetry(s.address);
-  const client = new Client({ connection: await Connection.connect({ address: s.address }), namespace: s.namespace, dataConverter: converter });
-  const { worker, close } = await createLeadWorker({
-    connection, client, dataConverter: converter, namespace: s.namespace, taskQueue: s.taskQueue, loaded, smtpUrl: s.smtpUrl, ledger: new LeadLedger(database.pool), links,
+  const client = new Client({
+    connection: await Connection.connect({ address: s.address }),
+    namespace: s.namespace,
+    dataConverter: converter,
   });
-  console.log(`[worker] task queue ${s.taskQueue} on ${s.address} (${s.namespace}); config ${loaded.file} version ${loaded.version}; SMTP ${s.smtpUrl}; ledger ${database.describe}; payloads encrypted`);
+  const { worker, close } = await createLeadWorker({
+    connection,
+    client,
+    dataConverter: converter,
+    namespace: s.namespace,
+    taskQueue: s.taskQueue,
+    loaded,
+    smtpUrl: s.smtpUrl,
+    ledger: new LeadLedger(database.pool),
+    links,
+  });
+  console.log(
+    `[worker] task queue ${s.taskQueue} on ${s.address} (${s.namespace}); config ${loaded.file} version ${loaded.version}; SMTP ${s.smtpUrl}; ledger ${database.describe}; payloads encrypted`,
+  );
   try {
     await worker.run();
   } finally {
@@ -132,7 +172,10 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       console.error(`[worker] refusing to start: ${err.message}`);
       process.exit(1);
     }
-    const refused = err instanceof SecretError || err instanceof PayloadKeyError || (err instanceof Error && err.message.startsWith('LINK_SECRET'));
+    const refused =
+      err instanceof SecretError ||
+      err instanceof PayloadKeyError ||
+      (err instanceof Error && err.message.startsWith('LINK_SECRET'));
     console.error(refused ? `[worker] refusing to start: ${err.message}` : err instanceof Error ? err.message : err);
     process.exit(refused ? EXIT_CONFIG : 1);
   });

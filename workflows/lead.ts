@@ -9,13 +9,28 @@
  * timer (lead/timer.ts). Every business rule is a model function; see README "How it is built".
  */
 import {
-  allHandlersFinished, ApplicationFailure, condition, continueAsNew, patched, setCurrentDetails, setHandler, upsertMemo, workflowInfo,
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  patched,
+  setCurrentDetails,
+  setHandler,
+  upsertMemo,
+  workflowInfo,
 } from '@temporalio/workflow';
 import { readCarried } from '../src/domain/carried.js';
 import { describeIssues, leadStartSchema, type LeadStart, type SalesOutcome } from '../src/domain/lead.js';
 import { advance, isTerminal, nextWake, startRun, summaryOf, toState } from '../src/domain/lifecycle.js';
 import {
-  type CarriedState, configChangedSignal, eventSignal, historySignal, type LeadRunOptions, profileSignal, salesOutcomeUpdate, STATE_MEMO,
+  type CarriedState,
+  configChangedSignal,
+  eventSignal,
+  historySignal,
+  type LeadRunOptions,
+  profileSignal,
+  salesOutcomeUpdate,
+  STATE_MEMO,
   stateQuery,
 } from './defs.js';
 import { local } from './lead/activities.js';
@@ -30,7 +45,8 @@ const DEFAULT_MAX_HISTORY = 2_000;
 
 export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {}): Promise<CarriedState> {
   const start = leadStartSchema.safeParse(input);
-  if (!start.success) throw ApplicationFailure.nonRetryable(`invalid lead input: ${describeIssues(start.error)}`, 'InvalidLeadInput');
+  if (!start.success)
+    throw ApplicationFailure.nonRetryable(`invalid lead input: ${describeIssues(start.error)}`, 'InvalidLeadInput');
   const run = new LeadRun(start.data.leadId);
 
   // Every handler is registered before the first await.
@@ -39,11 +55,15 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   setHandler(historySignal, (raw) => run.recordHistory(raw));
   setHandler(configChangedSignal, () => run.configChanged());
   setHandler(stateQuery, () => run.state(Date.now()));
-  setHandler(salesOutcomeUpdate, async (outcome: SalesOutcome) => {
-    const mine = run.recordOutcome(outcome, Date.now());
-    await condition(() => run.outcomesSettled >= mine);
-    return run.state(Date.now());
-  }, { validator: (raw: unknown) => run.checkOutcome(raw) });
+  setHandler(
+    salesOutcomeUpdate,
+    async (outcome: SalesOutcome) => {
+      const mine = run.recordOutcome(outcome, Date.now());
+      await condition(() => run.outcomesSettled >= mine);
+      return run.state(Date.now());
+    },
+    { validator: (raw: unknown) => run.checkOutcome(raw) },
+  );
 
   const publishState = patched(MEMO_STATE_PATCH);
   const useLedger = patched(LEDGER_PATCH);
@@ -52,7 +72,9 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   const ctx = await local.leadContext({ workflowId: info.workflowId, runId: info.runId, recover: !options.carried });
   const carried = readCarried(options.carried ?? ctx.previous, options.carried ? 'the previous run' : 'the ledger');
   run.begin(
-    startRun(carried?.core, start.data, ctx.config, ctx.configVersion, now()), ctx.config, carried?.recentEventIds ?? [],
+    startRun(carried?.core, start.data, ctx.config, ctx.configVersion, now()),
+    ctx.config,
+    carried?.recentEventIds ?? [],
     useLedger ? new LedgerJournal(info.runId) : undefined,
   );
   // Facts the previous run received while handing over come first, in order.
@@ -108,9 +130,14 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
         return run.carried(false);
       }
       // Under a steady stream of signals the inbox is never empty: hand it over with the state.
-      return await continueAsNew<typeof leadWorkflow>(start.data, { carried: run.carried(true), maxHistoryEvents: options.maxHistoryEvents });
+      return await continueAsNew<typeof leadWorkflow>(start.data, {
+        carried: run.carried(true),
+        maxHistoryEvents: options.maxHistoryEvents,
+      });
     }
     timer.arm(nextWake(run.core, run.config), now());
-    await condition(() => run.woken || run.reloadConfig || run.inbox.length > 0 || run.outcomesRecorded > run.outcomesSettled);
+    await condition(
+      () => run.woken || run.reloadConfig || run.inbox.length > 0 || run.outcomesRecorded > run.outcomesSettled,
+    );
   }
 }

@@ -34,17 +34,22 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
  * scope must not grant everything.
  */
 export function parseTokens(entries: string[]): ApiToken[] {
-  const tokens = entries.map((t) => t.trim()).filter(Boolean).map((entry): ApiToken => {
-    const m = /^([a-z]+):(.*)$/.exec(entry);
-    if (m && !(SCOPES as readonly string[]).includes(m[1]!)) {
-      throw new Error(`API_TOKEN: unknown scope "${m[1]}" (scopes: ${SCOPES.join(', ')}; a token without a scope is admin)`);
-    }
-    const scope = (m ? m[1] : 'admin') as Scope;
-    const secret = m ? m[2]! : entry;
-    if (!secret) throw new Error(`API_TOKEN: the ${scope} entry has no token after "${scope}:"`);
-    const digest = sha256(secret);
-    return { scope, id: `${scope}:${digest.subarray(0, 4).toString('hex')}`, digest };
-  });
+  const tokens = entries
+    .map((t) => t.trim())
+    .filter(Boolean)
+    .map((entry): ApiToken => {
+      const m = /^([a-z]+):(.*)$/.exec(entry);
+      if (m && !(SCOPES as readonly string[]).includes(m[1]!)) {
+        throw new Error(
+          `API_TOKEN: unknown scope "${m[1]}" (scopes: ${SCOPES.join(', ')}; a token without a scope is admin)`,
+        );
+      }
+      const scope = (m ? m[1] : 'admin') as Scope;
+      const secret = m ? m[2]! : entry;
+      if (!secret) throw new Error(`API_TOKEN: the ${scope} entry has no token after "${scope}:"`);
+      const digest = sha256(secret);
+      return { scope, id: `${scope}:${digest.subarray(0, 4).toString('hex')}`, digest };
+    });
   if (!tokens.length) throw new Error('buildApi needs at least one API token');
   return tokens;
 }
@@ -66,9 +71,21 @@ export const allows = (have: Scope, need: Scope) => have === 'admin' || have ===
 
 // ---- rate limits -----------------------------------------------------------------------------
 
-export interface Rate { max: number; windowMs: number }
+export interface Rate {
+  max: number;
+  windowMs: number;
+}
 
-const UNITS: Record<string, number> = { s: 1000, sec: 1000, second: 1000, m: 60_000, min: 60_000, minute: 60_000, h: 3_600_000, hour: 3_600_000 };
+const UNITS: Record<string, number> = {
+  s: 1000,
+  sec: 1000,
+  second: 1000,
+  m: 60_000,
+  min: 60_000,
+  minute: 60_000,
+  h: 3_600_000,
+  hour: 3_600_000,
+};
 
 /** `600/min`, `20/s`, `10000/hour`; `off` (or `0`) for no limit. */
 export function parseRate(value: string | undefined, fallback: Rate | undefined, name: string): Rate | undefined {
@@ -77,7 +94,8 @@ export function parseRate(value: string | undefined, fallback: Rate | undefined,
   if (v === 'off' || v === '0') return undefined;
   const m = /^(\d+)\s*\/\s*(\d*)\s*([a-z]+)$/.exec(v);
   const unit = m && UNITS[m[3]!];
-  if (!m || !unit || Number(m[1]) < 1) throw new Error(`${name}: expected a rate like 600/min, 20/s or 10000/hour (or off), got "${value}"`);
+  if (!m || !unit || Number(m[1]) < 1)
+    throw new Error(`${name}: expected a rate like 600/min, 20/s or 10000/hour (or off), got "${value}"`);
   return { max: Number(m[1]), windowMs: unit * (m[2] ? Number(m[2]) : 1) };
 }
 
@@ -88,7 +106,10 @@ export const DEFAULT_WRITE_RATE: Rate = { max: 120_000, windowMs: 60_000 };
 /** A fixed-window counter per key for the write budget (a batch spends as many as it has items). */
 export class Budget {
   private readonly windows = new Map<string, { start: number; used: number }>();
-  constructor(readonly rate: Rate, private readonly now: () => number = Date.now) {}
+  constructor(
+    readonly rate: Rate,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Spends `n` or nothing; when it cannot, says in how many seconds the window resets. */
   take(key: string, n: number): { ok: true } | { ok: false; retryAfterS: number } {
@@ -97,20 +118,27 @@ export class Budget {
     if (!w || t - w.start >= this.rate.windowMs) {
       w = { start: t, used: 0 };
       this.windows.set(key, w);
-      if (this.windows.size > 10_000) for (const [k, x] of this.windows) if (t - x.start >= this.rate.windowMs) this.windows.delete(k);
+      if (this.windows.size > 10_000)
+        for (const [k, x] of this.windows) if (t - x.start >= this.rate.windowMs) this.windows.delete(k);
     }
-    if (w.used + n > this.rate.max) return { ok: false, retryAfterS: Math.max(1, Math.ceil((w.start + this.rate.windowMs - t) / 1000)) };
+    if (w.used + n > this.rate.max)
+      return { ok: false, retryAfterS: Math.max(1, Math.ceil((w.start + this.rate.windowMs - t) / 1000)) };
     w.used += n;
     return { ok: true };
   }
 }
 
 declare module 'fastify' {
-  interface FastifyRequest { apiToken?: ApiToken }
-  interface FastifyContextConfig { scope?: Scope }
+  interface FastifyRequest {
+    apiToken?: ApiToken;
+  }
+  interface FastifyContextConfig {
+    scope?: Scope;
+  }
 }
 
-const perWindow = (r: Rate) => `${r.max} per ${r.windowMs % 60_000 === 0 ? `${r.windowMs / 60_000} min` : `${r.windowMs / 1000} s`}`;
+const perWindow = (r: Rate) =>
+  `${r.max} per ${r.windowMs % 60_000 === 0 ? `${r.windowMs / 60_000} min` : `${r.windowMs / 1000} s`}`;
 
 /** Registers the request limit on a /v1 instance (after its auth hook, so the key is the token). */
 export async function registerRateLimit(v1: FastifyInstance, rate: Rate | undefined): Promise<void> {
@@ -119,15 +147,29 @@ export async function registerRateLimit(v1: FastifyInstance, rate: Rate | undefi
     max: rate.max,
     timeWindow: rate.windowMs,
     keyGenerator: (req: FastifyRequest) => req.apiToken?.id ?? req.ip,
-    errorResponseBuilder: (_req, ctx) => new LeadError(429, 'rate_limited', `too many requests for this token: at most ${perWindow(rate)}; retry in ${ctx.after}`),
+    errorResponseBuilder: (_req, ctx) =>
+      new LeadError(
+        429,
+        'rate_limited',
+        `too many requests for this token: at most ${perWindow(rate)}; retry in ${ctx.after}`,
+      ),
   });
 }
 
 /** Spends the write budget of the request's token, or throws 429 (the caller sets nothing yet). */
-export function spendWrites(budget: Budget | undefined, req: FastifyRequest, n: number, reply: { header(k: string, v: string): unknown }): void {
+export function spendWrites(
+  budget: Budget | undefined,
+  req: FastifyRequest,
+  n: number,
+  reply: { header(k: string, v: string): unknown },
+): void {
   if (!budget) return;
   const r = budget.take(req.apiToken?.id ?? req.ip, n);
   if (r.ok) return;
   reply.header('retry-after', String(r.retryAfterS));
-  throw new LeadError(429, 'rate_limited', `too many leads and events for this token: at most ${perWindow(budget.rate)} (a batch counts each item; this one has ${n}); retry in ${r.retryAfterS} s`);
+  throw new LeadError(
+    429,
+    'rate_limited',
+    `too many leads and events for this token: at most ${perWindow(budget.rate)} (a batch counts each item; this one has ${n}); retry in ${r.retryAfterS} s`,
+  );
 }

@@ -26,34 +26,48 @@ export interface CodecRouteOptions {
 
 /** CODEC_CORS_ORIGINS: comma-separated origins (scheme://host[:port]); throws naming a bad one. */
 export function parseCorsOrigins(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((o) => o.trim()).filter(Boolean).map((o) => {
-    let url: URL;
-    try {
-      url = new URL(o);
-    } catch {
-      throw new Error(`CODEC_CORS_ORIGINS: "${o}" is not an origin (scheme://host[:port])`);
-    }
-    if (url.origin !== o.replace(/\/$/, '')) throw new Error(`CODEC_CORS_ORIGINS: "${o}" is not an origin (scheme://host[:port], no path)`);
-    return url.origin;
-  });
+  return (value ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean)
+    .map((o) => {
+      let url: URL;
+      try {
+        url = new URL(o);
+      } catch {
+        throw new Error(`CODEC_CORS_ORIGINS: "${o}" is not an origin (scheme://host[:port])`);
+      }
+      if (url.origin !== o.replace(/\/$/, ''))
+        throw new Error(`CODEC_CORS_ORIGINS: "${o}" is not an origin (scheme://host[:port], no path)`);
+      return url.origin;
+    });
 }
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
 const bodySchema = z.object({
   // Protobuf JSON leaves an empty list out: the CLI sends `{}` for no payloads.
-  payloads: z.array(z.object({ metadata: z.record(z.string(), base64).optional(), data: base64.optional() })).max(10_000).default([]),
+  payloads: z
+    .array(z.object({ metadata: z.record(z.string(), base64).optional(), data: base64.optional() }))
+    .max(10_000)
+    .default([]),
 });
 
 const CODEC_BODY_LIMIT = 8 * 1024 * 1024;
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
-const errorBody = (code: string, message: string, issues?: { path: string; message: string }[]) => ({ error: { code, message, ...(issues?.length ? { issues } : {}) } });
+const errorBody = (code: string, message: string, issues?: { path: string; message: string }[]) => ({
+  error: { code, message, ...(issues?.length ? { issues } : {}) },
+});
 
 const fromJson = (p: z.infer<typeof bodySchema>['payloads'][number]): Payload => ({
-  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, new Uint8Array(Buffer.from(v, 'base64'))])),
+  metadata: Object.fromEntries(
+    Object.entries(p.metadata ?? {}).map(([k, v]) => [k, new Uint8Array(Buffer.from(v, 'base64'))]),
+  ),
   data: new Uint8Array(Buffer.from(p.data ?? '', 'base64')),
 });
 const toJson = (p: Payload) => ({
-  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')])),
+  metadata: Object.fromEntries(
+    Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')]),
+  ),
   data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
 });
 
@@ -62,19 +76,31 @@ export async function codecRoutes(app: FastifyInstance, o: CodecRouteOptions): P
   const cors = (req: FastifyRequest, reply: FastifyReply) => {
     const origin = req.headers.origin;
     if (origin && origins.has(origin)) {
-      reply.header('access-control-allow-origin', origin).header('vary', 'Origin')
+      reply
+        .header('access-control-allow-origin', origin)
+        .header('vary', 'Origin')
         .header('access-control-allow-credentials', 'true');
     }
   };
   /** A token, or the configured UI on this machine (see the comment at the top). */
-  const allowed = (req: FastifyRequest) => o.authorized(req)
-    || (!!req.headers.origin && origins.has(req.headers.origin) && LOOPBACK.has(req.socket.remoteAddress ?? ''));
+  const allowed = (req: FastifyRequest) =>
+    o.authorized(req) ||
+    (!!req.headers.origin && origins.has(req.headers.origin) && LOOPBACK.has(req.socket.remoteAddress ?? ''));
 
   for (const op of ['encode', 'decode'] as const) {
     app.options(`/codec/${op}`, async (req, reply) => {
       cors(req, reply);
-      if (!req.headers.origin || !origins.has(req.headers.origin)) return reply.status(403).send(errorBody('origin_not_allowed', `origin ${req.headers.origin ?? '(none)'} may not call the codec server (CODEC_CORS_ORIGINS)`));
-      return reply.status(204)
+      if (!req.headers.origin || !origins.has(req.headers.origin))
+        return reply
+          .status(403)
+          .send(
+            errorBody(
+              'origin_not_allowed',
+              `origin ${req.headers.origin ?? '(none)'} may not call the codec server (CODEC_CORS_ORIGINS)`,
+            ),
+          );
+      return reply
+        .status(204)
         .header('access-control-allow-methods', 'POST, OPTIONS')
         .header('access-control-allow-headers', 'authorization, authorization-extras, content-type, x-namespace')
         .header('access-control-max-age', '600')
@@ -84,13 +110,23 @@ export async function codecRoutes(app: FastifyInstance, o: CodecRouteOptions): P
     app.post(`/codec/${op}`, { bodyLimit: CODEC_BODY_LIMIT }, async (req, reply) => {
       cors(req, reply);
       if (!allowed(req)) {
-        return reply.status(401).header('www-authenticate', 'Bearer realm="lead-nurture"')
+        return reply
+          .status(401)
+          .header('www-authenticate', 'Bearer realm="lead-nurture"')
           .send(errorBody('unauthorized', 'missing or invalid bearer token (Authorization: Bearer <token>)'));
       }
       const r = bodySchema.safeParse(req.body);
       if (!r.success) {
         const issues = r.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message }));
-        return reply.status(400).send(errorBody('invalid_input', `invalid codec request: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues));
+        return reply
+          .status(400)
+          .send(
+            errorBody(
+              'invalid_input',
+              `invalid codec request: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+              issues,
+            ),
+          );
       }
       const payloads = r.data.payloads.map(fromJson);
       try {

@@ -10,8 +10,9 @@ import type { LinkSigner } from '../links.js';
 import type { Budget, Scope } from './auth.js';
 
 export type Issue = { path: string; message: string };
-export const errorBody = (code: string, message: string, issues?: Issue[]) =>
-  ({ error: { code, message, ...(issues?.length ? { issues } : {}) } });
+export const errorBody = (code: string, message: string, issues?: Issue[]) => ({
+  error: { code, message, ...(issues?.length ? { issues } : {}) },
+});
 
 /** Drops empty query values, so `?stage=&minScore=` means "no filter". */
 export function cleanQuery(q: unknown): Record<string, unknown> {

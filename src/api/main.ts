@@ -23,7 +23,11 @@ export const API_TOKEN_FILE = join(ROOT, '.data', 'api-token');
 
 /** API_TOKEN (comma-separated), else the tokens in .data/api-token (one per line or comma-separated). */
 export function apiTokens(env: NodeJS.ProcessEnv = process.env, file = API_TOKEN_FILE): string[] {
-  const split = (s: string) => s.split(/[,\n]/).map((t) => t.trim()).filter(Boolean);
+  const split = (s: string) =>
+    s
+      .split(/[,\n]/)
+      .map((t) => t.trim())
+      .filter(Boolean);
   const fromEnv = split(env.API_TOKEN ?? '');
   if (fromEnv.length) return fromEnv;
   if (existsSync(file)) {
@@ -50,7 +54,11 @@ export async function runApi(): Promise<void> {
   const client = new Client({ connection, namespace: s.namespace, dataConverter: dataConverter(keys) });
   const service = new LeadService(client, s.taskQueue, loaded.config, new LeadLedger(database.pool));
   const app = buildApi({
-    service, tokens, links, logger: api.log, codec: { codec: new EncryptionCodec(keys), corsOrigins },
+    service,
+    tokens,
+    links,
+    logger: api.log,
+    codec: { codec: new EncryptionCodec(keys), corsOrigins },
     rateLimit: parseRate(api.rateLimit, DEFAULT_RATE, 'API_RATE_LIMIT') ?? null,
     writeRateLimit: parseRate(api.writeRateLimit, DEFAULT_WRITE_RATE, 'API_WRITE_RATE_LIMIT') ?? null,
     healthCheck: async () => {
@@ -77,7 +85,9 @@ export async function runApi(): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   const address = await app.listen({ port: s.apiPort, host: '0.0.0.0' });
-  console.log(`[api] listening on ${address} (public links ${s.publicUrl}); codec server ${address}/codec${corsOrigins.length ? ` for ${corsOrigins.join(', ')}` : ''}; Temporal ${s.address} (${s.namespace}), task queue ${s.taskQueue}; ledger ${database.describe}; config ${loaded.file} version ${loaded.version}`);
+  console.log(
+    `[api] listening on ${address} (public links ${s.publicUrl}); codec server ${address}/codec${corsOrigins.length ? ` for ${corsOrigins.join(', ')}` : ''}; Temporal ${s.address} (${s.namespace}), task queue ${s.taskQueue}; ledger ${database.describe}; config ${loaded.file} version ${loaded.version}`,
+  );
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
@@ -86,8 +96,17 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       console.error(`[api] refusing to start: ${err.message}`);
       process.exit(1);
     }
-    const refused = err instanceof SecretError || err instanceof PayloadKeyError || (err instanceof Error && /^(LINK_SECRET|CODEC_CORS_ORIGINS)/.test(err.message));
-    console.error(refused ? `[api] refusing to start: ${err.message}` : err instanceof ConfigError || err instanceof Error ? err.message : err);
+    const refused =
+      err instanceof SecretError ||
+      err instanceof PayloadKeyError ||
+      (err instanceof Error && /^(LINK_SECRET|CODEC_CORS_ORIGINS)/.test(err.message));
+    console.error(
+      refused
+        ? `[api] refusing to start: ${err.message}`
+        : err instanceof ConfigError || err instanceof Error
+          ? err.message
+          : err,
+    );
     process.exit(refused ? EXIT_CONFIG : 1);
   });
 }

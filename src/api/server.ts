@@ -19,14 +19,25 @@
  */
 import helmet from '@fastify/helmet';
 import Fastify, {
-  type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest,
+  type FastifyHttpOptions,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
 } from 'fastify';
 import { type Server, STATUS_CODES } from 'node:http';
 import { LeadError, type LeadService } from '../lead-service.js';
 import type { LinkSigner } from '../links.js';
 import {
-  allows, type ApiToken, Budget, DEFAULT_RATE, DEFAULT_WRITE_RATE, parseTokens, type Rate, registerRateLimit,
-  type Scope, tokenChecker,
+  allows,
+  type ApiToken,
+  Budget,
+  DEFAULT_RATE,
+  DEFAULT_WRITE_RATE,
+  parseTokens,
+  type Rate,
+  registerRateLimit,
+  type Scope,
+  tokenChecker,
 } from './auth.js';
 import { codecRoutes, type CodecRouteOptions } from './codec.js';
 import { STYLE_HASH } from './html.js';
@@ -118,15 +129,20 @@ function answerError(err: Error & { statusCode?: number; code?: string }, req: F
   const status = err.statusCode;
   if (status && status >= 400 && status < 500) {
     const code = FASTIFY_CODES[err.code ?? ''] ?? 'bad_request';
-    const message = code === 'malformed_json' ? 'the body is not valid JSON'
-      : code === 'unsupported_media_type' ? `unsupported content type ${req.headers['content-type'] ?? '(none)'}`
-      : err.message;
+    const message =
+      code === 'malformed_json'
+        ? 'the body is not valid JSON'
+        : code === 'unsupported_media_type'
+          ? `unsupported content type ${req.headers['content-type'] ?? '(none)'}`
+          : err.message;
     return reply.status(status).send(errorBody(code, message));
   }
   const grpc = grpcCode(err);
   if (grpc) {
     req.log.warn({ err }, 'temporal unavailable');
-    return reply.status(503).header('retry-after', grpc === 9 ? '2' : '5')
+    return reply
+      .status(503)
+      .header('retry-after', grpc === 9 ? '2' : '5')
       .send(errorBody(grpc === 9 ? 'lead_unavailable' : 'temporal_unavailable', RETRYABLE_GRPC[grpc]!));
   }
   req.log.error({ err }, 'request failed');
@@ -137,14 +153,19 @@ function answerError(err: Error & { statusCode?: number; code?: string }, req: F
 function serverOptions(opts: ApiOptions): FastifyHttpOptions<Server> {
   const t = opts.timeouts ?? {};
   return {
-    logger: opts.logger ? {
-      ...(typeof opts.logger === 'object' ? { stream: opts.logger.stream } : {}),
-      serializers: {
-        req: (req: FastifyRequest) => ({
-          method: req.method, url: redactUrl(req.url), host: req.headers?.host, remoteAddress: req.ip,
-        }),
-      },
-    } : false,
+    logger: opts.logger
+      ? {
+          ...(typeof opts.logger === 'object' ? { stream: opts.logger.stream } : {}),
+          serializers: {
+            req: (req: FastifyRequest) => ({
+              method: req.method,
+              url: redactUrl(req.url),
+              host: req.headers?.host,
+              remoteAddress: req.ip,
+            }),
+          },
+        }
+      : false,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     // Lead ids are up to 128 characters, up to three times that when a client percent-encodes : @ +.
     routerOptions: { maxParamLength: 400 },
@@ -160,13 +181,16 @@ function serverOptions(opts: ApiOptions): FastifyHttpOptions<Server> {
     // contract's shape too.
     clientErrorHandler: (err: Error & { code?: string }, socket) => {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
-      const [status, code, message] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'request_timeout', 'the request was not received in time']
-        : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'headers_too_large', 'the request headers are too large']
-        : [400, 'bad_request', 'the request is not valid HTTP'];
+      const [status, code, message] =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'request_timeout', 'the request was not received in time']
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? [431, 'headers_too_large', 'the request headers are too large']
+            : [400, 'bad_request', 'the request is not valid HTTP'];
       const body = JSON.stringify(errorBody(code, message));
-      const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
-        + 'Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n';
+      const head =
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        'Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n';
       if (socket.writable) socket.write(head + body);
       socket.destroy();
     },
@@ -174,9 +198,13 @@ function serverOptions(opts: ApiOptions): FastifyHttpOptions<Server> {
     // contract's shape too.
     frameworkErrors: (err, _req, reply: FastifyReply) => {
       const tooLong = (err as { code?: string }).code === 'FST_ERR_MAX_PARAM_LENGTH';
-      void reply.status(tooLong ? 414 : 400).send(tooLong
-        ? errorBody('uri_too_long', 'a path parameter is too long (a leadId is at most 128 characters)')
-        : errorBody('bad_url', 'the URL is malformed (bad percent-encoding)'));
+      void reply
+        .status(tooLong ? 414 : 400)
+        .send(
+          tooLong
+            ? errorBody('uri_too_long', 'a path parameter is too long (a leadId is at most 128 characters)')
+            : errorBody('bad_url', 'the URL is malformed (bad percent-encoding)'),
+        );
     },
   };
 }
@@ -186,7 +214,9 @@ type TokenCheck = (header: string | undefined) => ApiToken | undefined;
 const bearerAuth = (authorized: TokenCheck) => async (req: FastifyRequest, reply: FastifyReply) => {
   const token = authorized(req.headers.authorization);
   if (!token) {
-    return reply.status(401).header('www-authenticate', 'Bearer realm="lead-nurture"')
+    return reply
+      .status(401)
+      .header('www-authenticate', 'Bearer realm="lead-nurture"')
       .send(errorBody('unauthorized', 'missing or invalid bearer token (Authorization: Bearer <token>)'));
   }
   req.apiToken = token;
@@ -194,7 +224,8 @@ const bearerAuth = (authorized: TokenCheck) => async (req: FastifyRequest, reply
   const need: Scope = req.routeOptions.config.scope ?? 'admin';
   if (!allows(token.scope, need)) {
     const message = `this route needs a token with scope ${need} (or admin); this token has scope ${token.scope}`;
-    return reply.status(403)
+    return reply
+      .status(403)
       .header('www-authenticate', `Bearer realm="lead-nurture", error="insufficient_scope", scope="${need}"`)
       .send(errorBody('insufficient_scope', message));
   }
@@ -214,7 +245,10 @@ const SECURITY_HEADERS = {
   contentSecurityPolicy: {
     useDefaults: false,
     directives: {
-      defaultSrc: ["'none'"], styleSrc: [STYLE_HASH], formAction: ["'self'"], frameAncestors: ["'none'"],
+      defaultSrc: ["'none'"],
+      styleSrc: [STYLE_HASH],
+      formAction: ["'self'"],
+      frameAncestors: ["'none'"],
       baseUri: ["'none'"],
     },
   },
@@ -235,7 +269,9 @@ function answerUnknownRoutes(app: FastifyInstance) {
     const path = req.url.split('?')[0]!;
     const allowed = [...new Set(routes.filter((r) => r.re.test(path)).map((r) => r.method))];
     if (!allowed.length) return reply.status(404).send(errorBody('route_not_found', `no route ${req.method} ${path}`));
-    return reply.status(405).header('allow', allowed.join(', '))
+    return reply
+      .status(405)
+      .header('allow', allowed.join(', '))
       .send(errorBody('method_not_allowed', `${req.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`));
   });
 }
@@ -253,11 +289,16 @@ function parseForms(app: FastifyInstance) {
 }
 
 const HEALTHZ: RouteDoc = {
-  method: 'GET', url: '/healthz', summary: 'Temporal reachable',
+  method: 'GET',
+  url: '/healthz',
+  summary: 'Temporal reachable',
   responses: { 200: { description: 'ok' }, 503: errorAnswer('Temporal unreachable') },
 };
 const OPENAPI: RouteDoc = {
-  method: 'GET', url: '/openapi.json', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } },
+  method: 'GET',
+  url: '/openapi.json',
+  summary: 'This document',
+  responses: { 200: { description: 'OpenAPI 3.1' } },
 };
 
 /** The `/l/*` routes; the pages first, so that a path's GET comes before its POST (in `Allow` too). */
@@ -270,7 +311,9 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   const authorized = tokenChecker(parseTokens(opts.tokens));
   const timeoutMs = opts.temporalTimeoutMs ?? 20_000;
   const c: ApiContext = {
-    service, links: opts.links, now: opts.now ?? Date.now,
+    service,
+    links: opts.links,
+    now: opts.now ?? Date.now,
     temporal: (fn, extraMs = 0) => service.client.connection.withDeadline(Date.now() + timeoutMs + extraMs, fn),
     writes: opts.writeRateLimit === null ? undefined : new Budget(opts.writeRateLimit ?? DEFAULT_WRITE_RATE),
   };
@@ -285,17 +328,20 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   // ---- open routes ---------------------------------------------------------------------------
   app.route({
-    method: HEALTHZ.method, url: HEALTHZ.url,
+    method: HEALTHZ.method,
+    url: HEALTHZ.url,
     handler: async (_req, reply) => {
       const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref());
       const ok = await Promise.race([healthCheck(), timeout]).catch(() => false);
-      return ok ? reply.send({ ok: true, temporal: 'reachable' })
+      return ok
+        ? reply.send({ ok: true, temporal: 'reachable' })
         : reply.status(503).send(errorBody('temporal_unavailable', 'Temporal is not reachable'));
     },
   });
   let openapi: object | undefined;
   app.route({
-    method: OPENAPI.method, url: OPENAPI.url,
+    method: OPENAPI.method,
+    url: OPENAPI.url,
     handler: async () => (openapi ??= openApiDocument(service.config, ROUTES)),
   });
 
@@ -310,7 +356,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   app.register(async (v1) => {
     v1.addHook('onRequest', bearerAuth(authorized));
-    await registerRateLimit(v1, opts.rateLimit === null ? undefined : opts.rateLimit ?? DEFAULT_RATE);
+    await registerRateLimit(v1, opts.rateLimit === null ? undefined : (opts.rateLimit ?? DEFAULT_RATE));
     v1.addHook('preValidation', jsonOnly);
     await v1.register(v1Routes, c);
   });

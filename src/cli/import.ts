@@ -44,7 +44,16 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { importedSteps, type ImportedHistory, STAGE_DATE_FIELD } from '../domain/imported.js';
 import {
-  CONTROL_CHARS, formatIssues, type ImportedFact, leadEventSchema, leadIdSchema, leadInputSchema, profileSchema, REJECT_REASONS, STAGES, type Stage,
+  CONTROL_CHARS,
+  formatIssues,
+  type ImportedFact,
+  leadEventSchema,
+  leadIdSchema,
+  leadInputSchema,
+  profileSchema,
+  REJECT_REASONS,
+  STAGES,
+  type Stage,
 } from '../domain/lead.js';
 
 export type ImportKind = 'leads' | 'events' | 'outcomes';
@@ -60,8 +69,15 @@ export class ImportSetupError extends Error {
   }
 }
 
-export interface FieldIssue { field: string; column?: string; message: string }
-export interface BadRow { line: number; issues: FieldIssue[] }
+export interface FieldIssue {
+  field: string;
+  column?: string;
+  message: string;
+}
+export interface BadRow {
+  line: number;
+  issues: FieldIssue[];
+}
 
 export interface ImportOptions {
   kind: ImportKind;
@@ -84,7 +100,11 @@ type HistoryField = (typeof HISTORY_FIELDS)[number];
 export const OUTCOMES = ['accepted', 'rejected', 'won', 'lost'] as const;
 export type ImportedOutcomeName = (typeof OUTCOMES)[number];
 
-const LEAD_FIELDS = [...Object.keys(leadInputSchema.shape).filter((k) => k !== 'consent'), 'consent.email', ...HISTORY_FIELDS];
+const LEAD_FIELDS = [
+  ...Object.keys(leadInputSchema.shape).filter((k) => k !== 'consent'),
+  'consent.email',
+  ...HISTORY_FIELDS,
+];
 const EVENT_FIELDS = Object.keys(leadEventSchema.shape).filter((k) => k !== 'profile');
 const OUTCOME_FIELDS = ['leadId', 'outcome', 'occurredAt', 'reason', 'note', 'rep'];
 const PROFILE_FIELDS = Object.keys(profileSchema.shape);
@@ -98,7 +118,8 @@ export function knownFields(kind: ImportKind): string[] {
 
 /** The row shape a kind's header names. */
 const shapeName = (kind: ImportKind) => ({ leads: 'LeadInput', events: 'LeadEvent', outcomes: 'LeadOutcome' })[kind];
-const fieldHint = (kind: ImportKind) => `use one of ${knownFields(kind).join(', ')}${kind === 'outcomes' ? '' : ' or profile.<name>'}`;
+const fieldHint = (kind: ImportKind) =>
+  `use one of ${knownFields(kind).join(', ')}${kind === 'outcomes' ? '' : ' or profile.<name>'}`;
 
 /** Normalises a target field name: known fields case-insensitively, `profile.x` for custom attributes. Undefined if not a field. */
 export function resolveField(kind: ImportKind, name: string): string | undefined {
@@ -128,7 +149,8 @@ export function parseMapSpecs(kind: ImportKind, specs: readonly string[] = []): 
   for (const spec of specs) {
     const [column, target] = splitSpec(spec, '--map', "'Their Column=field'", 'last');
     const field = resolveField(kind, target);
-    if (!field) throw new ImportSetupError(`--map "${spec}": "${target}" is not a ${shapeName(kind)} field; ${fieldHint(kind)}`);
+    if (!field)
+      throw new ImportSetupError(`--map "${spec}": "${target}" is not a ${shapeName(kind)} field; ${fieldHint(kind)}`);
     if (out.has(column)) throw new ImportSetupError(`--map: column "${column}" is mapped twice`);
     out.set(column, field);
   }
@@ -141,13 +163,18 @@ export function parseSetSpecs(kind: ImportKind, specs: readonly string[] = []): 
   for (const spec of specs) {
     const [name, value] = splitSpec(spec, '--set', 'field=value', 'first');
     const field = resolveField(kind, name);
-    if (!field) throw new ImportSetupError(`--set "${spec}": "${name}" is not a ${shapeName(kind)} field; ${fieldHint(kind)}`);
+    if (!field)
+      throw new ImportSetupError(`--set "${spec}": "${name}" is not a ${shapeName(kind)} field; ${fieldHint(kind)}`);
     out.set(field, value);
   }
   return out;
 }
 
-export interface ColumnPlan { index: number; column: string; field: string }
+export interface ColumnPlan {
+  index: number;
+  column: string;
+  field: string;
+}
 export interface Plan {
   kind: ImportKind;
   columns: ColumnPlan[];
@@ -168,7 +195,10 @@ export function planColumns(header: readonly string[], opts: ImportOptions): Pla
   const constants = parseSetSpecs(opts.kind, opts.set);
   const names = header.map((h) => h.trim());
   for (const column of map.keys()) {
-    if (!names.includes(column)) throw new ImportSetupError(`--map: the file has no column "${column}"; its columns are ${names.map((n) => `"${n}"`).join(', ')}`);
+    if (!names.includes(column))
+      throw new ImportSetupError(
+        `--map: the file has no column "${column}"; its columns are ${names.map((n) => `"${n}"`).join(', ')}`,
+      );
   }
   const columns: ColumnPlan[] = [];
   const ignored: string[] = [];
@@ -182,26 +212,46 @@ export function planColumns(header: readonly string[], opts: ImportOptions): Pla
       if (column) ignored.push(column);
       return;
     }
-    if (byField.has(field)) throw new ImportSetupError(`columns "${byField.get(field)}" and "${column}" both give ${field}; --map one of them elsewhere`);
+    if (byField.has(field))
+      throw new ImportSetupError(
+        `columns "${byField.get(field)}" and "${column}" both give ${field}; --map one of them elsewhere`,
+      );
     byField.set(field, column);
     columns.push({ index, column, field });
   });
   const have = (f: string) => byField.has(f) || constants.has(f);
-  if (!have('leadId')) throw new ImportSetupError(`no column gives leadId; name one "leadId" or --map 'Their Column=leadId'`);
-  if (opts.kind === 'events' && !have('type')) throw new ImportSetupError(`no column gives the event type; name one "type", --map 'Their Column=type', or give --type`);
-  if (opts.kind === 'outcomes' && !have('outcome')) throw new ImportSetupError(`no column gives the outcome; name one "outcome", --map 'Their Column=outcome', or --set outcome=won`);
+  if (!have('leadId'))
+    throw new ImportSetupError(`no column gives leadId; name one "leadId" or --map 'Their Column=leadId'`);
+  if (opts.kind === 'events' && !have('type'))
+    throw new ImportSetupError(
+      `no column gives the event type; name one "type", --map 'Their Column=type', or give --type`,
+    );
+  if (opts.kind === 'outcomes' && !have('outcome'))
+    throw new ImportSetupError(
+      `no column gives the outcome; name one "outcome", --map 'Their Column=outcome', or --set outcome=won`,
+    );
   if (opts.kind === 'leads' && !have('email') && !opts.emailTemplate) {
-    throw new ImportSetupError(`no column gives email (LeadInput requires one); --map 'Their Column=email', or --email-template '{leadId}@import.invalid' for placeholder addresses (those leads get no mail)`);
+    throw new ImportSetupError(
+      `no column gives email (LeadInput requires one); --map 'Their Column=email', or --email-template '{leadId}@import.invalid' for placeholder addresses (those leads get no mail)`,
+    );
   }
   if (opts.emailTemplate) checkTemplate(opts.emailTemplate);
   return {
-    kind: opts.kind, columns, ignored, constants, dateFormat: opts.dateFormat ?? 'iso', emailTemplate: opts.emailTemplate, knownTypes: opts.knownTypes,
-    width: names.length, now: opts.now ?? Date.now(),
+    kind: opts.kind,
+    columns,
+    ignored,
+    constants,
+    dateFormat: opts.dateFormat ?? 'iso',
+    emailTemplate: opts.emailTemplate,
+    knownTypes: opts.knownTypes,
+    width: names.length,
+    now: opts.now ?? Date.now(),
   };
 }
 
 function checkTemplate(t: string) {
-  if (!/\{[A-Za-z_.]+\}/.test(t)) throw new ImportSetupError(`--email-template "${t}" must use a placeholder such as {leadId}`);
+  if (!/\{[A-Za-z_.]+\}/.test(t))
+    throw new ImportSetupError(`--email-template "${t}" must use a placeholder such as {leadId}`);
 }
 
 // ---- coercion ------------------------------------------------------------------------------
@@ -216,7 +266,8 @@ export function parseDate(raw: string, format: DateFormat = 'iso'): { value: str
     if (!m) return { error: `"${raw}" is not an ISO 8601 date (like 2024-05-01 or 2024-05-01T09:30:00Z)` };
     const [, y, mo, d, h = '00', mi = '00', sec = '00', frac = '', zone = 'Z'] = m;
     if (!validYmd(+y!, +mo!, +d!) || +h > 23 || +mi > 59 || +sec > 59) return { error: `"${raw}" is not a real date` };
-    const normalizedZone = zone.toUpperCase() === 'Z' ? 'Z' : zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone;
+    const normalizedZone =
+      zone.toUpperCase() === 'Z' ? 'Z' : zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone;
     const t = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${sec}${frac}${normalizedZone}`);
     if (Number.isNaN(t)) return { error: `"${raw}" is not a real date` };
     return { value: new Date(t).toISOString() };
@@ -242,7 +293,11 @@ const TRUE = ['true', 'yes', 'y', '1'];
 const FALSE = ['false', 'no', 'n', '0'];
 
 /** One cell (already trimmed, non-empty) as the value its field wants, or an error message. */
-export function coerceValue(field: string, raw: string, dateFormat: DateFormat = 'iso'): { value: unknown } | { error: string } {
+export function coerceValue(
+  field: string,
+  raw: string,
+  dateFormat: DateFormat = 'iso',
+): { value: unknown } | { error: string } {
   const base = field.replace(/^profile\./, '');
   if (base === 'companySize') {
     const cleaned = raw.replace(/[\s,_]/g, '');
@@ -276,7 +331,9 @@ function has(target: Record<string, unknown>, kind: ImportKind, field: string): 
   if (field === 'consent.email') return (target.consent as { email?: unknown } | undefined)?.email !== undefined;
   if (field.startsWith('profile.')) {
     const name = field.slice('profile.'.length);
-    return kind === 'leads' ? target[name] !== undefined : (target.profile as Record<string, unknown> | undefined)?.[name] !== undefined;
+    return kind === 'leads'
+      ? target[name] !== undefined
+      : (target.profile as Record<string, unknown> | undefined)?.[name] !== undefined;
   }
   return target[field] !== undefined;
 }
@@ -285,8 +342,11 @@ function has(target: Record<string, unknown>, kind: ImportKind, field: string): 
 export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (v && typeof v === 'object') {
-    return `{${Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v);
 }
@@ -294,13 +354,17 @@ export function canonicalJson(v: unknown): string {
 /** The deterministic id of an event row without one: a hash of lead id, type, occurredAt and the rest of its content. */
 export function eventIdFor(ev: Record<string, unknown>): string {
   const { leadId, type, occurredAt, eventId: _ignored, ...rest } = ev;
-  const h = createHash('sha256').update(canonicalJson([leadId ?? null, type ?? null, occurredAt ?? null, rest])).digest('hex');
+  const h = createHash('sha256')
+    .update(canonicalJson([leadId ?? null, type ?? null, occurredAt ?? null, rest]))
+    .digest('hex');
   return `csv-${h.slice(0, 32)}`;
 }
 
 function fillTemplate(template: string, row: Record<string, unknown>): string {
   return template.replace(/\{([A-Za-z_.]+)\}/g, (_, name: string) => {
-    const v = name.includes('.') ? name.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], row) : row[name];
+    const v = name.includes('.')
+      ? name.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], row)
+      : row[name];
     // Only characters an address's local part may hold.
     return String(v ?? '').replace(/[^A-Za-z0-9._+-]/g, '_');
   });
@@ -308,17 +372,22 @@ function fillTemplate(template: string, row: Record<string, unknown>): string {
 
 export type RowResult =
   | {
-    kind: 'ok'; line: number; value: Record<string, unknown>; key: string; leadId: string;
-    /** The imported history or outcome for the `history` signal (leads with history fields; every outcome). */
-    fact?: ImportedFact;
-    /** Leads: the funnel stages (mql .. customer) the history takes the lead to, for the ledger to show. */
-    stages?: Stage[];
-  }
+      kind: 'ok';
+      line: number;
+      value: Record<string, unknown>;
+      key: string;
+      leadId: string;
+      /** The imported history or outcome for the `history` signal (leads with history fields; every outcome). */
+      fact?: ImportedFact;
+      /** Leads: the funnel stages (mql .. customer) the history takes the lead to, for the ledger to show. */
+      stages?: Stage[];
+    }
   | { kind: 'bad'; line: number; issues: FieldIssue[] }
   | { kind: 'empty'; line: number };
 
 const hash = (v: unknown) => createHash('sha256').update(canonicalJson(v)).digest('hex');
-const columnIn = (columnOf: Map<string, string>, field: string) => (columnOf.has(field) ? { column: columnOf.get(field)! } : {});
+const columnIn = (columnOf: Map<string, string>, field: string) =>
+  columnOf.has(field) ? { column: columnOf.get(field)! } : {};
 
 /** One data row through mapping, coercion, constants, defaults and validation. */
 export function processRow(plan: Plan, cells: readonly string[], line: number): RowResult {
@@ -348,12 +417,19 @@ export function processRow(plan: Plan, cells: readonly string[], line: number): 
     }
   }
   if (plan.kind === 'outcomes') return outcomeRow(plan, value, columnOf, issues, line);
-  if (plan.kind === 'leads' && value.email === undefined && plan.emailTemplate && !columnOf.has('email') && typeof value.leadId === 'string') {
+  if (
+    plan.kind === 'leads' &&
+    value.email === undefined &&
+    plan.emailTemplate &&
+    !columnOf.has('email') &&
+    typeof value.leadId === 'string'
+  ) {
     value.email = fillTemplate(plan.emailTemplate, value).toLowerCase();
     // A made-up address is never mailed.
     if ((value.consent as { email?: unknown } | undefined)?.email === undefined) value.consent = { email: false };
   }
-  if (plan.kind === 'events' && value.eventId === undefined && !columnOf.has('eventId')) value.eventId = eventIdFor(value);
+  if (plan.kind === 'events' && value.eventId === undefined && !columnOf.has('eventId'))
+    value.eventId = eventIdFor(value);
   // The history fields leave the row before it is validated as a LeadInput (whose catch-all would keep them as profile fields).
   const history = plan.kind === 'leads' ? takeHistory(plan, value, columnOf, issues) : undefined;
 
@@ -367,8 +443,18 @@ export function processRow(plan: Plan, cells: readonly string[], line: number): 
       issues.push({ field: i.path, ...(column ? { column } : {}), message: i.message });
     }
   }
-  if (plan.kind === 'events' && plan.knownTypes && typeof value.type === 'string' && !plan.knownTypes.includes(value.type) && !issues.some((i) => i.field === 'type')) {
-    issues.push({ field: 'type', ...(columnOf.has('type') ? { column: columnOf.get('type') } : {}), message: `unknown event type "${value.type}"; known: ${plan.knownTypes.join(', ')}` });
+  if (
+    plan.kind === 'events' &&
+    plan.knownTypes &&
+    typeof value.type === 'string' &&
+    !plan.knownTypes.includes(value.type) &&
+    !issues.some((i) => i.field === 'type')
+  ) {
+    issues.push({
+      field: 'type',
+      ...(columnOf.has('type') ? { column: columnOf.get('type') } : {}),
+      message: `unknown event type "${value.type}"; known: ${plan.knownTypes.join(', ')}`,
+    });
   }
   if (issues.length || !parsed.success) return { kind: 'bad', line, issues };
   const data = parsed.data as Record<string, unknown>;
@@ -392,8 +478,12 @@ const future = (iso: string) => `${iso} is in the future: an imported history is
  * future, dates in funnel order and none beyond the stage (importedSteps). Undefined when the row
  * has none.
  */
-function takeHistory(plan: Plan, value: Record<string, unknown>, columnOf: Map<string, string>, issues: FieldIssue[]):
-  { fields: Partial<Record<HistoryField, string>>; stages: Stage[] } | undefined {
+function takeHistory(
+  plan: Plan,
+  value: Record<string, unknown>,
+  columnOf: Map<string, string>,
+  issues: FieldIssue[],
+): { fields: Partial<Record<HistoryField, string>>; stages: Stage[] } | undefined {
   const fields: Partial<Record<HistoryField, string>> = {};
   for (const f of HISTORY_FIELDS) {
     if (value[f] !== undefined) fields[f] = String(value[f]);
@@ -408,7 +498,11 @@ function takeHistory(plan: Plan, value: Record<string, unknown>, columnOf: Map<s
     const stage = fields.stage.toLowerCase();
     if ((STAGES as readonly string[]).includes(stage)) h.stage = fields.stage = stage as Stage;
     else {
-      issues.push({ field: 'stage', ...columnIn(columnOf, 'stage'), message: `unknown stage "${fields.stage}"; one of ${STAGES.join(', ')}` });
+      issues.push({
+        field: 'stage',
+        ...columnIn(columnOf, 'stage'),
+        message: `unknown stage "${fields.stage}"; one of ${STAGES.join(', ')}`,
+      });
       bad = true;
     }
   }
@@ -432,29 +526,47 @@ function takeHistory(plan: Plan, value: Record<string, unknown>, columnOf: Map<s
 }
 
 /** An outcome row: `{ leadId, outcome, occurredAt?, reason?, note?, rep? }` and its `history` fact. */
-function outcomeRow(plan: Plan, value: Record<string, unknown>, columnOf: Map<string, string>, issues: FieldIssue[], line: number): RowResult {
+function outcomeRow(
+  plan: Plan,
+  value: Record<string, unknown>,
+  columnOf: Map<string, string>,
+  issues: FieldIssue[],
+  line: number,
+): RowResult {
   const issue = (field: string, message: string) => {
     if (!issues.some((i) => i.field === field)) issues.push({ field, ...columnIn(columnOf, field), message });
   };
   const id = leadIdSchema.safeParse(value.leadId);
-  if (!id.success) issue('leadId', value.leadId === undefined ? 'missing: every row needs the lead it is about' : id.error.issues[0]!.message);
+  if (!id.success)
+    issue(
+      'leadId',
+      value.leadId === undefined ? 'missing: every row needs the lead it is about' : id.error.issues[0]!.message,
+    );
   const outcome = typeof value.outcome === 'string' ? value.outcome.toLowerCase() : undefined;
   if (!outcome || !(OUTCOMES as readonly string[]).includes(outcome)) {
-    issue('outcome', outcome === undefined ? `missing; one of ${OUTCOMES.join(', ')}` : `unknown outcome "${String(value.outcome)}"; one of ${OUTCOMES.join(', ')}`);
+    issue(
+      'outcome',
+      outcome === undefined
+        ? `missing; one of ${OUTCOMES.join(', ')}`
+        : `unknown outcome "${String(value.outcome)}"; one of ${OUTCOMES.join(', ')}`,
+    );
   }
   const text = (field: 'reason' | 'note' | 'rep', max: number) => {
     const v = value[field];
     if (v === undefined) return undefined;
     const s = String(v);
     if (s.length > max) issue(field, `at most ${max} characters, got ${s.length}`);
-    else if (CONTROL_CHARS.test(s)) issue(field, 'must not contain control characters (CR, LF, NUL, tab, bidi overrides ...)');
+    else if (CONTROL_CHARS.test(s))
+      issue(field, 'must not contain control characters (CR, LF, NUL, tab, bidi overrides ...)');
     return s;
   };
   let reason = text('reason', 200);
   if (outcome === 'rejected') {
     const r = reason?.toLowerCase();
-    if (r === undefined) issue('reason', `a rejection needs a reason: one of ${REJECT_REASONS.join(', ')} (--set reason=other for all)`);
-    else if (!(REJECT_REASONS as readonly string[]).includes(r)) issue('reason', `unknown reject reason "${reason}"; one of ${REJECT_REASONS.join(', ')}`);
+    if (r === undefined)
+      issue('reason', `a rejection needs a reason: one of ${REJECT_REASONS.join(', ')} (--set reason=other for all)`);
+    else if (!(REJECT_REASONS as readonly string[]).includes(r))
+      issue('reason', `unknown reject reason "${reason}"; one of ${REJECT_REASONS.join(', ')}`);
     else reason = r;
   }
   const note = text('note', 2000);
@@ -466,8 +578,12 @@ function outcomeRow(plan: Plan, value: Record<string, unknown>, columnOf: Map<st
   // Dated by the file, or at the import; the id hangs on what the file says, so a re-import is the same fact.
   const importId = importIdFor('outcome', [leadId, outcome, given ?? null]);
   const fact = {
-    importId, outcome: outcome as ImportedOutcomeName, occurredAt: given ?? new Date(plan.now).toISOString(),
-    ...(reason !== undefined ? { reason } : {}), ...(note !== undefined ? { note } : {}), ...(rep !== undefined ? { rep } : {}),
+    importId,
+    outcome: outcome as ImportedOutcomeName,
+    occurredAt: given ?? new Date(plan.now).toISOString(),
+    ...(reason !== undefined ? { reason } : {}),
+    ...(note !== undefined ? { note } : {}),
+    ...(rep !== undefined ? { rep } : {}),
   };
   const { importId: _id, ...row } = fact;
   return { kind: 'ok', line, value: { leadId, ...row }, key: importId, leadId, fact };
@@ -479,15 +595,23 @@ export function describeBadRow(b: BadRow): string {
 
 // ---- streaming ---------------------------------------------------------------------------------
 
-export interface CsvRow { line: number; cells: string[] }
+export interface CsvRow {
+  line: number;
+  cells: string[];
+}
 
 /** The records of a CSV stream with the line each starts on (1-based; the header is line 1). */
 export async function* readCsv(input: Readable): AsyncGenerator<CsvRow> {
-  const parser = input.pipe(parse({ info: true, relax_column_count: true, skip_empty_lines: true, bom: true, relax_quotes: false }));
+  const parser = input.pipe(
+    parse({ info: true, relax_column_count: true, skip_empty_lines: true, bom: true, relax_quotes: false }),
+  );
   input.on('error', (err) => parser.destroy(err));
   let lastLine = 0;
   let lastEmpty = 0;
-  for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number; empty_lines: number } }>) {
+  for await (const item of parser as AsyncIterable<{
+    record: string[];
+    info: { lines: number; empty_lines: number };
+  }>) {
     const start = lastLine + 1 + (item.info.empty_lines - lastEmpty);
     lastLine = item.info.lines;
     lastEmpty = item.info.empty_lines;
@@ -500,7 +624,8 @@ async function* readCsvOrFail(input: Readable, file: string, summary: ImportSumm
   try {
     yield* readCsv(input);
   } catch (err) {
-    if ((err as { code?: string }).code?.startsWith('CSV_')) throw new ImportFatalError(`${file}: ${(err as Error).message}`, summary, { cause: err });
+    if ((err as { code?: string }).code?.startsWith('CSV_'))
+      throw new ImportFatalError(`${file}: ${(err as Error).message}`, summary, { cause: err });
     if ((err as { code?: string }).code === 'ENOENT') throw new ImportSetupError(`${file}: no such file`);
     throw err;
   }
@@ -509,7 +634,12 @@ async function* readCsvOrFail(input: Readable, file: string, summary: ImportSumm
 /** `unchanged`: the ledger already shows the row (an existing lead for leads, so it counts as updated too); nothing was sent. */
 export type SendResult = 'created' | 'updated' | 'sent' | 'unchanged';
 /** What runImport hands to `send` beside the row's value. */
-export interface SentRow { line: number; leadId: string; fact?: ImportedFact; stages?: Stage[] }
+export interface SentRow {
+  line: number;
+  leadId: string;
+  fact?: ImportedFact;
+  stages?: Stage[];
+}
 
 export interface ImportSummary {
   kind: ImportKind;
@@ -553,7 +683,11 @@ export interface RunImportOptions extends ImportOptions {
 }
 
 export class ImportFatalError extends Error {
-  constructor(message: string, readonly summary: ImportSummary, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly summary: ImportSummary,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'ImportFatalError';
   }
@@ -567,8 +701,21 @@ export class ImportFatalError extends Error {
  */
 export async function runImport(o: RunImportOptions): Promise<ImportSummary> {
   const summary: ImportSummary = {
-    kind: o.kind, file: o.file, dryRun: !!o.dryRun, rowsRead: 0, imported: 0, created: 0, updated: 0, unchanged: 0, bad: 0, skipped: 0,
-    skippedReasons: { empty: 0, duplicate: 0 }, ignoredColumns: [], columns: [], badRows: [], elapsedMs: 0,
+    kind: o.kind,
+    file: o.file,
+    dryRun: !!o.dryRun,
+    rowsRead: 0,
+    imported: 0,
+    created: 0,
+    updated: 0,
+    unchanged: 0,
+    bad: 0,
+    skipped: 0,
+    skippedReasons: { empty: 0, duplicate: 0 },
+    ignoredColumns: [],
+    columns: [],
+    badRows: [],
+    elapsedMs: 0,
   };
   const started = performance.now();
   const keep = o.keepBadRows ?? 1000;
@@ -588,7 +735,8 @@ export async function runImport(o: RunImportOptions): Promise<ImportSummary> {
   const seen = new Set<string>();
   let fatal: unknown;
   let plan: Plan | undefined;
-  const progress = () => o.onProgress?.({ rowsRead: summary.rowsRead, bytesRead, imported: summary.imported, bad: summary.bad });
+  const progress = () =>
+    o.onProgress?.({ rowsRead: summary.rowsRead, bytesRead, imported: summary.imported, bad: summary.bad });
 
   try {
     for await (const row of readCsvOrFail(input, o.file, summary)) {
@@ -617,28 +765,40 @@ export async function runImport(o: RunImportOptions): Promise<ImportSummary> {
         } else {
           const send = o.send;
           const prev = chains.get(r.leadId);
-          const p: Promise<void> = (prev ?? Promise.resolve()).then(async () => {
-            if (fatal) return;
-            try {
-              const res = await send(r.value, { line: r.line, leadId: r.leadId, ...(r.fact ? { fact: r.fact } : {}), ...(r.stages ? { stages: r.stages } : {}) });
-              summary.imported++;
-              if (res === 'created') summary.created++;
-              if (res === 'updated' || (res === 'unchanged' && o.kind === 'leads')) summary.updated++;
-              if (res === 'unchanged') summary.unchanged++;
-            } catch (err) {
-              const status = (err as { status?: number }).status;
-              if (typeof status === 'number' && status >= 400 && status < 500) {
-                const issues = (err as { issues?: { path: string; message: string }[] }).issues;
-                bad({ line: r.line, issues: issues?.length ? issues.map((i) => ({ field: i.path, message: i.message })) : [{ field: '(row)', message: (err as Error).message }] });
-              } else {
-                fatal ??= err;
+          const p: Promise<void> = (prev ?? Promise.resolve())
+            .then(async () => {
+              if (fatal) return;
+              try {
+                const res = await send(r.value, {
+                  line: r.line,
+                  leadId: r.leadId,
+                  ...(r.fact ? { fact: r.fact } : {}),
+                  ...(r.stages ? { stages: r.stages } : {}),
+                });
+                summary.imported++;
+                if (res === 'created') summary.created++;
+                if (res === 'updated' || (res === 'unchanged' && o.kind === 'leads')) summary.updated++;
+                if (res === 'unchanged') summary.unchanged++;
+              } catch (err) {
+                const status = (err as { status?: number }).status;
+                if (typeof status === 'number' && status >= 400 && status < 500) {
+                  const issues = (err as { issues?: { path: string; message: string }[] }).issues;
+                  bad({
+                    line: r.line,
+                    issues: issues?.length
+                      ? issues.map((i) => ({ field: i.path, message: i.message }))
+                      : [{ field: '(row)', message: (err as Error).message }],
+                  });
+                } else {
+                  fatal ??= err;
+                }
               }
-            }
-          }).finally(() => {
-            inflight.delete(p);
-            if (chains.get(r.leadId) === p) chains.delete(r.leadId);
-            progress();
-          });
+            })
+            .finally(() => {
+              inflight.delete(p);
+              if (chains.get(r.leadId) === p) chains.delete(r.leadId);
+              progress();
+            });
           chains.set(r.leadId, p);
           inflight.add(p);
           while (inflight.size >= concurrency) await Promise.race(inflight);
@@ -654,7 +814,9 @@ export async function runImport(o: RunImportOptions): Promise<ImportSummary> {
   progress();
   summary.elapsedMs = Math.round(performance.now() - started);
   if (fatal) {
-    throw new ImportFatalError(`import stopped: ${(fatal as Error)?.message ?? String(fatal)}`, summary, { cause: fatal });
+    throw new ImportFatalError(`import stopped: ${(fatal as Error)?.message ?? String(fatal)}`, summary, {
+      cause: fatal,
+    });
   }
   return summary;
 }
@@ -663,18 +825,32 @@ export async function runImport(o: RunImportOptions): Promise<ImportSummary> {
 export function formatSummary(s: ImportSummary): string {
   const lines = [
     `${s.dryRun ? 'dry run (nothing sent): ' : ''}${s.file}: ${s.rowsRead} rows read, ${s.imported} ${s.dryRun ? 'valid' : 'imported'}` +
-      (s.kind === 'leads' && !s.dryRun ? ` (${s.created} new, ${s.updated} updated${s.unchanged ? `; ${s.unchanged} already so in the ledger, not sent` : ''})` : '') +
+      (s.kind === 'leads' && !s.dryRun
+        ? ` (${s.created} new, ${s.updated} updated${s.unchanged ? `; ${s.unchanged} already so in the ledger, not sent` : ''})`
+        : '') +
       (s.kind !== 'leads' && s.unchanged ? ` (${s.unchanged} already in the ledger, not sent)` : '') +
       `, ${s.bad} bad, ${s.skipped} skipped` +
-      (s.skipped ? ` (${[s.skippedReasons.empty ? `${s.skippedReasons.empty} empty` : '', s.skippedReasons.duplicate ? `${s.skippedReasons.duplicate} duplicate rows` : ''].filter(Boolean).join(', ')})` : ''),
+      (s.skipped
+        ? ` (${[s.skippedReasons.empty ? `${s.skippedReasons.empty} empty` : '', s.skippedReasons.duplicate ? `${s.skippedReasons.duplicate} duplicate rows` : ''].filter(Boolean).join(', ')})`
+        : ''),
     `columns: ${s.columns.map((c) => (c.column === c.field ? c.field : `${c.column} -> ${c.field}`)).join(', ') || '(none)'}`,
   ];
-  if (!s.dryRun && s.elapsedMs > 0 && s.rowsRead) lines.push(`read and sent in ${(s.elapsedMs / 1000).toFixed(1)} s (${Math.round(s.rowsRead / (s.elapsedMs / 1000))} rows/s)`);
+  if (!s.dryRun && s.elapsedMs > 0 && s.rowsRead)
+    lines.push(
+      `read and sent in ${(s.elapsedMs / 1000).toFixed(1)} s (${Math.round(s.rowsRead / (s.elapsedMs / 1000))} rows/s)`,
+    );
   if (s.ledger && s.ledger.recorded + s.ledger.pending > 0) {
-    lines.push(`in the ledger: ${s.ledger.recorded} of ${s.ledger.recorded + s.ledger.pending} ${s.kind}` +
-      (s.ledger.pending ? `; ${s.ledger.pending} not yet after waiting ${(s.ledger.waitedMs / 1000).toFixed(1)} s` : ` (${(s.ledger.waitedMs / 1000).toFixed(1)} s after the last send)`));
+    lines.push(
+      `in the ledger: ${s.ledger.recorded} of ${s.ledger.recorded + s.ledger.pending} ${s.kind}` +
+        (s.ledger.pending
+          ? `; ${s.ledger.pending} not yet after waiting ${(s.ledger.waitedMs / 1000).toFixed(1)} s`
+          : ` (${(s.ledger.waitedMs / 1000).toFixed(1)} s after the last send)`),
+    );
   }
-  if (s.ignoredColumns.length) lines.push(`ignored columns (not a ${shapeName(s.kind)} field; --map them to use them): ${s.ignoredColumns.join(', ')}`);
+  if (s.ignoredColumns.length)
+    lines.push(
+      `ignored columns (not a ${shapeName(s.kind)} field; --map them to use them): ${s.ignoredColumns.join(', ')}`,
+    );
   return lines.join('\n');
 }
 
@@ -697,7 +873,9 @@ export interface WaitForLedgerOptions<T> {
  * them. Gives up when nothing new showed for `stallMs` (no worker running, say): the signals are
  * delivered all the same and are applied once a worker runs.
  */
-export async function waitForLedger<T>(o: WaitForLedgerOptions<T>): Promise<{ recorded: number; pending: T[]; waitedMs: number }> {
+export async function waitForLedger<T>(
+  o: WaitForLedgerOptions<T>,
+): Promise<{ recorded: number; pending: T[]; waitedMs: number }> {
   const started = performance.now();
   const size = o.batchSize ?? 1000;
   let pending = [...o.items];

@@ -28,28 +28,42 @@ export { formatFunnel } from './commands/funnel.js';
 
 /** The commands, in the order `leadctl --help` lists them. */
 const COMMANDS = [
-  addCreateCommand, addEventCommand, addOutcomeCommand, addShowCommand, addListCommand, addWedgedCommand,
-  addFunnelCommand, addImportCommand,
+  addCreateCommand,
+  addEventCommand,
+  addOutcomeCommand,
+  addShowCommand,
+  addListCommand,
+  addWedgedCommand,
+  addFunnelCommand,
+  addImportCommand,
 ];
 
 export function buildProgram(
-  io: Io = defaultIo, setExit: (code: number) => void = (c) => (process.exitCode = c),
+  io: Io = defaultIo,
+  setExit: (code: number) => void = (c) => (process.exitCode = c),
 ): Command {
   const program = new Command('leadctl');
   const env = (flags: string, description: string, variable: string) => new Option(flags, description).env(variable);
   program
-    .description('Operate the lead nurture engine on Temporal: create leads, send events, record sales outcomes, '
-      + 'inspect, import CSV.')
+    .description(
+      'Operate the lead nurture engine on Temporal: create leads, send events, record sales outcomes, ' +
+        'inspect, import CSV.',
+    )
     .addOption(env('--address <host:port>', 'Temporal frontend', 'TEMPORAL_ADDRESS').default('localhost:7233'))
     .addOption(env('--namespace <ns>', 'Temporal namespace', 'TEMPORAL_NAMESPACE').default('default'))
-    .addOption(env('--task-queue <queue>', 'task queue of the lead workers', 'TEMPORAL_TASK_QUEUE')
-      .default('lead-nurture'))
-    .addOption(env('--config <file>', 'engine config (event types, campaigns); default ./config/default.yaml',
-      'LEAD_CONFIG'))
+    .addOption(
+      env('--task-queue <queue>', 'task queue of the lead workers', 'TEMPORAL_TASK_QUEUE').default('lead-nurture'),
+    )
+    .addOption(
+      env('--config <file>', 'engine config (event types, campaigns); default ./config/default.yaml', 'LEAD_CONFIG'),
+    )
     .option('--json', 'machine-readable output (errors as JSON on stderr)')
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', '\nExit codes: 0 done; 2 input refused (bad field, unknown type, wrong stage, unknown lead) '
-      + 'or some import rows bad; 1 other errors.')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 done; 2 input refused (bad field, unknown type, wrong stage, unknown lead) ' +
+        'or some import rows bad; 1 other errors.',
+    )
     .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) })
     .exitOverride();
 

@@ -17,10 +17,18 @@ import { LeadLedger } from '../ledger/ledger.js';
 import { ImportFatalError, ImportSetupError, parseDate } from './import.js';
 
 export interface GlobalOptions {
-  address: string; namespace: string; taskQueue: string; config?: string; json?: boolean;
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  config?: string;
+  json?: boolean;
 }
 
-export interface Io { out: (s: string) => void; err: (s: string) => void; stderrIsTTY: boolean }
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  stderrIsTTY: boolean;
+}
 export const defaultIo: Io = {
   out: (s) => void process.stdout.write(`${s}\n`),
   err: (s) => void process.stderr.write(`${s}\n`),
@@ -65,7 +73,9 @@ export class Context {
     const config = this.config().config;
     this.connection = Connection.lazy({ address: this.g.address, connectTimeout: '5s' });
     const client = new Client({
-      connection: this.connection, namespace: this.g.namespace, dataConverter: dataConverter(payloadKeysForTools()),
+      connection: this.connection,
+      namespace: this.g.namespace,
+      dataConverter: dataConverter(payloadKeysForTools()),
     });
     return (this.svc = new LeadService(client, this.g.taskQueue, config));
   }
@@ -113,7 +123,10 @@ export type Action = <A extends unknown[]>(
 ) => (...args: A) => Promise<void>;
 
 /** What a command module gets to register its command: where to print and how to wrap its action. */
-export interface Cli { io: Io; action: Action }
+export interface Cli {
+  io: Io;
+  action: Action;
+}
 
 export function makeAction(io: Io, setExit: (code: number) => void): Action {
   return <A extends unknown[]>(fn: (ctx: Context, json: boolean, ...args: A) => Promise<number | void>) =>
@@ -147,8 +160,12 @@ export function report(err: unknown, json: boolean, io: Io): number {
     }
     return 2;
   }
-  const message = err instanceof ConfigError || err instanceof ImportSetupError || err instanceof ImportFatalError
-    ? err.message : err instanceof Error ? err.message : String(err);
+  const message =
+    err instanceof ConfigError || err instanceof ImportSetupError || err instanceof ImportFatalError
+      ? err.message
+      : err instanceof Error
+        ? err.message
+        : String(err);
   if (json) io.err(JSON.stringify({ error: { code: err instanceof ConfigError ? 'bad_config' : 'error', message } }));
   else io.err(`error: ${message}`);
   if (settings().leadctlDebug && err instanceof Error) io.err(err.stack ?? '');

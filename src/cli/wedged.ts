@@ -38,8 +38,14 @@ export async function wedgedLeads(client: Client, limit = 100): Promise<WedgedLe
     const seconds = Number(p?.originalScheduledTime?.seconds ?? 0);
     const { failure, resetEventId } = await firstFailure(client, w.workflowId, w.runId);
     out.push({
-      leadId: leadIdOfWorkflowId(w.workflowId), workflowId: w.workflowId, runId: w.runId, problems,
-      attempts: p?.attempt ?? undefined, since: seconds ? new Date(seconds * 1000).toISOString() : undefined, failure, resetEventId,
+      leadId: leadIdOfWorkflowId(w.workflowId),
+      workflowId: w.workflowId,
+      runId: w.runId,
+      problems,
+      attempts: p?.attempt ?? undefined,
+      since: seconds ? new Date(seconds * 1000).toISOString() : undefined,
+      failure,
+      resetEventId,
       reset: `temporal workflow reset --workflow-id ${w.workflowId} --run-id ${w.runId} ${resetEventId ? `--event-id ${resetEventId}` : '--type LastWorkflowTask'} --reason 'workflow task failing (leadctl wedged)'`,
     });
   }
@@ -51,7 +57,11 @@ export async function wedgedLeads(client: Client, limit = 100): Promise<WedgedLe
  * the last WorkflowTaskCompleted before N: the task that issued the mismatching command. A reset
  * there keeps the history before that task and runs it again under the current code.
  */
-async function firstFailure(client: Client, workflowId: string, runId: string): Promise<{ failure?: string; resetEventId?: number }> {
+async function firstFailure(
+  client: Client,
+  workflowId: string,
+  runId: string,
+): Promise<{ failure?: string; resetEventId?: number }> {
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   const events = history.events ?? [];
   const failed = events.find((e) => e.workflowTaskFailedEventAttributes);

@@ -34,7 +34,8 @@ const isArray = (x: unknown, each: (y: unknown) => boolean) => Array.isArray(x) 
 export function carriedProblem(raw: unknown): string | undefined {
   if (!isObject(raw)) return 'not an object';
   const v = raw.v ?? CARRIED_VERSION;
-  if (v !== CARRIED_VERSION) return `version ${String(v)}, and this worker reads version ${CARRIED_VERSION} (a newer worker wrote it)`;
+  if (v !== CARRIED_VERSION)
+    return `version ${String(v)}, and this worker reads version ${CARRIED_VERSION} (a newer worker wrote it)`;
   const c = raw.core;
   if (!isObject(c)) return 'core: not an object';
   if (typeof c.leadId !== 'string' || !c.leadId) return 'core.leadId: not a lead id';
@@ -44,10 +45,14 @@ export function carriedProblem(raw: unknown): string | undefined {
     if (typeof c[k] !== 'number' || !Number.isFinite(c[k])) return `core.${k}: not a number`;
   }
   for (const k of ['profile', 'engagement', 'nurture'] as const) if (!isObject(c[k])) return `core.${k}: not an object`;
-  for (const k of ['sentAt', 'transitions', 'scoreLog'] as const) if (!Array.isArray(c[k])) return `core.${k}: not a list`;
+  for (const k of ['sentAt', 'transitions', 'scoreLog'] as const)
+    if (!Array.isArray(c[k])) return `core.${k}: not a list`;
   if (typeof c.configVersion !== 'string') return 'core.configVersion: not a string';
   if (!isArray(raw.recentEventIds, (x) => typeof x === 'string')) return 'recentEventIds: not a list of strings';
-  if (raw.inbox !== undefined && !isArray(raw.inbox, (f) => isObject(f) && ['event', 'profile', 'imported'].includes(f.kind as string))) {
+  if (
+    raw.inbox !== undefined &&
+    !isArray(raw.inbox, (f) => isObject(f) && ['event', 'profile', 'imported'].includes(f.kind as string))
+  ) {
     return 'inbox: not a list of facts';
   }
   return undefined;

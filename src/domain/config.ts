@@ -9,7 +9,12 @@ import { parseDuration } from './duration.js';
 import { BUILTIN_EVENT_TYPES } from './event-types.js';
 import { STAGES } from './stages.js';
 import {
-  EVENT_TYPE_RE, EVENT_TYPE_RULE, isTimeZone, TEMPLATE_ID_RE, TEMPLATE_ID_RULE, TIME_ZONE_RULE,
+  EVENT_TYPE_RE,
+  EVENT_TYPE_RULE,
+  isTimeZone,
+  TEMPLATE_ID_RE,
+  TEMPLATE_ID_RULE,
+  TIME_ZONE_RULE,
 } from './syntax.js';
 
 // zod/mini loads no messages by default; English ones, as every entry point reports them (as in lead.ts).
@@ -43,26 +48,33 @@ const scalar = z.union([z.string(), z.number(), z.boolean()]);
 const nonEmpty = <T extends z.ZodMiniType>(item: T) => z.array(item).check(z.minLength(1));
 
 /** One rule over a profile field. Exactly one kind of test per rule. */
-const ruleSchema = z.strictObject({
-  field: fieldName,
-  in: opt(nonEmpty(scalar)),
-  notIn: opt(nonEmpty(scalar)),
-  pattern: opt(z.string().check(z.minLength(1), z.refine(isRegExp, 'must be a valid regular expression'))),
-  domain: opt(nonEmpty(z.string().check(z.minLength(1)))),
-  min: opt(z.number()),
-  max: opt(z.number()),
-  exists: opt(z.boolean()),
-}).check(z.superRefine((rule, ctx) => {
-  const tests = (['in', 'notIn', 'pattern', 'domain', 'exists'] as const).filter((k) => rule[k] !== undefined);
-  const hasRange = rule.min !== undefined || rule.max !== undefined;
-  if (tests.length + (hasRange ? 1 : 0) !== 1) {
-    const message = 'a rule needs exactly one of in, notIn, pattern, domain, exists or min/max';
-    ctx.addIssue({ code: 'custom', message });
-  }
-  if (rule.min !== undefined && rule.max !== undefined && rule.min > rule.max) {
-    ctx.addIssue({ code: 'custom', path: ['min'], message: 'min is greater than max' });
-  }
-}, { when: isObject }));
+const ruleSchema = z
+  .strictObject({
+    field: fieldName,
+    in: opt(nonEmpty(scalar)),
+    notIn: opt(nonEmpty(scalar)),
+    pattern: opt(z.string().check(z.minLength(1), z.refine(isRegExp, 'must be a valid regular expression'))),
+    domain: opt(nonEmpty(z.string().check(z.minLength(1)))),
+    min: opt(z.number()),
+    max: opt(z.number()),
+    exists: opt(z.boolean()),
+  })
+  .check(
+    z.superRefine(
+      (rule, ctx) => {
+        const tests = (['in', 'notIn', 'pattern', 'domain', 'exists'] as const).filter((k) => rule[k] !== undefined);
+        const hasRange = rule.min !== undefined || rule.max !== undefined;
+        if (tests.length + (hasRange ? 1 : 0) !== 1) {
+          const message = 'a rule needs exactly one of in, notIn, pattern, domain, exists or min/max';
+          ctx.addIssue({ code: 'custom', message });
+        }
+        if (rule.min !== undefined && rule.max !== undefined && rule.min > rule.max) {
+          ctx.addIssue({ code: 'custom', path: ['min'], message: 'min is greater than max' });
+        }
+      },
+      { when: isObject },
+    ),
+  );
 export type Rule = z.infer<typeof ruleSchema>;
 
 /**
@@ -115,87 +127,116 @@ const routingRuleSchema = z.strictObject({
 
 const timeZone = z.string().check(z.refine(isTimeZone, TIME_ZONE_RULE));
 
-const thresholdsSchema = z.strictObject({
-  mql: wholeNumber(),
-  sql: wholeNumber(),
-  minFit: z._default(wholeNumber(), 0),
-}).check(z.refine((t) => typeof t.sql !== 'number' || typeof t.mql !== 'number' || t.sql >= t.mql, {
-  message: 'sql threshold must not be below the mql threshold', path: ['sql'], when: isObject,
-}));
+const thresholdsSchema = z
+  .strictObject({
+    mql: wholeNumber(),
+    sql: wholeNumber(),
+    minFit: z._default(wholeNumber(), 0),
+  })
+  .check(
+    z.refine((t) => typeof t.sql !== 'number' || typeof t.mql !== 'number' || t.sql >= t.mql, {
+      message: 'sql threshold must not be below the mql threshold',
+      path: ['sql'],
+      when: isObject,
+    }),
+  );
 
-const behaviorsSchema = z.record(z.string().check(z.regex(EVENT_TYPE_RE, EVENT_TYPE_RULE)), behaviorSchema)
-  .check(z.superRefine((b, ctx) => {
-    for (const t of BUILTIN_EVENT_TYPES) {
-      const message = `${t} is a built-in event type (consent), not a behaviour`;
-      if (t in b) ctx.addIssue({ code: 'custom', path: [t], message });
-    }
-  }, { when: isObject }));
-
-const sendWindowSchema = z.strictObject({
-  days: z._default(nonEmpty(z.enum(WEEKDAYS)), ['mon', 'tue', 'wed', 'thu', 'fri']),
-  from: timeOfDay,
-  to: timeOfDay,
-}).check(z.refine((w) => typeof w.from !== 'string' || typeof w.to !== 'string' || w.from < w.to, {
-  message: 'from must be before to', path: ['to'], when: isObject,
-}));
-
-export const configSchema = z.strictObject({
-  scoring: z.strictObject({
-    thresholds: thresholdsSchema,
-    fit: z._default(z.array(fitRuleSchema), []),
-    disqualify: z._default(z.array(disqualifyRuleSchema), []),
-    behavior: behaviorsSchema,
-    decay: opt(z.strictObject({ halfLife: durationMs })),
-  }),
-  nurture: z._default(z.strictObject({ tracks: z._default(z.array(trackSchema), []) }), { tracks: [] }),
-  timeouts: z.strictObject({
-    mqlStaleAfter: durationMs,
-    salesAcceptWithin: durationMs,
-    salesEscalations: z._default(wholeNumber().check(z.gte(0), z.lte(20)), 0),
-    dormantAfter: durationMs,
-  }),
-  routing: z.array(routingRuleSchema).check(z.minLength(1, 'at least one routing rule (a catch-all) is needed')),
-  email: z.strictObject({
-    from: z.string().check(z.minLength(3)),
-    templates: z._default(z.string(), 'templates/'),
-    sendWindow: opt(sendWindowSchema),
-    defaultTimezone: z._default(timeZone, 'UTC'),
-    frequencyCap: opt(z.strictObject({
-      perDay: opt(wholeNumber().check(z.positive())),
-      perWeek: opt(wholeNumber().check(z.positive())),
-    })),
-  }),
-  campaigns: z._default(z.record(z.string(), z.strictObject({ cost: z.number().check(z.gte(0)) })), {}),
-}).check(z.superRefine((cfg, ctx) => {
-  // Runs on partly invalid input too (see isObject), so it reads the fields defensively.
-  const tracks: unknown[] = Array.isArray(cfg.nurture?.tracks) ? cfg.nurture.tracks : [];
-  const ids = new Set<string>();
-  const stagesSeen = new Map<string, string>();
-  tracks.forEach((track, i) => {
-    const t = (typeof track === 'object' && track !== null ? track : {}) as { id?: unknown; for?: unknown };
-    if (typeof t.id !== 'string') return;
-    if (ids.has(t.id)) {
-      ctx.addIssue({ code: 'custom', path: ['nurture', 'tracks', i, 'id'], message: `duplicate track id ${t.id}` });
-    }
-    ids.add(t.id);
-    if (!Array.isArray(t.for)) return;
-    t.for.forEach((stage: unknown, j) => {
-      if (typeof stage !== 'string') return;
-      const other = stagesSeen.get(stage);
-      if (other) {
-        const message = `stage ${stage} is already nurtured by track ${other}`;
-        ctx.addIssue({ code: 'custom', path: ['nurture', 'tracks', i, 'for', j], message });
+const behaviorsSchema = z.record(z.string().check(z.regex(EVENT_TYPE_RE, EVENT_TYPE_RULE)), behaviorSchema).check(
+  z.superRefine(
+    (b, ctx) => {
+      for (const t of BUILTIN_EVENT_TYPES) {
+        const message = `${t} is a built-in event type (consent), not a behaviour`;
+        if (t in b) ctx.addIssue({ code: 'custom', path: [t], message });
       }
-      stagesSeen.set(stage, t.id as string);
-    });
-  });
-  const routing: unknown[] = Array.isArray(cfg.routing) ? cfg.routing : [];
-  const last = routing[routing.length - 1] as { when?: unknown } | undefined;
-  if (typeof last === 'object' && last !== null && last.when !== undefined) {
-    const message = 'the last routing rule must have no `when` (a catch-all)';
-    ctx.addIssue({ code: 'custom', path: ['routing', routing.length - 1], message });
-  }
-}, { when: isObject }));
+    },
+    { when: isObject },
+  ),
+);
+
+const sendWindowSchema = z
+  .strictObject({
+    days: z._default(nonEmpty(z.enum(WEEKDAYS)), ['mon', 'tue', 'wed', 'thu', 'fri']),
+    from: timeOfDay,
+    to: timeOfDay,
+  })
+  .check(
+    z.refine((w) => typeof w.from !== 'string' || typeof w.to !== 'string' || w.from < w.to, {
+      message: 'from must be before to',
+      path: ['to'],
+      when: isObject,
+    }),
+  );
+
+export const configSchema = z
+  .strictObject({
+    scoring: z.strictObject({
+      thresholds: thresholdsSchema,
+      fit: z._default(z.array(fitRuleSchema), []),
+      disqualify: z._default(z.array(disqualifyRuleSchema), []),
+      behavior: behaviorsSchema,
+      decay: opt(z.strictObject({ halfLife: durationMs })),
+    }),
+    nurture: z._default(z.strictObject({ tracks: z._default(z.array(trackSchema), []) }), { tracks: [] }),
+    timeouts: z.strictObject({
+      mqlStaleAfter: durationMs,
+      salesAcceptWithin: durationMs,
+      salesEscalations: z._default(wholeNumber().check(z.gte(0), z.lte(20)), 0),
+      dormantAfter: durationMs,
+    }),
+    routing: z.array(routingRuleSchema).check(z.minLength(1, 'at least one routing rule (a catch-all) is needed')),
+    email: z.strictObject({
+      from: z.string().check(z.minLength(3)),
+      templates: z._default(z.string(), 'templates/'),
+      sendWindow: opt(sendWindowSchema),
+      defaultTimezone: z._default(timeZone, 'UTC'),
+      frequencyCap: opt(
+        z.strictObject({
+          perDay: opt(wholeNumber().check(z.positive())),
+          perWeek: opt(wholeNumber().check(z.positive())),
+        }),
+      ),
+    }),
+    campaigns: z._default(z.record(z.string(), z.strictObject({ cost: z.number().check(z.gte(0)) })), {}),
+  })
+  .check(
+    z.superRefine(
+      (cfg, ctx) => {
+        // Runs on partly invalid input too (see isObject), so it reads the fields defensively.
+        const tracks: unknown[] = Array.isArray(cfg.nurture?.tracks) ? cfg.nurture.tracks : [];
+        const ids = new Set<string>();
+        const stagesSeen = new Map<string, string>();
+        tracks.forEach((track, i) => {
+          const t = (typeof track === 'object' && track !== null ? track : {}) as { id?: unknown; for?: unknown };
+          if (typeof t.id !== 'string') return;
+          if (ids.has(t.id)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['nurture', 'tracks', i, 'id'],
+              message: `duplicate track id ${t.id}`,
+            });
+          }
+          ids.add(t.id);
+          if (!Array.isArray(t.for)) return;
+          t.for.forEach((stage: unknown, j) => {
+            if (typeof stage !== 'string') return;
+            const other = stagesSeen.get(stage);
+            if (other) {
+              const message = `stage ${stage} is already nurtured by track ${other}`;
+              ctx.addIssue({ code: 'custom', path: ['nurture', 'tracks', i, 'for', j], message });
+            }
+            stagesSeen.set(stage, t.id as string);
+          });
+        });
+        const routing: unknown[] = Array.isArray(cfg.routing) ? cfg.routing : [];
+        const last = routing[routing.length - 1] as { when?: unknown } | undefined;
+        if (typeof last === 'object' && last !== null && last.when !== undefined) {
+          const message = 'the last routing rule must have no `when` (a catch-all)';
+          ctx.addIssue({ code: 'custom', path: ['routing', routing.length - 1], message });
+        }
+      },
+      { when: isObject },
+    ),
+  );
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

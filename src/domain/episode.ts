@@ -3,7 +3,10 @@
  * handoff mail's sales links carry it (`m`), so a link decides only the handoff it came in.
  * Written by the handoff activity, read by the API's sales links: one format, here.
  */
-export interface Episode { sqlAt: string; escalation: number }
+export interface Episode {
+  sqlAt: string;
+  escalation: number;
+}
 
 /** `<becameSqlAt>:<escalation>` ('sql' for a lead with no sql date). */
 export function formatEpisode(becameSqlAt: string | undefined, escalation: number): string {

@@ -30,27 +30,39 @@ type PathStage = keyof typeof STAGE_DATE_FIELD;
 const PATH = Object.keys(STAGE_DATE_FIELD) as PathStage[];
 
 export type ImportedHistory = { stage?: Stage } & Partial<Record<(typeof STAGE_DATE_FIELD)[PathStage], number>>;
-export interface ImportedStep { at: number; from: Stage; to: Stage; reason: typeof IMPORTED }
+export interface ImportedStep {
+  at: number;
+  from: Stage;
+  to: Stage;
+  reason: typeof IMPORTED;
+}
 
 /**
  * The transitions an imported history implies, or the problems with it (`{ field, message }`, as
  * the import reports them by line). `now` dates a stage given without a date of its own (after
  * every dated step).
  */
-export function importedSteps(h: ImportedHistory, now: number): { steps: ImportedStep[] } | { problems: { field: string; message: string }[] } {
+export function importedSteps(
+  h: ImportedHistory,
+  now: number,
+): { steps: ImportedStep[] } | { problems: { field: string; message: string }[] } {
   const dated = PATH.filter((s) => h[STAGE_DATE_FIELD[s]] !== undefined);
   const problems: { field: string; message: string }[] = [];
   for (let i = 1; i < dated.length; i++) {
     const [a, b] = [dated[i - 1]!, dated[i]!];
     if (h[STAGE_DATE_FIELD[b]]! < h[STAGE_DATE_FIELD[a]]!) {
-      problems.push({ field: STAGE_DATE_FIELD[b], message: `is before ${STAGE_DATE_FIELD[a]}: a lead reaches ${b} after ${a}` });
+      problems.push({
+        field: STAGE_DATE_FIELD[b],
+        message: `is before ${STAGE_DATE_FIELD[a]}: a lead reaches ${b} after ${a}`,
+      });
     }
   }
   const target: Stage = h.stage ?? dated.at(-1) ?? 'lead';
   const onPath = (PATH as Stage[]).includes(target);
   if (onPath) {
     const beyond = dated.filter((s) => PATH.indexOf(s) > PATH.indexOf(target as PathStage));
-    for (const s of beyond) problems.push({ field: STAGE_DATE_FIELD[s], message: `dates ${s}, beyond the lead's stage ${target}` });
+    for (const s of beyond)
+      problems.push({ field: STAGE_DATE_FIELD[s], message: `dates ${s}, beyond the lead's stage ${target}` });
   }
   if (problems.length) return { problems };
 
@@ -67,23 +79,40 @@ export function importedSteps(h: ImportedHistory, now: number): { steps: Importe
   return { steps };
 }
 
-export interface ImportedOutcome { outcome: 'accepted' | 'rejected' | 'won' | 'lost'; reason?: string; at: number }
+export interface ImportedOutcome {
+  outcome: 'accepted' | 'rejected' | 'won' | 'lost';
+  reason?: string;
+  at: number;
+}
 
 /** The stage an imported outcome takes a lead to, or why it cannot apply. */
-export function importedOutcomeStage(o: ImportedOutcome, lead: { stage: Stage; becameMqlAt?: number; createdAt: number }): { to: Stage } | { problem: string } {
+export function importedOutcomeStage(
+  o: ImportedOutcome,
+  lead: { stage: Stage; becameMqlAt?: number; createdAt: number },
+): { to: Stage } | { problem: string } {
   const since = lead.becameMqlAt ?? lead.createdAt;
   if (o.at < since) {
-    return { problem: `is dated ${new Date(o.at).toISOString()}, before the lead's ${lead.becameMqlAt !== undefined ? 'MQL date' : 'creation'} ${new Date(since).toISOString()}` };
+    return {
+      problem: `is dated ${new Date(o.at).toISOString()}, before the lead's ${lead.becameMqlAt !== undefined ? 'MQL date' : 'creation'} ${new Date(since).toISOString()}`,
+    };
   }
-  const to: Stage = o.outcome === 'won' ? 'customer'
-    : o.outcome === 'accepted' ? 'opportunity'
-    : o.outcome === 'rejected' && (o.reason === 'bad_fit' || o.reason === 'duplicate') ? 'disqualified'
-    : 'recycled';
+  const to: Stage =
+    o.outcome === 'won'
+      ? 'customer'
+      : o.outcome === 'accepted'
+        ? 'opportunity'
+        : o.outcome === 'rejected' && (o.reason === 'bad_fit' || o.reason === 'duplicate')
+          ? 'disqualified'
+          : 'recycled';
   return { to };
 }
 
 /** What applying an imported fact did: the new core, the outcome to record, or why nothing happened. */
-export interface AppliedImport { core: LeadCore; outcome?: ImportedOutcome & { note?: string; rep?: string }; problem?: string }
+export interface AppliedImport {
+  core: LeadCore;
+  outcome?: ImportedOutcome & { note?: string; rep?: string };
+  problem?: string;
+}
 
 /** How far along the funnel path a stage is; off the path (lead, recycled, dormant) is the start. */
 const RANK: Partial<Record<Stage, number>> = { mql: 1, sql: 2, opportunity: 3, customer: 4 };
@@ -115,8 +144,17 @@ export function applyImported(core: LeadCore, fact: ImportedFact, config: Config
     const r = importedOutcomeStage(o, core);
     if ('problem' in r) return { core, problem: `outcome ${fact.outcome} ${r.problem}` };
     // The reason is `imported` alone (CONTRACT.md); the note and rep go with the outcome's ledger row.
-    const next = transition({ ...core, ...(r.to === 'disqualified' ? { disqualifiedBySales: true } : {}) }, r.to, IMPORTED, o.at, config);
-    return { core: next, outcome: { ...o, ...(fact.note ? { note: fact.note } : {}), ...(fact.rep ? { rep: fact.rep } : {}) } };
+    const next = transition(
+      { ...core, ...(r.to === 'disqualified' ? { disqualifiedBySales: true } : {}) },
+      r.to,
+      IMPORTED,
+      o.at,
+      config,
+    );
+    return {
+      core: next,
+      outcome: { ...o, ...(fact.note ? { note: fact.note } : {}), ...(fact.rep ? { rep: fact.rep } : {}) },
+    };
   }
   const h: ImportedHistory = {
     ...(fact.stage ? { stage: fact.stage } : {}),

@@ -19,7 +19,9 @@ z.config(en());
 export { OUTCOME_STAGE, type Stage, STAGES, TERMINAL_STAGES } from './stages.js';
 
 export const LEAD_ID_RE = /^[A-Za-z0-9._:@+-]{1,128}$/;
-export const leadIdSchema = z.string().check(z.regex(LEAD_ID_RE, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ + -'));
+export const leadIdSchema = z
+  .string()
+  .check(z.regex(LEAD_ID_RE, 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ + -'));
 /** Each lead's workflow id is `lead-<leadId>` (CONTRACT.md): built and read here only. */
 const WORKFLOW_ID_PREFIX = 'lead-';
 export const workflowIdFor = (leadId: string) => `${WORKFLOW_ID_PREFIX}${leadId}`;
@@ -36,7 +38,10 @@ const isoDate = z.iso.datetime({ offset: true });
  * nobody asked to change, and two senders' "same" value would differ from what each sent).
  * Leading and trailing whitespace (a stray newline at the end of a CSV cell) is trimmed first.
  */
-const noControls = z.refine<string>((v) => !CONTROL_CHARS.test(v), 'must not contain control characters (CR, LF, NUL, tab, bidi overrides ...)');
+const noControls = z.refine<string>(
+  (v) => !CONTROL_CHARS.test(v),
+  'must not contain control characters (CR, LF, NUL, tab, bidi overrides ...)',
+);
 const text = (max = 200) => z.string().check(z.trim(), z.minLength(1), z.maxLength(max), noControls);
 const opt = z.optional;
 const email = z.email().check(z.maxLength(320));
@@ -44,30 +49,40 @@ const email = z.email().check(z.maxLength(320));
 export { CONTROL_CHARS, PROFILE_LIMITS, profileLimitProblem, profileWithinLimits } from './limits.js';
 
 /** Fails the parse with the bound's reason; `pick` chooses which keys of the value are profile fields. */
-const withinLimits = <T extends Record<string, unknown>>(pick: (v: T) => Record<string, unknown> = (v) => v) => z.superRefine<T>((v, ctx) => {
-  const profile = pick(v);
-  const problem = profileLimitProblem(profile);
-  if (problem) ctx.issues.push({ code: 'custom', message: problem, input: v });
-  // Field names are text too: they reach templates, pages and leadctl like the values.
-  for (const key of Object.keys(profile)) {
-    if (!key.length || key.length > 100 || CONTROL_CHARS.test(key)) ctx.issues.push({ code: 'custom', path: [key], message: 'a field name must be 1-100 characters without control characters', input: key });
-  }
-});
+const withinLimits = <T extends Record<string, unknown>>(pick: (v: T) => Record<string, unknown> = (v) => v) =>
+  z.superRefine<T>((v, ctx) => {
+    const profile = pick(v);
+    const problem = profileLimitProblem(profile);
+    if (problem) ctx.issues.push({ code: 'custom', message: problem, input: v });
+    // Field names are text too: they reach templates, pages and leadctl like the values.
+    for (const key of Object.keys(profile)) {
+      if (!key.length || key.length > 100 || CONTROL_CHARS.test(key))
+        ctx.issues.push({
+          code: 'custom',
+          path: [key],
+          message: 'a field name must be 1-100 characters without control characters',
+          input: key,
+        });
+    }
+  });
 
 /** Profile fields that scoring, routing and templates read. Unknown fields are kept as given. */
-const profileObject = z.catchall(z.object({
-  email: opt(email),
-  firstName: opt(text(100)),
-  lastName: opt(text(100)),
-  company: opt(text()),
-  jobTitle: opt(text()),
-  seniority: opt(text(50)),
-  department: opt(text(100)),
-  industry: opt(text(100)),
-  companySize: opt(z.int().check(z.gte(0), z.lte(10_000_000))),
-  country: opt(z.string().check(z.regex(/^[A-Z]{2}$/, 'must be an ISO-3166 alpha-2 code like US or DE'))),
-  timezone: opt(z.string().check(z.maxLength(64), z.refine(isTimeZone, TIME_ZONE_RULE))),
-}), z.union([z.string().check(z.maxLength(1000), noControls), z.number(), z.boolean(), z.null()]));
+const profileObject = z.catchall(
+  z.object({
+    email: opt(email),
+    firstName: opt(text(100)),
+    lastName: opt(text(100)),
+    company: opt(text()),
+    jobTitle: opt(text()),
+    seniority: opt(text(50)),
+    department: opt(text(100)),
+    industry: opt(text(100)),
+    companySize: opt(z.int().check(z.gte(0), z.lte(10_000_000))),
+    country: opt(z.string().check(z.regex(/^[A-Z]{2}$/, 'must be an ISO-3166 alpha-2 code like US or DE'))),
+    timezone: opt(z.string().check(z.maxLength(64), z.refine(isTimeZone, TIME_ZONE_RULE))),
+  }),
+  z.union([z.string().check(z.maxLength(1000), noControls), z.number(), z.boolean(), z.null()]),
+);
 export const profileSchema = profileObject.check(withinLimits());
 export type Profile = z.infer<typeof profileSchema>;
 
@@ -79,7 +94,8 @@ const leadInputObject = z.extend(profileObject, {
   consent: opt(z.object({ email: z.boolean() })),
 });
 /** The keys of a LeadInput that are not profile fields (what upsertLead takes off before the profile signal). */
-const profileOf = ({ leadId: _l, campaign: _c, channel: _ch, consent: _co, ...profile }: Record<string, unknown>) => profile;
+const profileOf = ({ leadId: _l, campaign: _c, channel: _ch, consent: _co, ...profile }: Record<string, unknown>) =>
+  profile;
 export const leadInputSchema = leadInputObject.check(withinLimits(profileOf));
 export type LeadInput = z.infer<typeof leadInputSchema>;
 
@@ -106,7 +122,10 @@ export type LeadEvent = z.infer<typeof leadEventSchema>;
  * `importId` is its idempotency key, remembered like an event id: a second import changes nothing.
  */
 const stageDates = {
-  becameMqlAt: opt(isoDate), becameSqlAt: opt(isoDate), becameOpportunityAt: opt(isoDate), becameCustomerAt: opt(isoDate),
+  becameMqlAt: opt(isoDate),
+  becameSqlAt: opt(isoDate),
+  becameOpportunityAt: opt(isoDate),
+  becameCustomerAt: opt(isoDate),
 };
 // The outcome form first: the history form's keys are all optional, so it would match an outcome too.
 export const importedFactSchema = z.union([
@@ -168,21 +187,37 @@ export const leadStateSchema = z.object({
   transitions: z.array(transitionSchema).check(z.describe('the last 50, oldest first')),
   campaign: opt(z.string().check(z.describe('first touch'))),
   configVersion: z.string().check(z.describe('the config version the lead scores with')),
-  scoreLog: z.array(z.object({
-    at: instant, eventId: opt(z.string()), type: z.string(), points: z.number(), note: opt(z.string()),
-  })).check(z.describe('why the score moved, newest last (the last 20 changes)')),
+  scoreLog: z
+    .array(
+      z.object({
+        at: instant,
+        eventId: opt(z.string()),
+        type: z.string(),
+        points: z.number(),
+        note: opt(z.string()),
+      }),
+    )
+    .check(z.describe('why the score moved, newest last (the last 20 changes)')),
   escalations: count,
 });
 export type LeadState = z.infer<typeof leadStateSchema>;
 
 /** Formats zod issues as `{ path, message }` with a dotted path, the shape every entry point reports. */
-export function formatIssues(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }, prefix: (string | number)[] = []): { path: string; message: string }[] {
+export function formatIssues(
+  error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] },
+  prefix: (string | number)[] = [],
+): { path: string; message: string }[] {
   return error.issues.map((i) => ({
     path: [...prefix, ...i.path].map(String).join('.') || '(root)',
     message: i.message,
   }));
 }
 
-export function describeIssues(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }, prefix: (string | number)[] = []): string {
-  return formatIssues(error, prefix).map((i) => `${i.path}: ${i.message}`).join('; ');
+export function describeIssues(
+  error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] },
+  prefix: (string | number)[] = [],
+): string {
+  return formatIssues(error, prefix)
+    .map((i) => `${i.path}: ${i.message}`)
+    .join('; ');
 }

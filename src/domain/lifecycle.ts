@@ -11,7 +11,15 @@ import { BUILTIN_EVENT_TYPES, HARD_BOUNCE, UNSUBSCRIBE } from './event-types.js'
 import { profileLimitProblem } from './limits.js';
 import { OUTCOME_STAGE, type Stage, TERMINAL_STAGES } from './stages.js';
 import { nextSendSlot, pruneSent, timeZoneFor } from './schedule.js';
-import { addEngagement, disqualifiedBy, emptyEngagement, type Engagement, fitScore, rebase, scoreAt } from './scoring.js';
+import {
+  addEngagement,
+  disqualifiedBy,
+  emptyEngagement,
+  type Engagement,
+  fitScore,
+  rebase,
+  scoreAt,
+} from './scoring.js';
 
 const MAX_TRANSITIONS = 50;
 const MAX_SCORE_LOG = 20;
@@ -54,10 +62,24 @@ const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date
 export function newLead(input: LeadStart, config: Config, configVersion: string, now: number): LeadCore {
   const { leadId, campaign, channel, consent, ...profile } = input;
   const core: LeadCore = {
-    leadId, stage: 'lead', stageSince: now, profile, consent: consent?.email === false ? 'unsubscribed' : 'subscribed',
-    campaign, channel, createdAt: now, escalations: 0, recycleCount: 0, eventsProcessed: 0,
-    fit: fitScore(profile, config), engagement: emptyEngagement(now), nurture: { step: 0 }, sentAt: [],
-    transitions: [], scoreLog: [], configVersion,
+    leadId,
+    stage: 'lead',
+    stageSince: now,
+    profile,
+    consent: consent?.email === false ? 'unsubscribed' : 'subscribed',
+    campaign,
+    channel,
+    createdAt: now,
+    escalations: 0,
+    recycleCount: 0,
+    eventsProcessed: 0,
+    fit: fitScore(profile, config),
+    engagement: emptyEngagement(now),
+    nurture: { step: 0 },
+    sentAt: [],
+    transitions: [],
+    scoreLog: [],
+    configVersion,
   };
   return enrol(core, config, now);
 }
@@ -67,7 +89,13 @@ export function newLead(input: LeadStart, config: Config, configVersion: string,
  * closed run remembers), under the worker's config version, keeping what the start itself says (a
  * profile that came with the event that started it, a first campaign); else as a new lead.
  */
-export function startRun(carried: LeadCore | undefined, input: LeadStart, config: Config, configVersion: string, now: number): LeadCore {
+export function startRun(
+  carried: LeadCore | undefined,
+  input: LeadStart,
+  config: Config,
+  configVersion: string,
+  now: number,
+): LeadCore {
   if (!carried) return newLead(input, config, configVersion, now);
   let core: LeadCore = { ...carried, configVersion };
   const { leadId: _leadId, campaign, channel, consent: _consent, ...profile } = input;
@@ -115,16 +143,29 @@ export function logScore(core: LeadCore, entry: LeadCore['scoreLog'][number]): L
 export function transition(core: LeadCore, to: Stage, reason: string, now: number, config: Config): LeadCore {
   if (core.stage === to) return core;
   let next: LeadCore = {
-    ...core, stage: to, stageSince: now,
+    ...core,
+    stage: to,
+    stageSince: now,
     transitions: [...core.transitions, { at: now, from: core.stage, to, reason }].slice(-MAX_TRANSITIONS),
   };
   if (to === 'mql') next.becameMqlAt = now;
-  if (to === 'sql') next = { ...next, becameSqlAt: now, slaDeadline: now + config.timeouts.salesAcceptWithin, escalations: 0, handRaised: undefined };
+  if (to === 'sql')
+    next = {
+      ...next,
+      becameSqlAt: now,
+      slaDeadline: now + config.timeouts.salesAcceptWithin,
+      escalations: 0,
+      handRaised: undefined,
+    };
   if (to !== 'sql') next.slaDeadline = undefined;
   if (to === 'recycled') {
     // Sales or time said "not now": the lead earns its way back from zero engagement.
     next = {
-      ...next, recycleCount: next.recycleCount + 1, owner: undefined, routingRule: undefined, handRaised: undefined,
+      ...next,
+      recycleCount: next.recycleCount + 1,
+      owner: undefined,
+      routingRule: undefined,
+      handRaised: undefined,
       engagement: { ...emptyEngagement(now), resetAt: now },
     };
   }
@@ -143,7 +184,15 @@ export function isTerminal(core: LeadCore): boolean {
   return TERMINAL_STAGES.includes(core.stage);
 }
 
-export interface EventFact { eventId: string; type: string; occurredAt: number; campaign?: string; channel?: string; profile?: Profile; email?: string }
+export interface EventFact {
+  eventId: string;
+  type: string;
+  occurredAt: number;
+  campaign?: string;
+  channel?: string;
+  profile?: Profile;
+  email?: string;
+}
 
 /**
  * Whether the lead takes an event of this type under this config: the types it scores and the
@@ -162,11 +211,20 @@ export function applyEvent(core: LeadCore, ev: EventFact, config: Config, now: n
   if (!isKnownEventType(ev.type, config)) return core;
   const halfLife = config.scoring.decay?.halfLife;
   const occurredAt = Math.min(ev.occurredAt, now);
-  let next: LeadCore = { ...core, eventsProcessed: core.eventsProcessed + 1, campaign: core.campaign ?? ev.campaign, channel: core.channel ?? ev.channel };
-  if (ev.profile || ev.email) next = applyProfile(next, { ...ev.profile, ...(ev.email ? { email: ev.email } : {}) }, config, now);
+  let next: LeadCore = {
+    ...core,
+    eventsProcessed: core.eventsProcessed + 1,
+    campaign: core.campaign ?? ev.campaign,
+    channel: core.channel ?? ev.channel,
+  };
+  if (ev.profile || ev.email)
+    next = applyProfile(next, { ...ev.profile, ...(ev.email ? { email: ev.email } : {}) }, config, now);
   if (ev.type === UNSUBSCRIBE || ev.type === HARD_BOUNCE) {
     const consent: Consent = ev.type === UNSUBSCRIBE ? 'unsubscribed' : 'bounced';
-    return logScore({ ...next, consent: next.consent === 'bounced' ? 'bounced' : consent }, { at: occurredAt, eventId: ev.eventId, type: ev.type, points: 0, note: 'consent: no more nurture email' });
+    return logScore(
+      { ...next, consent: next.consent === 'bounced' ? 'bounced' : consent },
+      { at: occurredAt, eventId: ev.eventId, type: ev.type, points: 0, note: 'consent: no more nurture email' },
+    );
   }
   const behavior = config.scoring.behavior[ev.type]!;
   // A dormant lead that engages again comes back into the funnel, earning its way back from the
@@ -177,13 +235,29 @@ export function applyEvent(core: LeadCore, ev: EventFact, config: Config, now: n
     next = { ...next, engagement: { ...next.engagement, resetAt: Math.min(dormantSince, occurredAt) } };
   }
   const before = scoreAt(next.fit, next.engagement, now, config).total;
-  const { engagement, counted } = addEngagement(rebase(next.engagement, now, halfLife), { type: ev.type, eventId: ev.eventId, occurredAt }, behavior, halfLife);
+  const { engagement, counted } = addEngagement(
+    rebase(next.engagement, now, halfLife),
+    { type: ev.type, eventId: ev.eventId, occurredAt },
+    behavior,
+    halfLife,
+  );
   next = { ...next, engagement, lastEngagedAt: Math.max(next.lastEngagedAt ?? 0, occurredAt) };
   if (behavior.handRaiser && counted) next.handRaised = ev.type;
   const after = scoreAt(next.fit, next.engagement, now, config).total;
-  const note = counted ? (occurredAt < now ? `late event, decayed from ${new Date(occurredAt).toISOString()}` : undefined)
-    : engagement.resetAt !== undefined && occurredAt < engagement.resetAt ? 'before the last recycle: not counted' : `capped at ${behavior.maxPerDay}/day`;
-  return logScore(next, { at: occurredAt, eventId: ev.eventId, type: ev.type, points: counted ? after - before : 0, ...(note ? { note } : {}) });
+  const note = counted
+    ? occurredAt < now
+      ? `late event, decayed from ${new Date(occurredAt).toISOString()}`
+      : undefined
+    : engagement.resetAt !== undefined && occurredAt < engagement.resetAt
+      ? 'before the last recycle: not counted'
+      : `capped at ${behavior.maxPerDay}/day`;
+  return logScore(next, {
+    at: occurredAt,
+    eventId: ev.eventId,
+    type: ev.type,
+    points: counted ? after - before : 0,
+    ...(note ? { note } : {}),
+  });
 }
 
 /** Merges a partial profile and re-scores fit. */
@@ -191,17 +265,23 @@ export function applyProfile(core: LeadCore, patch: Profile, config: Config, now
   const profile = { ...core.profile, ...patch };
   // Each patch is within the bound (the schemas check it); the merge of many may not be: refuse it whole.
   const tooBig = profileLimitProblem(profile);
-  if (tooBig && Object.keys(patch).length) return logScore(core, { at: now, type: 'profile', points: 0, note: `profile change refused: ${tooBig}` });
+  if (tooBig && Object.keys(patch).length)
+    return logScore(core, { at: now, type: 'profile', points: 0, note: `profile change refused: ${tooBig}` });
   const fit = fitScore(profile, config);
   const next = { ...core, profile };
   if (fit === core.fit) return next;
-  return logScore({ ...next, fit }, { at: now, type: 'profile', points: fit - core.fit, note: `fit ${core.fit} -> ${fit}` });
+  return logScore(
+    { ...next, fit },
+    { at: now, type: 'profile', points: fit - core.fit, note: `fit ${core.fit} -> ${fit}` },
+  );
 }
 
 /** Whether an outcome fits the lead's stage; the update validator rejects it otherwise. */
 export function outcomeError(core: LeadCore, outcome: SalesOutcome): string | undefined {
   const stage = OUTCOME_STAGE[outcome.outcome];
-  return core.stage === stage ? undefined : `outcome ${outcome.outcome} needs stage ${stage}, but the lead is in ${core.stage}`;
+  return core.stage === stage
+    ? undefined
+    : `outcome ${outcome.outcome} needs stage ${stage}, but the lead is in ${core.stage}`;
 }
 
 export function applyOutcome(core: LeadCore, o: SalesOutcome, config: Config, now: number): LeadCore {
@@ -209,10 +289,22 @@ export function applyOutcome(core: LeadCore, o: SalesOutcome, config: Config, no
   const note = o.note ? `: ${o.note}` : '';
   switch (o.outcome) {
     case 'accepted':
-      return transition({ ...core, owner: o.rep ?? core.owner }, 'opportunity', `sales accepted${by}${note}`, now, config);
+      return transition(
+        { ...core, owner: o.rep ?? core.owner },
+        'opportunity',
+        `sales accepted${by}${note}`,
+        now,
+        config,
+      );
     case 'rejected':
       if (o.reason === 'bad_fit' || o.reason === 'duplicate') {
-        return transition({ ...core, disqualifiedBySales: true }, 'disqualified', `sales rejected (${o.reason})${by}${note}`, now, config);
+        return transition(
+          { ...core, disqualifiedBySales: true },
+          'disqualified',
+          `sales rejected (${o.reason})${by}${note}`,
+          now,
+          config,
+        );
       }
       return transition(core, 'recycled', `sales rejected (${o.reason})${by}${note}`, now, config);
     case 'won':
@@ -229,8 +321,13 @@ export type Effect =
 
 /** The routing rule (index) for a profile: the first whose `when` fields all match. */
 export function routingRuleFor(profile: Profile, config: Config): number {
-  const idx = config.routing.findIndex((r) => !r.when || Object.entries(r.when).every(([field, values]) =>
-    values.some((v) => String(v).toLowerCase() === String(profile[field] ?? '').toLowerCase())));
+  const idx = config.routing.findIndex(
+    (r) =>
+      !r.when ||
+      Object.entries(r.when).every(([field, values]) =>
+        values.some((v) => String(v).toLowerCase() === String(profile[field] ?? '').toLowerCase()),
+      ),
+  );
   return idx < 0 ? config.routing.length - 1 : idx;
 }
 
@@ -248,7 +345,12 @@ export function routingRuleFor(profile: Profile, config: Config): number {
  * first step with no delay (the welcome mail, `after: 0s`): it is due the moment the lead is
  * enrolled, whatever the clock, so it goes out in the iteration that enrolled the lead.
  */
-export function advance(core: LeadCore, config: Config, now: number, firedUntil = now): { core: LeadCore; effects: Effect[] } {
+export function advance(
+  core: LeadCore,
+  config: Config,
+  now: number,
+  firedUntil = now,
+): { core: LeadCore; effects: Effect[] } {
   let c = disqualifyRule(core, config, now);
   c = qualifyRule(c, config, now);
   c = staleMqlRule(c, config, now, firedUntil);
@@ -262,7 +364,8 @@ export function advance(core: LeadCore, config: Config, now: number, firedUntil 
 export function disqualifyRule(c: LeadCore, config: Config, now: number): LeadCore {
   const dq = disqualifiedBy(c.profile, config);
   if (dq && !isTerminal(c)) return transition(c, 'disqualified', `disqualify rule: ${dq}`, now, config);
-  if (!dq && c.stage === 'disqualified' && !c.disqualifiedBySales) return transition(c, 'lead', 'no disqualify rule matches any more', now, config);
+  if (!dq && c.stage === 'disqualified' && !c.disqualifiedBySales)
+    return transition(c, 'lead', 'no disqualify rule matches any more', now, config);
   return c;
 }
 
@@ -275,19 +378,40 @@ export function qualifyRule(lead: LeadCore, config: Config, now: number): LeadCo
   let c = lead;
   const score = () => scoreAt(c.fit, c.engagement, now, config).total;
   if ((c.stage === 'lead' || c.stage === 'recycled') && (c.handRaised || (score() >= th.mql && c.fit >= th.minFit))) {
-    c = transition(c, 'mql', c.handRaised ? `hand-raiser: ${c.handRaised}` : `score ${score()} >= mql ${th.mql} and fit ${c.fit} >= ${th.minFit}`, now, config);
+    c = transition(
+      c,
+      'mql',
+      c.handRaised
+        ? `hand-raiser: ${c.handRaised}`
+        : `score ${score()} >= mql ${th.mql} and fit ${c.fit} >= ${th.minFit}`,
+      now,
+      config,
+    );
   }
   if (c.stage === 'mql' && (c.handRaised || (score() >= th.sql && c.fit >= th.minFit))) {
-    c = transition(c, 'sql', c.handRaised ? `hand-raiser: ${c.handRaised}` : `score ${score()} >= sql ${th.sql}`, now, config);
+    c = transition(
+      c,
+      'sql',
+      c.handRaised ? `hand-raiser: ${c.handRaised}` : `score ${score()} >= sql ${th.sql}`,
+      now,
+      config,
+    );
   }
-  if (c.handRaised && c.stage !== 'lead' && c.stage !== 'recycled' && c.stage !== 'mql') c = { ...c, handRaised: undefined };
+  if (c.handRaised && c.stage !== 'lead' && c.stage !== 'recycled' && c.stage !== 'mql')
+    c = { ...c, handRaised: undefined };
   return c;
 }
 
 /** An mql with no engagement for timeouts.mqlStaleAfter is recycled (once its timer fired). */
 export function staleMqlRule(c: LeadCore, config: Config, now: number, firedUntil: number): LeadCore {
   if (c.stage !== 'mql' || firedUntil < mqlStaleAt(c, config)) return c;
-  return transition(c, 'recycled', `no engagement for ${formatDuration(config.timeouts.mqlStaleAfter)} as mql`, now, config);
+  return transition(
+    c,
+    'recycled',
+    `no engagement for ${formatDuration(config.timeouts.mqlStaleAfter)} as mql`,
+    now,
+    config,
+  );
 }
 
 /** A lead or recycled lead with no engagement for timeouts.dormantAfter goes dormant. */
@@ -301,25 +425,51 @@ export function dormancyRule(c: LeadCore, config: Config, now: number, firedUnti
  * who lets the SLA expire is escalated to the next owner of the rule, up to
  * timeouts.salesEscalations times, then the lead is recycled.
  */
-export function salesRule(lead: LeadCore, config: Config, now: number, firedUntil: number): { core: LeadCore; effects: Effect[] } {
+export function salesRule(
+  lead: LeadCore,
+  config: Config,
+  now: number,
+  firedUntil: number,
+): { core: LeadCore; effects: Effect[] } {
   const t = config.timeouts;
   const c = lead;
   if (c.stage !== 'sql') return { core: c, effects: [] };
   if (c.owner === undefined && c.routingRule === undefined) {
     const rule = routingRuleFor(c.profile, config);
-    return { core: { ...c, routingRule: rule }, effects: [{ kind: 'assignOwner', rule, owners: config.routing[rule]!.owners }] };
+    return {
+      core: { ...c, routingRule: rule },
+      effects: [{ kind: 'assignOwner', rule, owners: config.routing[rule]!.owners }],
+    };
   }
-  if (c.owner === undefined || c.slaDeadline === undefined || firedUntil < c.slaDeadline) return { core: c, effects: [] };
+  if (c.owner === undefined || c.slaDeadline === undefined || firedUntil < c.slaDeadline)
+    return { core: c, effects: [] };
   const owners = config.routing[c.routingRule ?? routingRuleFor(c.profile, config)]!.owners;
   if (c.escalations < t.salesEscalations) {
     const owner = owners[(owners.indexOf(c.owner) + 1) % owners.length]!;
     const next: LeadCore = {
-      ...c, owner, escalations: c.escalations + 1, slaDeadline: now + t.salesAcceptWithin,
-      transitions: [...c.transitions, { at: now, from: 'sql' as Stage, to: 'sql' as Stage, reason: `SLA expired; escalated from ${c.owner} to ${owner}` }].slice(-MAX_TRANSITIONS),
+      ...c,
+      owner,
+      escalations: c.escalations + 1,
+      slaDeadline: now + t.salesAcceptWithin,
+      transitions: [
+        ...c.transitions,
+        {
+          at: now,
+          from: 'sql' as Stage,
+          to: 'sql' as Stage,
+          reason: `SLA expired; escalated from ${c.owner} to ${owner}`,
+        },
+      ].slice(-MAX_TRANSITIONS),
     };
     return { core: next, effects: [{ kind: 'handoff', owner, escalation: next.escalations }] };
   }
-  const recycled = transition(c, 'recycled', `sales SLA of ${formatDuration(t.salesAcceptWithin)} expired ${t.salesEscalations ? `after ${t.salesEscalations} escalation(s)` : ''}`.trim(), now, config);
+  const recycled = transition(
+    c,
+    'recycled',
+    `sales SLA of ${formatDuration(t.salesAcceptWithin)} expired ${t.salesEscalations ? `after ${t.salesEscalations} escalation(s)` : ''}`.trim(),
+    now,
+    config,
+  );
   return { core: recycled, effects: [] };
 }
 
@@ -333,7 +483,11 @@ export function assignOwner(core: LeadCore, owner: string): { core: LeadCore; ef
  * asked): taken only if the lead is still in that episode with no owner (it may have been accepted,
  * recycled or re-entered sql meanwhile); undefined otherwise.
  */
-export function ownerPicked(core: LeadCore, owner: string, pickedFor: number | undefined): { core: LeadCore; effect: Effect } | undefined {
+export function ownerPicked(
+  core: LeadCore,
+  owner: string,
+  pickedFor: number | undefined,
+): { core: LeadCore; effect: Effect } | undefined {
   if (core.stage !== 'sql' || core.becameSqlAt !== pickedFor || core.owner !== undefined) return undefined;
   return assignOwner(core, owner);
 }
@@ -354,10 +508,14 @@ export function summaryOf(core: LeadCore, config: Config, now: number): string {
     `**${core.stage}** · score ${score.total} (fit ${score.fit}, engagement ${score.engagement})`,
     core.owner ? `owner ${core.owner}` : undefined,
     core.slaDeadline !== undefined ? `SLA until ${iso(core.slaDeadline)}` : undefined,
-    n.track ? `nurture ${n.track} step ${n.step}${n.nextStepAt !== undefined ? ` next ${iso(n.nextStepAt)}` : ''}` : undefined,
+    n.track
+      ? `nurture ${n.track} step ${n.step}${n.nextStepAt !== undefined ? ` next ${iso(n.nextStepAt)}` : ''}`
+      : undefined,
     `consent ${core.consent}`,
     `${core.eventsProcessed} events`,
-  ].filter(Boolean).join(' · ');
+  ]
+    .filter(Boolean)
+    .join(' · ');
 }
 
 function trackOf(core: LeadCore, config: Config): Track | undefined {
@@ -367,10 +525,16 @@ function trackOf(core: LeadCore, config: Config): Track | undefined {
 const mailable = (c: LeadCore) => c.consent === 'subscribed' && typeof c.profile.email === 'string';
 
 /** Advances the nurture track: skips, defers to the send window or cap, or emits one send. */
-function dueNurture(core: LeadCore, config: Config, now: number, firedUntil = now): { core: LeadCore; effect?: Effect } {
+function dueNurture(
+  core: LeadCore,
+  config: Config,
+  now: number,
+  firedUntil = now,
+): { core: LeadCore; effect?: Effect } {
   const track = trackOf(core, config);
   const n = core.nurture;
-  if (!track || n.nextStepAt === undefined || !(firedUntil >= n.nextStepAt || dueAtEnrolment(track, n))) return { core };
+  if (!track || n.nextStepAt === undefined || !(firedUntil >= n.nextStepAt || dueAtEnrolment(track, n)))
+    return { core };
   // Not mailable (no address yet, or no consent): the step stays due; nextWake ignores it, and it
   // goes out as soon as an address arrives.
   if (!mailable(core)) return { core };
@@ -378,10 +542,27 @@ function dueNurture(core: LeadCore, config: Config, now: number, firedUntil = no
   if (!step) return { core: { ...core, nurture: { ...n, nextStepAt: undefined } } };
   const nextAfter = (c: LeadCore, stepIdx: number): LeadCore['nurture'] => {
     const following = track.steps[stepIdx + 1];
-    return { track: track.id, step: stepIdx + 1, lastStepAt: now, nextStepAt: following ? now + following.after : undefined };
+    return {
+      track: track.id,
+      step: stepIdx + 1,
+      lastStepAt: now,
+      nextStepAt: following ? now + following.after : undefined,
+    };
   };
-  if (step.skipIfEngagedWithin !== undefined && core.lastEngagedAt !== undefined && core.lastEngagedAt >= now - step.skipIfEngagedWithin) {
-    const skipped = logScore({ ...core, nurture: nextAfter(core, n.step) }, { at: now, type: 'nurture', points: 0, note: `skipped ${track.id} step ${n.step + 1} (${step.template}): engaged recently` });
+  if (
+    step.skipIfEngagedWithin !== undefined &&
+    core.lastEngagedAt !== undefined &&
+    core.lastEngagedAt >= now - step.skipIfEngagedWithin
+  ) {
+    const skipped = logScore(
+      { ...core, nurture: nextAfter(core, n.step) },
+      {
+        at: now,
+        type: 'nurture',
+        points: 0,
+        note: `skipped ${track.id} step ${n.step + 1} (${step.template}): engaged recently`,
+      },
+    );
     return dueNurture(skipped, config, now, firedUntil);
   }
   const sentAt = pruneSent(core.sentAt, now);

@@ -23,7 +23,10 @@ function utf8Length(s: string): number {
     const c = s.charCodeAt(i);
     if (c < 0x80) n += 1;
     else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) { n += 4; i++; } else n += 3;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4;
+      i++;
+    } else n += 3;
   }
   return n;
 }
@@ -31,11 +34,14 @@ function utf8Length(s: string): number {
 /** Why a profile is over the bound (a sentence), or undefined when it is within it. Pure, deterministic. */
 export function profileLimitProblem(profile: Record<string, unknown>): string | undefined {
   const fields = Object.keys(profile).length;
-  if (fields > PROFILE_LIMITS.fields) return `a profile holds at most ${PROFILE_LIMITS.fields} fields, this one has ${fields}`;
+  if (fields > PROFILE_LIMITS.fields)
+    return `a profile holds at most ${PROFILE_LIMITS.fields} fields, this one has ${fields}`;
   const bytes = utf8Length(JSON.stringify(profile));
-  if (bytes > PROFILE_LIMITS.bytes) return `a profile holds at most ${PROFILE_LIMITS.bytes} bytes of JSON, this one has ${bytes}`;
+  if (bytes > PROFILE_LIMITS.bytes)
+    return `a profile holds at most ${PROFILE_LIMITS.bytes} bytes of JSON, this one has ${bytes}`;
   return undefined;
 }
 
 /** The one bound check: the API (through the schemas below) and the workflow's applyProfile call it. */
-export const profileWithinLimits = (profile: Record<string, unknown>): boolean => profileLimitProblem(profile) === undefined;
+export const profileWithinLimits = (profile: Record<string, unknown>): boolean =>
+  profileLimitProblem(profile) === undefined;

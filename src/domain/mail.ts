@@ -21,15 +21,42 @@ export const MAIL_TRANSITIONS_MAX = 10;
 export const MAIL_SCORE_LOG_MAX = 10;
 
 /** The fields the templates and headers read first; a template may also read an extra field that fits the bound. */
-const NAMED_FIELDS = ['email', 'firstName', 'lastName', 'company', 'jobTitle', 'seniority', 'department', 'industry', 'companySize', 'country', 'timezone'] as const;
+const NAMED_FIELDS = [
+  'email',
+  'firstName',
+  'lastName',
+  'company',
+  'jobTitle',
+  'seniority',
+  'department',
+  'industry',
+  'companySize',
+  'country',
+  'timezone',
+] as const;
 
 /**
  * The `lead` in a mail template's scope (the same names as LeadState, so templates read
  * `lead.score.total`, `lead.slaDeadline`, `lead.transitions`, `lead.scoreLog` as before).
  * `recycleCount` and `becameSqlAt` are part of the Message-IDs: they are copied unchanged.
  */
-export type MailLead = Pick<LeadState, 'leadId' | 'stage' | 'score' | 'owner' | 'profile' | 'consent' | 'campaign' | 'becameMqlAt'
-  | 'becameSqlAt' | 'slaDeadline' | 'recycleCount' | 'escalations' | 'transitions' | 'scoreLog'>;
+export type MailLead = Pick<
+  LeadState,
+  | 'leadId'
+  | 'stage'
+  | 'score'
+  | 'owner'
+  | 'profile'
+  | 'consent'
+  | 'campaign'
+  | 'becameMqlAt'
+  | 'becameSqlAt'
+  | 'slaDeadline'
+  | 'recycleCount'
+  | 'escalations'
+  | 'transitions'
+  | 'scoreLog'
+>;
 
 const CONTROL_CHARS_ALL = new RegExp(CONTROL_CHARS.source, 'g');
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
@@ -62,8 +89,12 @@ export function mailProfile(profile: Profile): Profile {
   };
   // The address is never cut (a cut address would mail someone else): one that is not fit for a
   // header (validated upstream, so never in practice) is left out, and the send fails as NoEmail.
-  // eslint-disable-next-line no-control-regex
-  if (typeof profile.email === 'string' && profile.email.length <= 320 && !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(profile.email)) {
+  if (
+    typeof profile.email === 'string' &&
+    profile.email.length <= 320 &&
+    // eslint-disable-next-line no-control-regex
+    !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(profile.email)
+  ) {
     out.email = profile.email;
     bytes += profile.email.length + 10;
     fields++;
@@ -90,9 +121,13 @@ export function mailLead(core: LeadCore, config: Config, now: number): MailLead 
     slaDeadline: iso(core.slaDeadline),
     recycleCount: core.recycleCount,
     escalations: core.escalations,
-    transitions: core.transitions.slice(-MAIL_TRANSITIONS_MAX).map((t) => ({ at: iso(t.at)!, from: t.from, to: t.to, reason: mailText(t.reason) })),
+    transitions: core.transitions
+      .slice(-MAIL_TRANSITIONS_MAX)
+      .map((t) => ({ at: iso(t.at)!, from: t.from, to: t.to, reason: mailText(t.reason) })),
     scoreLog: core.scoreLog.slice(-MAIL_SCORE_LOG_MAX).map((s) => ({
-      at: iso(s.at)!, type: mailText(s.type, 64), points: s.points,
+      at: iso(s.at)!,
+      type: mailText(s.type, 64),
+      points: s.points,
       ...(s.eventId === undefined ? {} : { eventId: mailText(s.eventId) }),
       ...(s.note === undefined ? {} : { note: mailText(s.note) }),
     })),

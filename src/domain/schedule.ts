@@ -11,17 +11,56 @@ const WEEK = 7 * DAY;
 
 /** A representative zone per country, for leads with a country but no explicit time zone. */
 const COUNTRY_ZONES: Record<string, string> = {
-  US: 'America/New_York', CA: 'America/Toronto', MX: 'America/Mexico_City', BR: 'America/Sao_Paulo',
-  AR: 'America/Argentina/Buenos_Aires', CL: 'America/Santiago', CO: 'America/Bogota',
-  GB: 'Europe/London', IE: 'Europe/Dublin', PT: 'Europe/Lisbon', ES: 'Europe/Madrid', FR: 'Europe/Paris',
-  DE: 'Europe/Berlin', NL: 'Europe/Amsterdam', BE: 'Europe/Brussels', LU: 'Europe/Luxembourg',
-  CH: 'Europe/Zurich', AT: 'Europe/Vienna', IT: 'Europe/Rome', DK: 'Europe/Copenhagen', SE: 'Europe/Stockholm',
-  NO: 'Europe/Oslo', FI: 'Europe/Helsinki', PL: 'Europe/Warsaw', CZ: 'Europe/Prague', GR: 'Europe/Athens',
-  RO: 'Europe/Bucharest', UA: 'Europe/Kyiv', TR: 'Europe/Istanbul', IL: 'Asia/Jerusalem', AE: 'Asia/Dubai',
-  SA: 'Asia/Riyadh', ZA: 'Africa/Johannesburg', NG: 'Africa/Lagos', EG: 'Africa/Cairo', KE: 'Africa/Nairobi',
-  IN: 'Asia/Kolkata', SG: 'Asia/Singapore', MY: 'Asia/Kuala_Lumpur', ID: 'Asia/Jakarta', PH: 'Asia/Manila',
-  TH: 'Asia/Bangkok', VN: 'Asia/Ho_Chi_Minh', CN: 'Asia/Shanghai', HK: 'Asia/Hong_Kong', TW: 'Asia/Taipei',
-  JP: 'Asia/Tokyo', KR: 'Asia/Seoul', AU: 'Australia/Sydney', NZ: 'Pacific/Auckland',
+  US: 'America/New_York',
+  CA: 'America/Toronto',
+  MX: 'America/Mexico_City',
+  BR: 'America/Sao_Paulo',
+  AR: 'America/Argentina/Buenos_Aires',
+  CL: 'America/Santiago',
+  CO: 'America/Bogota',
+  GB: 'Europe/London',
+  IE: 'Europe/Dublin',
+  PT: 'Europe/Lisbon',
+  ES: 'Europe/Madrid',
+  FR: 'Europe/Paris',
+  DE: 'Europe/Berlin',
+  NL: 'Europe/Amsterdam',
+  BE: 'Europe/Brussels',
+  LU: 'Europe/Luxembourg',
+  CH: 'Europe/Zurich',
+  AT: 'Europe/Vienna',
+  IT: 'Europe/Rome',
+  DK: 'Europe/Copenhagen',
+  SE: 'Europe/Stockholm',
+  NO: 'Europe/Oslo',
+  FI: 'Europe/Helsinki',
+  PL: 'Europe/Warsaw',
+  CZ: 'Europe/Prague',
+  GR: 'Europe/Athens',
+  RO: 'Europe/Bucharest',
+  UA: 'Europe/Kyiv',
+  TR: 'Europe/Istanbul',
+  IL: 'Asia/Jerusalem',
+  AE: 'Asia/Dubai',
+  SA: 'Asia/Riyadh',
+  ZA: 'Africa/Johannesburg',
+  NG: 'Africa/Lagos',
+  EG: 'Africa/Cairo',
+  KE: 'Africa/Nairobi',
+  IN: 'Asia/Kolkata',
+  SG: 'Asia/Singapore',
+  MY: 'Asia/Kuala_Lumpur',
+  ID: 'Asia/Jakarta',
+  PH: 'Asia/Manila',
+  TH: 'Asia/Bangkok',
+  VN: 'Asia/Ho_Chi_Minh',
+  CN: 'Asia/Shanghai',
+  HK: 'Asia/Hong_Kong',
+  TW: 'Asia/Taipei',
+  JP: 'Asia/Tokyo',
+  KR: 'Asia/Seoul',
+  AU: 'Australia/Sydney',
+  NZ: 'Pacific/Auckland',
 };
 
 export function timeZoneFor(profile: Profile, config: Config): string {
@@ -35,13 +74,27 @@ function partsIn(t: number, tz: string): { weekday: Weekday; minutes: number; of
   let f = formatters.get(tz);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', {
-      timeZone: tz, hourCycle: 'h23', weekday: 'short', year: 'numeric', month: 'numeric', day: 'numeric',
-      hour: 'numeric', minute: 'numeric', second: 'numeric',
+      timeZone: tz,
+      hourCycle: 'h23',
+      weekday: 'short',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
     });
     formatters.set(tz, f);
   }
   const p = Object.fromEntries(f.formatToParts(new Date(t)).map((x) => [x.type, x.value]));
-  const localAsUtc = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute), Number(p.second));
+  const localAsUtc = Date.UTC(
+    Number(p.year),
+    Number(p.month) - 1,
+    Number(p.day),
+    Number(p.hour),
+    Number(p.minute),
+    Number(p.second),
+  );
   return {
     weekday: p.weekday!.toLowerCase().slice(0, 3) as Weekday,
     minutes: Number(p.hour) * 60 + Number(p.minute),
@@ -99,7 +152,10 @@ export function nextUnderCap(t: number, sentAt: readonly number[], config: Confi
   const cap = config.email.frequencyCap;
   if (!cap) return t;
   let candidate = t;
-  for (const [limit, span] of [[cap.perDay, DAY], [cap.perWeek, WEEK]] as const) {
+  for (const [limit, span] of [
+    [cap.perDay, DAY],
+    [cap.perWeek, WEEK],
+  ] as const) {
     if (!limit) continue;
     const recent = sentAt.filter((s) => s > candidate - span).sort((a, b) => a - b);
     if (recent.length >= limit) candidate = Math.max(candidate, recent[recent.length - limit]! + span);

@@ -45,21 +45,34 @@ export function engagementAt(e: Engagement, t: number, halfLifeMs: number | unde
 
 /** Moves the reference time to `t` (keeps the value; bounds the exponent). */
 export function rebase(e: Engagement, t: number, halfLifeMs: number | undefined): Engagement {
-  const caps = Object.fromEntries(Object.entries(e.caps).filter(([k]) => Number(k.split('|')[1]) * DAY >= t - CAP_RETENTION_MS));
+  const caps = Object.fromEntries(
+    Object.entries(e.caps).filter(([k]) => Number(k.split('|')[1]) * DAY >= t - CAP_RETENTION_MS),
+  );
   return { ...e, pos: e.pos * decayFactor(e.at, t, halfLifeMs), at: t, caps };
 }
 
-export interface ScoredEvent { type: string; eventId: string; occurredAt: number }
+export interface ScoredEvent {
+  type: string;
+  eventId: string;
+  occurredAt: number;
+}
 
 /**
  * Adds one behaviour event. Returns the new engagement and the points it changed at the
  * reference time (0 when capped out or before a reset).
  */
-export function addEngagement(e: Engagement, ev: ScoredEvent, behavior: Behavior, halfLifeMs: number | undefined): { engagement: Engagement; counted: boolean } {
+export function addEngagement(
+  e: Engagement,
+  ev: ScoredEvent,
+  behavior: Behavior,
+  halfLifeMs: number | undefined,
+): { engagement: Engagement; counted: boolean } {
   if (e.resetAt !== undefined && ev.occurredAt < e.resetAt) return { engagement: e, counted: false };
   const contribution = (occurredAt: number) => behavior.points * decayFactor(occurredAt, e.at, halfLifeMs);
   const add = (x: Engagement, sign: 1 | -1, occurredAt: number): Engagement =>
-    behavior.points >= 0 ? { ...x, pos: x.pos + sign * contribution(occurredAt) } : { ...x, neg: x.neg + sign * behavior.points };
+    behavior.points >= 0
+      ? { ...x, pos: x.pos + sign * contribution(occurredAt) }
+      : { ...x, neg: x.neg + sign * behavior.points };
 
   if (!behavior.maxPerDay) return { engagement: add(e, 1, ev.occurredAt), counted: true };
 
@@ -118,7 +131,11 @@ export function disqualifiedBy(profile: Profile, config: Config): string | undef
   return rule && (rule.reason ?? describeRule(rule));
 }
 
-export interface Score { total: number; fit: number; engagement: number }
+export interface Score {
+  total: number;
+  fit: number;
+  engagement: number;
+}
 
 /** Whole-number score at time `t`: fit plus rounded engagement. */
 export function scoreAt(fit: number, e: Engagement, t: number, config: Config): Score {

@@ -35,5 +35,8 @@ export const FUNNEL_STAGES: readonly Stage[] = STAGES.filter((s) => STAGE_RULES[
 
 /** Which stage each sales outcome belongs to. */
 export const OUTCOME_STAGE: Record<'accepted' | 'rejected' | 'won' | 'lost', Stage> = {
-  accepted: 'sql', rejected: 'sql', won: 'opportunity', lost: 'opportunity',
+  accepted: 'sql',
+  rejected: 'sql',
+  won: 'opportunity',
+  lost: 'opportunity',
 };

@@ -59,7 +59,11 @@ export const embeddedLockFile = (dir: string) => `${resolve(dir)}.lock`;
 export class EmbeddedDatabaseBusy extends Error {
   /** "it is hosted by process N…", for a message that has named the folder already. */
   readonly reason: string;
-  constructor(readonly dir: string, readonly pid: number | undefined, detail = '') {
+  constructor(
+    readonly dir: string,
+    readonly pid: number | undefined,
+    detail = '',
+  ) {
     const reason = `it is hosted by ${pid ? `process ${pid}` : 'another process'}${detail}`;
     super(`the embedded lead ledger in ${dir}: ${reason}`);
     this.name = 'EmbeddedDatabaseBusy';
@@ -68,8 +72,13 @@ export class EmbeddedDatabaseBusy extends Error {
 }
 
 /** Who holds a lock or wrote a URL file: a pid, and on Linux the boot and start time of that process. */
-interface Holder { pid: number; start?: string }
-interface UrlFile extends Holder { url: string }
+interface Holder {
+  pid: number;
+  start?: string;
+}
+interface UrlFile extends Holder {
+  url: string;
+}
 
 /**
  * What tells a process from a later one with the same pid: the boot id and the process's start
@@ -202,7 +211,10 @@ const mtime = (file: string) => {
  * `dir`.lock for as long and announcing itself in `dir`.url. Another live process hosting it is
  * EmbeddedDatabaseBusy (after waiting up to `waitMs` for it to stop, default 0).
  */
-export async function hostEmbeddedDatabase(dir: string, o: { port?: number; waitMs?: number; vacuumEveryMs?: number } = {}): Promise<EmbeddedDatabase> {
+export async function hostEmbeddedDatabase(
+  dir: string,
+  o: { port?: number; waitMs?: number; vacuumEveryMs?: number } = {},
+): Promise<EmbeddedDatabase> {
   dir = resolve(dir);
   mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
   const lockText = await acquireEmbeddedLock(dir, o.waitMs ?? 0);
@@ -306,7 +318,12 @@ async function answers(url: string, timeoutMs = 2_000): Promise<boolean> {
 /** The embedded databases this process hosts for openDatabase, shared by its callers (closed with the last). */
 const sharedHere = new Map<string, { host: Promise<EmbeddedDatabase>; refs: number }>();
 
-interface Attached { url: string; hosted: boolean; pid: number; release(): Promise<void> }
+interface Attached {
+  url: string;
+  hosted: boolean;
+  pid: number;
+  release(): Promise<void>;
+}
 
 /**
  * The embedded database in `dir`: the one this process already hosts, else the one another live
@@ -318,7 +335,9 @@ async function attachEmbedded(dir: string, waitMs: number): Promise<Attached> {
   const mine = (entry: { host: Promise<EmbeddedDatabase>; refs: number }, e: EmbeddedDatabase): Attached => {
     let released = false;
     return {
-      url: e.url, hosted: true, pid: process.pid,
+      url: e.url,
+      hosted: true,
+      pid: process.pid,
       async release() {
         if (released) return;
         released = true;
@@ -352,7 +371,9 @@ async function attachEmbedded(dir: string, waitMs: number): Promise<Attached> {
           if (sharedHere.get(dir) === entry) sharedHere.delete(dir);
           if (!(err instanceof EmbeddedDatabaseBusy)) throw err;
           const other = readEmbeddedUrl(dir);
-          busy = other ? new EmbeddedDatabaseBusy(dir, err.pid, `, which does not answer on ${other.url}`) : new EmbeddedDatabaseBusy(dir, err.pid, ', which has not said where it listens');
+          busy = other
+            ? new EmbeddedDatabaseBusy(dir, err.pid, `, which does not answer on ${other.url}`)
+            : new EmbeddedDatabaseBusy(dir, err.pid, ', which has not said where it listens');
         }
       }
     }
@@ -394,7 +415,14 @@ function causeText(cause: unknown): string {
  * answers and migrates the schema. A database that does not answer within `connectTimeoutMs` is
  * DatabaseUnreachable naming it.
  */
-export async function openDatabase(o: { url?: string; dataDir?: string; max?: number; connectTimeoutMs?: number; migrate?: boolean; waitMs?: number }): Promise<Database> {
+export async function openDatabase(o: {
+  url?: string;
+  dataDir?: string;
+  max?: number;
+  connectTimeoutMs?: number;
+  migrate?: boolean;
+  waitMs?: number;
+}): Promise<Database> {
   let embedded: (Attached & { dir: string }) | undefined;
   let url = o.url;
   if (!url) {
@@ -410,14 +438,21 @@ export async function openDatabase(o: { url?: string; dataDir?: string; max?: nu
   const describe = embedded ? `embedded in ${embedded.dir}` : redactUrl(url);
   // A server that stops answering without refusing connections must not hold a request (or a
   // lead's write, which then retries) for ever: a query gives up after 20 s.
-  const pool = new pg.Pool({ connectionString: url, max: o.max ?? 10, connectionTimeoutMillis: o.connectTimeoutMs ?? 5_000, idleTimeoutMillis: 30_000, query_timeout: 20_000 });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: o.max ?? 10,
+    connectionTimeoutMillis: o.connectTimeoutMs ?? 5_000,
+    idleTimeoutMillis: 30_000,
+    query_timeout: 20_000,
+  });
   // An idle client that loses its server (a restart) must not crash the process: the next query reconnects.
   pool.on('error', () => undefined);
   let closed: Promise<void> | undefined;
-  const close = () => (closed ??= (async () => {
-    await pool.end().catch(() => undefined);
-    await embedded?.release();
-  })());
+  const close = () =>
+    (closed ??= (async () => {
+      await pool.end().catch(() => undefined);
+      await embedded?.release();
+    })());
   try {
     await pool.query('SELECT 1');
   } catch (err) {
@@ -433,7 +468,10 @@ export async function openDatabase(o: { url?: string; dataDir?: string; max?: nu
     }
   }
   return {
-    pool, url, describe, close,
+    pool,
+    url,
+    describe,
+    close,
     ...(embedded ? { embedded: { dir: embedded.dir, hosted: embedded.hosted, pid: embedded.pid } } : {}),
   };
 }
@@ -445,7 +483,11 @@ export async function openDatabase(o: { url?: string; dataDir?: string; max?: nu
  * (a server that does not answer, a failed migration, embedded files another process holds) is
  * DatabaseUnreachable, whose message is the one line to print before exiting.
  */
-export async function openLedgerDatabase(s: { databaseUrl?: string; dataDir: string }, log?: (line: string) => void, o: { waitMs?: number; connectTimeoutMs?: number } = {}): Promise<Database> {
+export async function openLedgerDatabase(
+  s: { databaseUrl?: string; dataDir: string },
+  log?: (line: string) => void,
+  o: { waitMs?: number; connectTimeoutMs?: number } = {},
+): Promise<Database> {
   const where = s.databaseUrl ? redactUrl(s.databaseUrl) : `embedded in ${join(resolve(s.dataDir), 'ledger')}`;
   let db: Database;
   try {
@@ -455,7 +497,9 @@ export async function openLedgerDatabase(s: { databaseUrl?: string; dataDir: str
     throw new DatabaseUnreachable(where, err, 'could not be migrated');
   }
   const e = db.embedded;
-  log?.(`lead ledger: ${!e ? `PostgreSQL at ${db.describe}` : `embedded PostgreSQL (PGlite) in ${e.dir}, ${e.hosted ? `hosted by this process on ${db.url}` : `shared with process ${e.pid} on ${db.url}`}`}`);
+  log?.(
+    `lead ledger: ${!e ? `PostgreSQL at ${db.describe}` : `embedded PostgreSQL (PGlite) in ${e.dir}, ${e.hosted ? `hosted by this process on ${db.url}` : `shared with process ${e.pid} on ${db.url}`}`}`,
+  );
   return db;
 }
 

@@ -71,15 +71,24 @@ function instant(name: string, v: string | undefined): string | null {
 
 function cohort(c: CohortCounts, cost?: number): Cohort {
   return {
-    mqls: c.mqls, sqls: c.sqls, opportunities: c.opportunities, customers: c.customers,
-    mqlToSqlRate: rate(c.sqls, c.mqls), mqlToCustomerRate: rate(c.customers, c.mqls),
-    medianDaysMqlToSql: c.medianDaysMqlToSql, medianDaysMqlToCustomer: c.medianDaysMqlToCustomer,
+    mqls: c.mqls,
+    sqls: c.sqls,
+    opportunities: c.opportunities,
+    customers: c.customers,
+    mqlToSqlRate: rate(c.sqls, c.mqls),
+    mqlToCustomerRate: rate(c.customers, c.mqls),
+    medianDaysMqlToSql: c.medianDaysMqlToSql,
+    medianDaysMqlToCustomer: c.medianDaysMqlToCustomer,
     ...(cost === undefined ? {} : { cost: cents(cost), ...(c.mqls ? { costPerMql: cents(cost / c.mqls) } : {}) }),
   };
 }
 
 /** The `Funnel` of the ledger's leads; throws `invalid_input` for a date or `by` it cannot use. */
-export async function ledgerFunnel(ledger: LeadLedger, q: FunnelQuery = {}, campaigns: CampaignCosts = {}): Promise<Funnel> {
+export async function ledgerFunnel(
+  ledger: LeadLedger,
+  q: FunnelQuery = {},
+  campaigns: CampaignCosts = {},
+): Promise<Funnel> {
   const since = instant('since', q.since);
   const until = instant('until', q.until);
   const by = q.by ?? null;
@@ -98,7 +107,10 @@ export async function ledgerFunnel(ledger: LeadLedger, q: FunnelQuery = {}, camp
   const totalCost = inCohort.length ? inCohort.reduce((sum, k) => sum + costOf(k)!, 0) : undefined;
 
   const stages = Object.fromEntries(STAGES.map((s) => [s, now[s] ?? 0])) as Record<Stage, number>;
-  const groups = cohorts.groups.map((g) => ({ key: g.key, ...cohort(g, by === 'campaign' ? costOf(g.key) : undefined) }));
+  const groups = cohorts.groups.map((g) => ({
+    key: g.key,
+    ...cohort(g, by === 'campaign' ? costOf(g.key) : undefined),
+  }));
   // Months read best in calendar order; the other groups come biggest first, then by key. Sorted
   // here, by code point, so that the order does not hang on the database's collation.
   const byKey = (a: { key: string }, b: { key: string }) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
@@ -107,7 +119,11 @@ export async function ledgerFunnel(ledger: LeadLedger, q: FunnelQuery = {}, camp
 }
 
 /** Which of `ids` have at least one lead in the cohort of `range`. */
-async function campaignsInCohort(ledger: LeadLedger, range: { since?: string; until?: string }, ids: string[]): Promise<string[]> {
+async function campaignsInCohort(
+  ledger: LeadLedger,
+  range: { since?: string; until?: string },
+  ids: string[],
+): Promise<string[]> {
   const params: unknown[] = [ids];
   const where = ['became_mql_at IS NOT NULL', 'campaign = ANY($1::text[])'];
   if (range.since) where.push(`became_mql_at >= $${params.push(range.since)}`);

@@ -17,9 +17,25 @@ export interface LedgerEvent {
   appliedAt?: string;
   attributes?: Record<string, unknown>;
 }
-export interface LedgerTransition { at: string; from: Stage; to: Stage; reason: string }
-export interface LedgerOutcome { outcome: 'accepted' | 'rejected' | 'won' | 'lost'; occurredAt: string; reason?: string; note?: string; rep?: string; source?: 'live' | 'imported' }
-export interface LedgerProfileChange { appliedAt: string; seq: number; patch: Record<string, unknown> }
+export interface LedgerTransition {
+  at: string;
+  from: Stage;
+  to: Stage;
+  reason: string;
+}
+export interface LedgerOutcome {
+  outcome: 'accepted' | 'rejected' | 'won' | 'lost';
+  occurredAt: string;
+  reason?: string;
+  note?: string;
+  rep?: string;
+  source?: 'live' | 'imported';
+}
+export interface LedgerProfileChange {
+  appliedAt: string;
+  seq: number;
+  patch: Record<string, unknown>;
+}
 export interface LedgerLead {
   leadId: string;
   stage: Stage;
@@ -65,7 +81,14 @@ export interface StoredLead extends LedgerLead {
 }
 
 export type TimelineEntry =
-  | { at: string; kind: 'event'; eventId: string; type: string; occurredAt: string; attributes: Record<string, unknown> }
+  | {
+      at: string;
+      kind: 'event';
+      eventId: string;
+      type: string;
+      occurredAt: string;
+      attributes: Record<string, unknown>;
+    }
   | { at: string; kind: 'profile'; patch: Record<string, unknown> }
   | { at: string; kind: 'transition'; from: Stage; to: Stage; reason: string }
   | { at: string; kind: 'outcome'; outcome: string; reason?: string; note?: string; rep?: string; source: string }
@@ -104,7 +127,15 @@ export class LeadLedger {
     if (b.lead) return this.recordWithLead(b, b.lead);
     await this.transaction(async (c) => {
       const rows = (list: unknown[] | undefined) => (list?.length ? JSON.stringify(list) : undefined);
-      const events = rows(b.events?.map((e) => ({ event_id: e.eventId, type: e.type, occurred_at: e.occurredAt, applied_at: e.appliedAt ?? null, attributes: e.attributes ?? {} })));
+      const events = rows(
+        b.events?.map((e) => ({
+          event_id: e.eventId,
+          type: e.type,
+          occurred_at: e.occurredAt,
+          applied_at: e.appliedAt ?? null,
+          attributes: e.attributes ?? {},
+        })),
+      );
       if (events) {
         await c.query(
           `INSERT INTO lead_events (lead_id, event_id, type, occurred_at, applied_at, attributes)
@@ -123,7 +154,9 @@ export class LeadLedger {
           [b.leadId, changes],
         );
       }
-      const transitions = rows(b.transitions?.map((t) => ({ at: t.at, from_stage: t.from, to_stage: t.to, reason: t.reason })));
+      const transitions = rows(
+        b.transitions?.map((t) => ({ at: t.at, from_stage: t.from, to_stage: t.to, reason: t.reason })),
+      );
       if (transitions) {
         await c.query(
           `INSERT INTO lead_transitions (lead_id, at, from_stage, to_stage, reason)
@@ -132,7 +165,16 @@ export class LeadLedger {
           [b.leadId, transitions],
         );
       }
-      const outcomes = rows(b.outcomes?.map((o) => ({ outcome: o.outcome, occurred_at: o.occurredAt, reason: o.reason ?? null, note: o.note ?? null, rep: o.rep ?? null, source: o.source ?? 'live' })));
+      const outcomes = rows(
+        b.outcomes?.map((o) => ({
+          outcome: o.outcome,
+          occurred_at: o.occurredAt,
+          reason: o.reason ?? null,
+          note: o.note ?? null,
+          rep: o.rep ?? null,
+          source: o.source ?? 'live',
+        })),
+      );
       if (outcomes) {
         await c.query(
           `INSERT INTO lead_outcomes (lead_id, outcome, occurred_at, reason, note, rep, source)
@@ -229,13 +271,40 @@ export class LeadLedger {
        WHERE leads.version < excluded.version`,
       [
         b.leadId,
-        json(b.events?.map((e) => ({ event_id: e.eventId, type: e.type, occurred_at: e.occurredAt, applied_at: e.appliedAt ?? null, attributes: e.attributes ?? {} }))),
+        json(
+          b.events?.map((e) => ({
+            event_id: e.eventId,
+            type: e.type,
+            occurred_at: e.occurredAt,
+            applied_at: e.appliedAt ?? null,
+            attributes: e.attributes ?? {},
+          })),
+        ),
         json(b.profileChanges?.map((p) => ({ applied_at: p.appliedAt, seq: p.seq, patch: p.patch }))),
         json(b.transitions?.map((t) => ({ at: t.at, from_stage: t.from, to_stage: t.to, reason: t.reason }))),
-        json(b.outcomes?.map((o) => ({ outcome: o.outcome, occurred_at: o.occurredAt, reason: o.reason ?? null, note: o.note ?? null, rep: o.rep ?? null, source: o.source ?? 'live' }))),
-        l.stage, l.consent, l.score, l.owner ?? null, l.campaign ?? null, l.channel ?? null, l.model ?? null, l.createdAt,
-        JSON.stringify(l.state), l.carried === undefined ? null : JSON.stringify(l.carried), l.version,
-        b.run?.id ?? null, b.run?.after ?? 0,
+        json(
+          b.outcomes?.map((o) => ({
+            outcome: o.outcome,
+            occurred_at: o.occurredAt,
+            reason: o.reason ?? null,
+            note: o.note ?? null,
+            rep: o.rep ?? null,
+            source: o.source ?? 'live',
+          })),
+        ),
+        l.stage,
+        l.consent,
+        l.score,
+        l.owner ?? null,
+        l.campaign ?? null,
+        l.channel ?? null,
+        l.model ?? null,
+        l.createdAt,
+        JSON.stringify(l.state),
+        l.carried === undefined ? null : JSON.stringify(l.carried),
+        l.version,
+        b.run?.id ?? null,
+        b.run?.after ?? 0,
       ],
     );
   }
@@ -245,13 +314,25 @@ export class LeadLedger {
     const row = r.rows[0];
     if (!row) return undefined;
     return {
-      leadId: row.lead_id, stage: row.stage, consent: row.consent, score: row.score,
-      owner: row.owner ?? undefined, campaign: row.campaign ?? undefined, channel: row.channel ?? undefined, model: row.model ?? undefined,
-      createdAt: iso(row.created_at)!, state: row.state, carried: row.carried ?? undefined, version: Number(row.version),
-      becameMqlAt: iso(row.became_mql_at), becameSqlAt: iso(row.became_sql_at),
-      becameOpportunityAt: iso(row.became_opportunity_at), becameCustomerAt: iso(row.became_customer_at),
+      leadId: row.lead_id,
+      stage: row.stage,
+      consent: row.consent,
+      score: row.score,
+      owner: row.owner ?? undefined,
+      campaign: row.campaign ?? undefined,
+      channel: row.channel ?? undefined,
+      model: row.model ?? undefined,
+      createdAt: iso(row.created_at)!,
+      state: row.state,
+      carried: row.carried ?? undefined,
+      version: Number(row.version),
+      becameMqlAt: iso(row.became_mql_at),
+      becameSqlAt: iso(row.became_sql_at),
+      becameOpportunityAt: iso(row.became_opportunity_at),
+      becameCustomerAt: iso(row.became_customer_at),
       updatedAt: iso(row.updated_at)!,
-      ...(row.run_id ? { runId: row.run_id } : {}), ...(row.run_origin ? { runOrigin: row.run_origin } : {}),
+      ...(row.run_id ? { runId: row.run_id } : {}),
+      ...(row.run_origin ? { runOrigin: row.run_origin } : {}),
     };
   }
 
@@ -266,7 +347,10 @@ export class LeadLedger {
    * opportunity, customer (ever), and the median days from MQL to sql and to customer; with `by`,
    * the same per group.
    */
-  async cohorts(range: { since?: string; until?: string }, by?: FunnelGroupBy): Promise<{ total: CohortCounts; groups: (CohortCounts & { key: string })[] }> {
+  async cohorts(
+    range: { since?: string; until?: string },
+    by?: FunnelGroupBy,
+  ): Promise<{ total: CohortCounts; groups: (CohortCounts & { key: string })[] }> {
     const where = ['became_mql_at IS NOT NULL'];
     const params: unknown[] = [];
     if (range.since) where.push(`became_mql_at >= $${params.push(range.since)}`);
@@ -276,13 +360,23 @@ export class LeadLedger {
       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM became_sql_at - became_mql_at) / 86400) AS median_sql,
       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM became_customer_at - became_mql_at) / 86400) AS median_customer`;
     const counts = (row: Record<string, unknown>): CohortCounts => ({
-      mqls: Number(row.mqls ?? 0), sqls: Number(row.sqls ?? 0), opportunities: Number(row.opportunities ?? 0), customers: Number(row.customers ?? 0),
-      medianDaysMqlToSql: days(row.median_sql), medianDaysMqlToCustomer: days(row.median_customer),
+      mqls: Number(row.mqls ?? 0),
+      sqls: Number(row.sqls ?? 0),
+      opportunities: Number(row.opportunities ?? 0),
+      customers: Number(row.customers ?? 0),
+      medianDaysMqlToSql: days(row.median_sql),
+      medianDaysMqlToCustomer: days(row.median_customer),
     });
     const total = await this.pool.query(`SELECT ${measures} FROM leads WHERE ${where.join(' AND ')}`, params);
     if (!by) return { total: counts(total.rows[0] ?? {}), groups: [] };
-    const grouped = await this.pool.query(`SELECT ${GROUP_EXPR[by]} AS key, ${measures} FROM leads WHERE ${where.join(' AND ')} GROUP BY 1 ORDER BY 2 DESC, 1`, params);
-    return { total: counts(total.rows[0] ?? {}), groups: grouped.rows.map((row) => ({ key: String(row.key), ...counts(row) })) };
+    const grouped = await this.pool.query(
+      `SELECT ${GROUP_EXPR[by]} AS key, ${measures} FROM leads WHERE ${where.join(' AND ')} GROUP BY 1 ORDER BY 2 DESC, 1`,
+      params,
+    );
+    return {
+      total: counts(total.rows[0] ?? {}),
+      groups: grouped.rows.map((row) => ({ key: String(row.key), ...counts(row) })),
+    };
   }
 
   /** The contract's `Funnel` (./funnel.ts): stages now, the cohort of [since, until), groups, cost per MQL. */
@@ -296,7 +390,10 @@ export class LeadLedger {
   }
 
   /** Everything recorded about one lead, in time order; `pageToken` continues where a page ended. */
-  async timeline(leadId: string, o: { limit?: number; pageToken?: string } = {}): Promise<{ entries: TimelineEntry[]; nextPageToken?: string }> {
+  async timeline(
+    leadId: string,
+    o: { limit?: number; pageToken?: string } = {},
+  ): Promise<{ entries: TimelineEntry[]; nextPageToken?: string }> {
     const limit = Math.min(Math.max(o.limit ?? 100, 1), 1000);
     const offset = o.pageToken ? decodeOffset(o.pageToken) : 0;
     const r = await this.pool.query(
@@ -331,7 +428,10 @@ export class LeadLedger {
   // ---- suppression by address ------------------------------------------------------------------
 
   async suppress(address: string, reason: string, leadId?: string): Promise<void> {
-    await this.pool.query('INSERT INTO suppressions (address, reason, lead_id) VALUES ($1, $2, $3) ON CONFLICT (address) DO NOTHING', [normalizeAddress(address), reason, leadId ?? null]);
+    await this.pool.query(
+      'INSERT INTO suppressions (address, reason, lead_id) VALUES ($1, $2, $3) ON CONFLICT (address) DO NOTHING',
+      [normalizeAddress(address), reason, leadId ?? null],
+    );
   }
 
   async unsuppress(address: string): Promise<boolean> {
@@ -346,7 +446,12 @@ export class LeadLedger {
 
   async suppressions(): Promise<{ address: string; reason: string; leadId?: string; createdAt: string }[]> {
     const r = await this.pool.query('SELECT * FROM suppressions ORDER BY created_at, address');
-    return r.rows.map((x) => ({ address: x.address, reason: x.reason, ...(x.lead_id ? { leadId: x.lead_id } : {}), createdAt: iso(x.created_at)! }));
+    return r.rows.map((x) => ({
+      address: x.address,
+      reason: x.reason,
+      ...(x.lead_id ? { leadId: x.lead_id } : {}),
+      createdAt: iso(x.created_at)!,
+    }));
   }
 
   /** The lead's most recent event ids, oldest first (what a run recovered from the ledger remembers). */

@@ -16,10 +16,20 @@
 
 /** The queue's fields this replacement relies on (private in the library's typings). */
 interface QueueInternals {
-  queue: { handlerId: number; message: Uint8Array; resolve(n: number): void; reject(err: unknown): void; onData(d: Uint8Array): void }[];
+  queue: {
+    handlerId: number;
+    message: Uint8Array;
+    resolve(n: number): void;
+    reject(err: unknown): void;
+    onData(d: Uint8Array): void;
+  }[];
   processing: boolean;
   lastHandlerId: number | null;
-  db: { isInTransaction(): boolean; runExclusive<T>(fn: () => Promise<T>): Promise<T>; execProtocolRawStream(m: Uint8Array, o: { onRawData(d: Uint8Array): void }): Promise<unknown> };
+  db: {
+    isInTransaction(): boolean;
+    runExclusive<T>(fn: () => Promise<T>): Promise<T>;
+    execProtocolRawStream(m: Uint8Array, o: { onRawData(d: Uint8Array): void }): Promise<unknown>;
+  };
   processQueue(): Promise<void>;
 }
 
@@ -29,8 +39,16 @@ const EXTENDED = new Set(['P', 'B', 'D', 'E', 'C'].map((c) => c.charCodeAt(0)));
 
 export function pinExtendedQueries(server: unknown): void {
   const q = (server as { queryQueue?: Partial<QueueInternals> }).queryQueue;
-  if (!q || !Array.isArray(q.queue) || typeof q.processQueue !== 'function' || !q.db || typeof q.db.execProtocolRawStream !== 'function') {
-    throw new Error('@electric-sql/pglite-socket changed its query queue: review src/ledger/pglite-queue.ts before upgrading');
+  if (
+    !q ||
+    !Array.isArray(q.queue) ||
+    typeof q.processQueue !== 'function' ||
+    !q.db ||
+    typeof q.db.execProtocolRawStream !== 'function'
+  ) {
+    throw new Error(
+      '@electric-sql/pglite-socket changed its query queue: review src/ledger/pglite-queue.ts before upgrading',
+    );
   }
   const queue = q as QueueInternals;
   /** A connection between an extended-protocol message and its Sync. */
@@ -55,12 +73,14 @@ export function pinExtendedQueries(server: unknown): void {
         else if (kind === SYNC) openBatch = null;
         let bytes = 0;
         try {
-          await this.db.runExclusive(() => this.db.execProtocolRawStream(item.message, {
-            onRawData: (d) => {
-              bytes += d.length;
-              item.onData(d);
-            },
-          }));
+          await this.db.runExclusive(() =>
+            this.db.execProtocolRawStream(item.message, {
+              onRawData: (d) => {
+                bytes += d.length;
+                item.onData(d);
+              },
+            }),
+          );
         } catch (err) {
           if (openBatch === item.handlerId) openBatch = null;
           item.reject(err);
@@ -76,7 +96,10 @@ export function pinExtendedQueries(server: unknown): void {
   // A connection that goes away mid-batch must not hold the queue.
   const clear = (queue as unknown as { clearQueueForHandler?: (id: number) => void }).clearQueueForHandler;
   if (typeof clear === 'function') {
-    (queue as unknown as { clearQueueForHandler: (id: number) => void }).clearQueueForHandler = function (this: QueueInternals, id: number) {
+    (queue as unknown as { clearQueueForHandler: (id: number) => void }).clearQueueForHandler = function (
+      this: QueueInternals,
+      id: number,
+    ) {
       if (openBatch === id) openBatch = null;
       clear.call(this, id);
       void this.processQueue();

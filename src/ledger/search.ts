@@ -48,13 +48,22 @@ const TOKEN_VERSION = 'k1';
 
 /** The filters a token belongs to (empty strings are no filter, as in the Temporal search). */
 function filters(q: LeadSearch) {
-  return { stage: q.stage || undefined, owner: q.owner || undefined, campaign: q.campaign || undefined, minScore: q.minScore === undefined ? undefined : Math.trunc(q.minScore) };
+  return {
+    stage: q.stage || undefined,
+    owner: q.owner || undefined,
+    campaign: q.campaign || undefined,
+    minScore: q.minScore === undefined ? undefined : Math.trunc(q.minScore),
+  };
 }
 
 const fingerprint = (f: ReturnType<typeof filters>) =>
-  createHash('sha256').update(JSON.stringify([f.stage ?? null, f.owner ?? null, f.campaign ?? null, f.minScore ?? null])).digest('base64url').slice(0, 12);
+  createHash('sha256')
+    .update(JSON.stringify([f.stage ?? null, f.owner ?? null, f.campaign ?? null, f.minScore ?? null]))
+    .digest('base64url')
+    .slice(0, 12);
 
-export const badPageToken = () => Object.assign(new Error('pageToken is not one this server gave out for this search'), { code: 'bad_page_token' });
+export const badPageToken = () =>
+  Object.assign(new Error('pageToken is not one this server gave out for this search'), { code: 'bad_page_token' });
 
 export function encodeSearchToken(q: LeadSearch, lastLeadId: string): string {
   return Buffer.from(`${TOKEN_VERSION}:${fingerprint(filters(q))}:${lastLeadId}`).toString('base64url');
@@ -66,7 +75,8 @@ export function decodeSearchToken(q: LeadSearch, token: string): string {
   const text = Buffer.from(token, 'base64url').toString();
   const prefix = `${TOKEN_VERSION}:${fingerprint(filters(q))}:`;
   // base64url decoding skips what it cannot read: only a token that encodes back to itself is ours.
-  if (!text.startsWith(prefix) || text.length === prefix.length || Buffer.from(text).toString('base64url') !== token) throw badPageToken();
+  if (!text.startsWith(prefix) || text.length === prefix.length || Buffer.from(text).toString('base64url') !== token)
+    throw badPageToken();
   return text.slice(prefix.length);
 }
 
@@ -90,12 +100,17 @@ export async function searchLeads(pool: pg.Pool, q: LeadSearch = {}): Promise<Le
     params,
   );
   const leads = r.rows.slice(0, limit).map((row): LeadSearchHit => ({
-    leadId: row.lead_id, stage: row.stage, score: row.score,
+    leadId: row.lead_id,
+    stage: row.stage,
+    score: row.score,
     ...(row.owner === null ? {} : { owner: row.owner }),
     ...(row.campaign === null ? {} : { campaign: row.campaign }),
     ...(row.became_mql_at === null ? {} : { becameMqlAt: (row.became_mql_at as Date).toISOString() }),
     ...(row.became_sql_at === null ? {} : { becameSqlAt: (row.became_sql_at as Date).toISOString() }),
     consent: row.consent,
   }));
-  return { leads, ...(r.rows.length > limit ? { nextPageToken: encodeSearchToken(q, leads[leads.length - 1]!.leadId) } : {}) };
+  return {
+    leads,
+    ...(r.rows.length > limit ? { nextPageToken: encodeSearchToken(q, leads[leads.length - 1]!.leadId) } : {}),
+  };
 }

@@ -12,7 +12,16 @@ import { buildApi } from '../../src/api/server.js';
 import { testConfig } from '../helpers/temporal.js';
 import { useStack } from '../helpers/stack.js';
 import {
-  eventually, header, LINK_BASE, mailLinks, mailsFor, OTHER_TOKEN, type Res, settle, uid, waitState,
+  eventually,
+  header,
+  LINK_BASE,
+  mailLinks,
+  mailsFor,
+  OTHER_TOKEN,
+  type Res,
+  settle,
+  uid,
+  waitState,
 } from './fixture.js';
 
 /** The test config plus an `email_click` behaviour, so the click redirect records an event. */
@@ -36,7 +45,13 @@ const config = testConfig({
 });
 
 const lead = (leadId: string, extra: Record<string, unknown> = {}) => ({
-  leadId, email: `${leadId.toLowerCase().replace(/[^a-z0-9]/g, '')}@example.com`, firstName: 'Ada', company: 'Acme', country: 'US', seniority: 'vp', ...extra,
+  leadId,
+  email: `${leadId.toLowerCase().replace(/[^a-z0-9]/g, '')}@example.com`,
+  firstName: 'Ada',
+  company: 'Acme',
+  country: 'US',
+  seniority: 'vp',
+  ...extra,
 });
 const issuePaths = (r: Res) => (r.json?.error?.issues ?? []).map((i: { path: string }) => i.path);
 
@@ -71,7 +86,12 @@ async function toSql(leadId: string) {
 
 describe('auth and open routes', () => {
   it('refuses /v1 without a valid bearer token, in the error shape', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: `Basic ${OTHER_TOKEN}` }, { authorization: 'Bearer' }] as Record<string, string>[]) {
+    for (const headers of [
+      {},
+      { authorization: 'Bearer wrong' },
+      { authorization: `Basic ${OTHER_TOKEN}` },
+      { authorization: 'Bearer' },
+    ] as Record<string, string>[]) {
       const r = await s.call('GET', '/v1/leads', { token: null, headers });
       assertBad(r, 401);
       assert.equal(r.json.error.code, 'unauthorized');
@@ -88,7 +108,12 @@ describe('auth and open routes', () => {
   it('answers /healthz without a token: 200 when Temporal answers, 503 otherwise', async () => {
     const r = await s.call('GET', '/healthz', { token: null });
     assert.equal(r.status, 200, r.body);
-    for (const healthCheck of [async () => false, async () => { throw new Error('unreachable'); }]) {
+    for (const healthCheck of [
+      async () => false,
+      async () => {
+        throw new Error('unreachable');
+      },
+    ]) {
       const app = buildApi({ service: s.service, tokens: ['x'], links: s.links, healthCheck });
       const down = await app.inject({ method: 'GET', url: '/healthz' });
       assert.equal(down.statusCode, 503);
@@ -100,17 +125,33 @@ describe('auth and open routes', () => {
   it('answers 503 within its deadline, not a hang, when Temporal is unreachable', async () => {
     const connection = Connection.lazy({ address: '127.0.0.1:1' });
     const service = new LeadService(new Client({ connection }), 'nowhere', config.config);
-    const app = buildApi({ service, tokens: ['x'], links: s.links, healthCheck: async () => false, temporalTimeoutMs: 1500 });
+    const app = buildApi({
+      service,
+      tokens: ['x'],
+      links: s.links,
+      healthCheck: async () => false,
+      temporalTimeoutMs: 1500,
+    });
     try {
       const t0 = Date.now();
       const r = await app.inject({ method: 'GET', url: '/v1/leads/someone', headers: { authorization: 'Bearer x' } });
       assert.equal(r.statusCode, 503, r.body);
       assert.equal(r.json().error.code, 'temporal_unavailable');
       assert.ok(Date.now() - t0 < 10_000, `answered after ${Date.now() - t0} ms`);
-      const ev = await app.inject({ method: 'POST', url: '/v1/events', headers: { authorization: 'Bearer x' }, payload: { leadId: 'someone', eventId: 'e1', type: 'email_open' } });
+      const ev = await app.inject({
+        method: 'POST',
+        url: '/v1/events',
+        headers: { authorization: 'Bearer x' },
+        payload: { leadId: 'someone', eventId: 'e1', type: 'email_open' },
+      });
       assert.equal(ev.statusCode, 503, ev.body);
       // Bad input is still a 400: validation needs no server.
-      const bad = await app.inject({ method: 'POST', url: '/v1/events', headers: { authorization: 'Bearer x' }, payload: { leadId: 'someone', eventId: 'e1', type: 'nope' } });
+      const bad = await app.inject({
+        method: 'POST',
+        url: '/v1/events',
+        headers: { authorization: 'Bearer x' },
+        payload: { leadId: 'someone', eventId: 'e1', type: 'nope' },
+      });
       assert.equal(bad.statusCode, 400);
     } finally {
       await app.close();
@@ -125,20 +166,51 @@ describe('auth and open routes', () => {
     const doc = JSON.parse(r.body);
     assert.equal(doc.openapi, '3.1.0');
     for (const [path, method] of <[string, string][]>[
-      ['/v1/leads', 'post'], ['/v1/leads', 'get'], ['/v1/events', 'post'], ['/v1/leads/{leadId}', 'patch'], ['/v1/leads/{leadId}', 'get'],
-      ['/v1/leads/{leadId}/sales-outcome', 'post'], ['/v1/funnel', 'get'], ['/v1/leads/{leadId}/timeline', 'get'], ['/healthz', 'get'], ['/l/open', 'get'], ['/l/click', 'get'],
-      ['/l/unsubscribe', 'get'], ['/l/unsubscribe', 'post'], ['/l/sales', 'get'], ['/l/sales', 'post'],
-    ]) assert.ok(doc.paths[path]?.[method], `${method.toUpperCase()} ${path} is documented`);
+      ['/v1/leads', 'post'],
+      ['/v1/leads', 'get'],
+      ['/v1/events', 'post'],
+      ['/v1/leads/{leadId}', 'patch'],
+      ['/v1/leads/{leadId}', 'get'],
+      ['/v1/leads/{leadId}/sales-outcome', 'post'],
+      ['/v1/funnel', 'get'],
+      ['/v1/leads/{leadId}/timeline', 'get'],
+      ['/healthz', 'get'],
+      ['/l/open', 'get'],
+      ['/l/click', 'get'],
+      ['/l/unsubscribe', 'get'],
+      ['/l/unsubscribe', 'post'],
+      ['/l/sales', 'get'],
+      ['/l/sales', 'post'],
+    ])
+      assert.ok(doc.paths[path]?.[method], `${method.toUpperCase()} ${path} is documented`);
     const input = doc.components.schemas.LeadInput;
     assert.deepEqual([...input.required].sort(), ['email', 'leadId']);
     assert.equal(input.properties.leadId.pattern, '^[A-Za-z0-9._:@+-]{1,128}$');
     assert.ok(doc.components.schemas.LeadEvent.properties.type.enum.includes('demo_request'));
     assert.ok(doc.components.schemas.LeadEvent.properties.type.enum.includes('unsubscribe'));
     assert.ok(doc.paths['/v1/leads'].get.parameters.some((p: { name: string }) => p.name === 'minScore'));
-    assert.deepEqual(doc.paths['/v1/funnel'].get.parameters.find((p: { name: string }) => p.name === 'by')?.schema.enum, ['campaign', 'channel', 'month', 'model']);
-    assert.deepEqual(doc.paths['/v1/leads/{leadId}/timeline'].get.parameters.map((p: { name: string }) => p.name).sort(), ['leadId', 'limit', 'pageToken']);
-    assert.deepEqual(doc.components.schemas.TimelineEntry.oneOf.map((e: { properties: { kind: { const: string } } }) => e.properties.kind.const).sort(), ['event', 'mail', 'outcome', 'profile', 'transition']);
-    assert.deepEqual([...doc.components.schemas.Funnel.required].sort(), ['by', 'groups', 'since', 'stages', 'total', 'until']);
+    assert.deepEqual(
+      doc.paths['/v1/funnel'].get.parameters.find((p: { name: string }) => p.name === 'by')?.schema.enum,
+      ['campaign', 'channel', 'month', 'model'],
+    );
+    assert.deepEqual(
+      doc.paths['/v1/leads/{leadId}/timeline'].get.parameters.map((p: { name: string }) => p.name).sort(),
+      ['leadId', 'limit', 'pageToken'],
+    );
+    assert.deepEqual(
+      doc.components.schemas.TimelineEntry.oneOf
+        .map((e: { properties: { kind: { const: string } } }) => e.properties.kind.const)
+        .sort(),
+      ['event', 'mail', 'outcome', 'profile', 'transition'],
+    );
+    assert.deepEqual([...doc.components.schemas.Funnel.required].sort(), [
+      'by',
+      'groups',
+      'since',
+      'stages',
+      'total',
+      'until',
+    ]);
   });
 
   it('answers unknown routes with a JSON 404', async () => {
@@ -170,7 +242,9 @@ describe('leads and events', () => {
   it('takes one event or a batch (202 { accepted })', async () => {
     const leadId = uid('events');
     const before = await createLead(leadId);
-    const one = await s.call('POST', '/v1/events', { body: { leadId, eventId: uid('e'), type: 'content_download', asset: 'guide.pdf' } });
+    const one = await s.call('POST', '/v1/events', {
+      body: { leadId, eventId: uid('e'), type: 'content_download', asset: 'guide.pdf' },
+    });
     assert.equal(one.status, 202, one.body);
     assert.deepEqual(one.json, { accepted: 1 });
     const batch = [
@@ -182,7 +256,12 @@ describe('leads and events', () => {
     const many = await s.call('POST', '/v1/events', { body: batch });
     assert.equal(many.status, 202, many.body);
     assert.deepEqual(many.json, { accepted: 4 });
-    const st = await waitState(s, leadId, (x) => x.eventsProcessed === before.eventsProcessed + 4, 'four events counted');
+    const st = await waitState(
+      s,
+      leadId,
+      (x) => x.eventsProcessed === before.eventsProcessed + 4,
+      'four events counted',
+    );
     // 10 + 10 + 1 + 10 engagement (the repeated eventId counted once)
     assert.equal(st.score.engagement, 31);
     await settle(s, leadId);
@@ -193,7 +272,14 @@ describe('leads and events', () => {
     const leadId = uid('byevent');
     assertBad(await s.call('GET', `/v1/leads/${leadId}`), 404);
     const r = await s.call('POST', '/v1/events', {
-      body: { leadId, eventId: uid('e'), type: 'webinar_attended', email: 'new@example.com', campaign: 'spring-webinar', profile: { firstName: 'Neu', country: 'DE' } },
+      body: {
+        leadId,
+        eventId: uid('e'),
+        type: 'webinar_attended',
+        email: 'new@example.com',
+        campaign: 'spring-webinar',
+        profile: { firstName: 'Neu', country: 'DE' },
+      },
     });
     assert.equal(r.status, 202, r.body);
     const st = await waitState(s, leadId, (x) => x.eventsProcessed === 1, 'created by the event');
@@ -210,7 +296,12 @@ describe('leads and events', () => {
     assertBad(single, 400, 'type');
     assert.equal(single.json.error.code, 'unknown_event_type');
     const goodId = uid('good');
-    const batch = await s.call('POST', '/v1/events', { body: [{ leadId, eventId: goodId, type: 'content_download' }, { leadId, eventId: uid('e'), type: 'telepathy' }] });
+    const batch = await s.call('POST', '/v1/events', {
+      body: [
+        { leadId, eventId: goodId, type: 'content_download' },
+        { leadId, eventId: uid('e'), type: 'telepathy' },
+      ],
+    });
     assertBad(batch, 400, '1.type');
     const st = await settle(s, leadId);
     assert.equal(st.eventsProcessed, before.eventsProcessed + 1, 'only the sentinel was counted');
@@ -224,7 +315,11 @@ describe('leads and events', () => {
     assertBad(await s.call('POST', '/v1/events', { body: ev({ eventId: undefined }) }), 400, 'eventId');
     assertBad(await s.call('POST', '/v1/events', { body: ev({ occurredAt: 'yesterday' }) }), 400, 'occurredAt');
     assertBad(await s.call('POST', '/v1/events', { body: ev({ email: 'not-an-email' }) }), 400, 'email');
-    assertBad(await s.call('POST', '/v1/events', { body: ev({ profile: { country: 'Germany' } }) }), 400, 'profile.country');
+    assertBad(
+      await s.call('POST', '/v1/events', { body: ev({ profile: { country: 'Germany' } }) }),
+      400,
+      'profile.country',
+    );
     assertBad(await s.call('POST', '/v1/events', { body: ev({ leadId: 'has space' }) }), 400, 'leadId');
     assertBad(await s.call('POST', '/v1/events', { body: [ev({}), ev({ type: 'Bad Type' })] }), 400, '1.type');
     assertBad(await s.call('POST', '/v1/events', { body: [] }), 400);
@@ -236,12 +331,21 @@ describe('leads and events', () => {
     const big = await s.call('POST', '/v1/events', { body: ev({ asset: 'x'.repeat(2 * 1024 * 1024) }) });
     assertBad(big, 413);
     assert.equal(big.json.error.code, 'body_too_large');
-    const malformed = await s.call('POST', '/v1/events', { payload: `{"leadId": "${leadId}", "type": `, headers: { 'content-type': 'application/json' } });
+    const malformed = await s.call('POST', '/v1/events', {
+      payload: `{"leadId": "${leadId}", "type": `,
+      headers: { 'content-type': 'application/json' },
+    });
     assertBad(malformed, 400);
     assert.equal(malformed.json.error.code, 'malformed_json');
-    const plain = await s.call('POST', '/v1/events', { payload: JSON.stringify(ev({})), headers: { 'content-type': 'text/plain' } });
+    const plain = await s.call('POST', '/v1/events', {
+      payload: JSON.stringify(ev({})),
+      headers: { 'content-type': 'text/plain' },
+    });
     assertBad(plain, 415);
-    const form = await s.call('POST', '/v1/events', { payload: 'leadId=x&type=content_download', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const form = await s.call('POST', '/v1/events', {
+      payload: 'leadId=x&type=content_download',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assertBad(form, 415);
     const st = await settle(s, leadId);
     assert.equal(st.eventsProcessed, before.eventsProcessed + 1, 'only the sentinel was counted');
@@ -253,14 +357,27 @@ describe('leads and events', () => {
     assertBad(await s.call('POST', '/v1/leads', { body: { leadId: fresh } }), 400, 'email');
     assertBad(await s.call('POST', '/v1/leads', { body: lead(fresh, { country: 'usa' }) }), 400, 'country');
     assertBad(await s.call('POST', '/v1/leads', { body: lead(fresh, { companySize: 'big' }) }), 400, 'companySize');
-    assertBad(await s.call('POST', '/v1/leads', { body: lead(fresh, { consent: { email: 'yes' } }) }), 400, 'consent.email');
+    assertBad(
+      await s.call('POST', '/v1/leads', { body: lead(fresh, { consent: { email: 'yes' } }) }),
+      400,
+      'consent.email',
+    );
     assertBad(await s.call('POST', '/v1/leads', { body: lead(fresh, { timezone: 'Mars/Olympus' }) }), 400, 'timezone');
     assertBad(await s.call('POST', '/v1/leads', { body: lead('no/slashes') }), 400, 'leadId');
     assertBad(await s.call('POST', '/v1/leads', { body: lead('x'.repeat(129)) }), 400, 'leadId');
     assertBad(await s.call('POST', '/v1/leads', { body: [lead(fresh)] }), 400, '(root)');
-    assertBad(await s.call('POST', '/v1/leads', { payload: '{"leadId":', headers: { 'content-type': 'application/json' } }), 400);
+    assertBad(
+      await s.call('POST', '/v1/leads', { payload: '{"leadId":', headers: { 'content-type': 'application/json' } }),
+      400,
+    );
     assertBad(await s.call('POST', '/v1/leads', { payload: '', headers: { 'content-type': 'application/json' } }), 400);
-    assertBad(await s.call('POST', '/v1/leads', { payload: `leadId=${fresh}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415);
+    assertBad(
+      await s.call('POST', '/v1/leads', {
+        payload: `leadId=${fresh}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      }),
+      415,
+    );
     assertBad(await s.call('POST', '/v1/leads', { payload: 'x', headers: { 'content-type': 'application/xml' } }), 415);
     assertBad(await s.call('POST', '/v1/leads', { body: lead(fresh, { note: 'y'.repeat(1_100_000) }) }), 413);
     assertBad(await s.call('GET', `/v1/leads/${fresh}`), 404);
@@ -281,9 +398,22 @@ describe('leads and events', () => {
     assertBad(await s.call('PATCH', `/v1/leads/${leadId}`, { body: { companySize: 1.5 } }), 400, 'companySize');
     assertBad(await s.call('PATCH', `/v1/leads/${leadId}`, { body: { custom: { nested: true } } }), 400, 'custom');
     assertBad(await s.call('PATCH', `/v1/leads/${leadId}`, { body: 'vp' }), 400, '(root)');
-    assertBad(await s.call('PATCH', `/v1/leads/${leadId}`, { payload: '{', headers: { 'content-type': 'application/json' } }), 400);
-    assertBad(await s.call('PATCH', `/v1/leads/${leadId}`, { payload: 'companySize=5', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415);
-    assertBad(await s.call('PATCH', `/v1/leads/${encodeURIComponent('bad id')}`, { body: { companySize: 5 } }), 400, 'leadId');
+    assertBad(
+      await s.call('PATCH', `/v1/leads/${leadId}`, { payload: '{', headers: { 'content-type': 'application/json' } }),
+      400,
+    );
+    assertBad(
+      await s.call('PATCH', `/v1/leads/${leadId}`, {
+        payload: 'companySize=5',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      }),
+      415,
+    );
+    assertBad(
+      await s.call('PATCH', `/v1/leads/${encodeURIComponent('bad id')}`, { body: { companySize: 5 } }),
+      400,
+      'leadId',
+    );
     assertBad(await s.call('PATCH', `/v1/leads/${uid('nobody')}`, { body: { companySize: 5 } }), 404);
     const mid = await settle(s, leadId);
     assert.deepEqual(mid.profile, before.profile);
@@ -311,7 +441,13 @@ describe('sales outcome', () => {
     assertBad(await s.call('POST', url, { body: { outcome: 'rejected' } }), 400, 'reason');
     assertBad(await s.call('POST', url, { body: { outcome: 'rejected', reason: 'too_busy' } }), 400, 'reason');
     assertBad(await s.call('POST', url, { body: { outcome: 'accepted', note: 'n'.repeat(2001) } }), 400, 'note');
-    assertBad(await s.call('POST', url, { payload: 'outcome=accepted', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415);
+    assertBad(
+      await s.call('POST', url, {
+        payload: 'outcome=accepted',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      }),
+      415,
+    );
     assert.equal((await s.state(leadId)).stage, 'sql', 'bad outcomes changed nothing');
 
     const wrong = await s.call('POST', url, { body: { outcome: 'won' } });
@@ -319,7 +455,9 @@ describe('sales outcome', () => {
     assert.equal(wrong.json.error.code, 'wrong_stage');
     assert.equal((await s.state(leadId)).stage, 'sql');
 
-    const ok = await s.call('POST', url, { body: { outcome: 'accepted', rep: 'ana@sales.example', note: 'talking Tuesday' } });
+    const ok = await s.call('POST', url, {
+      body: { outcome: 'accepted', rep: 'ana@sales.example', note: 'talking Tuesday' },
+    });
     assert.equal(ok.status, 200, ok.body);
     assert.equal(ok.json.stage, 'opportunity');
     assert.equal(ok.json.leadId, leadId);
@@ -337,7 +475,13 @@ describe('sales outcome', () => {
     assert.match(afterWon.json.error.message, /customer/);
 
     assertBad(await s.call('POST', `/v1/leads/${uid('nobody')}/sales-outcome`, { body: { outcome: 'accepted' } }), 404);
-    assertBad(await s.call('POST', `/v1/leads/${encodeURIComponent('no way')}/sales-outcome`, { body: { outcome: 'accepted' } }), 400, 'leadId');
+    assertBad(
+      await s.call('POST', `/v1/leads/${encodeURIComponent('no way')}/sales-outcome`, {
+        body: { outcome: 'accepted' },
+      }),
+      400,
+      'leadId',
+    );
   });
 });
 
@@ -345,12 +489,18 @@ describe('sales outcome', () => {
 
 describe('links in mail', () => {
   const DAY = 86_400_000;
-  const tamper = (path: string) => path.replace(/(\?t=[^&]*)(.)(&|$)/, (_m, a: string, c: string, end: string) => `${a}${c === 'A' ? 'B' : 'A'}${end}`);
+  const tamper = (path: string) =>
+    path.replace(
+      /(\?t=[^&]*)(.)(&|$)/,
+      (_m, a: string, c: string, end: string) => `${a}${c === 'A' ? 'B' : 'A'}${end}`,
+    );
 
   it('counts an open pixel once per link, however often it is loaded', async () => {
     const leadId = uid('pixel');
     await createLead(leadId);
-    const welcome = await eventually('welcome mail', async () => mailsFor(s.smtp, leadId).find((m) => header(m, 'x-nurture-track') === 'welcome'));
+    const welcome = await eventually('welcome mail', async () =>
+      mailsFor(s.smtp, leadId).find((m) => header(m, 'x-nurture-track') === 'welcome'),
+    );
     const { open } = mailLinks(welcome);
     assert.ok(open, 'the welcome mail has an open pixel');
     const before = await s.state(leadId);
@@ -380,10 +530,18 @@ describe('links in mail', () => {
 
     // A config without email_click: the link still redirects, and nothing is sent.
     const plain = testConfig();
-    const app = buildApi({ service: new LeadService(s.env.client, s.service.taskQueue, plain.config), tokens: ['x'], links: s.links, healthCheck: async () => true });
+    const app = buildApi({
+      service: new LeadService(s.env.client, s.service.taskQueue, plain.config),
+      tokens: ['x'],
+      links: s.links,
+      healthCheck: async () => true,
+    });
     const other = uid('click-plain');
     await createLead(other);
-    const r2 = await app.inject({ method: 'GET', url: s.links.url('click', other, Date.now(), { u: 'https://acme.example/' }).slice(LINK_BASE.length) });
+    const r2 = await app.inject({
+      method: 'GET',
+      url: s.links.url('click', other, Date.now(), { u: 'https://acme.example/' }).slice(LINK_BASE.length),
+    });
     assert.equal(r2.statusCode, 302);
     const st2 = await settle(s, other);
     assert.equal(st2.eventsProcessed, 1, 'only the sentinel');
@@ -391,7 +549,10 @@ describe('links in mail', () => {
 
     // A link without a target, or with a script target, is refused.
     for (const u of [undefined, 'javascript:alert(1)']) {
-      const bad = await s.app.inject({ method: 'GET', url: s.links.url('click', leadId, Date.now(), u ? { u } : {}).slice(LINK_BASE.length) });
+      const bad = await s.app.inject({
+        method: 'GET',
+        url: s.links.url('click', leadId, Date.now(), u ? { u } : {}).slice(LINK_BASE.length),
+      });
       assert.equal(bad.statusCode, 400);
     }
   });
@@ -401,10 +562,15 @@ describe('links in mail', () => {
     await createLead(leadId);
     const before = await settle(s, leadId);
     const now = Date.now();
-    const fresh = (p: 'open' | 'click' | 'unsubscribe' | 'sales') => s.links.url(p, leadId, now, { u: 'https://acme.example/' }).slice(LINK_BASE.length);
-    const expired = (p: 'open' | 'click' | 'unsubscribe' | 'sales') => s.links.url(p, leadId, now - 400 * DAY, { u: 'https://acme.example/' }).slice(LINK_BASE.length);
+    const fresh = (p: 'open' | 'click' | 'unsubscribe' | 'sales') =>
+      s.links.url(p, leadId, now, { u: 'https://acme.example/' }).slice(LINK_BASE.length);
+    const expired = (p: 'open' | 'click' | 'unsubscribe' | 'sales') =>
+      s.links.url(p, leadId, now - 400 * DAY, { u: 'https://acme.example/' }).slice(LINK_BASE.length);
     for (const p of ['open', 'click', 'unsubscribe', 'sales'] as const) {
-      for (const [what, path, code] of [['tampered', tamper(fresh(p)), 'link_invalid'], ['expired', expired(p), 'link_expired']] as const) {
+      for (const [what, path, code] of [
+        ['tampered', tamper(fresh(p)), 'link_invalid'],
+        ['expired', expired(p), 'link_expired'],
+      ] as const) {
         const r = await s.app.inject({ method: 'GET', url: path });
         assert.equal(r.statusCode, 403, `${what} ${p}: ${r.body}`);
         assert.equal(r.json().error.code, code, `${what} ${p}`);
@@ -418,11 +584,23 @@ describe('links in mail', () => {
     const openToken = fresh('open').split('?t=')[1]!;
     assert.equal((await s.app.inject({ method: 'GET', url: `/l/unsubscribe?t=${openToken}` })).statusCode, 403);
     const { LinkSigner } = await import('../../src/links.js');
-    const foreign = new LinkSigner('another-secret-0123456789', LINK_BASE).url('unsubscribe', leadId, now).slice(LINK_BASE.length);
+    const foreign = new LinkSigner('another-secret-0123456789', LINK_BASE)
+      .url('unsubscribe', leadId, now)
+      .slice(LINK_BASE.length);
     assert.equal((await s.app.inject({ method: 'GET', url: foreign })).statusCode, 403);
-    const post = await s.app.inject({ method: 'POST', url: tamper(fresh('unsubscribe')), payload: 'List-Unsubscribe=One-Click', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const post = await s.app.inject({
+      method: 'POST',
+      url: tamper(fresh('unsubscribe')),
+      payload: 'List-Unsubscribe=One-Click',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(post.statusCode, 403);
-    const salesPost = await s.app.inject({ method: 'POST', url: expired('sales'), payload: 'action=accept', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const salesPost = await s.app.inject({
+      method: 'POST',
+      url: expired('sales'),
+      payload: 'action=accept',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(salesPost.statusCode, 403);
     assert.equal((await s.app.inject({ method: 'GET', url: '/l/open' })).statusCode, 400);
     assert.equal((await s.app.inject({ method: 'GET', url: '/l/open?t=garbage' })).statusCode, 403);
@@ -431,13 +609,18 @@ describe('links in mail', () => {
     assert.equal(st.consent, 'subscribed');
   });
 
-  it('unsubscribes with the one-click POST of the mail\'s List-Unsubscribe header (RFC 8058)', async () => {
+  it("unsubscribes with the one-click POST of the mail's List-Unsubscribe header (RFC 8058)", async () => {
     const leadId = uid('unsub');
     await createLead(leadId);
-    const welcome = await eventually('welcome mail', async () => mailsFor(s.smtp, leadId).find((m) => header(m, 'x-nurture-track') === 'welcome'));
+    const welcome = await eventually('welcome mail', async () =>
+      mailsFor(s.smtp, leadId).find((m) => header(m, 'x-nurture-track') === 'welcome'),
+    );
     const { listUnsubscribe, unsubscribe } = mailLinks(welcome);
     assert.ok(listUnsubscribe, 'List-Unsubscribe header has the link');
-    assert.match(String(welcome.raw.headerLines.find((l) => l.key === 'list-unsubscribe-post')?.line), /List-Unsubscribe=One-Click/);
+    assert.match(
+      String(welcome.raw.headerLines.find((l) => l.key === 'list-unsubscribe-post')?.line),
+      /List-Unsubscribe=One-Click/,
+    );
 
     // The page (GET) only asks; a link scanner fetching it changes nothing.
     const page = await s.app.inject({ method: 'GET', url: unsubscribe! });
@@ -445,17 +628,32 @@ describe('links in mail', () => {
     assert.match(page.body, /<form method="post" action="\/l\/unsubscribe\?t=/);
     assert.match(page.body, /name="List-Unsubscribe" value="One-Click"/);
     // A POST without the one-click body is refused.
-    const empty = await s.app.inject({ method: 'POST', url: listUnsubscribe!, payload: 'foo=bar', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const empty = await s.app.inject({
+      method: 'POST',
+      url: listUnsubscribe!,
+      payload: 'foo=bar',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(empty.statusCode, 400);
     assert.equal(empty.json().error.issues[0].path, 'List-Unsubscribe');
     assert.equal((await settle(s, leadId)).consent, 'subscribed');
 
-    const r = await s.app.inject({ method: 'POST', url: listUnsubscribe!, payload: 'List-Unsubscribe=One-Click', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const r = await s.app.inject({
+      method: 'POST',
+      url: listUnsubscribe!,
+      payload: 'List-Unsubscribe=One-Click',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(r.statusCode, 200, r.body);
     const st = await waitState(s, leadId, (x) => x.consent === 'unsubscribed', 'unsubscribed');
     assert.equal(st.stage, 'lead', 'consent is not a stage');
     // Again (a mail client retrying): still 200, counted once.
-    const again = await s.app.inject({ method: 'POST', url: listUnsubscribe!, payload: 'List-Unsubscribe=One-Click', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const again = await s.app.inject({
+      method: 'POST',
+      url: listUnsubscribe!,
+      payload: 'List-Unsubscribe=One-Click',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(again.statusCode, 200);
     const end = await settle(s, leadId);
     assert.equal(end.scoreLog.filter((l) => l.type === 'unsubscribe').length, 1);
@@ -474,16 +672,30 @@ describe('links in mail', () => {
     assert.ok(page.body.includes(leadId));
     assert.match(page.body, /<form method="post"[^>]*id="accept"/);
     const rejectPage = await s.app.inject({ method: 'GET', url: reject! });
-    for (const reason of ['not_ready', 'no_response', 'bad_fit', 'duplicate', 'other']) assert.ok(rejectPage.body.includes(`value="${reason}"`), reason);
-    assert.equal((await s.app.inject({ method: 'GET', url: accept!.replace('action=accept', 'action=maybe') })).statusCode, 400);
+    for (const reason of ['not_ready', 'no_response', 'bad_fit', 'duplicate', 'other'])
+      assert.ok(rejectPage.body.includes(`value="${reason}"`), reason);
+    assert.equal(
+      (await s.app.inject({ method: 'GET', url: accept!.replace('action=accept', 'action=maybe') })).statusCode,
+      400,
+    );
 
     const formUrl = accept!.replace(/&action=accept$/, '');
-    const badForm = await s.app.inject({ method: 'POST', url: formUrl, payload: 'action=reject&reason=meh', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const badForm = await s.app.inject({
+      method: 'POST',
+      url: formUrl,
+      payload: 'action=reject&reason=meh',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(badForm.statusCode, 400);
     assert.match(badForm.body, /reason/);
     assert.equal((await s.state(leadId)).stage, 'sql');
 
-    const done = await s.app.inject({ method: 'POST', url: formUrl, payload: 'action=accept&note=Calling+%3Cb%3Etoday%3C%2Fb%3E', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const done = await s.app.inject({
+      method: 'POST',
+      url: formUrl,
+      payload: 'action=accept&note=Calling+%3Cb%3Etoday%3C%2Fb%3E',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(done.statusCode, 200, done.body);
     assert.match(done.body, /now <strong>opportunity<\/strong>/);
     assert.ok(!done.body.includes('<b>today</b>'), 'the note is escaped');
@@ -497,7 +709,12 @@ describe('links in mail', () => {
     const later = await s.app.inject({ method: 'GET', url: accept! });
     assert.equal(later.statusCode, 409);
     assert.match(later.body, /opportunity/);
-    const twice = await s.app.inject({ method: 'POST', url: formUrl, payload: 'action=reject&reason=other', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const twice = await s.app.inject({
+      method: 'POST',
+      url: formUrl,
+      payload: 'action=reject&reason=other',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     assert.equal(twice.statusCode, 409);
     assert.equal((await s.state(leadId)).stage, 'opportunity');
   });

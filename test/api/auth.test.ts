@@ -6,8 +6,14 @@ import { allows, Budget, DEFAULT_RATE, parseRate, parseTokens, tokenChecker } fr
 describe('API tokens', () => {
   it('reads scope:token entries; a bare token is admin; an unknown scope stops start-up', () => {
     const tokens = parseTokens(['ingest:aaa', ' read:bbb ', 'ccc', '']);
-    assert.deepEqual(tokens.map((t) => t.scope), ['ingest', 'read', 'admin']);
-    assert.ok(tokens.every((t) => /^[a-z]+:[0-9a-f]{8}$/.test(t.id)), 'ids name the scope and a digest prefix, not the token');
+    assert.deepEqual(
+      tokens.map((t) => t.scope),
+      ['ingest', 'read', 'admin'],
+    );
+    assert.ok(
+      tokens.every((t) => /^[a-z]+:[0-9a-f]{8}$/.test(t.id)),
+      'ids name the scope and a digest prefix, not the token',
+    );
     const check = tokenChecker(tokens);
     assert.equal(check('Bearer aaa')?.scope, 'ingest');
     assert.equal(check('Bearer ccc')?.scope, 'admin');
@@ -34,7 +40,8 @@ describe('rate limits', () => {
     assert.deepEqual(parseRate('10000/hour', undefined, 'X'), { max: 10_000, windowMs: 3_600_000 });
     assert.equal(parseRate('off', DEFAULT_RATE, 'X'), undefined);
     assert.equal(parseRate(undefined, DEFAULT_RATE, 'X'), DEFAULT_RATE);
-    for (const bad of ['fast', '600', '600/fortnight', '-1/min', '0/min']) assert.throws(() => parseRate(bad, undefined, 'API_RATE_LIMIT'), /API_RATE_LIMIT/, bad);
+    for (const bad of ['fast', '600', '600/fortnight', '-1/min', '0/min'])
+      assert.throws(() => parseRate(bad, undefined, 'API_RATE_LIMIT'), /API_RATE_LIMIT/, bad);
   });
 
   it('spends a batch whole or not at all, per key, and resets with the window', () => {

@@ -13,7 +13,11 @@ export { LINK_BASE, OTHER_TOKEN, type Res, TOKEN } from '../helpers/stack.js';
 export type ApiStack = Stack;
 
 /** Polls `fn` until it returns a value that is not undefined/false; bounded. */
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let lastErr: unknown;
   for (;;) {
@@ -29,16 +33,28 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
 }
 
 /** Waits until the lead's state satisfies `pred`. */
-export function waitState(s: ApiStack, leadId: string, pred: (st: LeadState) => boolean, what = 'state', timeoutMs = 20_000): Promise<LeadState> {
+export function waitState(
+  s: ApiStack,
+  leadId: string,
+  pred: (st: LeadState) => boolean,
+  what = 'state',
+  timeoutMs = 20_000,
+): Promise<LeadState> {
   let last: LeadState | undefined;
-  return eventually(`${leadId}: ${what}`, async () => {
-    last = await s.state(leadId).catch((err) => {
-      if (/starting/.test(String(err))) return undefined;
-      throw err;
-    });
-    return last && pred(last) ? last : undefined;
-  }, timeoutMs).catch((err) => {
-    throw new Error(`${(err as Error).message}; last: ${JSON.stringify(last && { stage: last.stage, consent: last.consent, score: last.score, eventsProcessed: last.eventsProcessed, owner: last.owner })}`);
+  return eventually(
+    `${leadId}: ${what}`,
+    async () => {
+      last = await s.state(leadId).catch((err) => {
+        if (/starting/.test(String(err))) return undefined;
+        throw err;
+      });
+      return last && pred(last) ? last : undefined;
+    },
+    timeoutMs,
+  ).catch((err) => {
+    throw new Error(
+      `${(err as Error).message}; last: ${JSON.stringify(last && { stage: last.stage, consent: last.consent, score: last.score, eventsProcessed: last.eventsProcessed, owner: last.owner })}`,
+    );
   });
 }
 
@@ -56,7 +72,14 @@ export async function settle(s: ApiStack, leadId: string): Promise<LeadState> {
 }
 
 /** The signed links in a captured mail, with the origin cut off (paths to inject). */
-export function mailLinks(m: Captured): { open?: string; click?: string; unsubscribe?: string; accept?: string; reject?: string; listUnsubscribe?: string } {
+export function mailLinks(m: Captured): {
+  open?: string;
+  click?: string;
+  unsubscribe?: string;
+  accept?: string;
+  reject?: string;
+  listUnsubscribe?: string;
+} {
   const all = `${m.text}\n${m.html.replace(/&#x3D;/g, '=').replace(/&amp;/g, '&')}`;
   const find = (re: RegExp) => re.exec(all)?.[0]?.slice(LINK_BASE.length);
   const token = '[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+';
@@ -77,4 +100,5 @@ export const header = (m: Captured, name: string) => {
 };
 
 /** Mail to or about a lead. */
-export const mailsFor = (smtp: SmtpCapture, leadId: string) => smtp.messages.filter((m) => header(m, 'x-lead-id') === leadId);
+export const mailsFor = (smtp: SmtpCapture, leadId: string) =>
+  smtp.messages.filter((m) => header(m, 'x-lead-id') === leadId);

@@ -17,7 +17,14 @@ const GUIDE_AFTER_MS = 4000;
 const config = testConfig({
   nurture: {
     tracks: [
-      { id: 'welcome', for: ['lead'], steps: [{ after: '0s', template: 'welcome' }, { after: `${GUIDE_AFTER_MS}ms`, template: 'guide' }] },
+      {
+        id: 'welcome',
+        for: ['lead'],
+        steps: [
+          { after: '0s', template: 'welcome' },
+          { after: `${GUIDE_AFTER_MS}ms`, template: 'guide' },
+        ],
+      },
       { id: 'mql', for: ['mql'], steps: [{ after: '1d', template: 'webinar-invite' }] },
       { id: 'recycle', for: ['recycled'], steps: [{ after: '7d', template: 'come-back' }] },
     ],
@@ -33,7 +40,10 @@ const s = useStack({ worker: { loaded: config }, api: true }, async ({ app }) =>
 async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const r = await fetch(`${base}${path}`, {
     method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      authorization: `Bearer ${TOKEN}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   const text = await r.text();
@@ -54,7 +64,9 @@ async function until(leadId: string, pred: (st: LeadState) => boolean, what: str
     last = r.json;
     return pred(r.json) ? (r.json as LeadState) : undefined;
   }).catch((err) => {
-    throw new Error(`${(err as Error).message}; last: ${JSON.stringify(last && { stage: last.stage, score: last.score, consent: last.consent, owner: last.owner })}`);
+    throw new Error(
+      `${(err as Error).message}; last: ${JSON.stringify(last && { stage: last.stage, score: last.score, consent: last.consent, owner: last.owner })}`,
+    );
   });
 }
 
@@ -66,11 +78,22 @@ describe('lead journeys through the API', () => {
   it('takes a lead from first touch to customer, with the handoff mail at the routed owner', async () => {
     const leadId = uid('journey-won');
     const created = await api('POST', '/v1/leads', {
-      leadId, email: 'grace@bigco.example', firstName: 'Grace', lastName: 'Hopper', company: 'BigCo', jobTitle: 'VP Engineering',
-      seniority: 'vp', companySize: 1200, country: 'US', campaign: 'spring-webinar', channel: 'webinar',
+      leadId,
+      email: 'grace@bigco.example',
+      firstName: 'Grace',
+      lastName: 'Hopper',
+      company: 'BigCo',
+      jobTitle: 'VP Engineering',
+      seniority: 'vp',
+      companySize: 1200,
+      country: 'US',
+      campaign: 'spring-webinar',
+      channel: 'webinar',
     });
     assert.equal(created.status, 201);
-    const welcome = await eventually('welcome mail', async () => nurtureMails(leadId).find((m) => header(m, 'x-nurture-step') === '1'));
+    const welcome = await eventually('welcome mail', async () =>
+      nurtureMails(leadId).find((m) => header(m, 'x-nurture-step') === '1'),
+    );
     assert.deepEqual(welcome.to, ['grace@bigco.example']);
     assert.equal(header(welcome, 'x-nurture-track'), 'welcome');
 
@@ -86,7 +109,9 @@ describe('lead journeys through the API', () => {
     const sql = await until(leadId, (st) => st.stage === 'sql' && st.owner !== undefined, 'sql with an owner');
     assert.ok(['ana@sales.example', 'ben@sales.example'].includes(sql.owner!), sql.owner);
     assert.ok(sql.slaDeadline);
-    const [handoff] = await eventually('handoff mail', async () => (handoffs(leadId).length ? handoffs(leadId) : undefined));
+    const [handoff] = await eventually('handoff mail', async () =>
+      handoffs(leadId).length ? handoffs(leadId) : undefined,
+    );
     assert.deepEqual(handoff!.to, [sql.owner]);
     assert.match(handoff!.subject, /Grace Hopper/);
     assert.ok(mailLinks(handoff!).accept, 'accept link in the handoff');
@@ -121,7 +146,20 @@ describe('lead journeys through the API', () => {
 
   it('recycles a lead that sales rejects as not ready', async () => {
     const leadId = uid('journey-recycled');
-    assert.equal((await api('POST', '/v1/leads', { leadId, email: 'tom@midco.example', firstName: 'Tom', company: 'MidCo', seniority: 'director', companySize: 300, country: 'GB' })).status, 201);
+    assert.equal(
+      (
+        await api('POST', '/v1/leads', {
+          leadId,
+          email: 'tom@midco.example',
+          firstName: 'Tom',
+          company: 'MidCo',
+          seniority: 'director',
+          companySize: 300,
+          country: 'GB',
+        })
+      ).status,
+      201,
+    );
     await event(leadId, 'demo_request');
     const sql = await until(leadId, (st) => st.stage === 'sql' && st.owner !== undefined, 'sql');
     assert.equal(sql.owner, 'team@sales.example', 'GB falls to the catch-all rule');
@@ -129,7 +167,11 @@ describe('lead journeys through the API', () => {
 
     const wrongStage = await api('POST', `/v1/leads/${leadId}/sales-outcome`, { outcome: 'won' });
     assert.equal(wrongStage.status, 409);
-    const r = await api('POST', `/v1/leads/${leadId}/sales-outcome`, { outcome: 'rejected', reason: 'not_ready', note: 'budget next year' });
+    const r = await api('POST', `/v1/leads/${leadId}/sales-outcome`, {
+      outcome: 'rejected',
+      reason: 'not_ready',
+      note: 'budget next year',
+    });
     assert.equal(r.status, 200);
     assert.equal(r.json.stage, 'recycled');
     const st = await until(leadId, (x) => x.stage === 'recycled', 'recycled');
@@ -141,7 +183,18 @@ describe('lead journeys through the API', () => {
 
   it('disqualifies a lead from outside the allowed countries, and keeps it so when it engages', async () => {
     const leadId = uid('journey-dq');
-    assert.equal((await api('POST', '/v1/leads', { leadId, email: 'ana@far.example', seniority: 'c_level', companySize: 5000, country: 'BR' })).status, 201);
+    assert.equal(
+      (
+        await api('POST', '/v1/leads', {
+          leadId,
+          email: 'ana@far.example',
+          seniority: 'c_level',
+          companySize: 5000,
+          country: 'BR',
+        })
+      ).status,
+      201,
+    );
     const st = await until(leadId, (x) => x.stage === 'disqualified', 'disqualified');
     assert.match(st.transitions.at(-1)!.reason, /disqualify rule/);
     await event(leadId, 'demo_request');
@@ -155,22 +208,42 @@ describe('lead journeys through the API', () => {
   it('sends no nurture mail after a one-click unsubscribe', async () => {
     const [unsub, control] = [uid('journey-unsub'), uid('journey-control')];
     for (const leadId of [unsub, control]) {
-      assert.equal((await api('POST', '/v1/leads', { leadId, email: `${leadId.replace(/[^a-z0-9]/gi, '')}@example.com`, country: 'US' })).status, 201);
+      assert.equal(
+        (
+          await api('POST', '/v1/leads', {
+            leadId,
+            email: `${leadId.replace(/[^a-z0-9]/gi, '')}@example.com`,
+            country: 'US',
+          })
+        ).status,
+        201,
+      );
     }
-    const welcome = await eventually('welcome mail', async () => nurtureMails(unsub).find((m) => header(m, 'x-nurture-step') === '1'));
+    const welcome = await eventually('welcome mail', async () =>
+      nurtureMails(unsub).find((m) => header(m, 'x-nurture-step') === '1'),
+    );
     const { listUnsubscribe } = mailLinks(welcome);
     assert.ok(listUnsubscribe);
     // What a mail client does for RFC 8058: POST the header's URL with the one-click body.
     const r = await fetch(`${base}${listUnsubscribe}`, {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click',
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
     });
     assert.equal(r.status, 200);
     await until(unsub, (x) => x.consent === 'unsubscribed', 'unsubscribed');
 
     // The control lead gets its second mail; the unsubscribed one does not.
-    await eventually('the control lead\'s second mail', async () => nurtureMails(control).find((m) => header(m, 'x-nurture-step') === '2'), GUIDE_AFTER_MS + 15_000);
+    await eventually(
+      "the control lead's second mail",
+      async () => nurtureMails(control).find((m) => header(m, 'x-nurture-step') === '2'),
+      GUIDE_AFTER_MS + 15_000,
+    );
     await sleep(1000);
-    assert.deepEqual(nurtureMails(unsub).map((m) => header(m, 'x-nurture-step')), ['1']);
+    assert.deepEqual(
+      nurtureMails(unsub).map((m) => header(m, 'x-nurture-step')),
+      ['1'],
+    );
     // Scoring goes on: an event still counts, and consent stays.
     await event(unsub, 'content_download');
     const st = await until(unsub, (x) => x.score.engagement === 10, 'scored');

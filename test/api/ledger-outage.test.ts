@@ -20,21 +20,37 @@ const s = useStack({ ledger: 'postgres', api: true });
 const call = (method: string, url: string, body?: unknown): Promise<Res> =>
   s.call(method, url, body === undefined ? {} : { body });
 
-const lead = (leadId: string) => ({ leadId, email: `${leadId.toLowerCase().replace(/[^a-z0-9]/g, '')}@example.com`, country: 'US', seniority: 'vp' });
+const lead = (leadId: string) => ({
+  leadId,
+  email: `${leadId.toLowerCase().replace(/[^a-z0-9]/g, '')}@example.com`,
+  country: 'US',
+  seniority: 'vp',
+});
 
 /** The lead's state as the ledger holds it, once `pred` holds (the database being up). */
-async function recorded(leadId: string, pred: (s: LeadState) => boolean, what: string, timeoutMs = 60_000): Promise<LeadState> {
-  return eventually(`${leadId}: ${what}`, async () => {
-    const row = await s.ledger.lead(leadId);
-    const st = row?.state as LeadState | undefined;
-    return st && pred(st) ? st : undefined;
-  }, timeoutMs);
+async function recorded(
+  leadId: string,
+  pred: (s: LeadState) => boolean,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<LeadState> {
+  return eventually(
+    `${leadId}: ${what}`,
+    async () => {
+      const row = await s.ledger.lead(leadId);
+      const st = row?.state as LeadState | undefined;
+      return st && pred(st) ? st : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** Each of the lead's event ids in lead_events, with how many rows it has. */
 async function eventRows(leadId: string): Promise<Map<string, number>> {
   const r = await s.database.pool.query(
-    'SELECT event_id, count(*)::int AS n FROM lead_events WHERE lead_id = $1 GROUP BY event_id', [leadId]);
+    'SELECT event_id, count(*)::int AS n FROM lead_events WHERE lead_id = $1 GROUP BY event_id',
+    [leadId],
+  );
   return new Map(r.rows.map((x) => [x.event_id as string, x.n as number]));
 }
 
@@ -45,7 +61,12 @@ describe('a ledger database that goes away and comes back', () => {
     const events = ['content_download', 'webinar_attended'].map((type) => ({ leadId, eventId: uid('e'), type }));
     assert.equal((await call('POST', '/v1/events', events)).status, 202);
     await recorded(leadId, (s) => s.eventsProcessed === 2, 'both events recorded');
-    const reads = [`/v1/leads/${leadId}`, '/v1/leads?stage=mql', '/v1/funnel?by=campaign', `/v1/leads/${leadId}/timeline`];
+    const reads = [
+      `/v1/leads/${leadId}`,
+      '/v1/leads?stage=mql',
+      '/v1/funnel?by=campaign',
+      `/v1/leads/${leadId}/timeline`,
+    ];
     for (const url of reads) assert.equal((await call('GET', url)).status, 200, url);
 
     await s.postgres.pause();
@@ -66,11 +87,15 @@ describe('a ledger database that goes away and comes back', () => {
     }
     // The same API process, the same pool: it reconnects on its next query.
     for (const url of reads) {
-      const r = await eventually(`${url} answers again`, async () => {
-        const x = await call('GET', url);
-        assert.notEqual(x.status, 500, `${url}: ${x.body}`);
-        return x.status === 200 ? x : undefined;
-      }, 30_000);
+      const r = await eventually(
+        `${url} answers again`,
+        async () => {
+          const x = await call('GET', url);
+          assert.notEqual(x.status, 500, `${url}: ${x.body}`);
+          return x.status === 200 ? x : undefined;
+        },
+        30_000,
+      );
       assert.equal(r.status, 200);
     }
     const st = await call('GET', `/v1/leads/${leadId}`);
@@ -87,7 +112,13 @@ describe('a ledger database that goes away and comes back', () => {
     await recorded(known, (s) => s.eventsProcessed === 1, 'the first event recorded');
 
     await s.postgres.pause();
-    const during: { leadId: string; eventId: string; type: string; email?: string; profile?: Record<string, unknown> }[] = [];
+    const during: {
+      leadId: string;
+      eventId: string;
+      type: string;
+      email?: string;
+      profile?: Record<string, unknown>;
+    }[] = [];
     try {
       // Several batches, some time apart, so that several workflow activations wait on the database.
       for (let batch = 0; batch < 3; batch++) {
@@ -103,7 +134,13 @@ describe('a ledger database that goes away and comes back', () => {
         during.push(...events);
         await sleep(700);
       }
-      const created = { leadId: fresh, eventId: uid('e'), type: 'content_download', email: `${fresh}@example.com`, profile: { country: 'US' } };
+      const created = {
+        leadId: fresh,
+        eventId: uid('e'),
+        type: 'content_download',
+        email: `${fresh}@example.com`,
+        profile: { country: 'US' },
+      };
       assert.equal((await call('POST', '/v1/events', created)).status, 202);
       during.push(created);
       // Long enough for the recording to have failed and been retried a few times.
@@ -116,31 +153,50 @@ describe('a ledger database that goes away and comes back', () => {
     }
 
     const knownIds = [...before, ...during.filter((e) => e.leadId === known)].map((e) => e.eventId);
-    const st = await recorded(known, (s) => s.eventsProcessed === knownIds.length, `all ${knownIds.length} events recorded`);
+    const st = await recorded(
+      known,
+      (s) => s.eventsProcessed === knownIds.length,
+      `all ${knownIds.length} events recorded`,
+    );
     const rows = await eventRows(known);
     assert.deepEqual([...rows.keys()].sort(), [...knownIds].sort(), 'every event is in lead_events');
-    assert.ok([...rows.values()].every((n) => n === 1), 'each exactly once');
+    assert.ok(
+      [...rows.values()].every((n) => n === 1),
+      'each exactly once',
+    );
     // The recorded state is the lead's current one: eventsProcessed counted each once (above), and
     // every event that scored is in its score log once.
     const logged = st.scoreLog.filter((l) => l.eventId).map((l) => l.eventId!);
     assert.equal(new Set(logged).size, logged.length, JSON.stringify(logged));
-    assert.ok(logged.every((id) => knownIds.includes(id)), JSON.stringify(logged));
-    const api = await eventually('the API reads it', async () => {
-      const x = await call('GET', `/v1/leads/${known}`);
-      return x.status === 200 ? x : undefined;
-    }, 30_000);
+    assert.ok(
+      logged.every((id) => knownIds.includes(id)),
+      JSON.stringify(logged),
+    );
+    const api = await eventually(
+      'the API reads it',
+      async () => {
+        const x = await call('GET', `/v1/leads/${known}`);
+        return x.status === 200 ? x : undefined;
+      },
+      30_000,
+    );
     assert.equal(api.json.eventsProcessed, knownIds.length);
     assert.equal(api.json.score.total, st.score.total);
     // The timeline has each of them once too.
     const timeline = await call('GET', `/v1/leads/${known}/timeline?limit=1000`);
     assert.equal(timeline.status, 200, timeline.body);
-    const listed = timeline.json.entries.filter((e: { kind: string }) => e.kind === 'event').map((e: { eventId: string }) => e.eventId);
+    const listed = timeline.json.entries
+      .filter((e: { kind: string }) => e.kind === 'event')
+      .map((e: { eventId: string }) => e.eventId);
     assert.deepEqual([...listed].sort(), [...knownIds].sort());
 
     // The lead the outage's event created is there with its event.
     await recorded(fresh, (s) => s.eventsProcessed === 1, 'the new lead recorded');
     assert.deepEqual([...(await eventRows(fresh)).entries()], [[during.at(-1)!.eventId, 1]]);
     const found = await call('GET', `/v1/leads?limit=1000`);
-    assert.ok(found.json.leads.some((l: { leadId: string }) => l.leadId === fresh), 'the search finds it');
+    assert.ok(
+      found.json.leads.some((l: { leadId: string }) => l.leadId === fresh),
+      'the search finds it',
+    );
   });
 });

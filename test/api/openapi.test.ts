@@ -15,7 +15,8 @@ import { uid, waitState } from './fixture.js';
 const NOT_DOCUMENTED: { method: string; url: RegExp; why: string }[] = [
   { method: 'HEAD', url: /./, why: 'Fastify adds one to every GET route (exposeHeadRoutes): the GET without its body' },
   {
-    method: 'POST', url: /^\/codec\/(encode|decode)$/,
+    method: 'POST',
+    url: /^\/codec\/(encode|decode)$/,
     why: "Temporal's codec server protocol (src/api/codec.ts), specified by Temporal; only with ApiOptions.codec",
   },
   { method: 'OPTIONS', url: /^\/codec\/(encode|decode)$/, why: 'the CORS preflight of the codec server routes' },
@@ -76,13 +77,21 @@ describe('the OpenAPI document', () => {
     const undocumented = routes.filter((r) => !excluded(r) && !doc.paths[docPath(r.url)]?.[r.method.toLowerCase()]);
     assert.deepEqual(undocumented, [], 'registered but not in /openapi.json');
     for (const x of NOT_DOCUMENTED) {
-      assert.ok(routes.some((r) => excluded(r) === x), `the exclusion ${x.method} ${x.url} (${x.why}) matches a route`);
+      assert.ok(
+        routes.some((r) => excluded(r) === x),
+        `the exclusion ${x.method} ${x.url} (${x.why}) matches a route`,
+      );
     }
 
-    const documented = Object.entries(doc.paths)
-      .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+    const documented = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
+    );
     const registered = new Set(routes.map((r) => `${r.method} ${docPath(r.url)}`));
-    assert.deepEqual(documented.filter((op) => !registered.has(op)), [], 'in /openapi.json but not registered');
+    assert.deepEqual(
+      documented.filter((op) => !registered.has(op)),
+      [],
+      'in /openapi.json but not registered',
+    );
   });
 
   it('has the LeadState of src/domain/lead.ts, and it describes the state of a real lead', async () => {
@@ -93,7 +102,12 @@ describe('the OpenAPI document', () => {
     // (fit 35) asks for a demo (a hand-raiser), so it goes lead -> mql -> sql.
     const leadId = uid('openapi');
     const lead = {
-      leadId, email: `${leadId}@example.com`, firstName: 'Dana', seniority: 'vp', companySize: 800, country: 'US',
+      leadId,
+      email: `${leadId}@example.com`,
+      firstName: 'Dana',
+      seniority: 'vp',
+      companySize: 800,
+      country: 'US',
       campaign: 'spring-webinar',
     };
     assert.equal((await s.call('POST', '/v1/leads', { body: lead })).status, 201);

@@ -17,7 +17,16 @@ const tempDirs = () => new Set(readdirSync(tmpdir()).filter((d) => d.startsWith(
 
 test('npm run bench runs on a tiny workload and writes a results file with sane figures', async () => {
   const before = tempDirs();
-  const { results, file } = await runBench({ leads: 5, events: 3, latencySeconds: 2, historySample: 5, handoffSamples: 2, resultsDir, quiet: true, table: false });
+  const { results, file } = await runBench({
+    leads: 5,
+    events: 3,
+    latencySeconds: 2,
+    historySample: 5,
+    handoffSamples: 2,
+    resultsDir,
+    quiet: true,
+    table: false,
+  });
 
   assert.ok(existsSync(file), 'results file written');
   assert.ok(file.startsWith(resultsDir));
@@ -25,18 +34,31 @@ test('npm run bench runs on a tiny workload and writes a results file with sane 
   const saved = JSON.parse(readFileSync(file, 'utf8'));
   assert.deepEqual(saved.leads, results.leads);
 
-  for (const key of ['leads', 'eventsPerLead', 'eventsPerSecond', 'baselineEventsPerSecond', 'ratio', 'latencyMs', 'historyEventsPerEvent', 'workerPeakRssMb']) {
+  for (const key of [
+    'leads',
+    'eventsPerLead',
+    'eventsPerSecond',
+    'baselineEventsPerSecond',
+    'ratio',
+    'latencyMs',
+    'historyEventsPerEvent',
+    'workerPeakRssMb',
+  ]) {
     assert.ok(key in saved, `results have ${key}`);
   }
   assert.equal(saved.leads, 5);
   assert.equal(saved.eventsPerLead, 3);
-  const positive = (x: unknown, what: string) => assert.ok(typeof x === 'number' && Number.isFinite(x) && x > 0, `${what} is a positive number, got ${x}`);
+  const positive = (x: unknown, what: string) =>
+    assert.ok(typeof x === 'number' && Number.isFinite(x) && x > 0, `${what} is a positive number, got ${x}`);
   positive(saved.eventsPerSecond, 'eventsPerSecond');
   positive(saved.baselineEventsPerSecond, 'baselineEventsPerSecond');
   positive(saved.ratio, 'ratio');
   positive(saved.endToEnd.ratio, 'end-to-end ratio');
   for (const p of ['p50', 'p95', 'p99'] as const) positive(saved.latencyMs[p], `latencyMs.${p}`);
-  assert.ok(saved.latencyMs.p50 <= saved.latencyMs.p95 && saved.latencyMs.p95 <= saved.latencyMs.p99, 'percentiles are ordered');
+  assert.ok(
+    saved.latencyMs.p50 <= saved.latencyMs.p95 && saved.latencyMs.p95 <= saved.latencyMs.p99,
+    'percentiles are ordered',
+  );
   assert.equal(typeof saved.handoffLatencyMs, 'object');
   // Every lead event and baseline signal is in history once, plus the workflow's own events.
   assert.ok(saved.historyEventsPerEvent >= 1, `historyEventsPerEvent ${saved.historyEventsPerEvent}`);
@@ -57,13 +79,34 @@ test('npm run bench -- --scale runs on tiny steps: live leads, worker RSS and V8
   const { file } = await runScale({ steps: [6, 12], sample: 3, resultsDir, quiet: true });
   const saved = JSON.parse(readFileSync(file, 'utf8'));
   assert.equal(saved.mode, 'scale');
-  const steps = saved.scale.steps as { target: number; created: number; liveLeads: number; completed: boolean; workerRssMb: number; workerHeapUsedMb: number; workerHeapTotalMb: number; latencyMs: { p99: number } }[];
-  assert.deepEqual(steps.map((s) => [s.target, s.created, s.completed]), [[6, 6, true], [12, 12, true]]);
+  const steps = saved.scale.steps as {
+    target: number;
+    created: number;
+    liveLeads: number;
+    completed: boolean;
+    workerRssMb: number;
+    workerHeapUsedMb: number;
+    workerHeapTotalMb: number;
+    latencyMs: { p99: number };
+  }[];
+  assert.deepEqual(
+    steps.map((s) => [s.target, s.created, s.completed]),
+    [
+      [6, 6, true],
+      [12, 12, true],
+    ],
+  );
   assert.equal(steps[1]!.liveLeads, 12, 'every lead created is running (sleeping) when the step is measured');
   for (const s of steps) {
-    assert.ok(s.workerHeapUsedMb > 0 && s.workerHeapUsedMb <= s.workerHeapTotalMb, `heap ${s.workerHeapUsedMb} of ${s.workerHeapTotalMb} MB`);
+    assert.ok(
+      s.workerHeapUsedMb > 0 && s.workerHeapUsedMb <= s.workerHeapTotalMb,
+      `heap ${s.workerHeapUsedMb} of ${s.workerHeapTotalMb} MB`,
+    );
     assert.ok(s.workerHeapTotalMb < s.workerRssMb, 'the V8 heap is part of the RSS');
     assert.ok(s.latencyMs.p99 > 0);
   }
-  assert.deepEqual([...tempDirs()].filter((d) => !before.has(d)), []);
+  assert.deepEqual(
+    [...tempDirs()].filter((d) => !before.has(d)),
+    [],
+  );
 });

@@ -8,7 +8,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { importedFactSchema } from '../../src/domain/lead.js';
 import {
-  describeBadRow, ImportSetupError, importIdFor, parseDate, planColumns, runImport, type RunImportOptions,
+  describeBadRow,
+  ImportSetupError,
+  importIdFor,
+  parseDate,
+  planColumns,
+  runImport,
+  type RunImportOptions,
   waitForLedger,
 } from '../../src/cli/import.js';
 import { importCsvText } from '../helpers/import.js';
@@ -22,13 +28,19 @@ async function importText(csv: string, o: Omit<RunImportOptions, 'file' | 'input
 }
 
 describe('import leads with a history', () => {
-  const olistLike = { kind: 'leads' as const, map: ['id=leadId', 'first=becameMqlAt', 'origin=channel'], set: ['stage=mql'], dateFormat: 'dd-mm-yyyy' as const, emailTemplate: '{leadId}@import.invalid' };
+  const olistLike = {
+    kind: 'leads' as const,
+    map: ['id=leadId', 'first=becameMqlAt', 'origin=channel'],
+    set: ['stage=mql'],
+    dateFormat: 'dd-mm-yyyy' as const,
+    emailTemplate: '{leadId}@import.invalid',
+  };
 
   it('takes stage and the stage dates off the lead: they travel as its history fact, not as profile fields', async () => {
     const { sent, summary } = await importText('id,first,origin\nm1,01-02-2018,social\n', olistLike);
     assert.equal(summary.bad, 0);
     assert.equal(sent.length, 1);
-    const [{ value, row }] = sent as [typeof sent[number]];
+    const [{ value, row }] = sent as [(typeof sent)[number]];
     assert.deepEqual(value, { leadId: 'm1', email: 'm1@import.invalid', consent: { email: false }, channel: 'social' });
     assert.deepEqual(row.fact, { importId: row.fact!.importId, stage: 'mql', becameMqlAt: '2018-02-01T00:00:00.000Z' });
     assert.match(row.fact!.importId, /^import:lead:[0-9a-f]{32}$/);
@@ -42,7 +54,10 @@ describe('import leads with a history', () => {
     const c = await importText('id,first,origin\nm1,02-02-2018,social\n', olistLike);
     assert.equal(a.sent[0]!.row.fact!.importId, b.sent[0]!.row.fact!.importId);
     assert.notEqual(a.sent[0]!.row.fact!.importId, c.sent[0]!.row.fact!.importId);
-    assert.equal(a.sent[0]!.row.fact!.importId, importIdFor('lead', ['m1', { stage: 'mql', becameMqlAt: '2018-02-01T00:00:00.000Z' }]));
+    assert.equal(
+      a.sent[0]!.row.fact!.importId,
+      importIdFor('lead', ['m1', { stage: 'mql', becameMqlAt: '2018-02-01T00:00:00.000Z' }]),
+    );
   });
 
   it('walks a longer history; a lead without history fields has no fact', async () => {
@@ -54,8 +69,14 @@ describe('import leads with a history', () => {
     ].join('\n');
     const { sent, summary } = await importText(csv, { kind: 'leads' });
     assert.equal(summary.bad, 0);
-    assert.deepEqual(sent.map((s) => s.row.stages), [['mql', 'sql', 'opportunity', 'customer'], ['mql', 'sql'], undefined]);
-    assert.equal(sent[0]!.row.fact && 'becameCustomerAt' in sent[0]!.row.fact && sent[0]!.row.fact.becameCustomerAt, '2018-02-01T10:30:00.000Z');
+    assert.deepEqual(
+      sent.map((s) => s.row.stages),
+      [['mql', 'sql', 'opportunity', 'customer'], ['mql', 'sql'], undefined],
+    );
+    assert.equal(
+      sent[0]!.row.fact && 'becameCustomerAt' in sent[0]!.row.fact && sent[0]!.row.fact.becameCustomerAt,
+      '2018-02-01T10:30:00.000Z',
+    );
     assert.equal(sent[2]!.row.fact, undefined);
   });
 
@@ -72,16 +93,27 @@ describe('import leads with a history', () => {
       'g2,g2@x.example,customer,01-02-2018,,01-03-2018 17:45', // 9: good, won with a time
     ].join('\n');
     const { sent, summary, lines } = await importText(csv, {
-      kind: 'leads', dateFormat: 'dd-mm-yyyy',
-      map: ['Contact=leadId', 'Mail=email', 'Stage=stage', 'MQL date=becameMqlAt', 'SQL date=becameSqlAt', 'Won date=becameCustomerAt'],
+      kind: 'leads',
+      dateFormat: 'dd-mm-yyyy',
+      map: [
+        'Contact=leadId',
+        'Mail=email',
+        'Stage=stage',
+        'MQL date=becameMqlAt',
+        'SQL date=becameSqlAt',
+        'Won date=becameCustomerAt',
+      ],
     });
-    assert.deepEqual(sent.map((s) => s.value.leadId), ['g1', 'g2']);
+    assert.deepEqual(
+      sent.map((s) => s.value.leadId),
+      ['g1', 'g2'],
+    );
     assert.equal(summary.bad, 6);
     assert.deepEqual(lines, [
       'line 3: stage (column "Stage"): unknown stage "hot"; one of lead, mql, sql, opportunity, customer, recycled, disqualified, dormant',
       'line 4: becameMqlAt (column "MQL date"): "31-02-2018" is not a real date (dd-mm-yyyy)',
       'line 5: becameSqlAt (column "SQL date"): is before becameMqlAt: a lead reaches sql after mql',
-      "line 6: becameCustomerAt (column \"Won date\"): dates customer, beyond the lead's stage mql",
+      'line 6: becameCustomerAt (column "Won date"): dates customer, beyond the lead\'s stage mql',
       'line 7: becameMqlAt (column "MQL date"): 2030-02-01T00:00:00.000Z is in the future: an imported history is the past',
       'line 8: becameMqlAt (column "MQL date"): "2018-02-01" is not a dd-mm-yyyy date',
     ]);
@@ -89,33 +121,62 @@ describe('import leads with a history', () => {
   });
 
   it('a bad --set stage makes every row bad, naming --set', async () => {
-    const { lines, sent } = await importText('leadId,email\nx1,x1@x.example\n', { kind: 'leads', set: ['stage=qualified'] });
+    const { lines, sent } = await importText('leadId,email\nx1,x1@x.example\n', {
+      kind: 'leads',
+      set: ['stage=qualified'],
+    });
     assert.equal(sent.length, 0);
     assert.match(lines[0]!, /^line 2: stage \(column "--set"\): unknown stage "qualified"/);
   });
 });
 
 describe('import outcomes', () => {
-  const deals = { kind: 'outcomes' as const, map: ['mql_id=leadId', 'won_date=occurredAt'], set: ['outcome=won'], dateFormat: 'dd-mm-yyyy' as const };
+  const deals = {
+    kind: 'outcomes' as const,
+    map: ['mql_id=leadId', 'won_date=occurredAt'],
+    set: ['outcome=won'],
+    dateFormat: 'dd-mm-yyyy' as const,
+  };
 
   it("reads Olist's closed deals: dd-mm-yyyy HH:mm, --map and --set; other columns ignored", async () => {
-    const { sent, summary } = await importText('mql_id,seller_id,won_date,business_segment\nabc,s1,26-02-2018 19:58,pet\n', deals);
+    const { sent, summary } = await importText(
+      'mql_id,seller_id,won_date,business_segment\nabc,s1,26-02-2018 19:58,pet\n',
+      deals,
+    );
     assert.equal(summary.bad, 0);
     assert.deepEqual(summary.ignoredColumns, ['seller_id', 'business_segment']);
     assert.deepEqual(sent[0]!.value, { leadId: 'abc', outcome: 'won', occurredAt: '2018-02-26T19:58:00.000Z' });
-    assert.deepEqual(sent[0]!.row.fact, { importId: importIdFor('outcome', ['abc', 'won', '2018-02-26T19:58:00.000Z']), outcome: 'won', occurredAt: '2018-02-26T19:58:00.000Z' });
+    assert.deepEqual(sent[0]!.row.fact, {
+      importId: importIdFor('outcome', ['abc', 'won', '2018-02-26T19:58:00.000Z']),
+      outcome: 'won',
+      occurredAt: '2018-02-26T19:58:00.000Z',
+    });
     assert.ok(importedFactSchema.safeParse(sent[0]!.row.fact).success);
   });
 
   it('takes every LeadOutcome field; a row without occurredAt is dated now, its importId the same on every import', async () => {
-    const csv = 'leadId,outcome,occurredAt,reason,note,rep\nl1,Rejected,2024-03-01T10:00:00Z,Bad_Fit,wrong size,ana@sales.example\nl2,lost,,price,,\n';
+    const csv =
+      'leadId,outcome,occurredAt,reason,note,rep\nl1,Rejected,2024-03-01T10:00:00Z,Bad_Fit,wrong size,ana@sales.example\nl2,lost,,price,,\n';
     const one = await importText(csv, { kind: 'outcomes' });
-    assert.deepEqual(one.sent.map((s) => s.value), [
-      { leadId: 'l1', outcome: 'rejected', occurredAt: '2024-03-01T10:00:00.000Z', reason: 'bad_fit', note: 'wrong size', rep: 'ana@sales.example' },
-      { leadId: 'l2', outcome: 'lost', occurredAt: new Date(NOW).toISOString(), reason: 'price' },
-    ]);
+    assert.deepEqual(
+      one.sent.map((s) => s.value),
+      [
+        {
+          leadId: 'l1',
+          outcome: 'rejected',
+          occurredAt: '2024-03-01T10:00:00.000Z',
+          reason: 'bad_fit',
+          note: 'wrong size',
+          rep: 'ana@sales.example',
+        },
+        { leadId: 'l2', outcome: 'lost', occurredAt: new Date(NOW).toISOString(), reason: 'price' },
+      ],
+    );
     const later = await importText(csv, { kind: 'outcomes', now: NOW + 86_400_000 });
-    assert.deepEqual(later.sent.map((s) => s.row.fact!.importId), one.sent.map((s) => s.row.fact!.importId));
+    assert.deepEqual(
+      later.sent.map((s) => s.row.fact!.importId),
+      one.sent.map((s) => s.row.fact!.importId),
+    );
     assert.equal(later.sent[1]!.value.occurredAt, new Date(NOW + 86_400_000).toISOString());
   });
 
@@ -133,7 +194,13 @@ describe('import outcomes', () => {
       'ok1,won,01/03/2018 09:05,', // 10: the same outcome again
     ].join('\n');
     const { sent, summary, lines } = await importText(csv, { kind: 'outcomes', dateFormat: 'dd/mm/yyyy' });
-    assert.deepEqual(sent.map((s) => [s.value.leadId, s.value.occurredAt]), [['ok1', '2018-03-01T09:05:00.000Z'], ['ok2', '2018-03-02T00:00:00.000Z']]);
+    assert.deepEqual(
+      sent.map((s) => [s.value.leadId, s.value.occurredAt]),
+      [
+        ['ok1', '2018-03-01T09:05:00.000Z'],
+        ['ok2', '2018-03-02T00:00:00.000Z'],
+      ],
+    );
     assert.equal(summary.skippedReasons.duplicate, 1);
     assert.deepEqual(lines, [
       'line 3: outcome: unknown outcome "closed"; one of accepted, rejected, won, lost',
@@ -146,15 +213,24 @@ describe('import outcomes', () => {
   });
 
   it("reports by line what the sender refuses (a lead the ledger does not have, an outcome before the lead's MQL date)", async () => {
-    const refuse = (path: string, message: string) => Object.assign(new Error(message), { status: path === 'leadId' ? 404 : 409, issues: [{ path, message }] });
-    const { sent, lines, summary } = await importText('leadId,outcome,occurredAt\nnobody,won,2018-03-01\nearly,won,2018-01-01\nfine,won,2018-03-01\n', {
-      kind: 'outcomes',
-      send: async (_v, row) => {
-        if (row.leadId === 'nobody') throw refuse('leadId', 'no lead "nobody" in the ledger (import the leads first)');
-        if (row.leadId === 'early') throw refuse('occurredAt', "is dated 2018-01-01T00:00:00.000Z, before the lead's MQL date 2018-02-01T00:00:00.000Z");
-        return 'sent';
+    const refuse = (path: string, message: string) =>
+      Object.assign(new Error(message), { status: path === 'leadId' ? 404 : 409, issues: [{ path, message }] });
+    const { sent, lines, summary } = await importText(
+      'leadId,outcome,occurredAt\nnobody,won,2018-03-01\nearly,won,2018-01-01\nfine,won,2018-03-01\n',
+      {
+        kind: 'outcomes',
+        send: async (_v, row) => {
+          if (row.leadId === 'nobody')
+            throw refuse('leadId', 'no lead "nobody" in the ledger (import the leads first)');
+          if (row.leadId === 'early')
+            throw refuse(
+              'occurredAt',
+              "is dated 2018-01-01T00:00:00.000Z, before the lead's MQL date 2018-02-01T00:00:00.000Z",
+            );
+          return 'sent';
+        },
       },
-    });
+    );
     assert.equal(sent.length, 0);
     assert.equal(summary.imported, 1);
     assert.deepEqual(lines, [
@@ -164,9 +240,18 @@ describe('import outcomes', () => {
   });
 
   it('needs an outcome column or --set outcome, and knows only LeadOutcome fields', () => {
-    assert.throws(() => planColumns(['leadId', 'when'], { kind: 'outcomes' }), (e: Error) => e instanceof ImportSetupError && /no column gives the outcome.*--set outcome=won/.test(e.message));
-    assert.throws(() => planColumns(['leadId'], { kind: 'outcomes', map: ['leadId=amount'] }), /"amount" is not a LeadOutcome field; use one of leadId, outcome, occurredAt, reason, note, rep$/);
-    assert.throws(() => planColumns(['leadId'], { kind: 'outcomes', set: ['profile.plan=pro'] }), /"profile.plan" is not a LeadOutcome field/);
+    assert.throws(
+      () => planColumns(['leadId', 'when'], { kind: 'outcomes' }),
+      (e: Error) => e instanceof ImportSetupError && /no column gives the outcome.*--set outcome=won/.test(e.message),
+    );
+    assert.throws(
+      () => planColumns(['leadId'], { kind: 'outcomes', map: ['leadId=amount'] }),
+      /"amount" is not a LeadOutcome field; use one of leadId, outcome, occurredAt, reason, note, rep$/,
+    );
+    assert.throws(
+      () => planColumns(['leadId'], { kind: 'outcomes', set: ['profile.plan=pro'] }),
+      /"profile.plan" is not a LeadOutcome field/,
+    );
   });
 
   it('all 842 rows of the real Olist closed deals are valid rows (dry run)', async () => {
@@ -176,16 +261,29 @@ describe('import outcomes', () => {
 });
 
 describe('rows the ledger already shows', () => {
-  it("are counted as unchanged (leads: as updated too) and said so in the summary", async () => {
+  it('are counted as unchanged (leads: as updated too) and said so in the summary', async () => {
     const { formatSummary } = await import('../../src/cli/import.js');
     const leads = await importText('leadId,email\nu1,u1@x.example\nu2,u2@x.example\nu3,u3@x.example\n', {
-      kind: 'leads', send: async (v) => (v.leadId === 'u3' ? 'created' : 'unchanged'),
+      kind: 'leads',
+      send: async (v) => (v.leadId === 'u3' ? 'created' : 'unchanged'),
     });
-    assert.deepEqual([leads.summary.imported, leads.summary.created, leads.summary.updated, leads.summary.unchanged], [3, 1, 2, 2]);
-    assert.match(formatSummary(leads.summary), /3 rows read, 3 imported \(1 new, 2 updated; 2 already so in the ledger, not sent\), 0 bad/);
-    const outcomes = await importText('leadId,outcome\nu1,won\nu2,won\n', { kind: 'outcomes', send: async (v) => (v.leadId === 'u1' ? 'unchanged' : 'sent') });
+    assert.deepEqual(
+      [leads.summary.imported, leads.summary.created, leads.summary.updated, leads.summary.unchanged],
+      [3, 1, 2, 2],
+    );
+    assert.match(
+      formatSummary(leads.summary),
+      /3 rows read, 3 imported \(1 new, 2 updated; 2 already so in the ledger, not sent\), 0 bad/,
+    );
+    const outcomes = await importText('leadId,outcome\nu1,won\nu2,won\n', {
+      kind: 'outcomes',
+      send: async (v) => (v.leadId === 'u1' ? 'unchanged' : 'sent'),
+    });
     assert.deepEqual([outcomes.summary.imported, outcomes.summary.updated, outcomes.summary.unchanged], [2, 0, 1]);
-    assert.match(formatSummary(outcomes.summary), /2 rows read, 2 imported \(1 already in the ledger, not sent\), 0 bad/);
+    assert.match(
+      formatSummary(outcomes.summary),
+      /2 rows read, 2 imported \(1 already in the ledger, not sent\), 0 bad/,
+    );
   });
 });
 
@@ -204,12 +302,23 @@ describe('dates with a time', () => {
 describe('waitForLedger', () => {
   it('polls until the ledger shows every item', async () => {
     let round = 0;
-    const r = await waitForLedger({ items: [1, 2, 3, 4, 5], batchSize: 2, pollMs: 1, stallMs: 1000, check: async (batch) => batch.map((x) => x <= ++round) });
+    const r = await waitForLedger({
+      items: [1, 2, 3, 4, 5],
+      batchSize: 2,
+      pollMs: 1,
+      stallMs: 1000,
+      check: async (batch) => batch.map((x) => x <= ++round),
+    });
     assert.deepEqual([r.recorded, r.pending], [5, []]);
   });
 
   it('gives up once nothing new showed for stallMs, returning what is missing', async () => {
-    const r = await waitForLedger({ items: ['a', 'b', 'c'], pollMs: 5, stallMs: 50, check: async (batch) => batch.map((x) => x !== 'b') });
+    const r = await waitForLedger({
+      items: ['a', 'b', 'c'],
+      pollMs: 5,
+      stallMs: 50,
+      check: async (batch) => batch.map((x) => x !== 'b'),
+    });
     assert.deepEqual([r.recorded, r.pending], [2, ['b']]);
     assert.ok(r.waitedMs >= 50);
   });

@@ -56,13 +56,40 @@ const CONFIG = quietConfig();
 const MQL_FILE = sharedData('olist-marketing-qualified-leads.csv');
 const DEALS_FILE = sharedData('olist-closed-deals.csv');
 // The contract's commands, word for word, with the files where this checkout keeps them.
-const IMPORT_LEADS = ['import', 'leads', MQL_FILE, '--map', 'mql_id=leadId', '--map', 'origin=channel',
-  '--map', 'first_contact_date=becameMqlAt', '--set', 'stage=mql', '--date-format', 'dd-mm-yyyy', '--email-template', '{leadId}@import.invalid'];
-const IMPORT_OUTCOMES = ['import', 'outcomes', DEALS_FILE, '--map', 'mql_id=leadId', '--map', 'won_date=occurredAt', '--set', 'outcome=won',
-  '--date-format', 'dd-mm-yyyy'];
+const IMPORT_LEADS = [
+  'import',
+  'leads',
+  MQL_FILE,
+  '--map',
+  'mql_id=leadId',
+  '--map',
+  'origin=channel',
+  '--map',
+  'first_contact_date=becameMqlAt',
+  '--set',
+  'stage=mql',
+  '--date-format',
+  'dd-mm-yyyy',
+  '--email-template',
+  '{leadId}@import.invalid',
+];
+const IMPORT_OUTCOMES = [
+  'import',
+  'outcomes',
+  DEALS_FILE,
+  '--map',
+  'mql_id=leadId',
+  '--map',
+  'won_date=occurredAt',
+  '--set',
+  'outcome=won',
+  '--date-format',
+  'dd-mm-yyyy',
+];
 
 const h = useStack({
-  ledger: (process.env.OLIST_LEDGER as Backend | undefined) ?? 'postgres', worker: { loaded: loadConfigFile(CONFIG) },
+  ledger: (process.env.OLIST_LEDGER as Backend | undefined) ?? 'postgres',
+  worker: { loaded: loadConfigFile(CONFIG) },
 });
 
 const cli = (...args: string[]) => leadctl(h, CONFIG, ...args);
@@ -96,7 +123,9 @@ interface Expected {
 function expected(): Expected {
   const leads = parse(readFileSync(MQL_FILE), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
   const deals = parse(readFileSync(DEALS_FILE), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
-  const byId = new Map(leads.map((l) => [l.mql_id!, { mqlAt: olistDate(l.first_contact_date!), channel: l.origin?.trim() || '(none)' }]));
+  const byId = new Map(
+    leads.map((l) => [l.mql_id!, { mqlAt: olistDate(l.first_contact_date!), channel: l.origin?.trim() || '(none)' }]),
+  );
   const byChannel = new Map<string, { mqls: number; customers: number; days: number[] }>();
   for (const l of byId.values()) {
     const g = byChannel.get(l.channel) ?? { mqls: 0, customers: 0, days: [] };
@@ -144,15 +173,18 @@ async function settled(ids: string[], timeoutMs = 180_000) {
   while (pending.length) {
     const still: string[] = [];
     let next = 0;
-    await Promise.all(Array.from({ length: 32 }, async () => {
-      while (next < pending.length) {
-        const id = pending[next++]!;
-        const d = await h.client.workflow.getHandle(workflowIdFor(id)).describe();
-        if (d.raw.pendingWorkflowTask) still.push(id);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < pending.length) {
+          const id = pending[next++]!;
+          const d = await h.client.workflow.getHandle(workflowIdFor(id)).describe();
+          if (d.raw.pendingWorkflowTask) still.push(id);
+        }
+      }),
+    );
     pending = still;
-    if (pending.length && Date.now() > deadline) throw new Error(`${pending.length} leads still have a workflow task pending, e.g. ${pending[0]}`);
+    if (pending.length && Date.now() > deadline)
+      throw new Error(`${pending.length} leads still have a workflow task pending, e.g. ${pending[0]}`);
     if (pending.length) await new Promise((r) => setTimeout(r, 500));
   }
 }
@@ -178,9 +210,14 @@ describe('importing the Olist history as the contract writes it', () => {
     const leads = await cli(...IMPORT_LEADS, '--json');
     assert.equal(leads.code, 0, `import leads: ${leads.stderr}\n${leads.stdout}`);
     const ls = JSON.parse(leads.stdout);
-    assert.deepEqual([ls.rowsRead, ls.imported, ls.created, ls.bad, ls.ledger.recorded, ls.ledger.pending], [8000, 8000, 8000, 0, 8000, 0]);
-    console.log(`import leads: ${ls.rowsRead} rows sent in ${(ls.elapsedMs / 1000).toFixed(1)} s (${rate(ls.rowsRead, ls.elapsedMs)} rows/s); ` +
-      `in the ledger ${(ls.ledger.waitedMs / 1000).toFixed(1)} s later; the command took ${(leads.ms / 1000).toFixed(1)} s (${rate(ls.rowsRead, leads.ms)} rows/s end to end)`);
+    assert.deepEqual(
+      [ls.rowsRead, ls.imported, ls.created, ls.bad, ls.ledger.recorded, ls.ledger.pending],
+      [8000, 8000, 8000, 0, 8000, 0],
+    );
+    console.log(
+      `import leads: ${ls.rowsRead} rows sent in ${(ls.elapsedMs / 1000).toFixed(1)} s (${rate(ls.rowsRead, ls.elapsedMs)} rows/s); ` +
+        `in the ledger ${(ls.ledger.waitedMs / 1000).toFixed(1)} s later; the command took ${(leads.ms / 1000).toFixed(1)} s (${rate(ls.rowsRead, leads.ms)} rows/s end to end)`,
+    );
     // The command waited for the ledger: every lead is there with its MQL date.
     const c = await counts();
     assert.equal(c.leads, 8000);
@@ -190,11 +227,24 @@ describe('importing the Olist history as the contract writes it', () => {
     const deals = await cli(...IMPORT_OUTCOMES, '--json');
     assert.equal(deals.code, 2, `import outcomes: ${deals.stderr}\n${deals.stdout}`);
     const ds = JSON.parse(deals.stdout);
-    assert.deepEqual([ds.rowsRead, ds.imported, ds.bad, ds.ledger.recorded, ds.ledger.pending], [842, want.customers, want.badLines.size, want.customers, 0]);
-    assert.deepEqual(ds.badRows.map((b: { line: number }) => b.line), [...want.badLines.keys()]);
-    assert.deepEqual(ds.badRows[0].issues, [{ field: 'occurredAt', message: "is dated 2018-03-06T19:38:00.000Z, before the lead's MQL date 2018-03-08T00:00:00.000Z" }]);
-    console.log(`import outcomes: ${ds.rowsRead} rows sent in ${(ds.elapsedMs / 1000).toFixed(1)} s (${rate(ds.rowsRead, ds.elapsedMs)} rows/s); ` +
-      `in the ledger ${(ds.ledger.waitedMs / 1000).toFixed(1)} s later; the command took ${(deals.ms / 1000).toFixed(1)} s (${rate(ds.rowsRead, deals.ms)} rows/s end to end)`);
+    assert.deepEqual(
+      [ds.rowsRead, ds.imported, ds.bad, ds.ledger.recorded, ds.ledger.pending],
+      [842, want.customers, want.badLines.size, want.customers, 0],
+    );
+    assert.deepEqual(
+      ds.badRows.map((b: { line: number }) => b.line),
+      [...want.badLines.keys()],
+    );
+    assert.deepEqual(ds.badRows[0].issues, [
+      {
+        field: 'occurredAt',
+        message: "is dated 2018-03-06T19:38:00.000Z, before the lead's MQL date 2018-03-08T00:00:00.000Z",
+      },
+    ]);
+    console.log(
+      `import outcomes: ${ds.rowsRead} rows sent in ${(ds.elapsedMs / 1000).toFixed(1)} s (${rate(ds.rowsRead, ds.elapsedMs)} rows/s); ` +
+        `in the ledger ${(ds.ledger.waitedMs / 1000).toFixed(1)} s later; the command took ${(deals.ms / 1000).toFixed(1)} s (${rate(ds.rowsRead, deals.ms)} rows/s end to end)`,
+    );
   });
 
   it('the funnel from the ledger says what the files say: in total and per channel, MQLs, customers and the median days to won', async () => {
@@ -216,15 +266,22 @@ describe('importing the Olist history as the contract writes it', () => {
       assert.equal(g.customers, w.customers, `${g.key} customers`);
       close(g.medianDaysMqlToCustomer, median(w.days), `${g.key} median days MQL to won`);
     }
-    console.log(`funnel: ${total.total.mqls} MQLs, ${total.total.customers} customers (${(total.total.mqlToCustomerRate! * 100).toFixed(2)} %), ` +
-      `median ${total.total.medianDaysMqlToCustomer} days to won; by channel (MQLs/won/median days): ` +
-      byChannel.groups.map((g) => `${g.key} ${g.mqls}/${g.customers}/${g.medianDaysMqlToCustomer ?? '-'}`).join(', '));
+    console.log(
+      `funnel: ${total.total.mqls} MQLs, ${total.total.customers} customers (${(total.total.mqlToCustomerRate! * 100).toFixed(2)} %), ` +
+        `median ${total.total.medianDaysMqlToCustomer} days to won; by channel (MQLs/won/median days): ` +
+        byChannel.groups.map((g) => `${g.key} ${g.mqls}/${g.customers}/${g.medianDaysMqlToCustomer ?? '-'}`).join(', '),
+    );
     funnelBefore = { total, byChannel };
     countsBefore = await counts();
     // One imported transition per MQL and per won deal, one outcome per won deal, nothing else.
     assert.deepEqual(countsBefore, {
-      leads: 8000, mqls: 8000, customers: want.customers, transitions: want.mqls + want.customers, imported: want.mqls + want.customers,
-      outcomes: want.customers, importedOutcomes: want.customers,
+      leads: 8000,
+      mqls: 8000,
+      customers: want.customers,
+      transitions: want.mqls + want.customers,
+      imported: want.mqls + want.customers,
+      outcomes: want.customers,
+      importedOutcomes: want.customers,
     });
   });
 
@@ -238,7 +295,9 @@ describe('importing the Olist history as the contract writes it', () => {
     assert.equal(deals.code, 2, deals.stderr);
     const ds = JSON.parse(deals.stdout);
     assert.deepEqual([ds.imported, ds.unchanged, ds.bad, ds.badRows[0].line], [want.customers, want.customers, 1, 669]);
-    console.log(`second run: leads ${rate(ls.rowsRead, leads.ms)} rows/s, outcomes ${rate(ds.rowsRead, deals.ms)} rows/s end to end (ledger reads only)`);
+    console.log(
+      `second run: leads ${rate(ls.rowsRead, leads.ms)} rows/s, outcomes ${rate(ds.rowsRead, deals.ms)} rows/s end to end (ledger reads only)`,
+    );
     assert.deepEqual(await counts(), countsBefore);
     assert.deepEqual(await h.ledger.funnel(), funnelBefore.total);
     assert.deepEqual(await h.ledger.funnel({ by: 'channel' }), funnelBefore.byChannel);
@@ -246,26 +305,35 @@ describe('importing the Olist history as the contract writes it', () => {
 
   it('the same facts sent to the workflows again change nothing either (the importId, and a history never taking a lead back)', async () => {
     const rows = (parse(readFileSync(MQL_FILE), { columns: true }) as Record<string, string>[]).slice(0, 40);
-    const deals = new Map((parse(readFileSync(DEALS_FILE), { columns: true }) as Record<string, string>[]).map((d) => [d.mql_id!, d]));
+    const deals = new Map(
+      (parse(readFileSync(DEALS_FILE), { columns: true }) as Record<string, string>[]).map((d) => [d.mql_id!, d]),
+    );
     // Leads without a deal, leads with one, and the lead whose deal is dated before its first contact
     // (the import refused it; sent anyway, the workflow refuses it too).
     const early = [...deals.values()][[...want.badLines.keys()][0]! - 2]!.mql_id!;
     const sample = [...new Set([...rows.map((r) => r.mql_id!), ...[...deals.keys()].slice(0, 40), early])];
     const iso = (ms: number) => new Date(ms).toISOString();
-    const mqlAt = new Map((parse(readFileSync(MQL_FILE), { columns: true }) as Record<string, string>[]).map((r) => [r.mql_id!, iso(olistDate(r.first_contact_date!))]));
-    await Promise.all(sample.map(async (id) => {
-      const history = { stage: 'mql' as const, becameMqlAt: mqlAt.get(id)! };
-      const facts: ImportedFact[] = [
-        { importId: importIdFor('lead', [id, history]), ...history }, // what the import sent
-        { importId: `another-import-of-${id}`, ...history }, // the same history under an id the lead never saw
-      ];
-      const deal = deals.get(id);
-      if (deal) {
-        const occurredAt = iso(olistDate(deal.won_date!));
-        facts.push({ importId: importIdFor('outcome', [id, 'won', occurredAt]), outcome: 'won', occurredAt });
-      }
-      for (const f of facts) await h.client.workflow.getHandle(workflowIdFor(id)).signal(historySignal, f);
-    }));
+    const mqlAt = new Map(
+      (parse(readFileSync(MQL_FILE), { columns: true }) as Record<string, string>[]).map((r) => [
+        r.mql_id!,
+        iso(olistDate(r.first_contact_date!)),
+      ]),
+    );
+    await Promise.all(
+      sample.map(async (id) => {
+        const history = { stage: 'mql' as const, becameMqlAt: mqlAt.get(id)! };
+        const facts: ImportedFact[] = [
+          { importId: importIdFor('lead', [id, history]), ...history }, // what the import sent
+          { importId: `another-import-of-${id}`, ...history }, // the same history under an id the lead never saw
+        ];
+        const deal = deals.get(id);
+        if (deal) {
+          const occurredAt = iso(olistDate(deal.won_date!));
+          facts.push({ importId: importIdFor('outcome', [id, 'won', occurredAt]), outcome: 'won', occurredAt });
+        }
+        for (const f of facts) await h.client.workflow.getHandle(workflowIdFor(id)).signal(historySignal, f);
+      }),
+    );
     await settled(sample);
     assert.deepEqual(await counts(), countsBefore);
     assert.deepEqual(await h.ledger.funnel({ by: 'channel' }), funnelBefore.byChannel);
@@ -284,28 +352,60 @@ describe('bad input, reported by line (after the Olist figures: these leads are 
 
   it('import leads: a bad stage or date changes nothing for that row; the good ones go in at their dates', async () => {
     const file = join(dir, 'leads.csv');
-    writeFileSync(file, [
-      'id,first,stage',
-      'bad-good-1,01-02-2018,mql',
-      'bad-stage,01-02-2018,warm',
-      'bad-date,31-02-2018,mql',
-      'bad-order,01-02-2018,customer',
-    ].join('\n'));
-    const r = await cli('import', 'leads', file, '--map', 'id=leadId', '--map', 'first=becameMqlAt', '--set', 'becameCustomerAt=01-01-2018',
-      '--date-format', 'dd-mm-yyyy', '--email-template', '{leadId}@import.invalid');
+    writeFileSync(
+      file,
+      [
+        'id,first,stage',
+        'bad-good-1,01-02-2018,mql',
+        'bad-stage,01-02-2018,warm',
+        'bad-date,31-02-2018,mql',
+        'bad-order,01-02-2018,customer',
+      ].join('\n'),
+    );
+    const r = await cli(
+      'import',
+      'leads',
+      file,
+      '--map',
+      'id=leadId',
+      '--map',
+      'first=becameMqlAt',
+      '--set',
+      'becameCustomerAt=01-01-2018',
+      '--date-format',
+      'dd-mm-yyyy',
+      '--email-template',
+      '{leadId}@import.invalid',
+    );
     assert.equal(r.code, 2, r.stderr);
     assert.deepEqual(r.stderr.trim().split('\n'), [
       'line 2: becameCustomerAt (column "--set"): is before becameMqlAt: a lead reaches customer after mql; ' +
-        "becameCustomerAt (column \"--set\"): dates customer, beyond the lead's stage mql",
+        'becameCustomerAt (column "--set"): dates customer, beyond the lead\'s stage mql',
       'line 3: stage: unknown stage "warm"; one of lead, mql, sql, opportunity, customer, recycled, disqualified, dormant',
       'line 4: becameMqlAt (column "first"): "31-02-2018" is not a real date (dd-mm-yyyy)',
       'line 5: becameCustomerAt (column "--set"): is before becameMqlAt: a lead reaches customer after mql',
     ]);
     assert.match(r.stdout, /4 rows read, 0 imported \(0 new, 0 updated\), 4 bad/);
-    for (const id of ['bad-good-1', 'bad-stage', 'bad-date', 'bad-order']) assert.equal(await h.ledger.lead(id), undefined, id);
+    for (const id of ['bad-good-1', 'bad-stage', 'bad-date', 'bad-order'])
+      assert.equal(await h.ledger.lead(id), undefined, id);
 
-    writeFileSync(file, 'id,first,stage\nbad-good-1,01-02-2018,mql\nbad-stage,01-02-2018,warm\nbad-good-2,15-03-2018,MQL\n');
-    const ok = await cli('import', 'leads', file, '--map', 'id=leadId', '--map', 'first=becameMqlAt', '--date-format', 'dd-mm-yyyy', '--email-template', '{leadId}@import.invalid');
+    writeFileSync(
+      file,
+      'id,first,stage\nbad-good-1,01-02-2018,mql\nbad-stage,01-02-2018,warm\nbad-good-2,15-03-2018,MQL\n',
+    );
+    const ok = await cli(
+      'import',
+      'leads',
+      file,
+      '--map',
+      'id=leadId',
+      '--map',
+      'first=becameMqlAt',
+      '--date-format',
+      'dd-mm-yyyy',
+      '--email-template',
+      '{leadId}@import.invalid',
+    );
     assert.equal(ok.code, 2, ok.stderr);
     assert.match(ok.stderr, /^line 3: stage: unknown stage "warm"/m);
     assert.match(ok.stdout, /3 rows read, 2 imported \(2 new, 0 updated\), 1 bad/);
@@ -314,22 +414,39 @@ describe('bad input, reported by line (after the Olist figures: these leads are 
     assert.equal(good?.becameMqlAt, '2018-03-15T00:00:00.000Z');
     assert.equal(good?.stage, 'mql');
     assert.equal((good?.state as { consent: string }).consent, 'unsubscribed');
-    assert.ok(!('stage' in ((good?.state as { profile: object }).profile)), 'stage is not a profile field');
+    assert.ok(!('stage' in (good?.state as { profile: object }).profile), 'stage is not a profile field');
     assert.equal(await h.ledger.lead('bad-stage'), undefined);
   });
 
   it('import outcomes: an unknown lead, an outcome before the MQL date, an unknown outcome, a bad date are bad rows; the good one is applied', async () => {
     const file = join(dir, 'outcomes.csv');
-    writeFileSync(file, [
-      'lead,result,when,why',
-      'nobody-at-all,won,01/04/2018 10:00,', // 2: not in the ledger
-      'bad-good-1,won,31/01/2018 23:59,', // 3: before its MQL date (01-02-2018)
-      'bad-good-1,signed,01/04/2018,', // 4: no such outcome
-      'bad-good-1,won,2018-04-01,', // 5: not dd/mm/yyyy
-      'bad-good-2,rejected,01/04/2018,maybe', // 6: no such reject reason
-      'bad-good-2,won,01/04/2018 10:00,', // 7: good
-    ].join('\n'));
-    const args = ['import', 'outcomes', file, '--map', 'lead=leadId', '--map', 'result=outcome', '--map', 'when=occurredAt', '--map', 'why=reason', '--date-format', 'dd/mm/yyyy'];
+    writeFileSync(
+      file,
+      [
+        'lead,result,when,why',
+        'nobody-at-all,won,01/04/2018 10:00,', // 2: not in the ledger
+        'bad-good-1,won,31/01/2018 23:59,', // 3: before its MQL date (01-02-2018)
+        'bad-good-1,signed,01/04/2018,', // 4: no such outcome
+        'bad-good-1,won,2018-04-01,', // 5: not dd/mm/yyyy
+        'bad-good-2,rejected,01/04/2018,maybe', // 6: no such reject reason
+        'bad-good-2,won,01/04/2018 10:00,', // 7: good
+      ].join('\n'),
+    );
+    const args = [
+      'import',
+      'outcomes',
+      file,
+      '--map',
+      'lead=leadId',
+      '--map',
+      'result=outcome',
+      '--map',
+      'when=occurredAt',
+      '--map',
+      'why=reason',
+      '--date-format',
+      'dd/mm/yyyy',
+    ];
     const r = await cli(...args);
     assert.equal(r.code, 2, r.stderr);
     // Rows bad in themselves are reported as they are read, those the ledger refuses as their answer comes.

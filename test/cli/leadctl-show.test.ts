@@ -6,11 +6,26 @@ import type { LeadState } from '../../src/domain/lead.js';
 
 /** A state as an older run may hold it: recorded before the schema refused control characters. */
 const state = {
-  leadId: 'ctl-1', stage: 'mql', score: { total: 45, fit: 20, engagement: 25 }, owner: 'ana@sales.example',
-  profile: { email: 'a@example.com', company: 'Acme\r\nstage    customer', jobTitle: 'VP\u001b[2J\u001b[H', 'x\u0007y': 'bell', note: 'evil\u202Etxt.exe' },
-  consent: 'subscribed', nurture: { step: 1 }, createdAt: '2026-12-01T00:00:00.000Z', recycleCount: 0, eventsProcessed: 2,
+  leadId: 'ctl-1',
+  stage: 'mql',
+  score: { total: 45, fit: 20, engagement: 25 },
+  owner: 'ana@sales.example',
+  profile: {
+    email: 'a@example.com',
+    company: 'Acme\r\nstage    customer',
+    jobTitle: 'VP\u001b[2J\u001b[H',
+    'x\u0007y': 'bell',
+    note: 'evil\u202Etxt.exe',
+  },
+  consent: 'subscribed',
+  nurture: { step: 1 },
+  createdAt: '2026-12-01T00:00:00.000Z',
+  recycleCount: 0,
+  eventsProcessed: 2,
   transitions: [{ at: '2026-12-01T00:00:00.000Z', from: 'lead', to: 'mql', reason: 'score 45\nfaked line' }],
-  configVersion: 'v1', escalations: 0, scoreLog: [{ at: '2026-12-01T00:00:00.000Z', type: 'profile', points: 0, note: 'n\u0000' }],
+  configVersion: 'v1',
+  escalations: 0,
+  scoreLog: [{ at: '2026-12-01T00:00:00.000Z', type: 'profile', points: 0, note: 'n\u0000' }],
 } as unknown as LeadState;
 
 describe('leadctl show', () => {

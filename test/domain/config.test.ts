@@ -43,11 +43,19 @@ describe('config/default.yaml', () => {
     const c = loaded.config;
     assert.deepEqual(c.scoring.thresholds, { mql: 40, sql: 75, minFit: 10 });
     assert.equal(c.scoring.decay?.halfLife, 30 * 86_400_000);
-    assert.deepEqual(c.timeouts, { mqlStaleAfter: 30 * 86_400_000, salesAcceptWithin: 48 * 3_600_000, salesEscalations: 1, dormantAfter: 180 * 86_400_000 });
+    assert.deepEqual(c.timeouts, {
+      mqlStaleAfter: 30 * 86_400_000,
+      salesAcceptWithin: 48 * 3_600_000,
+      salesEscalations: 1,
+      dormantAfter: 180 * 86_400_000,
+    });
     assert.equal(c.email.defaultTimezone, 'America/New_York');
     assert.deepEqual(c.email.sendWindow, { days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '09:00', to: '17:00' });
     assert.deepEqual(c.email.frequencyCap, { perDay: 1, perWeek: 3 });
-    assert.deepEqual(c.nurture.tracks.map((t) => t.id), ['welcome', 'mql', 'recycle']);
+    assert.deepEqual(
+      c.nurture.tracks.map((t) => t.id),
+      ['welcome', 'mql', 'recycle'],
+    );
     assert.equal(c.nurture.tracks[0]!.steps[1]!.after, 3 * 86_400_000);
     assert.equal(c.nurture.tracks[0]!.steps[1]!.skipIfEngagedWithin, 86_400_000);
     assert.equal(c.routing.at(-1)!.when, undefined);
@@ -68,7 +76,10 @@ describe('config/default.yaml', () => {
     for (const id of ['handoff', ...config.nurture.tracks.flatMap((t) => t.steps.map((s) => s.template))]) {
       assert.ok(templates.sources[id], `template ${id}`);
     }
-    const welcome = templates.render('welcome', { firstName: 'Ada', links: { click: 'https://x.example/c', unsubscribe: 'https://x.example/u', open: 'https://x.example/o' } });
+    const welcome = templates.render('welcome', {
+      firstName: 'Ada',
+      links: { click: 'https://x.example/c', unsubscribe: 'https://x.example/u', open: 'https://x.example/o' },
+    });
     assert.equal(welcome.subject, 'Welcome to Acme, Ada');
     assert.match(welcome.text, /https:\/\/x\.example\/u/);
     assert.match(templates.render('welcome', {}).text, /Hi there/);
@@ -118,7 +129,13 @@ describe('a bad configuration', () => {
     const raw = rawDefault();
     raw.timeouts.dormantAfter = 'soon';
     raw.routing = [{ when: { country: ['US'] }, owners: ['ana@sales.example'] }];
-    const err = (() => { try { validateConfig(raw, 'bad.yaml', process.cwd()); } catch (e) { return e as Error; } })();
+    const err = (() => {
+      try {
+        validateConfig(raw, 'bad.yaml', process.cwd());
+      } catch (e) {
+        return e as Error;
+      }
+    })();
     assert.ok(err instanceof ConfigError);
     assert.match(err.message, /invalid configuration bad\.yaml/);
     assert.match(err.message, /timeouts\.dormantAfter: "soon"/);
@@ -136,7 +153,12 @@ describe('a bad configuration', () => {
     raw.scoring.decay.halfLife = '48h';
     raw.nurture.tracks[0].steps[1].after = '30d';
     const { config } = validateConfig(raw, 'x.yaml', process.cwd());
-    assert.deepEqual(config.timeouts, { mqlStaleAfter: 500, salesAcceptWithin: 2_000, salesEscalations: 0, dormantAfter: 900_000 });
+    assert.deepEqual(config.timeouts, {
+      mqlStaleAfter: 500,
+      salesAcceptWithin: 2_000,
+      salesEscalations: 0,
+      dormantAfter: 900_000,
+    });
     assert.equal(config.scoring.decay?.halfLife, 172_800_000);
     assert.equal(config.nurture.tracks[0]!.steps[1]!.after, 30 * 86_400_000);
   });
@@ -234,19 +256,84 @@ describe('a bad configuration', () => {
 
   it('refuses a bad send window, time zone, owner, behaviour and unknown keys', () => {
     const cases: [(raw: any) => void, string][] = [
-      [(r) => { r.email.sendWindow = { days: ['mon'], from: '17:00', to: '09:00' }; }, 'email.sendWindow.to'],
-      [(r) => { r.email.sendWindow = { days: ['monday'], from: '09:00', to: '17:00' }; }, 'email.sendWindow.days.0'],
-      [(r) => { r.email.sendWindow = { from: '9am', to: '17:00' }; }, 'email.sendWindow.from'],
-      [(r) => { r.email.defaultTimezone = 'Mars/Olympus_Mons'; }, 'email.defaultTimezone'],
-      [(r) => { r.routing[2].owners = ['team']; }, 'routing.2.owners.0'],
-      [(r) => { r.scoring.behavior.email_open.maxPerDay = 0; }, 'scoring.behavior.email_open.maxPerDay'],
-      [(r) => { r.scoring.behavior['Email-Open'] = { points: 1 }; }, 'scoring.behavior.Email-Open'],
-      [(r) => { r.timeouts.salesEscalations = -1; }, 'timeouts.salesEscalations'],
-      [(r) => { r.campaigns['spring-webinar'].cost = -1; }, 'campaigns.spring-webinar.cost'],
-      [(r) => { r.email.frequencyCap = { perDay: 0 }; }, 'email.frequencyCap.perDay'],
-      [(r) => { delete r.timeouts.salesAcceptWithin; }, 'timeouts.salesAcceptWithin'],
-      [(r) => { r.nurture.tracks[0].steps = []; }, 'nurture.tracks.0.steps'],
-      [(r) => { r.nurture.tracks[0].steps[0].template = 'Welcome.yaml'; }, 'nurture.tracks.0.steps.0.template'],
+      [
+        (r) => {
+          r.email.sendWindow = { days: ['mon'], from: '17:00', to: '09:00' };
+        },
+        'email.sendWindow.to',
+      ],
+      [
+        (r) => {
+          r.email.sendWindow = { days: ['monday'], from: '09:00', to: '17:00' };
+        },
+        'email.sendWindow.days.0',
+      ],
+      [
+        (r) => {
+          r.email.sendWindow = { from: '9am', to: '17:00' };
+        },
+        'email.sendWindow.from',
+      ],
+      [
+        (r) => {
+          r.email.defaultTimezone = 'Mars/Olympus_Mons';
+        },
+        'email.defaultTimezone',
+      ],
+      [
+        (r) => {
+          r.routing[2].owners = ['team'];
+        },
+        'routing.2.owners.0',
+      ],
+      [
+        (r) => {
+          r.scoring.behavior.email_open.maxPerDay = 0;
+        },
+        'scoring.behavior.email_open.maxPerDay',
+      ],
+      [
+        (r) => {
+          r.scoring.behavior['Email-Open'] = { points: 1 };
+        },
+        'scoring.behavior.Email-Open',
+      ],
+      [
+        (r) => {
+          r.timeouts.salesEscalations = -1;
+        },
+        'timeouts.salesEscalations',
+      ],
+      [
+        (r) => {
+          r.campaigns['spring-webinar'].cost = -1;
+        },
+        'campaigns.spring-webinar.cost',
+      ],
+      [
+        (r) => {
+          r.email.frequencyCap = { perDay: 0 };
+        },
+        'email.frequencyCap.perDay',
+      ],
+      [
+        (r) => {
+          delete r.timeouts.salesAcceptWithin;
+        },
+        'timeouts.salesAcceptWithin',
+      ],
+      [
+        (r) => {
+          r.nurture.tracks[0].steps = [];
+        },
+        'nurture.tracks.0.steps',
+      ],
+      [
+        (r) => {
+          r.nurture.tracks[0].steps[0].template = 'Welcome.yaml';
+        },
+        'nurture.tracks.0.steps.0.template',
+      ],
     ];
     for (const [mutate, path] of cases) {
       const raw = rawDefault();
@@ -257,8 +344,14 @@ describe('a bad configuration', () => {
     raw.scoring.thresholds.mlq = 40;
     raw.extra = true;
     const problems = problemsOf(raw);
-    assert.ok(problems.some((p) => p.path === 'scoring.thresholds' && /mlq/.test(p.message)), JSON.stringify(problems));
-    assert.ok(problems.some((p) => p.path === '(root)' && /extra/.test(p.message)), JSON.stringify(problems));
+    assert.ok(
+      problems.some((p) => p.path === 'scoring.thresholds' && /mlq/.test(p.message)),
+      JSON.stringify(problems),
+    );
+    assert.ok(
+      problems.some((p) => p.path === '(root)' && /extra/.test(p.message)),
+      JSON.stringify(problems),
+    );
   });
 
   it('fills in the documented defaults', () => {
@@ -285,32 +378,50 @@ describe('a bad configuration', () => {
 describe('loadConfigFile', () => {
   it('reports a YAML syntax error with its line', () => {
     const file = writeFile('syntax.yaml', 'scoring:\n  thresholds: { mql: 40, sql: 75\nnurture: [\n');
-    assert.throws(() => loadConfigFile(file), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.equal(err.file, file);
-      assert.equal(err.problems.length, 1);
-      assert.match(err.problems[0]!.path, /^line \d+$/);
-      return true;
-    });
+    assert.throws(
+      () => loadConfigFile(file),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(err.file, file);
+        assert.equal(err.problems.length, 1);
+        assert.match(err.problems[0]!.path, /^line \d+$/);
+        return true;
+      },
+    );
   });
 
   it('reports a duplicate key as a YAML error', () => {
     const file = writeFile('dup.yaml', readFileSync(DEFAULT_FILE, 'utf8') + '\ntimeouts: { mqlStaleAfter: 1d }\n');
-    assert.throws(() => loadConfigFile(file), (err: unknown) => err instanceof ConfigError && /^line \d+$/.test(err.problems[0]!.path));
+    assert.throws(
+      () => loadConfigFile(file),
+      (err: unknown) => err instanceof ConfigError && /^line \d+$/.test(err.problems[0]!.path),
+    );
   });
 
   it('reports a missing file', () => {
-    assert.throws(() => loadConfigFile(join(scratch, 'nope.yaml')), (err: unknown) =>
-      err instanceof ConfigError && err.problems[0]!.path === '(file)' && /not found/.test(err.problems[0]!.message));
+    assert.throws(
+      () => loadConfigFile(join(scratch, 'nope.yaml')),
+      (err: unknown) =>
+        err instanceof ConfigError && err.problems[0]!.path === '(file)' && /not found/.test(err.problems[0]!.message),
+    );
   });
 
   it('reports schema problems of a file with their paths', () => {
-    const file = writeFile('schema.yaml', readFileSync(DEFAULT_FILE, 'utf8').replace('mqlStaleAfter: 30d', 'mqlStaleAfter: 3 days'));
-    assert.throws(() => loadConfigFile(file), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.deepEqual(err.problems.map((p) => p.path), ['timeouts.mqlStaleAfter']);
-      return true;
-    });
+    const file = writeFile(
+      'schema.yaml',
+      readFileSync(DEFAULT_FILE, 'utf8').replace('mqlStaleAfter: 30d', 'mqlStaleAfter: 3 days'),
+    );
+    assert.throws(
+      () => loadConfigFile(file),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.deepEqual(
+          err.problems.map((p) => p.path),
+          ['timeouts.mqlStaleAfter'],
+        );
+        return true;
+      },
+    );
   });
 
   it('reports a missing template folder and a broken template', () => {

@@ -3,10 +3,33 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { loadConfigFile } from '../../src/config-file.js';
 import type { Config } from '../../src/domain/config.js';
-import { OUTCOME_STAGE, type Profile, REJECT_REASONS, type SalesOutcome, STAGES, type Stage } from '../../src/domain/lead.js';
 import {
-  advance, applyEvent, applyOutcome, isKnownEventType, applyProfile, assignOwner, type Effect, type EventFact, isTerminal, type LeadCore,
-  mqlStaleAt, newLead, nextWake, outcomeError, routingRuleFor, searchAttributesOf, toState, transition,
+  OUTCOME_STAGE,
+  type Profile,
+  REJECT_REASONS,
+  type SalesOutcome,
+  STAGES,
+  type Stage,
+} from '../../src/domain/lead.js';
+import {
+  advance,
+  applyEvent,
+  applyOutcome,
+  isKnownEventType,
+  applyProfile,
+  assignOwner,
+  type Effect,
+  type EventFact,
+  isTerminal,
+  type LeadCore,
+  mqlStaleAt,
+  newLead,
+  nextWake,
+  outcomeError,
+  routingRuleFor,
+  searchAttributesOf,
+  toState,
+  transition,
 } from '../../src/domain/lifecycle.js';
 
 // Run from the repository root: the default config and its templates.
@@ -22,12 +45,24 @@ type Input = { leadId: string; consent?: { email: boolean } } & Record<string, u
 const create = newLead as unknown as (input: Input, config: Config, configVersion: string, now: number) => LeadCore;
 
 /** fit 30 on the default config: manager 10, companySize >= 200 15, US 5. */
-const MANAGER: Input = { leadId: 'lead-manager', email: 'pat@buyer.example', firstName: 'Pat', country: 'US', seniority: 'manager', companySize: 250 };
+const MANAGER: Input = {
+  leadId: 'lead-manager',
+  email: 'pat@buyer.example',
+  firstName: 'Pat',
+  country: 'US',
+  seniority: 'manager',
+  companySize: 250,
+};
 /** fit 5 (US only): below minFit 10. */
 const LOW_FIT: Input = { leadId: 'lead-low', email: 'lo@buyer.example', country: 'US' };
 
 let seq = 0;
-const ev = (type: string, occurredAt: number, extra: Partial<EventFact> = {}): EventFact => ({ eventId: `ev-${++seq}`, type, occurredAt, ...extra });
+const ev = (type: string, occurredAt: number, extra: Partial<EventFact> = {}): EventFact => ({
+  eventId: `ev-${++seq}`,
+  type,
+  occurredAt,
+  ...extra,
+});
 
 /** Applies events at `now` (each occurring at `now` unless given). */
 function events(core: LeadCore, now: number, ...types: string[]): LeadCore {
@@ -59,7 +94,8 @@ function settle(core: LeadCore, now: number, cfg: Config = config): { core: Lead
   throw new Error('advance did not settle');
 }
 
-const nurtureOf = (effects: Effect[]) => effects.filter((e): e is Extract<Effect, { kind: 'nurture' }> => e.kind === 'nurture');
+const nurtureOf = (effects: Effect[]) =>
+  effects.filter((e): e is Extract<Effect, { kind: 'nurture' }> => e.kind === 'nurture');
 const lastTransition = (c: LeadCore) => c.transitions.at(-1)!;
 const score = (c: LeadCore, now: number) => toState(c, config, now).score;
 
@@ -148,7 +184,10 @@ describe('events and profile', () => {
     let c = events(create(MANAGER, config, version, T0), T0, 'careers_page_view');
     c = applyEvent(c, ev('careers_page_view', T0 - HOUR), config, T0);
     assert.equal(score(c, T0).engagement, -10);
-    assert.deepEqual(c.scoreLog.map((s) => s.points), [-10, 0]);
+    assert.deepEqual(
+      c.scoreLog.map((s) => s.points),
+      [-10, 0],
+    );
     assert.match(c.scoreLog.at(-1)!.note!, /capped at 1\/day/);
   });
 
@@ -158,7 +197,12 @@ describe('events and profile', () => {
     c = applyProfile(c, { seniority: 'vp', jobTitle: 'VP Marketing' }, config, T0);
     assert.equal(c.fit, 35);
     assert.equal(c.scoreLog.at(-1)!.note, 'fit 5 -> 35');
-    c = applyEvent(c, ev('page_view', T0, { profile: { jobTitle: 'Marketing intern' }, email: 'new@buyer.example' }), config, T0);
+    c = applyEvent(
+      c,
+      ev('page_view', T0, { profile: { jobTitle: 'Marketing intern' }, email: 'new@buyer.example' }),
+      config,
+      T0,
+    );
     assert.equal(c.fit, 20 + 5 - 25);
     assert.equal(c.profile.email, 'new@buyer.example');
     assert.equal(c.eventsProcessed, 1);
@@ -174,7 +218,12 @@ describe('qualification', () => {
     c = settle(events(c, T0 + 2 * HOUR, 'pricing_page_view'), T0 + 2 * HOUR).core; // 46
     assert.equal(c.stage, 'mql');
     assert.equal(c.becameMqlAt, T0 + 2 * HOUR);
-    assert.deepEqual(lastTransition(c), { at: T0 + 2 * HOUR, from: 'lead', to: 'mql', reason: 'score 46 >= mql 40 and fit 30 >= 10' });
+    assert.deepEqual(lastTransition(c), {
+      at: T0 + 2 * HOUR,
+      from: 'lead',
+      to: 'mql',
+      reason: 'score 46 >= mql 40 and fit 30 >= 10',
+    });
     assert.equal(c.nurture.track, 'mql');
     assert.equal(c.nurture.nextStepAt, T0 + 2 * HOUR + DAY);
   });
@@ -192,7 +241,12 @@ describe('qualification', () => {
     let c = mql();
     c = settle(events(c, T0 + DAY, 'webinar_attended', 'trial_signup'), T0 + DAY).core;
     assert.equal(c.stage, 'sql');
-    assert.deepEqual(lastTransition(c), { at: T0 + DAY, from: 'mql', to: 'sql', reason: `score ${score(c, T0 + DAY).total} >= sql 75` });
+    assert.deepEqual(lastTransition(c), {
+      at: T0 + DAY,
+      from: 'mql',
+      to: 'sql',
+      reason: `score ${score(c, T0 + DAY).total} >= sql 75`,
+    });
     assert.equal(c.becameSqlAt, T0 + DAY);
     assert.equal(c.slaDeadline, T0 + DAY + 48 * HOUR);
     assert.equal(c.owner, 'ana@sales.example');
@@ -202,20 +256,32 @@ describe('qualification', () => {
   it('lead -> mql -> sql in one step when the score passes both', () => {
     const r = settle(events(lead(), T0, 'webinar_attended', 'trial_signup', 'content_download'), T0);
     assert.equal(r.core.stage, 'sql');
-    assert.deepEqual(r.core.transitions.map((t) => [t.from, t.to]), [['lead', 'mql'], ['mql', 'sql']]);
-    assert.deepEqual(r.effects.filter((e) => e.kind !== 'nurture'), [
-      { kind: 'assignOwner', rule: 0, owners: ['ana@sales.example', 'ben@sales.example'] },
-      { kind: 'handoff', owner: 'ana@sales.example', escalation: 0 },
-    ]);
+    assert.deepEqual(
+      r.core.transitions.map((t) => [t.from, t.to]),
+      [
+        ['lead', 'mql'],
+        ['mql', 'sql'],
+      ],
+    );
+    assert.deepEqual(
+      r.effects.filter((e) => e.kind !== 'nurture'),
+      [
+        { kind: 'assignOwner', rule: 0, owners: ['ana@sales.example', 'ben@sales.example'] },
+        { kind: 'handoff', owner: 'ana@sales.example', escalation: 0 },
+      ],
+    );
   });
 
   it('a hand-raiser goes lead -> mql -> sql whatever its score and fit', () => {
     const c = settle(events(lead(LOW_FIT), T0 + HOUR, 'demo_request'), T0 + HOUR).core;
     assert.equal(c.stage, 'sql');
-    assert.deepEqual(c.transitions.map((t) => [t.from, t.to, t.reason]), [
-      ['lead', 'mql', 'hand-raiser: demo_request'],
-      ['mql', 'sql', 'hand-raiser: demo_request'],
-    ]);
+    assert.deepEqual(
+      c.transitions.map((t) => [t.from, t.to, t.reason]),
+      [
+        ['lead', 'mql', 'hand-raiser: demo_request'],
+        ['mql', 'sql', 'hand-raiser: demo_request'],
+      ],
+    );
     assert.equal(c.handRaised, undefined);
   });
 
@@ -260,13 +326,21 @@ describe('disqualification', () => {
       assert.equal(c.stage, stage);
       const d = settle(applyProfile(c, competitor, config, T0 + 2 * HOUR), T0 + 2 * HOUR).core;
       assert.equal(d.stage, 'disqualified', `from ${stage}`);
-      assert.deepEqual(lastTransition(d), { at: T0 + 2 * HOUR, from: stage, to: 'disqualified', reason: 'disqualify rule: competitor' });
+      assert.deepEqual(lastTransition(d), {
+        at: T0 + 2 * HOUR,
+        from: stage,
+        to: 'disqualified',
+        reason: 'disqualify rule: competitor',
+      });
       assert.equal(d.slaDeadline, undefined);
     }
   });
 
   it('a hand-raiser that is disqualified is not handed off', () => {
-    const r = settle(events(create({ ...MANAGER, email: 'x@mailinator.com' }, config, version, T0), T0, 'demo_request'), T0);
+    const r = settle(
+      events(create({ ...MANAGER, email: 'x@mailinator.com' }, config, version, T0), T0, 'demo_request'),
+      T0,
+    );
     assert.equal(r.core.stage, 'disqualified');
     assert.equal(r.effects.filter((e) => e.kind !== 'nurture').length, 0);
   });
@@ -279,7 +353,10 @@ describe('disqualification', () => {
 
   it('is lifted when the profile no longer matches, unless sales disqualified', () => {
     const byRule = settle(applyProfile(lead(), competitor, config, T0 + HOUR), T0 + HOUR).core;
-    const back = settle(applyProfile(byRule, { email: 'pat@buyer.example' }, config, T0 + 2 * HOUR), T0 + 2 * HOUR).core;
+    const back = settle(
+      applyProfile(byRule, { email: 'pat@buyer.example' }, config, T0 + 2 * HOUR),
+      T0 + 2 * HOUR,
+    ).core;
     assert.equal(back.stage, 'lead');
     assert.equal(lastTransition(back).reason, 'no disqualify rule matches any more');
     const bySales = applyOutcome(sql(), { outcome: 'rejected', reason: 'bad_fit' }, config, T0 + HOUR);
@@ -299,7 +376,10 @@ describe('sales outcomes', () => {
     c = applyOutcome(c, { outcome: 'won' }, config, T0 + 10 * DAY);
     assert.equal(c.stage, 'customer');
     assert.ok(isTerminal(c));
-    assert.deepEqual(c.transitions.map((t) => t.to), ['mql', 'sql', 'opportunity', 'customer']);
+    assert.deepEqual(
+      c.transitions.map((t) => t.to),
+      ['mql', 'sql', 'opportunity', 'customer'],
+    );
     // A customer who clicks a mail stays a customer, and gets no nurture.
     const later = settle(events(c, T0 + 20 * DAY, 'email_click', 'demo_request'), T0 + 20 * DAY);
     assert.equal(later.core.stage, 'customer');
@@ -317,7 +397,12 @@ describe('sales outcomes', () => {
       assert.equal(c.owner, undefined);
       assert.equal(c.slaDeadline, undefined);
       assert.deepEqual(score(c, now), { total: 30, fit: 30, engagement: 0 });
-      assert.deepEqual(lastTransition(c), { at: now, from: 'sql', to: 'recycled', reason: `sales rejected (${reason}) by ana@sales.example` });
+      assert.deepEqual(lastTransition(c), {
+        at: now,
+        from: 'sql',
+        to: 'recycled',
+        reason: `sales rejected (${reason}) by ana@sales.example`,
+      });
       assert.deepEqual(c.nurture, { track: 'recycle', step: 0, lastStepAt: now, nextStepAt: now + 7 * DAY });
       // Events from before the recycle no longer count; new ones do.
       c = applyEvent(c, ev('content_download', T0), config, now + MIN);
@@ -340,7 +425,12 @@ describe('sales outcomes', () => {
   }
 
   it('lost -> recycled', () => {
-    const c = applyOutcome(opportunity(), { outcome: 'lost', reason: 'budget', rep: 'ana@sales.example' }, config, T0 + 5 * DAY);
+    const c = applyOutcome(
+      opportunity(),
+      { outcome: 'lost', reason: 'budget', rep: 'ana@sales.example' },
+      config,
+      T0 + 5 * DAY,
+    );
     assert.equal(c.stage, 'recycled');
     assert.equal(c.recycleCount, 1);
     assert.equal(c.owner, undefined);
@@ -350,19 +440,35 @@ describe('sales outcomes', () => {
 
   it('outcomeError refuses an outcome that does not fit the stage', () => {
     const outcomes: SalesOutcome[] = [
-      { outcome: 'accepted' }, { outcome: 'rejected', reason: 'not_ready' }, { outcome: 'won' }, { outcome: 'lost' },
+      { outcome: 'accepted' },
+      { outcome: 'rejected', reason: 'not_ready' },
+      { outcome: 'won' },
+      { outcome: 'lost' },
     ];
     for (const stage of STAGES) {
       const c = { ...lead(), stage };
       for (const o of outcomes) {
         const err = outcomeError(c, o);
         if (OUTCOME_STAGE[o.outcome] === stage) assert.equal(err, undefined, `${o.outcome} in ${stage}`);
-        else assert.equal(err, `outcome ${o.outcome} needs stage ${OUTCOME_STAGE[o.outcome]}, but the lead is in ${stage}`);
+        else
+          assert.equal(
+            err,
+            `outcome ${o.outcome} needs stage ${OUTCOME_STAGE[o.outcome]}, but the lead is in ${stage}`,
+          );
       }
     }
-    assert.equal(outcomeError(sql(), { outcome: 'won' }), 'outcome won needs stage opportunity, but the lead is in sql');
-    assert.equal(outcomeError(lead(), { outcome: 'accepted' }), 'outcome accepted needs stage sql, but the lead is in lead');
-    assert.equal(outcomeError(opportunity(), { outcome: 'rejected', reason: 'bad_fit' }), 'outcome rejected needs stage sql, but the lead is in opportunity');
+    assert.equal(
+      outcomeError(sql(), { outcome: 'won' }),
+      'outcome won needs stage opportunity, but the lead is in sql',
+    );
+    assert.equal(
+      outcomeError(lead(), { outcome: 'accepted' }),
+      'outcome accepted needs stage sql, but the lead is in lead',
+    );
+    assert.equal(
+      outcomeError(opportunity(), { outcome: 'rejected', reason: 'bad_fit' }),
+      'outcome rejected needs stage sql, but the lead is in opportunity',
+    );
   });
 });
 
@@ -375,7 +481,12 @@ describe('timeouts', () => {
     assert.equal(c.stage, 'mql');
     c = settle(c, T0 + 30 * DAY).core;
     assert.equal(c.stage, 'recycled');
-    assert.deepEqual(lastTransition(c), { at: T0 + 30 * DAY, from: 'mql', to: 'recycled', reason: 'no engagement for 30d as mql' });
+    assert.deepEqual(lastTransition(c), {
+      at: T0 + 30 * DAY,
+      from: 'mql',
+      to: 'recycled',
+      reason: 'no engagement for 30d as mql',
+    });
     assert.equal(c.recycleCount, 1);
     assert.equal(score(c, T0 + 30 * DAY).engagement, 0);
   });
@@ -393,7 +504,10 @@ describe('timeouts', () => {
     assert.equal(c.owner, 'ana@sales.example');
     assert.equal(nextWake(c, config), T0 + 48 * HOUR);
     let r = settle(c, T0 + 48 * HOUR - 1);
-    assert.deepEqual(r.effects.filter((e) => e.kind === 'handoff'), []);
+    assert.deepEqual(
+      r.effects.filter((e) => e.kind === 'handoff'),
+      [],
+    );
     r = settle(r.core, T0 + 48 * HOUR);
     assert.deepEqual(r.effects, [{ kind: 'handoff', owner: 'ben@sales.example', escalation: 1 }]);
     c = r.core;
@@ -401,12 +515,20 @@ describe('timeouts', () => {
     assert.equal(c.owner, 'ben@sales.example');
     assert.equal(c.escalations, 1);
     assert.equal(c.slaDeadline, T0 + 96 * HOUR);
-    assert.deepEqual(lastTransition(c), { at: T0 + 48 * HOUR, from: 'sql', to: 'sql', reason: 'SLA expired; escalated from ana@sales.example to ben@sales.example' });
+    assert.deepEqual(lastTransition(c), {
+      at: T0 + 48 * HOUR,
+      from: 'sql',
+      to: 'sql',
+      reason: 'SLA expired; escalated from ana@sales.example to ben@sales.example',
+    });
     r = settle(c, T0 + 96 * HOUR);
     assert.equal(r.core.stage, 'recycled');
     assert.equal(lastTransition(r.core).reason, 'sales SLA of 2d expired after 1 escalation(s)');
     assert.equal(r.core.owner, undefined);
-    assert.deepEqual(r.effects.filter((e) => e.kind === 'handoff'), []);
+    assert.deepEqual(
+      r.effects.filter((e) => e.kind === 'handoff'),
+      [],
+    );
   });
 
   it('escalates round robin as many times as configured; with none, recycles at once', () => {
@@ -454,7 +576,12 @@ describe('timeouts', () => {
     const c = applyEvent(dormant, ev('content_download', now - HOUR), config, now);
     assert.equal(c.stage, 'recycled');
     assert.equal(c.recycleCount, 1);
-    assert.deepEqual(lastTransition(c), { at: now, from: 'dormant', to: 'recycled', reason: 're-engaged (content_download) after dormancy' });
+    assert.deepEqual(lastTransition(c), {
+      at: now,
+      from: 'dormant',
+      to: 'recycled',
+      reason: 're-engaged (content_download) after dormancy',
+    });
     assert.equal(c.lastEngagedAt, now - HOUR);
     assert.equal(score(c, now).engagement, 10);
     assert.equal(c.scoreLog.at(-1)!.points, 10);
@@ -466,7 +593,10 @@ describe('timeouts', () => {
     const now = T0 + 200 * DAY;
     const c = settle(applyEvent(dormant, ev('demo_request', now), config, now), now).core;
     assert.equal(c.stage, 'sql');
-    assert.deepEqual(c.transitions.slice(-3).map((t) => t.to), ['recycled', 'mql', 'sql']);
+    assert.deepEqual(
+      c.transitions.slice(-3).map((t) => t.to),
+      ['recycled', 'mql', 'sql'],
+    );
   });
 
   it('a consent event does not wake a dormant lead', () => {
@@ -481,9 +611,15 @@ describe('nurture', () => {
   it('keeps a step due for a lead without an address, and mails it once an address arrives', () => {
     const anon = settle(create({ leadId: 'anon', country: 'US' }, config, version, T0), T0);
     assert.deepEqual(anon.effects, []);
-    assert.equal(nextWake(anon.core, config), T0 + 180 * DAY, 'only dormancy wakes it: the pending step needs an address');
+    assert.equal(
+      nextWake(anon.core, config),
+      T0 + 180 * DAY,
+      'only dormancy wakes it: the pending step needs an address',
+    );
     const known = applyProfile(anon.core, { email: 'anon@buyer.example' }, config, T0 + HOUR);
-    assert.deepEqual(settle(known, T0 + HOUR).effects, [{ kind: 'nurture', track: 'welcome', step: 1, template: 'welcome' }]);
+    assert.deepEqual(settle(known, T0 + HOUR).effects, [
+      { kind: 'nurture', track: 'welcome', step: 1, template: 'welcome' },
+    ]);
   });
 
   it('emits welcome step 0 as an effect when the lead is created in the send window', () => {
@@ -505,7 +641,7 @@ describe('nurture', () => {
     assert.deepEqual(settle(c, T0 + 30 * DAY).effects, []);
   });
 
-  it('waits for the lead\'s send window: created Saturday 03:00 New York, welcomed Monday 09:00', () => {
+  it("waits for the lead's send window: created Saturday 03:00 New York, welcomed Monday 09:00", () => {
     const sat = Date.parse('2026-01-10T08:00:00Z');
     const r = settle(create(MANAGER, config, version, sat), sat);
     assert.deepEqual(r.effects, []);
@@ -525,16 +661,27 @@ describe('nurture', () => {
     c = applyEvent(c, ev('page_view', T0 + 2 * DAY + 12 * HOUR), config, T0 + 2 * DAY + 12 * HOUR);
     const r = settle(c, T0 + 3 * DAY);
     assert.deepEqual(nurtureOf(r.effects), []);
-    assert.deepEqual(r.core.nurture, { track: 'welcome', step: 2, lastStepAt: T0 + 3 * DAY, nextStepAt: T0 + 10 * DAY });
+    assert.deepEqual(r.core.nurture, {
+      track: 'welcome',
+      step: 2,
+      lastStepAt: T0 + 3 * DAY,
+      nextStepAt: T0 + 10 * DAY,
+    });
     assert.match(r.core.scoreLog.at(-1)!.note!, /skipped welcome step 2 \(guide\): engaged recently/);
-    assert.deepEqual(nurtureOf(settle(r.core, T0 + 10 * DAY).effects), [{ kind: 'nurture', track: 'welcome', step: 3, template: 'case-study' }]);
+    assert.deepEqual(nurtureOf(settle(r.core, T0 + 10 * DAY).effects), [
+      { kind: 'nurture', track: 'welcome', step: 3, template: 'case-study' },
+    ]);
     // Engagement just over a day before does not skip.
     const d = applyEvent(lead(LOW_FIT), ev('page_view', T0 + 2 * DAY - MIN), config, T0 + 2 * DAY);
-    assert.deepEqual(nurtureOf(settle(d, T0 + 3 * DAY).effects), [{ kind: 'nurture', track: 'welcome', step: 2, template: 'guide' }]);
+    assert.deepEqual(nurtureOf(settle(d, T0 + 3 * DAY).effects), [
+      { kind: 'nurture', track: 'welcome', step: 2, template: 'guide' },
+    ]);
   });
 
   it('defers a step over the frequency cap, never drops it', () => {
-    const tracks = config.nurture.tracks.map((t) => t.id === 'mql' ? { ...t, steps: [{ after: 0, template: 'webinar-invite' }] } : t);
+    const tracks = config.nurture.tracks.map((t) =>
+      t.id === 'mql' ? { ...t, steps: [{ after: 0, template: 'webinar-invite' }] } : t,
+    );
     const cfg: Config = { ...config, nurture: { tracks } };
     let r = settle(create(MANAGER, cfg, version, T0), T0, cfg);
     assert.equal(nurtureOf(r.effects).length, 1);
@@ -549,7 +696,7 @@ describe('nurture', () => {
   it('unsubscribed and bounced leads get no nurture, and scoring goes on', () => {
     const none = settle(create({ ...MANAGER, consent: { email: false } }, config, version, T0), T0);
     assert.deepEqual(none.effects, []);
-    assert.equal(none.core.nurture.step, 0, "the step stays pending, but nothing wakes the lead for it");
+    assert.equal(none.core.nurture.step, 0, 'the step stays pending, but nothing wakes the lead for it');
     assert.equal(nextWake(none.core, config), T0 + 180 * DAY);
 
     for (const type of ['unsubscribe', 'hard_bounce']) {
@@ -595,7 +742,12 @@ describe('transitions', () => {
     }
     assert.equal(c.recycleCount, 20);
     assert.equal(c.transitions.length, 50);
-    assert.deepEqual(lastTransition(c), { at: now, from: 'sql', to: 'recycled', reason: 'sales rejected (not_ready): round 19' });
+    assert.deepEqual(lastTransition(c), {
+      at: now,
+      from: 'sql',
+      to: 'recycled',
+      reason: 'sales rejected (not_ready): round 19',
+    });
     for (const t of c.transitions) assert.ok(t.reason.length > 0);
     for (let i = 1; i < c.transitions.length; i++) {
       assert.equal(c.transitions[i]!.from, c.transitions[i - 1]!.to);
@@ -612,7 +764,12 @@ describe('transitions', () => {
   it('search attributes carry stage, score, owner, campaign and milestones', () => {
     const c = sql({ ...MANAGER, campaign: 'spring-webinar' });
     assert.deepEqual(searchAttributesOf(c, config, T0), {
-      stage: 'sql', score: 60, owner: 'ana@sales.example', campaign: 'spring-webinar', becameMqlAt: T0, becameSqlAt: T0,
+      stage: 'sql',
+      score: 60,
+      owner: 'ana@sales.example',
+      campaign: 'spring-webinar',
+      becameMqlAt: T0,
+      becameSqlAt: T0,
     });
   });
 });
@@ -630,77 +787,141 @@ describe('the lifecycle (property)', () => {
       { weight: 1, arbitrary: fc.integer({ min: 100 * DAY, max: 250 * DAY }) },
     ),
     op: fc.oneof(
-      { weight: 5, arbitrary: fc.record({ kind: fc.constant('event' as const), type: fc.constantFrom(...Object.keys(config.scoring.behavior), 'unsubscribe', 'hard_bounce'), back: fc.integer({ min: 0, max: 3 * DAY }) }) },
-      { weight: 1, arbitrary: fc.record({ kind: fc.constant('profile' as const), patch: fc.constantFrom<Record<string, unknown>>({ country: 'DE' }, { country: 'BR' }, { country: 'US' }, { seniority: 'vp' }, { seniority: 'student' }, { email: 'x@competitor.example' }, { email: 'pat@buyer.example' }, { timezone: 'Asia/Tokyo' }) }) },
-      { weight: 2, arbitrary: fc.record({ kind: fc.constant('outcome' as const), outcome: fc.constantFrom<SalesOutcome>({ outcome: 'accepted' }, { outcome: 'won' }, { outcome: 'lost' }, ...REJECT_REASONS.map((reason) => ({ outcome: 'rejected' as const, reason }))) }) },
+      {
+        weight: 5,
+        arbitrary: fc.record({
+          kind: fc.constant('event' as const),
+          type: fc.constantFrom(...Object.keys(config.scoring.behavior), 'unsubscribe', 'hard_bounce'),
+          back: fc.integer({ min: 0, max: 3 * DAY }),
+        }),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.record({
+          kind: fc.constant('profile' as const),
+          patch: fc.constantFrom<Record<string, unknown>>(
+            { country: 'DE' },
+            { country: 'BR' },
+            { country: 'US' },
+            { seniority: 'vp' },
+            { seniority: 'student' },
+            { email: 'x@competitor.example' },
+            { email: 'pat@buyer.example' },
+            { timezone: 'Asia/Tokyo' },
+          ),
+        }),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.record({
+          kind: fc.constant('outcome' as const),
+          outcome: fc.constantFrom<SalesOutcome>(
+            { outcome: 'accepted' },
+            { outcome: 'won' },
+            { outcome: 'lost' },
+            ...REJECT_REASONS.map((reason) => ({ outcome: 'rejected' as const, reason })),
+          ),
+        }),
+      },
       { weight: 3, arbitrary: fc.constant({ kind: 'wait' as const }) },
     ),
   });
 
   it('keeps its invariants through any sequence of events, profile changes, outcomes and time', () => {
-    const tzOf = (c: LeadCore) => (c.profile.timezone as string | undefined) ?? ({ US: 'America/New_York', DE: 'Europe/Berlin', BR: 'America/Sao_Paulo' } as Record<string, string>)[c.profile.country as string] ?? 'America/New_York';
+    const tzOf = (c: LeadCore) =>
+      (c.profile.timezone as string | undefined) ??
+      ({ US: 'America/New_York', DE: 'Europe/Berlin', BR: 'America/Sao_Paulo' } as Record<string, string>)[
+        c.profile.country as string
+      ] ??
+      'America/New_York';
     const inWindow = (t: number, tz: string) => {
-      const p = Object.fromEntries(new Intl.DateTimeFormat('en-US', { timeZone: tz, weekday: 'short', hour: 'numeric', hourCycle: 'h23' }).formatToParts(new Date(t)).map((x) => [x.type, x.value]));
+      const p = Object.fromEntries(
+        new Intl.DateTimeFormat('en-US', { timeZone: tz, weekday: 'short', hour: 'numeric', hourCycle: 'h23' })
+          .formatToParts(new Date(t))
+          .map((x) => [x.type, x.value]),
+      );
       return ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'].includes(p.weekday!) && Number(p.hour) >= 9 && Number(p.hour) < 17;
     };
-    fc.assert(fc.property(fc.constantFrom(MANAGER, LOW_FIT), fc.array(opArb, { minLength: 5, maxLength: 60, size: 'large' }), (input, ops) => {
-      let now = T0;
-      let c = create(input, config, version, now);
-      const sends: number[] = [];
-      let wonAt: number | undefined;
-      let salesDisqualified = false;
-      const check = (effects: Effect[]) => {
-        for (const e of nurtureOf(effects)) {
-          assert.equal(c.consent, 'subscribed', 'nurture only with consent');
-          assert.ok(inWindow(now, tzOf(c)), `nurture at ${new Date(now).toISOString()} outside the window in ${tzOf(c)}`);
-          assert.ok(config.nurture.tracks.find((t) => t.id === e.track)!.for.includes(c.stage), `track ${e.track} in ${c.stage}`);
-          sends.push(now);
-          assert.ok(sends.filter((s) => s > now - DAY).length <= 1, 'perDay cap');
-          assert.ok(sends.filter((s) => s > now - 7 * DAY).length <= 3, 'perWeek cap');
-        }
-        const s = toState(c, config, now);
-        assert.ok(STAGES.includes(s.stage));
-        assert.ok(Number.isInteger(s.score.total) && Number.isInteger(s.score.fit) && Number.isInteger(s.score.engagement));
-        assert.ok(c.transitions.length <= 50);
-        assert.equal(c.slaDeadline !== undefined, c.stage === 'sql');
-        if (c.stage === 'sql' || c.stage === 'opportunity') assert.ok(c.owner, 'a lead in sales has an owner');
-        if (wonAt !== undefined) assert.equal(c.stage, 'customer', 'a customer stays a customer');
-        if (salesDisqualified) assert.equal(c.stage, 'disqualified', 'disqualified by sales stays disqualified');
-        const wake = nextWake(c, config);
-        if (wake !== undefined) assert.ok(wake > now || c.stage === 'sql', 'nothing is left due after settling');
-      };
-      const first = settle(c, now);
-      c = first.core;
-      check(first.effects);
-      for (const { dt, op } of ops) {
-        // Time passes: the workflow wakes at every due time on the way.
-        const target = now + dt;
-        for (let wake = nextWake(c, config); wake !== undefined && wake <= target; wake = nextWake(c, config)) {
-          if (wake < now) break;
-          now = wake;
-          const r = settle(c, now);
-          c = r.core;
-          check(r.effects);
-          if (nextWake(c, config) === wake) break;
-        }
-        now = target;
-        if (op.kind === 'event') c = applyEvent(c, ev(op.type, now - op.back), config, now);
-        if (op.kind === 'profile') c = applyProfile(c, op.patch as Profile, config, now);
-        if (op.kind === 'outcome') {
-          if (outcomeError(c, op.outcome)) continue;
-          const before: Stage = c.stage;
-          c = applyOutcome(c, op.outcome, config, now);
-          assert.equal(c.stage, ({ accepted: 'opportunity', won: 'customer', lost: 'recycled' } as Record<string, Stage>)[op.outcome.outcome]
-            ?? (op.outcome.outcome === 'rejected' && ['bad_fit', 'duplicate'].includes(op.outcome.reason) ? 'disqualified' : 'recycled'));
-          assert.notEqual(before, c.stage);
-          if (c.stage === 'customer') wonAt = now;
-          if (c.stage === 'disqualified') salesDisqualified = true;
-        }
-        const r = settle(c, now);
-        c = r.core;
-        check(r.effects);
-      }
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        fc.constantFrom(MANAGER, LOW_FIT),
+        fc.array(opArb, { minLength: 5, maxLength: 60, size: 'large' }),
+        (input, ops) => {
+          let now = T0;
+          let c = create(input, config, version, now);
+          const sends: number[] = [];
+          let wonAt: number | undefined;
+          let salesDisqualified = false;
+          const check = (effects: Effect[]) => {
+            for (const e of nurtureOf(effects)) {
+              assert.equal(c.consent, 'subscribed', 'nurture only with consent');
+              assert.ok(
+                inWindow(now, tzOf(c)),
+                `nurture at ${new Date(now).toISOString()} outside the window in ${tzOf(c)}`,
+              );
+              assert.ok(
+                config.nurture.tracks.find((t) => t.id === e.track)!.for.includes(c.stage),
+                `track ${e.track} in ${c.stage}`,
+              );
+              sends.push(now);
+              assert.ok(sends.filter((s) => s > now - DAY).length <= 1, 'perDay cap');
+              assert.ok(sends.filter((s) => s > now - 7 * DAY).length <= 3, 'perWeek cap');
+            }
+            const s = toState(c, config, now);
+            assert.ok(STAGES.includes(s.stage));
+            assert.ok(
+              Number.isInteger(s.score.total) && Number.isInteger(s.score.fit) && Number.isInteger(s.score.engagement),
+            );
+            assert.ok(c.transitions.length <= 50);
+            assert.equal(c.slaDeadline !== undefined, c.stage === 'sql');
+            if (c.stage === 'sql' || c.stage === 'opportunity') assert.ok(c.owner, 'a lead in sales has an owner');
+            if (wonAt !== undefined) assert.equal(c.stage, 'customer', 'a customer stays a customer');
+            if (salesDisqualified) assert.equal(c.stage, 'disqualified', 'disqualified by sales stays disqualified');
+            const wake = nextWake(c, config);
+            if (wake !== undefined) assert.ok(wake > now || c.stage === 'sql', 'nothing is left due after settling');
+          };
+          const first = settle(c, now);
+          c = first.core;
+          check(first.effects);
+          for (const { dt, op } of ops) {
+            // Time passes: the workflow wakes at every due time on the way.
+            const target = now + dt;
+            for (let wake = nextWake(c, config); wake !== undefined && wake <= target; wake = nextWake(c, config)) {
+              if (wake < now) break;
+              now = wake;
+              const r = settle(c, now);
+              c = r.core;
+              check(r.effects);
+              if (nextWake(c, config) === wake) break;
+            }
+            now = target;
+            if (op.kind === 'event') c = applyEvent(c, ev(op.type, now - op.back), config, now);
+            if (op.kind === 'profile') c = applyProfile(c, op.patch as Profile, config, now);
+            if (op.kind === 'outcome') {
+              if (outcomeError(c, op.outcome)) continue;
+              const before: Stage = c.stage;
+              c = applyOutcome(c, op.outcome, config, now);
+              assert.equal(
+                c.stage,
+                ({ accepted: 'opportunity', won: 'customer', lost: 'recycled' } as Record<string, Stage>)[
+                  op.outcome.outcome
+                ] ??
+                  (op.outcome.outcome === 'rejected' && ['bad_fit', 'duplicate'].includes(op.outcome.reason)
+                    ? 'disqualified'
+                    : 'recycled'),
+              );
+              assert.notEqual(before, c.stage);
+              if (c.stage === 'customer') wonAt = now;
+              if (c.stage === 'disqualified') salesDisqualified = true;
+            }
+            const r = settle(c, now);
+            c = r.core;
+            check(r.effects);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
 
@@ -711,10 +932,18 @@ describe('deadlines act when their timer fired (firedUntil), not when the clock 
     const c = lead(LOW_FIT);
     const due = c.nurture.nextStepAt!;
     assert.equal(due, T0 + 3 * DAY);
-    assert.deepEqual(nurtureOf(advance(c, config, due + HOUR, due - 1).effects), [], 'the clock passed it, the timer did not');
-    assert.deepEqual(nurtureOf(advance(c, config, due + HOUR, due).effects), [{ kind: 'nurture', track: 'welcome', step: 2, template: 'guide' }]);
+    assert.deepEqual(
+      nurtureOf(advance(c, config, due + HOUR, due - 1).effects),
+      [],
+      'the clock passed it, the timer did not',
+    );
+    assert.deepEqual(nurtureOf(advance(c, config, due + HOUR, due).effects), [
+      { kind: 'nurture', track: 'welcome', step: 2, template: 'guide' },
+    ]);
     // The iteration that handles the timer may run under the clock of the task before (the wedge).
-    assert.deepEqual(nurtureOf(advance(c, config, due - HOUR, due).effects), [{ kind: 'nurture', track: 'welcome', step: 2, template: 'guide' }]);
+    assert.deepEqual(nurtureOf(advance(c, config, due - HOUR, due).effects), [
+      { kind: 'nurture', track: 'welcome', step: 2, template: 'guide' },
+    ]);
   });
 
   it('mql staleness, dormancy and the SLA wait for their timer', () => {
@@ -726,27 +955,44 @@ describe('deadlines act when their timer fired (firedUntil), not when the clock 
     assert.equal(advance(l, config, T0 + 181 * DAY, T0 + 180 * DAY).core.stage, 'dormant');
     const s = sql();
     assert.deepEqual(advance(s, config, T0 + 49 * HOUR, T0 + 48 * HOUR - 1).effects, []);
-    assert.deepEqual(advance(s, config, T0 + 49 * HOUR, T0 + 48 * HOUR).effects, [{ kind: 'handoff', owner: 'ben@sales.example', escalation: 1 }]);
+    assert.deepEqual(advance(s, config, T0 + 49 * HOUR, T0 + 48 * HOUR).effects, [
+      { kind: 'handoff', owner: 'ben@sales.example', escalation: 1 },
+    ]);
   });
 
   it('a first step with no delay goes out in the iteration that enrols the lead, with no timer', () => {
     const r = advance(create(MANAGER, config, version, T0), config, T0, Number.NEGATIVE_INFINITY);
     assert.deepEqual(nurtureOf(r.effects), [{ kind: 'nurture', track: 'welcome', step: 1, template: 'welcome' }]);
     // Without an address it stays due, and goes out with the address (a fact, not the clock).
-    const anon = advance(create({ leadId: 'anon', country: 'US' }, config, version, T0), config, T0, Number.NEGATIVE_INFINITY).core;
+    const anon = advance(
+      create({ leadId: 'anon', country: 'US' }, config, version, T0),
+      config,
+      T0,
+      Number.NEGATIVE_INFINITY,
+    ).core;
     const known = applyProfile(anon, { email: 'anon@buyer.example' }, config, T0 + HOUR);
-    assert.deepEqual(nurtureOf(advance(known, config, T0 + HOUR, Number.NEGATIVE_INFINITY).effects), [{ kind: 'nurture', track: 'welcome', step: 1, template: 'welcome' }]);
+    assert.deepEqual(nurtureOf(advance(known, config, T0 + HOUR, Number.NEGATIVE_INFINITY).effects), [
+      { kind: 'nurture', track: 'welcome', step: 1, template: 'welcome' },
+    ]);
   });
 
   it('(property) with the timer bound fixed, the effects do not depend on the clock an iteration runs under', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 200 }), fc.integer({ min: -48, max: 48 }), fc.integer({ min: -48, max: 48 }), (bound, dA, dB) => {
-      const c = lead(LOW_FIT);
-      const firedUntil = T0 + bound * DAY;
-      // Clocks around the bound (a stale clock, the real one): the same effects, the same kinds.
-      const a = advance(c, config, Math.max(T0, firedUntil + dA * MIN), firedUntil);
-      const b = advance(c, config, Math.max(T0, firedUntil + dB * MIN), firedUntil);
-      assert.deepEqual(a.effects, b.effects);
-      assert.equal(a.core.stage, b.core.stage);
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 200 }),
+        fc.integer({ min: -48, max: 48 }),
+        fc.integer({ min: -48, max: 48 }),
+        (bound, dA, dB) => {
+          const c = lead(LOW_FIT);
+          const firedUntil = T0 + bound * DAY;
+          // Clocks around the bound (a stale clock, the real one): the same effects, the same kinds.
+          const a = advance(c, config, Math.max(T0, firedUntil + dA * MIN), firedUntil);
+          const b = advance(c, config, Math.max(T0, firedUntil + dB * MIN), firedUntil);
+          assert.deepEqual(a.effects, b.effects);
+          assert.equal(a.core.stage, b.core.stage);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

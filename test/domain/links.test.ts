@@ -23,7 +23,10 @@ describe('LinkSigner', () => {
       const url = signer.url(purpose, 'lead-42', NOW, { m: 'welcome:1' });
       assert.ok(url.startsWith(`${BASE}/l/${purpose}?t=`), url);
       const r = signer.verify(tokenOf(url), purpose, NOW + DAY);
-      assert.deepEqual(r, { ok: true, payload: { l: 'lead-42', p: purpose, e: NOW / 1000 + LINK_TTL[purpose] * 86_400, m: 'welcome:1' } });
+      assert.deepEqual(r, {
+        ok: true,
+        payload: { l: 'lead-42', p: purpose, e: NOW / 1000 + LINK_TTL[purpose] * 86_400, m: 'welcome:1' },
+      });
     }
   });
 
@@ -35,21 +38,26 @@ describe('LinkSigner', () => {
   });
 
   it('round-trips any lead id, purpose and message ref (property)', () => {
-    fc.assert(fc.property(
-      fc.stringMatching(/^[A-Za-z0-9._:@+-]{1,128}$/), fc.constantFrom(...LINK_PURPOSES), fc.option(fc.string({ minLength: 1 }), { nil: undefined }), fc.option(fc.webUrl(), { nil: undefined }),
-      (leadId, purpose, m, u) => {
-        const token = tokenOf(signer.url(purpose, leadId, NOW, { m, u }));
-        const r = signer.verify(token, purpose, NOW);
-        assert.ok(r.ok);
-        assert.equal(r.payload.l, leadId);
-        assert.equal(r.payload.p, purpose);
-        assert.equal(r.payload.m, m);
-        assert.equal(r.payload.u, u);
-        for (const other of LINK_PURPOSES.filter((p) => p !== purpose)) {
-          assert.deepEqual(signer.verify(token, other, NOW), { ok: false, reason: 'wrong_purpose' });
-        }
-      },
-    ));
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[A-Za-z0-9._:@+-]{1,128}$/),
+        fc.constantFrom(...LINK_PURPOSES),
+        fc.option(fc.string({ minLength: 1 }), { nil: undefined }),
+        fc.option(fc.webUrl(), { nil: undefined }),
+        (leadId, purpose, m, u) => {
+          const token = tokenOf(signer.url(purpose, leadId, NOW, { m, u }));
+          const r = signer.verify(token, purpose, NOW);
+          assert.ok(r.ok);
+          assert.equal(r.payload.l, leadId);
+          assert.equal(r.payload.p, purpose);
+          assert.equal(r.payload.m, m);
+          assert.equal(r.payload.u, u);
+          for (const other of LINK_PURPOSES.filter((p) => p !== purpose)) {
+            assert.deepEqual(signer.verify(token, other, NOW), { ok: false, reason: 'wrong_purpose' });
+          }
+        },
+      ),
+    );
   });
 
   it('refuses a tampered token', () => {
@@ -59,12 +67,17 @@ describe('LinkSigner', () => {
     const forged = Buffer.from(JSON.stringify({ ...payloadOf(token), l: 'lead-43' })).toString('base64url');
     assert.deepEqual(signer.verify(`${forged}.${mac}`, 'unsubscribe', NOW), { ok: false, reason: 'bad_signature' });
     // A later expiry.
-    const extended = Buffer.from(JSON.stringify({ ...payloadOf(token), e: payloadOf(token).e + 1e6 })).toString('base64url');
+    const extended = Buffer.from(JSON.stringify({ ...payloadOf(token), e: payloadOf(token).e + 1e6 })).toString(
+      'base64url',
+    );
     assert.deepEqual(signer.verify(`${extended}.${mac}`, 'unsubscribe', NOW), { ok: false, reason: 'bad_signature' });
     // One character of the signature changed.
     const flipped = mac.slice(0, -1) + (mac.endsWith('A') ? 'B' : 'A');
     assert.deepEqual(signer.verify(`${body}.${flipped}`, 'unsubscribe', NOW), { ok: false, reason: 'bad_signature' });
-    assert.deepEqual(signer.verify(`${body}.${mac.slice(1)}`, 'unsubscribe', NOW), { ok: false, reason: 'bad_signature' });
+    assert.deepEqual(signer.verify(`${body}.${mac.slice(1)}`, 'unsubscribe', NOW), {
+      ok: false,
+      reason: 'bad_signature',
+    });
     assert.deepEqual(signer.verify(`${body}.`, 'unsubscribe', NOW), { ok: false, reason: 'malformed' });
   });
 
@@ -99,8 +112,14 @@ describe('LinkSigner', () => {
     }
     // Correctly signed but not a link payload.
     const junk = (payload: unknown) => signer.token(payload as never);
-    assert.deepEqual(signer.verify(junk({ l: 'lead-42', p: 'teleport', e: 2e9 }), 'click', NOW), { ok: false, reason: 'malformed' });
-    assert.deepEqual(signer.verify(junk({ l: 'lead-42', p: 'click', e: 'never' }), 'click', NOW), { ok: false, reason: 'malformed' });
+    assert.deepEqual(signer.verify(junk({ l: 'lead-42', p: 'teleport', e: 2e9 }), 'click', NOW), {
+      ok: false,
+      reason: 'malformed',
+    });
+    assert.deepEqual(signer.verify(junk({ l: 'lead-42', p: 'click', e: 'never' }), 'click', NOW), {
+      ok: false,
+      reason: 'malformed',
+    });
     const notJson = Buffer.from('not json').toString('base64url');
     const signedNotJson = junk({}).replace(/^[^.]*/, notJson);
     assert.equal(signer.verify(signedNotJson, 'click', NOW).ok, false);
@@ -118,7 +137,11 @@ describe('LinkSigner', () => {
 describe('sales links are bound to their owner and episode', () => {
   const SQL_AT = '2026-01-05T15:00:00.000Z';
   const link = (owner: string, escalation: number, sqlAt = SQL_AT) => {
-    const r = signer.verify(tokenOf(signer.url('sales', 'lead-42', NOW, { m: `${sqlAt}:${escalation}`, o: owner })), 'sales', NOW);
+    const r = signer.verify(
+      tokenOf(signer.url('sales', 'lead-42', NOW, { m: `${sqlAt}:${escalation}`, o: owner })),
+      'sales',
+      NOW,
+    );
     assert.ok(r.ok);
     return r.payload;
   };
@@ -140,11 +163,15 @@ describe('sales links are bound to their owner and episode', () => {
     // Same owner again after the escalation went round (a pool of one): the episode still tells them apart.
     assert.equal(salesLinkStatus(link('ben@sales.example', 0), sql('ben@sales.example', 1)), 'moved_on');
     // A later handoff (recycled, then sql again): an old link is not current.
-    assert.equal(salesLinkStatus(link('ben@sales.example', 0, '2025-12-01T00:00:00.000Z'), sql('ben@sales.example', 0)), 'moved_on');
+    assert.equal(
+      salesLinkStatus(link('ben@sales.example', 0, '2025-12-01T00:00:00.000Z'), sql('ben@sales.example', 0)),
+      'moved_on',
+    );
     // A forged owner in a valid episode is not current either (the owner is signed, this checks the binding).
     assert.equal(salesLinkStatus(link('mallory@evil.example', 0), sql('ben@sales.example', 0)), 'moved_on');
     // No longer in sql: decided.
-    for (const stage of ['opportunity', 'recycled', 'disqualified']) assert.equal(salesLinkStatus(link('ben@sales.example', 0), { ...sql('ben@sales.example', 0), stage }), 'decided');
+    for (const stage of ['opportunity', 'recycled', 'disqualified'])
+      assert.equal(salesLinkStatus(link('ben@sales.example', 0), { ...sql('ben@sales.example', 0), stage }), 'decided');
     // A sales link without an episode is never current.
     assert.equal(salesLinkStatus({ o: 'ben@sales.example' }, sql('ben@sales.example', 0)), 'moved_on');
   });

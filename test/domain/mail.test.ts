@@ -8,33 +8,88 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { loadConfigFile } from '../../src/config-file.js';
 import type { Config } from '../../src/domain/config.js';
-import { MAIL_PROFILE_MAX_BYTES, MAIL_SCORE_LOG_MAX, MAIL_TEXT_MAX, MAIL_TRANSITIONS_MAX, mailLead, mailProfile, mailText } from '../../src/domain/mail.js';
+import {
+  MAIL_PROFILE_MAX_BYTES,
+  MAIL_SCORE_LOG_MAX,
+  MAIL_TEXT_MAX,
+  MAIL_TRANSITIONS_MAX,
+  mailLead,
+  mailProfile,
+  mailText,
+} from '../../src/domain/mail.js';
 import { applyEvent, type LeadCore, newLead, toState } from '../../src/domain/lifecycle.js';
 
 const loaded = loadConfigFile('config/default.yaml');
 const { config, version } = loaded;
 const T0 = Date.parse('2026-01-05T15:00:00Z');
 const DAY = 86_400_000;
-const create = newLead as unknown as (input: Record<string, unknown>, config: Config, configVersion: string, now: number) => LeadCore;
+const create = newLead as unknown as (
+  input: Record<string, unknown>,
+  config: Config,
+  configVersion: string,
+  now: number,
+) => LeadCore;
 
 function sqlLead(): LeadCore {
-  let c = create({ leadId: 'lead+7@x', email: 'pat@buyer.example', firstName: 'Pat', lastName: 'Lee', company: 'Globex', country: 'US', seniority: 'director', companySize: 250, jobTitle: 'Head of Ops' }, config, version, T0);
+  let c = create(
+    {
+      leadId: 'lead+7@x',
+      email: 'pat@buyer.example',
+      firstName: 'Pat',
+      lastName: 'Lee',
+      company: 'Globex',
+      country: 'US',
+      seniority: 'director',
+      companySize: 250,
+      jobTitle: 'Head of Ops',
+    },
+    config,
+    version,
+    T0,
+  );
   c = applyEvent(c, { eventId: 'e1', type: 'demo_request', occurredAt: T0 }, config, T0);
   return {
-    ...c, stage: 'sql', becameSqlAt: T0 + 1234, becameMqlAt: T0, slaDeadline: T0 + 2 * DAY, owner: 'ana@sales.example', recycleCount: 2, escalations: 1,
-    transitions: [{ at: T0, from: 'lead', to: 'mql', reason: 'score 45 >= 40' }, { at: T0 + 1234, from: 'mql', to: 'sql', reason: 'hand-raiser demo_request' }],
+    ...c,
+    stage: 'sql',
+    becameSqlAt: T0 + 1234,
+    becameMqlAt: T0,
+    slaDeadline: T0 + 2 * DAY,
+    owner: 'ana@sales.example',
+    recycleCount: 2,
+    escalations: 1,
+    transitions: [
+      { at: T0, from: 'lead', to: 'mql', reason: 'score 45 >= 40' },
+      { at: T0 + 1234, from: 'mql', to: 'sql', reason: 'hand-raiser demo_request' },
+    ],
   };
 }
 
 /** The biggest lead the model can hold: a profile of thousands of 1,000-character extra fields, every list full, long notes. */
 function hugeLead(): LeadCore {
-  const profile: Record<string, unknown> = { email: 'big@buyer.example', firstName: 'x'.repeat(1000), company: 'c'.repeat(1000) };
+  const profile: Record<string, unknown> = {
+    email: 'big@buyer.example',
+    firstName: 'x'.repeat(1000),
+    company: 'c'.repeat(1000),
+  };
   for (let i = 0; i < 3000; i++) profile[`extra${i}`] = 'y'.repeat(1000);
   const c = sqlLead();
   return {
-    ...c, profile: profile as LeadCore['profile'], campaign: 'k'.repeat(5000),
-    transitions: Array.from({ length: 50 }, (_, i) => ({ at: T0 + i, from: 'lead' as const, to: 'mql' as const, reason: 'r'.repeat(5000) })),
-    scoreLog: Array.from({ length: 20 }, (_, i) => ({ at: T0 + i, eventId: 'e'.repeat(5000), type: 'email_open', points: 1, note: 'n'.repeat(5000) })),
+    ...c,
+    profile: profile as LeadCore['profile'],
+    campaign: 'k'.repeat(5000),
+    transitions: Array.from({ length: 50 }, (_, i) => ({
+      at: T0 + i,
+      from: 'lead' as const,
+      to: 'mql' as const,
+      reason: 'r'.repeat(5000),
+    })),
+    scoreLog: Array.from({ length: 20 }, (_, i) => ({
+      at: T0 + i,
+      eventId: 'e'.repeat(5000),
+      type: 'email_open',
+      points: 1,
+      note: 'n'.repeat(5000),
+    })),
   };
 }
 
@@ -59,17 +114,28 @@ describe('mailLead: what a mail activity is given', () => {
     const c = sqlLead();
     const m = mailLead(c, config, T0 + DAY);
     const s = toState(c, config, T0 + DAY);
-    const links = { accept: 'http://l/a', reject: 'http://l/r', unsubscribe: 'http://l/u', click: 'http://l/c', open: 'http://l/o' };
-    const handoff = (lead: object, profile: object) => loaded.templates.render('handoff', { lead, profile, owner: 'ana@sales.example', escalation: 1, links });
+    const links = {
+      accept: 'http://l/a',
+      reject: 'http://l/r',
+      unsubscribe: 'http://l/u',
+      click: 'http://l/c',
+      open: 'http://l/o',
+    };
+    const handoff = (lead: object, profile: object) =>
+      loaded.templates.render('handoff', { lead, profile, owner: 'ana@sales.example', escalation: 1, links });
     assert.deepEqual(handoff(m, m.profile), handoff(s, s.profile));
-    const nurture = (lead: { profile: object }) => loaded.templates.render('welcome', { ...lead.profile, profile: lead.profile, lead, links });
+    const nurture = (lead: { profile: object }) =>
+      loaded.templates.render('welcome', { ...lead.profile, profile: lead.profile, lead, links });
     assert.deepEqual(nurture(m), nurture(s));
     assert.match(handoff(m, m.profile).text, /Pat Lee, Globex/);
   });
 
   it('is bounded whatever the lead holds (Temporal refuses payloads over 2 MiB)', () => {
     const c = hugeLead();
-    assert.ok(JSON.stringify(toState(c, config, T0)).length > 2 * 1024 * 1024, 'the whole state of this lead is over the limit');
+    assert.ok(
+      JSON.stringify(toState(c, config, T0)).length > 2 * 1024 * 1024,
+      'the whole state of this lead is over the limit',
+    );
     const m = mailLead(c, config, T0);
     const size = JSON.stringify(m).length;
     assert.ok(size < 16 * 1024, `mail input is ${size} bytes`);
@@ -101,18 +167,25 @@ describe('mailLead: what a mail activity is given', () => {
   });
 
   it('property: any profile gives a bounded input free of control characters', () => {
-    fc.assert(fc.property(
-      fc.dictionary(fc.string({ unit: 'binary', maxLength: 80 }), fc.oneof(fc.string({ unit: 'binary', maxLength: 1000 }), fc.integer(), fc.boolean(), fc.constant(null)), { maxKeys: 200 }),
-      (profile) => {
-        const m = mailLead({ ...sqlLead(), profile: profile as never }, config, T0);
-        const json = JSON.stringify(m.profile);
-        assert.ok(json.length <= MAIL_PROFILE_MAX_BYTES + 400, `profile ${json.length} bytes`);
-        for (const [k, v] of Object.entries(m.profile)) {
-          assert.doesNotMatch(k, /[\u0000-\u001f\u007f]/);
-          if (typeof v === 'string') assert.doesNotMatch(v, /[\u0000-\u001f\u007f]/);
-          if (typeof v === 'string' && k !== 'email') assert.ok(v.length <= MAIL_TEXT_MAX);
-        }
-      },
-    ), { numRuns: 200 });
+    fc.assert(
+      fc.property(
+        fc.dictionary(
+          fc.string({ unit: 'binary', maxLength: 80 }),
+          fc.oneof(fc.string({ unit: 'binary', maxLength: 1000 }), fc.integer(), fc.boolean(), fc.constant(null)),
+          { maxKeys: 200 },
+        ),
+        (profile) => {
+          const m = mailLead({ ...sqlLead(), profile: profile as never }, config, T0);
+          const json = JSON.stringify(m.profile);
+          assert.ok(json.length <= MAIL_PROFILE_MAX_BYTES + 400, `profile ${json.length} bytes`);
+          for (const [k, v] of Object.entries(m.profile)) {
+            assert.doesNotMatch(k, /[\u0000-\u001f\u007f]/);
+            if (typeof v === 'string') assert.doesNotMatch(v, /[\u0000-\u001f\u007f]/);
+            if (typeof v === 'string' && k !== 'email') assert.ok(v.length <= MAIL_TEXT_MAX);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

@@ -9,7 +9,13 @@ import * as z from 'zod/mini';
 import { loadConfigFile } from '../../src/config-file.js';
 import type { Config } from '../../src/domain/config.js';
 import {
-  leadEventSchema, leadInputSchema, leadStartSchema, PROFILE_LIMITS, profileLimitProblem, profileSchema, profileWithinLimits,
+  leadEventSchema,
+  leadInputSchema,
+  leadStartSchema,
+  PROFILE_LIMITS,
+  profileLimitProblem,
+  profileSchema,
+  profileWithinLimits,
 } from '../../src/domain/lead.js';
 import { applyProfile, type LeadCore, newLead } from '../../src/domain/lifecycle.js';
 
@@ -25,7 +31,9 @@ describe('profile bound', () => {
     assert.ok(profileWithinLimits(fields(100)));
     assert.equal(issues(profileSchema, fields(100)).length, 0);
     assert.match(profileLimitProblem(fields(101))!, /at most 100 fields, this one has 101/);
-    assert.deepEqual(issues(profileSchema, fields(101)), [{ path: '', message: 'a profile holds at most 100 fields, this one has 101' }]);
+    assert.deepEqual(issues(profileSchema, fields(101)), [
+      { path: '', message: 'a profile holds at most 100 fields, this one has 101' },
+    ]);
     // 16 fields of 1000 characters plus their keys and quotes is just over 16 KB; 15 is under.
     assert.equal(issues(profileSchema, fields(15, 'y'.repeat(1000))).length, 0);
     assert.match(issues(profileSchema, fields(17, 'y'.repeat(1000)))[0]!.message, /at most 16384 bytes of JSON/);
@@ -40,16 +48,40 @@ describe('profile bound', () => {
     assert.equal(issues(leadInputSchema, { ...lead, ...fields(98) }).length, 0);
     assert.match(issues(leadInputSchema, { ...lead, ...fields(100) })[0]!.message, /this one has 101/);
     assert.match(issues(leadStartSchema, { leadId: 'a', ...fields(101) })[0]!.message, /at most 100 fields/);
-    assert.deepEqual(issues(leadEventSchema, { leadId: 'a', eventId: 'e', type: 'email_open', profile: fields(101) }).map((i) => i.path), ['profile']);
+    assert.deepEqual(
+      issues(leadEventSchema, { leadId: 'a', eventId: 'e', type: 'email_open', profile: fields(101) }).map(
+        (i) => i.path,
+      ),
+      ['profile'],
+    );
   });
 });
 
 describe('profile text', () => {
   it('refuses CR, LF, NUL, other C0/C1 controls and bidi overrides in any profile text, naming the field', () => {
-    for (const bad of ['Acme\r\nBcc: victim@example.com', 'a\u0000b', 'a\tb', 'a\u001bb', 'a\u0085b', 'a\u2028b', 'evil\u202Etxt.exe']) {
-      assert.deepEqual(issues(profileSchema, { company: bad }).map((i) => i.path), ['company'], JSON.stringify(bad));
-      assert.deepEqual(issues(profileSchema, { anything: bad }).map((i) => i.path), ['anything'], JSON.stringify(bad));
-      assert.deepEqual(issues(leadEventSchema, { leadId: 'a', eventId: 'e', type: 'x', campaign: bad }).map((i) => i.path), ['campaign']);
+    for (const bad of [
+      'Acme\r\nBcc: victim@example.com',
+      'a\u0000b',
+      'a\tb',
+      'a\u001bb',
+      'a\u0085b',
+      'a\u2028b',
+      'evil\u202Etxt.exe',
+    ]) {
+      assert.deepEqual(
+        issues(profileSchema, { company: bad }).map((i) => i.path),
+        ['company'],
+        JSON.stringify(bad),
+      );
+      assert.deepEqual(
+        issues(profileSchema, { anything: bad }).map((i) => i.path),
+        ['anything'],
+        JSON.stringify(bad),
+      );
+      assert.deepEqual(
+        issues(leadEventSchema, { leadId: 'a', eventId: 'e', type: 'x', campaign: bad }).map((i) => i.path),
+        ['campaign'],
+      );
     }
     // Surrounding whitespace is trimmed from the named fields; ordinary Unicode text is fine.
     const r = z.safeParse(profileSchema, { company: ' Müller & Söhne — 東京\n', note: 'ok: naïve café' });
@@ -59,8 +91,13 @@ describe('profile text', () => {
 });
 
 describe('applyProfile keeps the merged profile within the bound', () => {
-  const start = (): LeadCore => (newLead as unknown as (i: object, c: Config, v: string, now: number) => LeadCore)(
-    { leadId: 'big', email: 'big@example.com', country: 'US' }, config, version, 0);
+  const start = (): LeadCore =>
+    (newLead as unknown as (i: object, c: Config, v: string, now: number) => LeadCore)(
+      { leadId: 'big', email: 'big@example.com', country: 'US' },
+      config,
+      version,
+      0,
+    );
 
   it('refuses a patch that would take the merged profile past 100 fields, and says so in the score log', () => {
     let core = start();
@@ -76,8 +113,21 @@ describe('applyProfile keeps the merged profile within the bound', () => {
 
   it('refuses patches that add up past 16 KB', () => {
     let core = start();
-    for (let i = 0; i < 3; i++) core = applyProfile(core, { [`big${i}`]: 'z'.repeat(1000), ...Object.fromEntries(Array.from({ length: 5 }, (_, j) => [`b${i}_${j}`, 'z'.repeat(1000)])) }, config, i + 1);
+    for (let i = 0; i < 3; i++)
+      core = applyProfile(
+        core,
+        {
+          [`big${i}`]: 'z'.repeat(1000),
+          ...Object.fromEntries(Array.from({ length: 5 }, (_, j) => [`b${i}_${j}`, 'z'.repeat(1000)])),
+        },
+        config,
+        i + 1,
+      );
     assert.ok(profileWithinLimits(core.profile), 'stays within the bound');
-    assert.equal(Object.keys(core.profile).filter((k) => k.startsWith('big')).length, 2, 'the third 6 KB patch was refused');
+    assert.equal(
+      Object.keys(core.profile).filter((k) => k.startsWith('big')).length,
+      2,
+      'the third 6 KB patch was refused',
+    );
   });
 });

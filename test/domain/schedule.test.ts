@@ -27,9 +27,23 @@ const noWindow = makeConfig();
 const formatters = new Map<string, Intl.DateTimeFormat>();
 function local(t: number, tz: string): { weekday: string; minutes: number; text: string } {
   let f = formatters.get(tz);
-  if (!f) formatters.set(tz, f = new Intl.DateTimeFormat('en-GB', { timeZone: tz, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }));
+  if (!f)
+    formatters.set(
+      tz,
+      (f = new Intl.DateTimeFormat('en-GB', {
+        timeZone: tz,
+        weekday: 'short',
+        hour: '2-digit',
+        minute: '2-digit',
+        hourCycle: 'h23',
+      })),
+    );
   const p = Object.fromEntries(f.formatToParts(new Date(t)).map((x) => [x.type, x.value]));
-  return { weekday: p.weekday!.toLowerCase(), minutes: Number(p.hour) * 60 + Number(p.minute), text: f.format(new Date(t)) };
+  return {
+    weekday: p.weekday!.toLowerCase(),
+    minutes: Number(p.hour) * 60 + Number(p.minute),
+    text: f.format(new Date(t)),
+  };
 }
 
 function inWindow(t: number, config: Config, tz: string): boolean {
@@ -78,13 +92,28 @@ describe('nextInWindow', () => {
 
   it('waits for the start of the window on a window day, and for the next day after its end', () => {
     assert.equal(nextInWindow(iso('2026-01-13T12:00:00Z'), weekdays, 'America/New_York'), iso('2026-01-13T14:00:00Z'));
-    assert.equal(nextInWindow(iso('2026-01-13T13:59:59.999Z'), weekdays, 'America/New_York'), iso('2026-01-13T14:00:00Z'));
-    assert.equal(nextInWindow(iso('2026-01-13T22:00:00Z'), weekdays, 'America/New_York'), iso('2026-01-14T14:00:00Z'), '17:00 is outside');
-    assert.equal(nextInWindow(iso('2026-01-16T22:30:00Z'), weekdays, 'America/New_York'), iso('2026-01-19T14:00:00Z'), 'Friday evening');
-    assert.equal(nextInWindow(iso('2026-01-14T04:30:00Z'), weekdays, 'America/New_York'), iso('2026-01-14T14:00:00Z'), 'Tuesday 23:30 local is Wednesday 04:30 UTC');
+    assert.equal(
+      nextInWindow(iso('2026-01-13T13:59:59.999Z'), weekdays, 'America/New_York'),
+      iso('2026-01-13T14:00:00Z'),
+    );
+    assert.equal(
+      nextInWindow(iso('2026-01-13T22:00:00Z'), weekdays, 'America/New_York'),
+      iso('2026-01-14T14:00:00Z'),
+      '17:00 is outside',
+    );
+    assert.equal(
+      nextInWindow(iso('2026-01-16T22:30:00Z'), weekdays, 'America/New_York'),
+      iso('2026-01-19T14:00:00Z'),
+      'Friday evening',
+    );
+    assert.equal(
+      nextInWindow(iso('2026-01-14T04:30:00Z'), weekdays, 'America/New_York'),
+      iso('2026-01-14T14:00:00Z'),
+      'Tuesday 23:30 local is Wednesday 04:30 UTC',
+    );
   });
 
-  it('depends on the lead\'s time zone: Europe/Berlin and America/New_York differ', () => {
+  it("depends on the lead's time zone: Europe/Berlin and America/New_York differ", () => {
     const t = iso('2026-01-12T08:30:00Z'); // Monday 09:30 Berlin, 03:30 New York
     assert.equal(nextInWindow(t, weekdays, 'Europe/Berlin'), t);
     assert.equal(nextInWindow(t, weekdays, 'America/New_York'), iso('2026-01-12T14:00:00Z'));
@@ -126,40 +155,70 @@ describe('nextInWindow', () => {
     assert.equal(got, iso('2026-03-08T07:00:00Z'));
   });
 
-  const zones = ['America/New_York', 'Europe/Berlin', 'Asia/Kolkata', 'Asia/Kathmandu', 'Australia/Sydney', 'Pacific/Auckland', 'America/St_Johns', 'UTC', 'America/Sao_Paulo'];
-  const windowArb = fc.record({
-    days: fc.subarray([...WEEKDAYS], { minLength: 1 }),
-    from: fc.oneof(fc.integer({ min: 0, max: 23 * 60 + 58 }), fc.integer({ min: 60, max: 3 * 60 })),
-    length: fc.integer({ min: 1, max: 24 * 60 }),
-  }).map(({ days, from, length }) => {
-    const to = Math.min(from + length, 23 * 60 + 59);
-    const hm = (m: number) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
-    return makeConfig({ sendWindow: { days, from: hm(from), to: hm(to) } });
-  });
+  const zones = [
+    'America/New_York',
+    'Europe/Berlin',
+    'Asia/Kolkata',
+    'Asia/Kathmandu',
+    'Australia/Sydney',
+    'Pacific/Auckland',
+    'America/St_Johns',
+    'UTC',
+    'America/Sao_Paulo',
+  ];
+  const windowArb = fc
+    .record({
+      days: fc.subarray([...WEEKDAYS], { minLength: 1 }),
+      from: fc.oneof(fc.integer({ min: 0, max: 23 * 60 + 58 }), fc.integer({ min: 60, max: 3 * 60 })),
+      length: fc.integer({ min: 1, max: 24 * 60 }),
+    })
+    .map(({ days, from, length }) => {
+      const to = Math.min(from + length, 23 * 60 + 59);
+      const hm = (m: number) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+      return makeConfig({ sendWindow: { days, from: hm(from), to: hm(to) } });
+    });
   // Any instant over three years, or one within three days of a DST change in one of the zones.
-  const changes = ['2026-03-08T07:00:00Z', '2026-11-01T06:00:00Z', '2026-03-29T01:00:00Z', '2026-10-25T01:00:00Z',
-    '2026-04-04T16:00:00Z', '2026-10-03T16:00:00Z', '2026-04-04T14:00:00Z', '2026-09-26T14:00:00Z', '2026-03-08T05:30:00Z'].map(iso);
+  const changes = [
+    '2026-03-08T07:00:00Z',
+    '2026-11-01T06:00:00Z',
+    '2026-03-29T01:00:00Z',
+    '2026-10-25T01:00:00Z',
+    '2026-04-04T16:00:00Z',
+    '2026-10-03T16:00:00Z',
+    '2026-04-04T14:00:00Z',
+    '2026-09-26T14:00:00Z',
+    '2026-03-08T05:30:00Z',
+  ].map(iso);
   const instantArb = fc.oneof(
     fc.integer({ min: iso('2025-01-01T00:00:00Z'), max: iso('2027-12-31T00:00:00Z') }),
     fc.tuple(fc.constantFrom(...changes), fc.integer({ min: -3 * DAY, max: 3 * DAY })).map(([c, d]) => c + d),
   );
 
   it('gives the earliest instant at or after t inside the window, in any zone (property)', () => {
-    fc.assert(fc.property(instantArb, windowArb, fc.constantFrom(...zones), (t, config, tz) => {
-      const got = nextInWindow(t, config, tz);
-      assert.ok(got >= t, 'not before t');
-      assert.ok(got - t <= 8 * DAY, 'within a week and a day');
-      assert.ok(inWindow(got, config, tz), `${new Date(got).toISOString()} (${local(got, tz).text}) is outside the window ${JSON.stringify(config.email.sendWindow)}`);
-      // Known limit, left alone: when the clocks go back, a window inside the repeated hour opens a
-      // second time that day; nextInWindow answers the next window day instead. Earliest-ness is
-      // checked everywhere else.
-      const offsetAt = (x: number) => Date.parse(new Date(x).toLocaleString('en-US', { timeZone: tz })) - Date.parse(new Date(x).toLocaleString('en-US', { timeZone: 'UTC' }));
-      const clocksWentBack = offsetAt(got) < offsetAt(t);
-      if (got > t && !clocksWentBack) {
-        assert.ok(!inWindow(got - 1, config, tz), 'the instant just before is outside the window (earliest)');
-        for (let s = t; s < got; s += 10 * MIN) assert.ok(!inWindow(s, config, tz), `${new Date(s).toISOString()} was already in the window`);
-      }
-    }), { numRuns: Number(process.env.FC_WINDOW_RUNS ?? 300) });
+    fc.assert(
+      fc.property(instantArb, windowArb, fc.constantFrom(...zones), (t, config, tz) => {
+        const got = nextInWindow(t, config, tz);
+        assert.ok(got >= t, 'not before t');
+        assert.ok(got - t <= 8 * DAY, 'within a week and a day');
+        assert.ok(
+          inWindow(got, config, tz),
+          `${new Date(got).toISOString()} (${local(got, tz).text}) is outside the window ${JSON.stringify(config.email.sendWindow)}`,
+        );
+        // Known limit, left alone: when the clocks go back, a window inside the repeated hour opens a
+        // second time that day; nextInWindow answers the next window day instead. Earliest-ness is
+        // checked everywhere else.
+        const offsetAt = (x: number) =>
+          Date.parse(new Date(x).toLocaleString('en-US', { timeZone: tz })) -
+          Date.parse(new Date(x).toLocaleString('en-US', { timeZone: 'UTC' }));
+        const clocksWentBack = offsetAt(got) < offsetAt(t);
+        if (got > t && !clocksWentBack) {
+          assert.ok(!inWindow(got - 1, config, tz), 'the instant just before is outside the window (earliest)');
+          for (let s = t; s < got; s += 10 * MIN)
+            assert.ok(!inWindow(s, config, tz), `${new Date(s).toISOString()} was already in the window`);
+        }
+      }),
+      { numRuns: Number(process.env.FC_WINDOW_RUNS ?? 300) },
+    );
   });
 });
 
@@ -191,28 +250,36 @@ describe('nextUnderCap', () => {
   });
 
   it('defers, never drops, and stays under both caps at the earliest such instant (property)', () => {
-    fc.assert(fc.property(
-      fc.record({ perDay: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }), perWeek: fc.option(fc.integer({ min: 1, max: 10 }), { nil: undefined }) }),
-      fc.array(fc.integer({ min: 0, max: 14 * DAY }), { maxLength: 25 }),
-      fc.integer({ min: 0, max: 14 * DAY }),
-      (cap, offsets, at) => {
-        const config = makeConfig({ frequencyCap: cap });
-        const t = t0 + at;
-        const sentAt = offsets.map((o) => t0 + o).filter((s) => s <= t);
-        const got = nextUnderCap(t, sentAt, config);
-        assert.ok(Number.isFinite(got) && got >= t);
-        const under = (x: number) =>
-          (!cap.perDay || sentAt.filter((s) => s > x - DAY && s <= x).length < cap.perDay)
-          && (!cap.perWeek || sentAt.filter((s) => s > x - WEEK && s <= x).length < cap.perWeek);
-        assert.ok(under(got), 'under the caps');
-        if (got > t) assert.ok(!under(got - 1), 'earliest');
-      },
-    ));
+    fc.assert(
+      fc.property(
+        fc.record({
+          perDay: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
+          perWeek: fc.option(fc.integer({ min: 1, max: 10 }), { nil: undefined }),
+        }),
+        fc.array(fc.integer({ min: 0, max: 14 * DAY }), { maxLength: 25 }),
+        fc.integer({ min: 0, max: 14 * DAY }),
+        (cap, offsets, at) => {
+          const config = makeConfig({ frequencyCap: cap });
+          const t = t0 + at;
+          const sentAt = offsets.map((o) => t0 + o).filter((s) => s <= t);
+          const got = nextUnderCap(t, sentAt, config);
+          assert.ok(Number.isFinite(got) && got >= t);
+          const under = (x: number) =>
+            (!cap.perDay || sentAt.filter((s) => s > x - DAY && s <= x).length < cap.perDay) &&
+            (!cap.perWeek || sentAt.filter((s) => s > x - WEEK && s <= x).length < cap.perWeek);
+          assert.ok(under(got), 'under the caps');
+          if (got > t) assert.ok(!under(got - 1), 'earliest');
+        },
+      ),
+    );
   });
 });
 
 describe('nextSendSlot and pruneSent', () => {
-  const config = makeConfig({ sendWindow: { days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '09:00', to: '17:00' }, frequencyCap: { perDay: 1, perWeek: 3 } });
+  const config = makeConfig({
+    sendWindow: { days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '09:00', to: '17:00' },
+    frequencyCap: { perDay: 1, perWeek: 3 },
+  });
 
   it('a send capped until Friday evening waits for Monday morning', () => {
     const sent = iso('2026-01-16T21:00:00Z'); // Friday 16:00 New York
@@ -227,20 +294,30 @@ describe('nextSendSlot and pruneSent', () => {
   });
 
   it('is in the window and under the cap (property)', () => {
-    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 10 * DAY }), { maxLength: 8 }), fc.integer({ min: 0, max: 10 * DAY }), fc.constantFrom('America/New_York', 'Europe/Berlin', 'Asia/Tokyo'),
-      (offsets, at, tz) => {
-        const base = iso('2026-03-02T00:00:00Z');
-        const t = base + at;
-        const sentAt = offsets.map((o) => base + o).filter((s) => s <= t);
-        const slot = nextSendSlot(t, sentAt, config, tz);
-        assert.ok(slot >= t);
-        assert.ok(inWindow(slot, config, tz));
-        assert.equal(nextUnderCap(slot, sentAt, config), slot);
-      }), { numRuns: 200 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 10 * DAY }), { maxLength: 8 }),
+        fc.integer({ min: 0, max: 10 * DAY }),
+        fc.constantFrom('America/New_York', 'Europe/Berlin', 'Asia/Tokyo'),
+        (offsets, at, tz) => {
+          const base = iso('2026-03-02T00:00:00Z');
+          const t = base + at;
+          const sentAt = offsets.map((o) => base + o).filter((s) => s <= t);
+          const slot = nextSendSlot(t, sentAt, config, tz);
+          assert.ok(slot >= t);
+          assert.ok(inWindow(slot, config, tz));
+          assert.equal(nextUnderCap(slot, sentAt, config), slot);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it('pruneSent keeps the sends of the last week', () => {
     const now = iso('2026-01-20T00:00:00Z');
-    assert.deepEqual(pruneSent([now - WEEK - 1, now - WEEK, now - WEEK + 1, now - HOUR], now), [now - WEEK + 1, now - HOUR]);
+    assert.deepEqual(pruneSent([now - WEEK - 1, now - WEEK, now - WEEK + 1, now - HOUR], now), [
+      now - WEEK + 1,
+      now - HOUR,
+    ]);
   });
 });

@@ -4,8 +4,18 @@ import fc from 'fast-check';
 import { type Behavior, type Config, configSchema } from '../../src/domain/config.js';
 import type { Profile } from '../../src/domain/lead.js';
 import {
-  addEngagement, CAP_RETENTION_MS, describeRule, disqualifiedBy, type Engagement, emptyEngagement, engagementAt,
-  fitScore, matchesRule, rebase, type ScoredEvent, scoreAt,
+  addEngagement,
+  CAP_RETENTION_MS,
+  describeRule,
+  disqualifiedBy,
+  type Engagement,
+  emptyEngagement,
+  engagementAt,
+  fitScore,
+  matchesRule,
+  rebase,
+  type ScoredEvent,
+  scoreAt,
 } from '../../src/domain/scoring.js';
 
 const MIN = 60_000;
@@ -41,7 +51,11 @@ const TYPES = Object.keys(behaviors);
 const behaviorOf = (type: string): Behavior => behaviors[type]!;
 
 /** Feeds events in the given (arrival) order the way the workflow does: rebase to the arrival time, then add. */
-function feed(events: readonly ScoredEvent[], start: Engagement = emptyEngagement(T0), decay: number | null = HALF_LIFE): Engagement {
+function feed(
+  events: readonly ScoredEvent[],
+  start: Engagement = emptyEngagement(T0),
+  decay: number | null = HALF_LIFE,
+): Engagement {
   const halfLife = decay ?? undefined;
   let e = start;
   let now = start.at;
@@ -52,10 +66,16 @@ function feed(events: readonly ScoredEvent[], start: Engagement = emptyEngagemen
   return e;
 }
 
-const later = (a: ScoredEvent, b: ScoredEvent) => a.occurredAt - b.occurredAt || (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0);
+const later = (a: ScoredEvent, b: ScoredEvent) =>
+  a.occurredAt - b.occurredAt || (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0);
 
 /** What the documented rules say the engagement is at `t`: per type and UTC day, the maxPerDay latest events count. */
-function expectedEngagement(events: readonly ScoredEvent[], t: number, halfLife = HALF_LIFE, resetAt = -Infinity): number {
+function expectedEngagement(
+  events: readonly ScoredEvent[],
+  t: number,
+  halfLife = HALF_LIFE,
+  resetAt = -Infinity,
+): number {
   const groups = new Map<string, ScoredEvent[]>();
   for (const ev of events) {
     if (ev.occurredAt < resetAt) continue;
@@ -66,89 +86,141 @@ function expectedEngagement(events: readonly ScoredEvent[], t: number, halfLife 
   for (const group of groups.values()) {
     const b = behaviorOf(group[0]!.type);
     const counted = b.maxPerDay ? [...group].sort(later).slice(-b.maxPerDay) : group;
-    for (const ev of counted) sum += b.points >= 0 ? b.points * Math.pow(0.5, (t - ev.occurredAt) / halfLife) : b.points;
+    for (const ev of counted)
+      sum += b.points >= 0 ? b.points * Math.pow(0.5, (t - ev.occurredAt) / halfLife) : b.points;
   }
   return sum;
 }
 
 // Events of the configured types within 20 days of T0 (well inside the cap retention), on a
 // 30-minute grid so that several land on the same day and some at the same instant.
-const eventsArb = fc.uniqueArray(
-  fc.record({ type: fc.constantFrom(...TYPES), slot: fc.integer({ min: 0, max: 20 * 48 }), id: fc.integer({ min: 0, max: 10_000 }) }),
-  { selector: (r) => r.id, maxLength: 40 },
-).map((rs) => rs.map((r): ScoredEvent => ({ type: r.type, eventId: `ev-${r.id}`, occurredAt: T0 + r.slot * 30 * MIN })));
+const eventsArb = fc
+  .uniqueArray(
+    fc.record({
+      type: fc.constantFrom(...TYPES),
+      slot: fc.integer({ min: 0, max: 20 * 48 }),
+      id: fc.integer({ min: 0, max: 10_000 }),
+    }),
+    { selector: (r) => r.id, maxLength: 40 },
+  )
+  .map((rs) =>
+    rs.map((r): ScoredEvent => ({ type: r.type, eventId: `ev-${r.id}`, occurredAt: T0 + r.slot * 30 * MIN })),
+  );
 
 const shuffle = <T>(xs: readonly T[], keys: readonly number[]) =>
-  xs.map((x, i) => [x, keys[i] ?? 0] as const).sort((a, b) => a[1] - b[1]).map(([x]) => x);
+  xs
+    .map((x, i) => [x, keys[i] ?? 0] as const)
+    .sort((a, b) => a[1] - b[1])
+    .map(([x]) => x);
 
 const lastTime = (events: readonly ScoredEvent[]) => Math.max(T0, ...events.map((e) => e.occurredAt));
 
 describe('engagement (property)', () => {
   it('matches the documented rules: decayed sum of the maxPerDay latest events per type and UTC day', () => {
-    fc.assert(fc.property(eventsArb, fc.integer({ min: 0, max: 60 * DAY }), (events, after) => {
-      const t = lastTime(events) + after;
-      const got = engagementAt(feed(events), t, HALF_LIFE);
-      assert.ok(Math.abs(got - expectedEngagement(events, t)) < 1e-6, `got ${got}, expected ${expectedEngagement(events, t)}`);
-    }));
+    fc.assert(
+      fc.property(eventsArb, fc.integer({ min: 0, max: 60 * DAY }), (events, after) => {
+        const t = lastTime(events) + after;
+        const got = engagementAt(feed(events), t, HALF_LIFE);
+        assert.ok(
+          Math.abs(got - expectedEngagement(events, t)) < 1e-6,
+          `got ${got}, expected ${expectedEngagement(events, t)}`,
+        );
+      }),
+    );
   });
 
   it('does not depend on arrival order', () => {
-    fc.assert(fc.property(eventsArb, fc.array(fc.double({ noNaN: true }), { minLength: 40, maxLength: 40 }), fc.integer({ min: 0, max: 30 * DAY }), (events, keys, after) => {
-      const t = lastTime(events) + after;
-      const a = engagementAt(feed(events), t, HALF_LIFE);
-      const b = engagementAt(feed(shuffle(events, keys)), t, HALF_LIFE);
-      const c = engagementAt(feed([...events].reverse()), t, HALF_LIFE);
-      assert.ok(Math.abs(a - b) < 1e-6, `${a} vs ${b}`);
-      assert.ok(Math.abs(a - c) < 1e-6, `${a} vs ${c}`);
-    }));
+    fc.assert(
+      fc.property(
+        eventsArb,
+        fc.array(fc.double({ noNaN: true }), { minLength: 40, maxLength: 40 }),
+        fc.integer({ min: 0, max: 30 * DAY }),
+        (events, keys, after) => {
+          const t = lastTime(events) + after;
+          const a = engagementAt(feed(events), t, HALF_LIFE);
+          const b = engagementAt(feed(shuffle(events, keys)), t, HALF_LIFE);
+          const c = engagementAt(feed([...events].reverse()), t, HALF_LIFE);
+          assert.ok(Math.abs(a - b) < 1e-6, `${a} vs ${b}`);
+          assert.ok(Math.abs(a - c) < 1e-6, `${a} vs ${c}`);
+        },
+      ),
+    );
   });
 
   it('never counts more than maxPerDay events of a type per UTC day, and keeps the latest ones', () => {
-    fc.assert(fc.property(eventsArb, fc.array(fc.double({ noNaN: true }), { minLength: 40, maxLength: 40 }), (events, keys) => {
-      const e = feed(shuffle(events, keys));
-      for (const [key, counted] of Object.entries(e.caps)) {
-        const [type, day] = key.split('|');
-        const max = behaviorOf(type!).maxPerDay!;
-        assert.ok(counted.length <= max, `${key}: ${counted.length} > ${max}`);
-        const ofDay = events.filter((ev) => ev.type === type && Math.floor(ev.occurredAt / DAY) === Number(day)).sort(later);
-        assert.deepEqual(counted, ofDay.slice(-max).map((ev) => [ev.occurredAt, ev.eventId]));
-      }
-      for (const ev of events) {
-        if (behaviorOf(ev.type).maxPerDay) assert.ok(e.caps[`${ev.type}|${Math.floor(ev.occurredAt / DAY)}`], `a bucket for ${ev.eventId}`);
-      }
-    }));
+    fc.assert(
+      fc.property(eventsArb, fc.array(fc.double({ noNaN: true }), { minLength: 40, maxLength: 40 }), (events, keys) => {
+        const e = feed(shuffle(events, keys));
+        for (const [key, counted] of Object.entries(e.caps)) {
+          const [type, day] = key.split('|');
+          const max = behaviorOf(type!).maxPerDay!;
+          assert.ok(counted.length <= max, `${key}: ${counted.length} > ${max}`);
+          const ofDay = events
+            .filter((ev) => ev.type === type && Math.floor(ev.occurredAt / DAY) === Number(day))
+            .sort(later);
+          assert.deepEqual(
+            counted,
+            ofDay.slice(-max).map((ev) => [ev.occurredAt, ev.eventId]),
+          );
+        }
+        for (const ev of events) {
+          if (behaviorOf(ev.type).maxPerDay)
+            assert.ok(e.caps[`${ev.type}|${Math.floor(ev.occurredAt / DAY)}`], `a bucket for ${ev.eventId}`);
+        }
+      }),
+    );
   });
 
   it('decay never raises engagement', () => {
-    fc.assert(fc.property(eventsArb, fc.integer({ min: 0, max: 400 * DAY }), fc.integer({ min: 0, max: 400 * DAY }), (events, d1, d2) => {
-      const e = feed(events);
-      const t1 = e.at + Math.min(d1, d2);
-      const t2 = e.at + Math.max(d1, d2);
-      assert.ok(engagementAt(e, t2, HALF_LIFE) <= engagementAt(e, t1, HALF_LIFE), `${engagementAt(e, t2, HALF_LIFE)} > ${engagementAt(e, t1, HALF_LIFE)}`);
-      assert.ok(scoreAt(0, e, t2, config).engagement <= scoreAt(0, e, t1, config).engagement);
-    }));
+    fc.assert(
+      fc.property(
+        eventsArb,
+        fc.integer({ min: 0, max: 400 * DAY }),
+        fc.integer({ min: 0, max: 400 * DAY }),
+        (events, d1, d2) => {
+          const e = feed(events);
+          const t1 = e.at + Math.min(d1, d2);
+          const t2 = e.at + Math.max(d1, d2);
+          assert.ok(
+            engagementAt(e, t2, HALF_LIFE) <= engagementAt(e, t1, HALF_LIFE),
+            `${engagementAt(e, t2, HALF_LIFE)} > ${engagementAt(e, t1, HALF_LIFE)}`,
+          );
+          assert.ok(scoreAt(0, e, t2, config).engagement <= scoreAt(0, e, t1, config).engagement);
+        },
+      ),
+    );
   });
 
   it('a positive event never lowers engagement, a negative one never raises it', () => {
-    fc.assert(fc.property(eventsArb, fc.constantFrom(...TYPES), fc.integer({ min: 0, max: 20 * 48 }), fc.integer({ min: 0, max: 10 * DAY }), fc.integer({ min: 0, max: 30 * DAY }),
-      (events, type, slot, arrivalDelay, after) => {
-        const before = feed(events);
-        const ev: ScoredEvent = { type, eventId: 'new-event', occurredAt: T0 + slot * 30 * MIN };
-        const now = Math.max(before.at, ev.occurredAt) + arrivalDelay;
-        const { engagement } = addEngagement(rebase(before, now, HALF_LIFE), ev, behaviorOf(type), HALF_LIFE);
-        const t = now + after;
-        const delta = engagementAt(engagement, t, HALF_LIFE) - engagementAt(before, t, HALF_LIFE);
-        if (behaviorOf(type).points >= 0) assert.ok(delta >= -1e-9, `${type} lowered engagement by ${-delta}`);
-        else assert.ok(delta <= 1e-9, `${type} raised engagement by ${delta}`);
-      }));
+    fc.assert(
+      fc.property(
+        eventsArb,
+        fc.constantFrom(...TYPES),
+        fc.integer({ min: 0, max: 20 * 48 }),
+        fc.integer({ min: 0, max: 10 * DAY }),
+        fc.integer({ min: 0, max: 30 * DAY }),
+        (events, type, slot, arrivalDelay, after) => {
+          const before = feed(events);
+          const ev: ScoredEvent = { type, eventId: 'new-event', occurredAt: T0 + slot * 30 * MIN };
+          const now = Math.max(before.at, ev.occurredAt) + arrivalDelay;
+          const { engagement } = addEngagement(rebase(before, now, HALF_LIFE), ev, behaviorOf(type), HALF_LIFE);
+          const t = now + after;
+          const delta = engagementAt(engagement, t, HALF_LIFE) - engagementAt(before, t, HALF_LIFE);
+          if (behaviorOf(type).points >= 0) assert.ok(delta >= -1e-9, `${type} lowered engagement by ${-delta}`);
+          else assert.ok(delta <= 1e-9, `${type} raised engagement by ${delta}`);
+        },
+      ),
+    );
   });
 
   it('without decay, engagement is the plain sum of counted points', () => {
-    fc.assert(fc.property(eventsArb, (events) => {
-      const e = feed(events, emptyEngagement(T0), null);
-      const t = lastTime(events) + 365 * DAY;
-      assert.ok(Math.abs(engagementAt(e, t, undefined) - expectedEngagement(events, t, Infinity)) < 1e-9);
-    }));
+    fc.assert(
+      fc.property(eventsArb, (events) => {
+        const e = feed(events, emptyEngagement(T0), null);
+        const t = lastTime(events) + 365 * DAY;
+        assert.ok(Math.abs(engagementAt(e, t, undefined) - expectedEngagement(events, t, Infinity)) < 1e-9);
+      }),
+    );
   });
 });
 
@@ -167,12 +239,21 @@ describe('engagement (examples)', () => {
 
   it('scores a late event at its own occurredAt', () => {
     const now = T0 + HALF_LIFE;
-    const e = addEngagement(rebase(emptyEngagement(T0), now, HALF_LIFE), { type: 'content_download', eventId: 'late', occurredAt: T0 }, behaviorOf('content_download'), HALF_LIFE).engagement;
+    const e = addEngagement(
+      rebase(emptyEngagement(T0), now, HALF_LIFE),
+      { type: 'content_download', eventId: 'late', occurredAt: T0 },
+      behaviorOf('content_download'),
+      HALF_LIFE,
+    ).engagement;
     assert.ok(Math.abs(engagementAt(e, now, HALF_LIFE) - 5) < 1e-9);
   });
 
   it('caps a type per UTC day: an open earlier than the three counted does not count, the next day counts again', () => {
-    const opens = [3, 2, 1, 0].map((i): ScoredEvent => ({ type: 'email_open', eventId: `o${i}`, occurredAt: T0 + 10 * HOUR + i * MIN }));
+    const opens = [3, 2, 1, 0].map((i): ScoredEvent => ({
+      type: 'email_open',
+      eventId: `o${i}`,
+      occurredAt: T0 + 10 * HOUR + i * MIN,
+    }));
     let e = emptyEngagement(T0 + 11 * HOUR);
     const counted = opens.map((ev) => {
       const r = addEngagement(e, ev, behaviorOf('email_open'), undefined);
@@ -181,7 +262,12 @@ describe('engagement (examples)', () => {
     });
     assert.deepEqual(counted, [true, true, true, false]);
     assert.equal(engagementAt(e, at(T0 + 12 * HOUR), undefined), 3);
-    const r = addEngagement(e, { type: 'email_open', eventId: 'next-day', occurredAt: T0 + DAY + HOUR }, behaviorOf('email_open'), undefined);
+    const r = addEngagement(
+      e,
+      { type: 'email_open', eventId: 'next-day', occurredAt: T0 + DAY + HOUR },
+      behaviorOf('email_open'),
+      undefined,
+    );
     assert.equal(r.counted, true);
     assert.equal(engagementAt(r.engagement, T0 + 2 * DAY, undefined), 4);
   });
@@ -197,7 +283,9 @@ describe('engagement (examples)', () => {
     const laterOne = addEngagement(e, { type: 'email_click', eventId: 'c', occurredAt: T0 + 15 * HOUR }, b, HALF_LIFE);
     assert.equal(laterOne.counted, true);
     assert.deepEqual(laterOne.engagement.caps[`email_click|${T0 / DAY}`], [[T0 + 15 * HOUR, 'c']]);
-    assert.ok(Math.abs(engagementAt(laterOne.engagement, now, HALF_LIFE) - 3 * Math.pow(0.5, 5 * HOUR / HALF_LIFE)) < 1e-9);
+    assert.ok(
+      Math.abs(engagementAt(laterOne.engagement, now, HALF_LIFE) - 3 * Math.pow(0.5, (5 * HOUR) / HALF_LIFE)) < 1e-9,
+    );
     // Same instant: the tie goes to the greater eventId, so the order of arrival does not matter.
     const tieLow = addEngagement(e, { type: 'email_click', eventId: 'a', occurredAt: T0 + 12 * HOUR }, b, HALF_LIFE);
     const tieHigh = addEngagement(e, { type: 'email_click', eventId: 'z', occurredAt: T0 + 12 * HOUR }, b, HALF_LIFE);
@@ -219,22 +307,35 @@ describe('engagement (examples)', () => {
 
   it('events before a reset do not count, events from the reset on do', () => {
     const reset: Engagement = { ...emptyEngagement(T0 + DAY), resetAt: T0 + DAY };
-    const before = addEngagement(reset, { type: 'content_download', eventId: 'old', occurredAt: T0 + DAY - 1 }, behaviorOf('content_download'), HALF_LIFE);
+    const before = addEngagement(
+      reset,
+      { type: 'content_download', eventId: 'old', occurredAt: T0 + DAY - 1 },
+      behaviorOf('content_download'),
+      HALF_LIFE,
+    );
     assert.equal(before.counted, false);
     assert.equal(before.engagement, reset);
-    const onReset = addEngagement(reset, { type: 'content_download', eventId: 'new', occurredAt: T0 + DAY }, behaviorOf('content_download'), HALF_LIFE);
+    const onReset = addEngagement(
+      reset,
+      { type: 'content_download', eventId: 'new', occurredAt: T0 + DAY },
+      behaviorOf('content_download'),
+      HALF_LIFE,
+    );
     assert.equal(onReset.counted, true);
     assert.equal(engagementAt(onReset.engagement, T0 + DAY, HALF_LIFE), 10);
   });
 
-  it('scoring does not de-duplicate eventIds: that is the workflow\'s job', () => {
+  it("scoring does not de-duplicate eventIds: that is the workflow's job", () => {
     const ev: ScoredEvent = { type: 'content_download', eventId: 'same', occurredAt: T0 };
     const e = feed([ev, ev], emptyEngagement(T0), null);
     assert.equal(engagementAt(e, T0, undefined), 20);
   });
 
   it('rebase keeps the value, moves the reference time and drops cap buckets past retention', () => {
-    const e = feed([{ type: 'email_open', eventId: 'o', occurredAt: T0 + HOUR }, { type: 'content_download', eventId: 'd', occurredAt: T0 + HOUR }]);
+    const e = feed([
+      { type: 'email_open', eventId: 'o', occurredAt: T0 + HOUR },
+      { type: 'content_download', eventId: 'd', occurredAt: T0 + HOUR },
+    ]);
     const t = T0 + 10 * DAY;
     const r = rebase(e, t, HALF_LIFE);
     assert.equal(r.at, t);
@@ -273,7 +374,10 @@ describe('fit rules', () => {
     assert.equal(matchesRule({ jobTitle: 'Marketing Intern' }, r), true);
     assert.equal(matchesRule({ jobTitle: 'PhD STUDENT' }, r), true);
     assert.equal(matchesRule({ jobTitle: 'CMO' }, r), false);
-    assert.equal(matchesRule({ jobTitle: 'Head of Sales' }, rule({ field: 'jobTitle', pattern: '\\b(cmo|head of)\\b' })), true);
+    assert.equal(
+      matchesRule({ jobTitle: 'Head of Sales' }, rule({ field: 'jobTitle', pattern: '\\b(cmo|head of)\\b' })),
+      true,
+    );
   });
 
   it('domain matches the domain of an address and its subdomains, not look-alikes', () => {
@@ -282,14 +386,20 @@ describe('fit rules', () => {
     assert.equal(matchesRule({ email: 'spy@EU.Competitor.Example' }, r), true);
     assert.equal(matchesRule({ email: 'ann@notcompetitor.example' }, r), false);
     assert.equal(matchesRule({ email: 'ann@competitor.example.org' }, r), false);
-    assert.equal(matchesRule({ website: 'competitor.example' }, rule({ field: 'website', domain: ['competitor.example'] })), true);
+    assert.equal(
+      matchesRule({ website: 'competitor.example' }, rule({ field: 'website', domain: ['competitor.example'] })),
+      true,
+    );
   });
 
   it('min / max are inclusive bounds on numbers (numeric strings too)', () => {
     const r = rule({ field: 'companySize', min: 200 });
     assert.equal(matchesRule({ companySize: 200 }, r), true);
     assert.equal(matchesRule({ companySize: 199 }, r), false);
-    assert.equal(matchesRule({ companySize: 250 } as Profile, rule({ field: 'companySize', min: 200, max: 250 })), true);
+    assert.equal(
+      matchesRule({ companySize: 250 } as Profile, rule({ field: 'companySize', min: 200, max: 250 })),
+      true,
+    );
     assert.equal(matchesRule({ companySize: 251 }, rule({ field: 'companySize', min: 200, max: 250 })), false);
     assert.equal(matchesRule({ companySize: 5 }, rule({ field: 'companySize', max: 10 })), true);
     assert.equal(matchesRule({ employees: '500' }, rule({ field: 'employees', min: 200 })), true);
@@ -307,12 +417,17 @@ describe('fit rules', () => {
 
   it('a missing field never matches any other kind of rule, notIn and max included', () => {
     const rules = [
-      rule({ field: 'x', in: ['a'] }), rule({ field: 'x', notIn: ['a'] }), rule({ field: 'x', pattern: '.*' }),
-      rule({ field: 'x', domain: ['a.example'] }), rule({ field: 'x', min: 0 }), rule({ field: 'x', max: 100 }),
+      rule({ field: 'x', in: ['a'] }),
+      rule({ field: 'x', notIn: ['a'] }),
+      rule({ field: 'x', pattern: '.*' }),
+      rule({ field: 'x', domain: ['a.example'] }),
+      rule({ field: 'x', min: 0 }),
+      rule({ field: 'x', max: 100 }),
       rule({ field: 'x', min: -1e9, max: 1e9 }),
     ];
     for (const profile of [{}, { x: null }, { x: '' }] as unknown as Profile[]) {
-      for (const r of rules) assert.equal(matchesRule(profile, r), false, `${JSON.stringify(profile)} vs ${describeRule(r)}`);
+      for (const r of rules)
+        assert.equal(matchesRule(profile, r), false, `${JSON.stringify(profile)} vs ${describeRule(r)}`);
     }
   });
 
@@ -344,7 +459,7 @@ describe('fit rules', () => {
     assert.equal(fitScore({ jobTitle: 'Sales trainee', country: 'FR' }, c), -25);
   });
 
-  it('disqualifiedBy gives the first matching rule\'s reason, or its description', () => {
+  it("disqualifiedBy gives the first matching rule's reason, or its description", () => {
     const c = makeConfig({
       disqualify: [
         { field: 'country', notIn: ['US', 'DE'], reason: 'outside the sales regions' },
@@ -355,7 +470,10 @@ describe('fit rules', () => {
     assert.equal(disqualifiedBy({ country: 'US' }, c), undefined);
     assert.equal(disqualifiedBy({}, c), undefined, 'a missing country is not outside the regions');
     assert.equal(disqualifiedBy({ country: 'BR', jobTitle: 'student' }, c), 'outside the sales regions');
-    assert.equal(disqualifiedBy({ country: 'US', email: 'x@competitor.example' }, c), 'email domain in [competitor.example]');
+    assert.equal(
+      disqualifiedBy({ country: 'US', email: 'x@competitor.example' }, c),
+      'email domain in [competitor.example]',
+    );
     assert.equal(disqualifiedBy({ country: 'DE', jobTitle: 'Student' }, c), 'student');
   });
 

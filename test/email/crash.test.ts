@@ -19,7 +19,9 @@ test('a worker killed mid-send: no mail twice, and every welcome mail arrives or
   const first = await stack.workerProcess(taskQueue, db);
   for (let i = 0; i < LEADS; i++) {
     await startLead(stack.client, taskQueue, {
-      leadId: `crash-${i}`, email: `crash-${i}@buyer.example`, country: 'US',
+      leadId: `crash-${i}`,
+      email: `crash-${i}@buyer.example`,
+      country: 'US',
     });
   }
   // Kill at a moment unrelated to any one delivery (sends are in flight on all 4 connections).
@@ -35,10 +37,16 @@ test('a worker killed mid-send: no mail twice, and every welcome mail arrives or
   const mailed = (id: string) =>
     stack.smtp.messages.some((m) => m.messageId === `<nurture.${id}.welcome.1.0@acme.example>`);
   // A lead the new worker has not yet started again answers "lead is starting": not settled yet.
-  const uncertain = async (id: string) => (await stack.client.workflow.getHandle(`lead-${id}`).query(stateQuery).catch((err) => {
-    if (String(err).includes('starting')) return undefined;
-    throw err;
-  }))?.scoreLog.some((l) => /delivery uncertain/.test(l.note ?? '')) ?? false;
+  const uncertain = async (id: string) =>
+    (
+      await stack.client.workflow
+        .getHandle(`lead-${id}`)
+        .query(stateQuery)
+        .catch((err) => {
+          if (String(err).includes('starting')) return undefined;
+          throw err;
+        })
+    )?.scoreLog.some((l) => /delivery uncertain/.test(l.note ?? '')) ?? false;
   const leadIds = Array.from({ length: LEADS }, (_, i) => `crash-${i}`);
   for (const until = Date.now() + 120_000; ;) {
     let settled = 0;
@@ -46,11 +54,14 @@ test('a worker killed mid-send: no mail twice, and every welcome mail arrives or
     if (settled === LEADS) break;
     if (Date.now() > until) {
       // Say where each unsettled lead is (a lead that lost its welcome step shows nurture step 1, no pending activity).
-      for (const id of leadIds) if (!mailed(id) && !(await uncertain(id))) {
-        const h = stack.client.workflow.getHandle(`lead-${id}`);
-        const d = await h.describe();
-        console.log(`unsettled ${id}: ${JSON.stringify({ status: d.status.name, pendingActivities: d.raw.pendingActivities?.length ?? 0, history: d.historyLength, nurture: (await h.query(stateQuery)).nurture })}`);
-      }
+      for (const id of leadIds)
+        if (!mailed(id) && !(await uncertain(id))) {
+          const h = stack.client.workflow.getHandle(`lead-${id}`);
+          const d = await h.describe();
+          console.log(
+            `unsettled ${id}: ${JSON.stringify({ status: d.status.name, pendingActivities: d.raw.pendingActivities?.length ?? 0, history: d.historyLength, nurture: (await h.query(stateQuery)).nurture })}`,
+          );
+        }
       throw new Error(`only ${settled} of ${LEADS} leads settled`);
     }
     await new Promise((r) => setTimeout(r, 500));
@@ -60,8 +71,13 @@ test('a worker killed mid-send: no mail twice, and every welcome mail arrives or
   const counts = new Map<string, number>();
   for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
   console.log(`crash test: ${atKill} mails before the kill, ${ids.length} in all, ${counts.size} distinct`);
-  for (const [id, n] of counts) if (n > 1) console.log(`  ${id} ×${n} at positions ${ids.flatMap((x, i) => (x === id ? [i] : [])).join(', ')}`);
-  assert.deepEqual([...counts.entries()].filter(([, n]) => n > 1), [], 'no mail twice');
+  for (const [id, n] of counts)
+    if (n > 1) console.log(`  ${id} ×${n} at positions ${ids.flatMap((x, i) => (x === id ? [i] : [])).join(', ')}`);
+  assert.deepEqual(
+    [...counts.entries()].filter(([, n]) => n > 1),
+    [],
+    'no mail twice',
+  );
   // A send the kill caught after the server took the message but before the worker recorded it
   // is not resent; SMTP cannot tell whether it arrived, so the lead's log says so (above).
   const missing = leadIds.filter((id) => !mailed(id));

@@ -21,7 +21,16 @@ const stack = useStack({ server: 'time-skipping' });
 const withHarness = (overrides: Parameters<typeof testConfig>[0] = {}) =>
   stack.startWorker({ loaded: testConfig(overrides) });
 const to = (addr: string) => stack.smtp.messages.filter((m) => m.to.includes(addr));
-const lead = (leadId: string, extra: object = {}) => ({ leadId, email: `${leadId}@buyer.example`, firstName: 'Noor', company: 'Globex', country: 'US', seniority: 'director', companySize: 300, ...extra });
+const lead = (leadId: string, extra: object = {}) => ({
+  leadId,
+  email: `${leadId}@buyer.example`,
+  firstName: 'Noor',
+  company: 'Globex',
+  country: 'US',
+  seniority: 'director',
+  companySize: 300,
+  ...extra,
+});
 const signer = new LinkSigner(TEST_LINK_SECRET, 'http://links.test');
 
 describe('nurture and handoff mail', () => {
@@ -32,7 +41,8 @@ describe('nurture and handoff mail', () => {
 
   test('a nurture mail carries the contract headers, a signed one-click unsubscribe and rendered content', async () => {
     await startLead(h.client, h.taskQueue, lead('hdr'));
-    const [mail] = await stack.smtp.waitFor(() => to('hdr@buyer.example').length === 1)
+    const [mail] = await stack.smtp
+      .waitFor(() => to('hdr@buyer.example').length === 1)
       .then(() => to('hdr@buyer.example'));
     assert.equal(mail!.headers.get('x-lead-id'), 'hdr');
     assert.equal(mail!.headers.get('x-nurture-track'), 'welcome');
@@ -45,8 +55,15 @@ describe('nurture and handoff mail', () => {
     assert.equal(mail!.messageId, '<nurture.hdr.welcome.1.0@acme.example>', 'deterministic per lead, track and step');
     assert.equal(mail!.subject, 'Welcome to Acme, Noor');
     assert.match(mail!.text, /teams like Globex/);
-    assert.match(mail!.html, /<a href="http:\/\/links\.test\/l\/click\?t(=|&#x3D;)/, "click links are HTML-escaped in the HTML part");
-    assert.deepEqual(mail!.raw.from?.value.map((a) => [a.name, a.address]), [['Acme', 'marketing@acme.example']]);
+    assert.match(
+      mail!.html,
+      /<a href="http:\/\/links\.test\/l\/click\?t(=|&#x3D;)/,
+      'click links are HTML-escaped in the HTML part',
+    );
+    assert.deepEqual(
+      mail!.raw.from?.value.map((a) => [a.name, a.address]),
+      [['Acme', 'marketing@acme.example']],
+    );
   });
 
   test('the lead leaves the welcome track for the mql track; sql gets no nurture; the handoff goes to the routed owner', async () => {
@@ -58,7 +75,9 @@ describe('nurture and handoff mail', () => {
     await stack.smtp.waitFor(() => to('tracks@buyer.example').some((m) => m.headers.get('x-nurture-track') === 'mql'));
     await signal(handle, ev('tracks', 'demo_request'));
     const s = await waitForState(handle, (x) => x.stage === 'sql' && x.owner !== undefined);
-    const handoff = (await stack.smtp.waitFor(() => to(s.owner!).some((m) => m.headers.get('x-lead-id') === 'tracks'))).find((m) => m.headers.get('x-lead-id') === 'tracks' && m.to.includes(s.owner!))!;
+    const handoff = (
+      await stack.smtp.waitFor(() => to(s.owner!).some((m) => m.headers.get('x-lead-id') === 'tracks'))
+    ).find((m) => m.headers.get('x-lead-id') === 'tracks' && m.to.includes(s.owner!))!;
     assert.equal(handoff.headers.get('x-lead-handoff'), '1');
     assert.match(handoff.text, /Score: \d+ \(fit 35, engagement \d+\)/);
     assert.match(handoff.html, /tracks@buyer\.example/);
@@ -106,11 +125,18 @@ describe('nurture and handoff mail', () => {
 });
 
 describe('send windows and frequency caps', () => {
-  test('a step due outside the send window waits for the next window in the lead\'s time zone', async () => {
+  test("a step due outside the send window waits for the next window in the lead's time zone", async () => {
     // A window on one weekday only: two days from now (UTC, in the server's skipped-ahead time), all day.
-    const day = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'][new Date((await stack.env.currentTimeMs()) + 2 * 86_400_000).getUTCDay()]!;
+    const day = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'][
+      new Date((await stack.env.currentTimeMs()) + 2 * 86_400_000).getUTCDay()
+    ]!;
     const h = await withHarness({
-      email: { from: 'Acme <marketing@acme.example>', templates: 'templates/', defaultTimezone: 'UTC', sendWindow: { days: [day], from: '00:00', to: '23:59' } },
+      email: {
+        from: 'Acme <marketing@acme.example>',
+        templates: 'templates/',
+        defaultTimezone: 'UTC',
+        sendWindow: { days: [day], from: '00:00', to: '23:59' },
+      },
     });
     const handle = await startLead(h.client, h.taskQueue, lead('window', { timezone: 'UTC' }));
     const s = await waitForState(handle, (x) => x.nurture.nextStepAt !== undefined);
@@ -125,8 +151,25 @@ describe('send windows and frequency caps', () => {
 
   test('the frequency cap defers, never drops, a step', async () => {
     const h = await withHarness({
-      nurture: { tracks: [{ id: 'burst', for: ['lead'], steps: [{ after: '0s', template: 'welcome' }, { after: '1h', template: 'guide' }, { after: '1h', template: 'case-study' }] }] },
-      email: { from: 'Acme <marketing@acme.example>', templates: 'templates/', defaultTimezone: 'UTC', frequencyCap: { perDay: 1, perWeek: 3 } },
+      nurture: {
+        tracks: [
+          {
+            id: 'burst',
+            for: ['lead'],
+            steps: [
+              { after: '0s', template: 'welcome' },
+              { after: '1h', template: 'guide' },
+              { after: '1h', template: 'case-study' },
+            ],
+          },
+        ],
+      },
+      email: {
+        from: 'Acme <marketing@acme.example>',
+        templates: 'templates/',
+        defaultTimezone: 'UTC',
+        frequencyCap: { perDay: 1, perWeek: 3 },
+      },
     });
     const handle = await startLead(h.client, h.taskQueue, lead('capped'));
     await stack.smtp.waitFor(() => to('capped@buyer.example').length === 1);
@@ -138,6 +181,9 @@ describe('send windows and frequency caps', () => {
     await stack.smtp.waitFor(() => to('capped@buyer.example').length === 2);
     await skipTime(stack.env, '1d');
     await stack.smtp.waitFor(() => to('capped@buyer.example').length === 3);
-    assert.deepEqual(to('capped@buyer.example').map((m) => m.headers.get('x-nurture-step')), ['1', '2', '3']);
+    assert.deepEqual(
+      to('capped@buyer.example').map((m) => m.headers.get('x-nurture-step')),
+      ['1', '2', '3'],
+    );
   });
 });

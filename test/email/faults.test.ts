@@ -20,12 +20,23 @@ import { startFaultySmtp } from './faulty-smtp.js';
 // The worker in this process serves the describe below; the last test starts worker processes.
 const h = useStack({ smtp: startFaultySmtp, worker: true });
 
-const lead = (leadId: string) => ({ leadId, email: `${leadId}@buyer.example`, firstName: 'Noor', company: 'Globex', country: 'US', seniority: 'director', companySize: 300 });
+const lead = (leadId: string) => ({
+  leadId,
+  email: `${leadId}@buyer.example`,
+  firstName: 'Noor',
+  company: 'Globex',
+  country: 'US',
+  seniority: 'director',
+  companySize: 300,
+});
 const to = (addr: string) => h.smtp.messages.filter((m) => m.to.includes(addr));
-const handoffsOf = (leadId: string) => h.smtp.messages.filter((m) => m.headers.get('x-lead-id') === leadId && m.headers.get('x-lead-handoff') === '1');
-const isHandoffOf = (leadId: string) => (m: { headers: Map<string, unknown> }) => m.headers.get('x-lead-id') === leadId && m.headers.get('x-lead-handoff') === '1';
+const handoffsOf = (leadId: string) =>
+  h.smtp.messages.filter((m) => m.headers.get('x-lead-id') === leadId && m.headers.get('x-lead-handoff') === '1');
+const isHandoffOf = (leadId: string) => (m: { headers: Map<string, unknown> }) =>
+  m.headers.get('x-lead-id') === leadId && m.headers.get('x-lead-handoff') === '1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const uncertainNoted = (s: { scoreLog: { note?: string }[] }) => s.scoreLog.some((l) => /uncertain/i.test(l.note ?? ''));
+const uncertainNoted = (s: { scoreLog: { note?: string }[] }) =>
+  s.scoreLog.some((l) => /uncertain/i.test(l.note ?? ''));
 
 describe('a worker in this process', () => {
   test('nurture: the server takes the message and drops the connection before its 250: uncertain, reported, not resent', async () => {
@@ -36,7 +47,11 @@ describe('a worker in this process', () => {
     assert.ok(uncertainNoted(s), 'the lead says its welcome mail is uncertain');
     await sleep(7_000); // the activity's retries start after 2 s: a resend would have arrived by now
     assert.equal(to(addr).length, 1, 'the mail arrived once: an error after the body was handed over is not retried');
-    assert.deepEqual(await sqlSendLedger(h.database.pool).state(to(addr)[0]!.messageId), { state: 'uncertain' }, 'the ledger counts it uncertain');
+    assert.deepEqual(
+      await sqlSendLedger(h.database.pool).state(to(addr)[0]!.messageId),
+      { state: 'uncertain' },
+      'the ledger counts it uncertain',
+    );
   });
 
   test('handoff: the server takes the message and drops the connection before its 250: resent, same Message-ID, the ledger says resent', async () => {
@@ -83,12 +98,22 @@ test('a worker SIGKILLed mid-send: a handoff waiting for its 250 is resent (same
   await startLead(h.client, taskQueue, lead('kill-r'));
   // The handoff's whole message is at the server (its DATA ended), the reply withheld; the welcome
   // mail of the other lead waits for the server's answer to RCPT TO.
-  for (const until = Date.now() + 30_000; !(h.smtp.held.some(isHandoffOf('kill-h')) && h.smtp.heldRcpts.includes(rcptAddr));) {
-    if (Date.now() > until) throw new Error(`sends never reached the server: held ${h.smtp.held.length}, held RCPT ${h.smtp.heldRcpts.join(', ')}`);
+  for (
+    const until = Date.now() + 30_000;
+    !(h.smtp.held.some(isHandoffOf('kill-h')) && h.smtp.heldRcpts.includes(rcptAddr));
+  ) {
+    if (Date.now() > until)
+      throw new Error(
+        `sends never reached the server: held ${h.smtp.held.length}, held RCPT ${h.smtp.heldRcpts.join(', ')}`,
+      );
     await sleep(50);
   }
   const inFlight = h.smtp.held.find(isHandoffOf('kill-h'))!;
-  assert.deepEqual(await ledger.state(inFlight.messageId), { state: 'intent' }, 'the intent was written before the end of DATA');
+  assert.deepEqual(
+    await ledger.state(inFlight.messageId),
+    { state: 'intent' },
+    'the intent was written before the end of DATA',
+  );
   first.kill('SIGKILL');
   await new Promise((r) => first.once('exit', r));
   assert.equal(handoffsOf('kill-h').length, 0, 'the killed attempt delivered nothing');
@@ -99,13 +124,29 @@ test('a worker SIGKILLed mid-send: a handoff waiting for its 250 is resent (same
   await sleep(3_000);
   const [handoff] = handoffsOf('kill-h');
   assert.equal(handoffsOf('kill-h').length, 1);
-  assert.equal(handoff!.messageId, inFlight.messageId, 'the handoff is resent with the Message-ID of the killed attempt');
-  assert.deepEqual(await ledger.state(handoff!.messageId), { state: 'sent', resent: true }, 'the ledger says it was resent');
+  assert.equal(
+    handoff!.messageId,
+    inFlight.messageId,
+    'the handoff is resent with the Message-ID of the killed attempt',
+  );
+  assert.deepEqual(
+    await ledger.state(handoff!.messageId),
+    { state: 'sent', resent: true },
+    'the ledger says it was resent',
+  );
   await waitForState(handoffLead, (st) => st.scoreLog.some((l) => /handoff to .* resent/.test(l.note ?? '')));
 
   assert.equal(to(rcptAddr).length, 1, 'the mail the kill caught before DATA ended is sent, once');
-  assert.deepEqual(await ledger.state(to(rcptAddr)[0]!.messageId), { state: 'sent' }, 'no intent was written before the end of DATA, so nothing is uncertain');
+  assert.deepEqual(
+    await ledger.state(to(rcptAddr)[0]!.messageId),
+    { state: 'sent' },
+    'no intent was written before the end of DATA, so nothing is uncertain',
+  );
   const s = await h.client.workflow.getHandle('lead-kill-r').query(stateQuery);
   assert.ok(!uncertainNoted(s), 'the lead says nothing uncertain');
-  assert.deepEqual(await sendLedgerCounts(db.pool), { sent: 3, resent: 1, uncertain: 0, intent: 0 }, 'two welcome mails and the handoff, resent once');
+  assert.deepEqual(
+    await sendLedgerCounts(db.pool),
+    { sent: 3, resent: 1, uncertain: 0, intent: 0 },
+    'two welcome mails and the handoff, resent once',
+  );
 });

@@ -36,13 +36,25 @@ export async function startFaultySmtp(): Promise<FaultySmtp> {
   const rcptCount = new Map<string, number>();
   const dataCount = new Map<string, number>();
   const capture: FaultySmtp = {
-    url: '', port: 0, messages: [], held: [], heldRcpts: [], refuse: new Set(), down: false, delayMs: 0, rcptDelayMs: 0, dataDelayMs: 0,
+    url: '',
+    port: 0,
+    messages: [],
+    held: [],
+    heldRcpts: [],
+    refuse: new Set(),
+    down: false,
+    delayMs: 0,
+    rcptDelayMs: 0,
+    dataDelayMs: 0,
     rcptFault: () => undefined,
     dataFault: () => 'accept',
     waitFor: (predicate, timeoutMs) => waitForMail(capture.messages, predicate, timeoutMs),
     close: () => new Promise((r) => server.close(() => r())),
   };
-  const connectionOf = (id: string) => [...(server as unknown as { connections: Set<{ id: string; _socket: { destroy(): void } }> }).connections].find((c) => c.id === id);
+  const connectionOf = (id: string) =>
+    [...(server as unknown as { connections: Set<{ id: string; _socket: { destroy(): void } }> }).connections].find(
+      (c) => c.id === id,
+    );
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
@@ -55,14 +67,24 @@ export async function startFaultySmtp(): Promise<FaultySmtp> {
         capture.heldRcpts.push(address.address);
         return; // no answer; the client gives up or dies
       }
-      const answer = () => (fault ? cb(Object.assign(new Error(fault >= 500 ? 'mailbox unavailable' : 'try again later'), { responseCode: fault })) : cb());
+      const answer = () =>
+        fault
+          ? cb(
+              Object.assign(new Error(fault >= 500 ? 'mailbox unavailable' : 'try again later'), {
+                responseCode: fault,
+              }),
+            )
+          : cb();
       if (capture.rcptDelayMs) setTimeout(answer, capture.rcptDelayMs);
       else answer();
     },
     onData(stream, session, cb) {
       simpleParser(stream).then(async (mail) => {
         if (capture.dataDelayMs) await new Promise((r) => setTimeout(r, capture.dataDelayMs));
-        const message = captured(mail, session.envelope.rcptTo.map((r) => r.address));
+        const message = captured(
+          mail,
+          session.envelope.rcptTo.map((r) => r.address),
+        );
         const nth = (dataCount.get(message.messageId) ?? 0) + 1;
         dataCount.set(message.messageId, nth);
         const fault = capture.dataFault(message, nth);
@@ -78,7 +100,8 @@ export async function startFaultySmtp(): Promise<FaultySmtp> {
   });
   // Clients killed or dropped mid-transaction reset their connections: not a server failure.
   server.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_WRITE_AFTER_END') console.error('faulty smtp:', err);
+    if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_WRITE_AFTER_END')
+      console.error('faulty smtp:', err);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   capture.port = (server.server.address() as AddressInfo).port;

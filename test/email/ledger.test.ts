@@ -5,7 +5,14 @@ import { type MailRef, sendLedgerCounts, sqlSendLedger } from '../../activities/
 import { BACKENDS, useLedgerDatabase } from '../helpers/ledger.js';
 
 const at = '2026-12-01T00:00:00.000Z';
-const mail = (id: string): MailRef => ({ messageId: `<${id}@x>`, leadId: `lead-${id}`, kind: 'nurture', track: 'welcome', step: 1, recipient: `${id}@buyer.example` });
+const mail = (id: string): MailRef => ({
+  messageId: `<${id}@x>`,
+  leadId: `lead-${id}`,
+  kind: 'nurture',
+  track: 'welcome',
+  step: 1,
+  recipient: `${id}@buyer.example`,
+});
 
 for (const backend of BACKENDS) {
   describe(`send ledger (${backend})`, () => {
@@ -32,15 +39,35 @@ for (const backend of BACKENDS) {
       await l.markUncertain(c, { at, reason: 'connection closed' });
       assert.deepEqual(await l.state(c.messageId), { state: 'uncertain' });
       await l.markSent(c, { at, resent: true });
-      assert.deepEqual(await l.state(c.messageId), { state: 'sent', resent: true }, 'a resend that got through is sent, and says so');
+      assert.deepEqual(
+        await l.state(c.messageId),
+        { state: 'sent', resent: true },
+        'a resend that got through is sent, and says so',
+      );
 
       await l.markIntent(d);
       assert.deepEqual(await sendLedgerCounts(db.pool), { sent: 2, resent: 1, uncertain: 0, intent: 1 });
       await l.markUncertain(d, { at, reason: 'a worker died at the end of DATA' });
       assert.deepEqual(await sendLedgerCounts(db.pool), { sent: 2, resent: 1, uncertain: 1, intent: 0 });
 
-      const row = (await db.pool.query('SELECT lead_id, kind, track, step, recipient, status, sent_at FROM mails WHERE message_id = $1', [b.messageId])).rows[0];
-      assert.deepEqual({ ...row, sent_at: row.sent_at.toISOString() }, { lead_id: 'lead-b', kind: 'nurture', track: 'welcome', step: 1, recipient: 'b@buyer.example', status: 'sent', sent_at: at });
+      const row = (
+        await db.pool.query(
+          'SELECT lead_id, kind, track, step, recipient, status, sent_at FROM mails WHERE message_id = $1',
+          [b.messageId],
+        )
+      ).rows[0];
+      assert.deepEqual(
+        { ...row, sent_at: row.sent_at.toISOString() },
+        {
+          lead_id: 'lead-b',
+          kind: 'nurture',
+          track: 'welcome',
+          step: 1,
+          recipient: 'b@buyer.example',
+          status: 'sent',
+          sent_at: at,
+        },
+      );
     });
 
     it('of many attempts racing for one message, exactly one gets the intent', async () => {

@@ -11,9 +11,15 @@ test('300 hostile requests: no 5xx, no state change, /healthz up', { timeout: 24
   const res = await runFuzz({ requests: 300, seed: 9, log: () => undefined });
   assert.equal(res.requests, 300);
   // The requests reached the API and most were refused: the fuzzer is not testing thin air.
-  const refused = Object.entries(res.byStatus).filter(([k]) => /^4\d\d$/.test(k)).reduce((s, [, n]) => s + n, 0);
+  const refused = Object.entries(res.byStatus)
+    .filter(([k]) => /^4\d\d$/.test(k))
+    .reduce((s, [, n]) => s + n, 0);
   assert.ok(refused > 150, `only ${refused} of 300 answers were 4xx: ${JSON.stringify(res.byStatus)}`);
-  assert.equal(res.fiveXx, 0, `5xx answers (reproduce: npm run fuzz -- --seed 9 --requests 300):\n${res.fiveXxSamples.map((s) => `${s.status} ${s.request} -> ${s.body}`).join('\n')}`);
+  assert.equal(
+    res.fiveXx,
+    0,
+    `5xx answers (reproduce: npm run fuzz -- --seed 9 --requests 300):\n${res.fiveXxSamples.map((s) => `${s.status} ${s.request} -> ${s.body}`).join('\n')}`,
+  );
   assert.deepEqual(res.stateChanges, []);
   assert.equal(res.leadsAfter, res.leadsBefore);
   assert.equal(res.mailsAfter, res.mailsBefore);

@@ -11,7 +11,9 @@ import { after, before } from 'node:test';
  * after the other), so a file's own setup on the resource belongs in `open`, not in another hook.
  */
 export function useResource<T extends object>(
-  what: string, open: () => Promise<T>, close: (r: T) => Promise<unknown>,
+  what: string,
+  open: () => Promise<T>,
+  close: (r: T) => Promise<unknown>,
 ): T {
   let opened: T | undefined;
   before(async () => {

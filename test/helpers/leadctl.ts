@@ -9,7 +9,12 @@ import { ROOT } from '../../src/env.js';
 import type { Stack } from './stack.js';
 import { TEST_PAYLOAD_KEYS } from './temporal.js';
 
-export interface LeadctlRun { code: number | null; stdout: string; stderr: string; ms: number }
+export interface LeadctlRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
 
 /** Runs leadctl with `config` as LEAD_CONFIG against the stack; resolves once it exits, with how long it took. */
 export function leadctl(s: Stack, config: string, ...args: string[]): Promise<LeadctlRun> {
@@ -18,8 +23,12 @@ export function leadctl(s: Stack, config: string, ...args: string[]): Promise<Le
     const child = spawn(process.execPath, [join(ROOT, 'bin', 'leadctl.mjs'), ...args], {
       cwd: ROOT,
       env: {
-        ...process.env, TEMPORAL_ADDRESS: s.env.address, TEMPORAL_NAMESPACE: s.env.namespace ?? 'default',
-        TEMPORAL_TASK_QUEUE: s.taskQueue, LEAD_CONFIG: config, PAYLOAD_KEYS: TEST_PAYLOAD_KEYS,
+        ...process.env,
+        TEMPORAL_ADDRESS: s.env.address,
+        TEMPORAL_NAMESPACE: s.env.namespace ?? 'default',
+        TEMPORAL_TASK_QUEUE: s.taskQueue,
+        LEAD_CONFIG: config,
+        PAYLOAD_KEYS: TEST_PAYLOAD_KEYS,
         DATABASE_URL: s.database.url,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,8 +9,17 @@ import type { leadWorkflow } from '../../workflows/lead.js';
 
 export const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'histories');
 
-export async function startLead(client: Client, taskQueue: string, input: LeadStart, options: Parameters<typeof leadWorkflow>[1] = {}) {
-  return client.workflow.start<typeof leadWorkflow>('leadWorkflow', { taskQueue, workflowId: `lead-${input.leadId}`, args: [input, options] });
+export async function startLead(
+  client: Client,
+  taskQueue: string,
+  input: LeadStart,
+  options: Parameters<typeof leadWorkflow>[1] = {},
+) {
+  return client.workflow.start<typeof leadWorkflow>('leadWorkflow', {
+    taskQueue,
+    workflowId: `lead-${input.leadId}`,
+    args: [input, options],
+  });
 }
 
 let seq = 0;
@@ -23,7 +32,11 @@ export async function signal(handle: WorkflowHandle, ...events: LeadEvent[]) {
 }
 
 /** Polls the `state` query until `predicate` holds (queries do not skip time; the worker works in real time). */
-export async function waitForState(handle: WorkflowHandle, predicate: (s: LeadState) => boolean, timeoutMs = 20_000): Promise<LeadState> {
+export async function waitForState(
+  handle: WorkflowHandle,
+  predicate: (s: LeadState) => boolean,
+  timeoutMs = 20_000,
+): Promise<LeadState> {
   const until = Date.now() + timeoutMs;
   let last: LeadState | undefined;
   for (;;) {
@@ -33,7 +46,10 @@ export async function waitForState(handle: WorkflowHandle, predicate: (s: LeadSt
     } catch (err) {
       if (!`${err} ${(err as { cause?: unknown }).cause}`.includes('starting')) throw err;
     }
-    if (Date.now() > until) throw new Error(`state never matched; last: ${JSON.stringify(last && { stage: last.stage, score: last.score, owner: last.owner, eventsProcessed: last.eventsProcessed, transitions: last.transitions.map((t) => `${t.from}->${t.to}: ${t.reason}`) })}`);
+    if (Date.now() > until)
+      throw new Error(
+        `state never matched; last: ${JSON.stringify(last && { stage: last.stage, score: last.score, owner: last.owner, eventsProcessed: last.eventsProcessed, transitions: last.transitions.map((t) => `${t.from}->${t.to}: ${t.reason}`) })}`,
+      );
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -51,8 +67,11 @@ export async function recordHistory(client: Client, handle: WorkflowHandle, name
 
 /** The recorded histories, decoded. */
 export function recordedHistories() {
-  return (readdirSync(FIXTURES, { recursive: true }) as string[]).filter((f) => f.endsWith('.binpb')).sort().map((f) => ({
-    workflowId: f.replace(/\.binpb$/, ''),
-    history: History.decode(readFileSync(join(FIXTURES, f))),
-  }));
+  return (readdirSync(FIXTURES, { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.binpb'))
+    .sort()
+    .map((f) => ({
+      workflowId: f.replace(/\.binpb$/, ''),
+      history: History.decode(readFileSync(join(FIXTURES, f))),
+    }));
 }

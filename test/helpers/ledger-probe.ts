@@ -10,11 +10,19 @@ import { openDatabase } from '../../src/ledger/database.js';
 try {
   const db = await openDatabase({ dataDir: process.env.DATA_DIR!, waitMs: Number(process.env.WAIT_MS ?? 30_000) });
   const leads = await db.pool.query('SELECT count(*)::int AS n FROM leads');
-  const tables = await db.pool.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
-  console.log(JSON.stringify({
-    pid: process.pid, url: db.url, describe: db.describe, embedded: db.embedded,
-    leads: leads.rows[0].n, tables: tables.rows.map((r: { table_name: string }) => r.table_name),
-  }));
+  const tables = await db.pool.query(
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`,
+  );
+  console.log(
+    JSON.stringify({
+      pid: process.pid,
+      url: db.url,
+      describe: db.describe,
+      embedded: db.embedded,
+      leads: leads.rows[0].n,
+      tables: tables.rows.map((r: { table_name: string }) => r.table_name),
+    }),
+  );
   await new Promise((r) => setTimeout(r, Number(process.env.HOLD_MS ?? 0)));
   await db.close();
 } catch (err) {

@@ -27,12 +27,26 @@ export async function ledgerDatabase(backend: Backend): Promise<LedgerDatabase> 
   if (backend === 'embedded') {
     const dir = mkdtempSync(join(tmpdir(), 'lead-ledger-'));
     const db = await openDatabase({ dataDir: dir });
-    return { ...db, close: async () => { await db.close(); rmSync(dir, { recursive: true, force: true }); } };
+    return {
+      ...db,
+      close: async () => {
+        await db.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   }
   const pg = await startPostgres();
   try {
     const db = await openDatabase({ url: pg.url });
-    return { ...db, url: pg.url, postgres: pg, close: async () => { await db.close(); await pg.stop(); } };
+    return {
+      ...db,
+      url: pg.url,
+      postgres: pg,
+      close: async () => {
+        await db.close();
+        await pg.stop();
+      },
+    };
   } catch (err) {
     await pg.stop();
     throw err;
@@ -44,10 +58,14 @@ export async function ledgerDatabase(backend: Backend): Promise<LedgerDatabase> 
  * hook, closed in an `after` hook; test/helpers/hooks.ts), with a LeadLedger on it as `ledger`.
  */
 export function useLedgerDatabase(backend: Backend): LedgerDatabase & { ledger: LeadLedger } {
-  return useResource(`${backend} ledger database`, async () => {
-    const db = await ledgerDatabase(backend);
-    return { ...db, ledger: new LeadLedger(db.pool) };
-  }, (db) => db.close());
+  return useResource(
+    `${backend} ledger database`,
+    async () => {
+      const db = await ledgerDatabase(backend);
+      return { ...db, ledger: new LeadLedger(db.pool) };
+    },
+    (db) => db.close(),
+  );
 }
 
 /** A fresh ledger database on `backend` for the test this is called in, closed after it. */

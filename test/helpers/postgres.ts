@@ -30,24 +30,32 @@ export function postgresBinDir(): string | undefined {
   if (process.env.PG_BIN_DIR) return process.env.PG_BIN_DIR;
   const base = '/usr/lib/postgresql';
   if (!existsSync(base)) return undefined;
-  const versions = readdirSync(base).filter((v) => existsSync(join(base, v, 'bin', 'pg_ctl'))).sort((a, b) => Number(b) - Number(a));
+  const versions = readdirSync(base)
+    .filter((v) => existsSync(join(base, v, 'bin', 'pg_ctl')))
+    .sort((a, b) => Number(b) - Number(a));
   return versions.length ? join(base, versions[0]!, 'bin') : undefined;
 }
 
-
 export async function startPostgres(): Promise<PostgresServer> {
   const bin = postgresBinDir();
-  if (!bin) throw new Error("PostgreSQL's server binaries are not installed: apt-get install -y postgresql (or set PG_BIN_DIR)");
+  if (!bin)
+    throw new Error(
+      "PostgreSQL's server binaries are not installed: apt-get install -y postgresql (or set PG_BIN_DIR)",
+    );
   const dir = mkdtempSync(join(tmpdir(), 'lead-pg-'));
   const data = join(dir, 'data');
   const asRoot = process.getuid?.() === 0;
   const run = (cmd: string, args: string[]) => {
-    const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]] : [join(bin, cmd), args];
+    const [file, argv] = asRoot
+      ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]]
+      : [join(bin, cmd), args];
     return execFileSync(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 }).toString();
   };
   // pause/resume run while the test's worker and API serve in this process: not blocking its event loop.
   const runAsync = async (cmd: string, args: string[]) => {
-    const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]] : [join(bin, cmd), args];
+    const [file, argv] = asRoot
+      ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]]
+      : [join(bin, cmd), args];
     await promisify(execFile)(file, argv, { timeout: 60_000 });
   };
   if (asRoot) {
@@ -56,7 +64,18 @@ export async function startPostgres(): Promise<PostgresServer> {
     chownSync(dir, Number(ids), Number(gid));
   }
   const port = await freePort();
-  const startArgs = ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start'];
+  const startArgs = [
+    '-D',
+    data,
+    '-l',
+    join(dir, 'server.log'),
+    '-w',
+    '-t',
+    '60',
+    '-o',
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+    'start',
+  ];
   let running = false;
   try {
     run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);

@@ -28,13 +28,14 @@ function descendants(root = process.pid) {
   return walk(root);
 }
 
-if (isMainThread) process.once('SIGTERM', () => {
-  for (const pid of descendants()) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
+if (isMainThread)
+  process.once('SIGTERM', () => {
+    for (const pid of descendants()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
-  }
-  process.exit(143);
-});
+    process.exit(143);
+  });

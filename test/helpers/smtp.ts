@@ -4,7 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 
 export interface Captured {
-  messageId: string; to: string[]; subject: string; headers: Map<string, unknown>; text: string; html: string; raw: ParsedMail;
+  messageId: string;
+  to: string[];
+  subject: string;
+  headers: Map<string, unknown>;
+  text: string;
+  html: string;
+  raw: ParsedMail;
   /** A header's raw value by name (mailparser folds List-* headers into one structured `list`). */
   header(name: string): string | undefined;
 }
@@ -24,10 +30,17 @@ export interface SmtpCapture {
 }
 
 /** Resolves with `messages` once `predicate` holds for them; fails after `timeoutMs`, listing what arrived. */
-export async function waitForMail(messages: Captured[], predicate: (m: Captured[]) => boolean, timeoutMs = 20_000): Promise<Captured[]> {
+export async function waitForMail(
+  messages: Captured[],
+  predicate: (m: Captured[]) => boolean,
+  timeoutMs = 20_000,
+): Promise<Captured[]> {
   const until = Date.now() + timeoutMs;
   while (!predicate(messages)) {
-    if (Date.now() > until) throw new Error(`timed out waiting for mail; have ${messages.length}: ${messages.map((m) => m.subject).join(' | ')}`);
+    if (Date.now() > until)
+      throw new Error(
+        `timed out waiting for mail; have ${messages.length}: ${messages.map((m) => m.subject).join(' | ')}`,
+      );
     await new Promise((r) => setTimeout(r, 25));
   }
   return messages;
@@ -49,7 +62,12 @@ export function captured(mail: ParsedMail, to: string[]): Captured {
 
 export async function startSmtp(port = 0): Promise<SmtpCapture> {
   const capture: SmtpCapture = {
-    url: '', port: 0, messages: [], refuse: new Set(), down: false, delayMs: 0,
+    url: '',
+    port: 0,
+    messages: [],
+    refuse: new Set(),
+    down: false,
+    delayMs: 0,
     waitFor: (predicate, timeoutMs) => waitForMail(capture.messages, predicate, timeoutMs),
     close: () => new Promise((r) => server.close(() => r())),
   };
@@ -79,7 +97,12 @@ export async function startSmtp(port = 0): Promise<SmtpCapture> {
         if (capture.delayMs) await new Promise((r) => setTimeout(r, capture.delayMs));
         // Kept only as it is acknowledged: a client gone before the 250 gets nothing delivered.
         if (closed.has(session.id)) return cb(new Error('client went away'));
-        capture.messages.push(captured(mail, session.envelope.rcptTo.map((r) => r.address)));
+        capture.messages.push(
+          captured(
+            mail,
+            session.envelope.rcptTo.map((r) => r.address),
+          ),
+        );
         cb();
       }, cb);
     },

@@ -27,7 +27,13 @@ import { type Backend, type LedgerDatabase, ledgerDatabase } from './ledger.js';
 import type { PostgresServer } from './postgres.js';
 import { type SmtpCapture, startSmtp } from './smtp.js';
 import {
-  devServerEnv, harness, type Harness, TEST_LINK_SECRET, TEST_PAYLOAD_KEYS, testConfig, timeSkippingEnv,
+  devServerEnv,
+  harness,
+  type Harness,
+  TEST_LINK_SECRET,
+  TEST_PAYLOAD_KEYS,
+  testConfig,
+  timeSkippingEnv,
 } from './temporal.js';
 import { killWorkerProcesses, startWorkerProcess, type WorkerProcessOptions } from './worker-process.js';
 
@@ -72,7 +78,12 @@ export interface StackWorker extends Harness {
 /** What a worker process takes beyond the stack's: more env, another script in test/helpers/. */
 export type WorkerProcessExtras = Pick<WorkerProcessOptions, 'env' | 'script'>;
 
-export interface Res { status: number; json: any; body: string; headers: LightMyRequestResponse['headers'] }
+export interface Res {
+  status: number;
+  json: any;
+  body: string;
+  headers: LightMyRequestResponse['headers'];
+}
 
 export interface CallOptions {
   body?: unknown;
@@ -130,10 +141,12 @@ export async function startStack<M extends SmtpCapture = SmtpCapture>(o: StackOp
     for (const pg of postgres) if (!pg.running) await pg.resume().catch(() => undefined);
     let failure: { err: unknown } | undefined;
     for (const fn of cleanup.reverse()) {
-      await Promise.resolve().then(fn).catch((err) => {
-        console.error('stack teardown:', err);
-        failure ??= { err };
-      });
+      await Promise.resolve()
+        .then(fn)
+        .catch((err) => {
+          console.error('stack teardown:', err);
+          failure ??= { err };
+        });
     }
     if (failure) throw failure.err;
   });
@@ -190,7 +203,9 @@ export async function startStack<M extends SmtpCapture = SmtpCapture>(o: StackOp
     const links = new LinkSigner(TEST_LINK_SECRET, LINK_BASE);
     if (o.api) {
       const api = buildApi({
-        service: worker!.service, links, tokens: [TOKEN, OTHER_TOKEN],
+        service: worker!.service,
+        links,
+        tokens: [TOKEN, OTHER_TOKEN],
         codec: { codec: new EncryptionCodec(parsePayloadKeys(TEST_PAYLOAD_KEYS)), corsOrigins: [UI_ORIGIN] },
         healthCheck: async () => (await env.connection.healthService.check({})).status === 1,
       });
@@ -204,24 +219,43 @@ export async function startStack<M extends SmtpCapture = SmtpCapture>(o: StackOp
     return {
       env,
       client: env.client,
-      get smtp() { return need('SMTP capture', smtp, 'smtp'); },
-      get database() { return need('ledger database', database, 'ledger, worker or api'); },
-      get postgres() { return need('PostgreSQL server', database?.postgres, "ledger: 'postgres'"); },
-      get ledger() { return need('ledger', ledger, 'ledger, worker or api'); },
-      get worker() { return w(); },
-      get loaded() { return w().loaded; },
-      get taskQueue() { return w().taskQueue; },
-      get service() { return w().service; },
+      get smtp() {
+        return need('SMTP capture', smtp, 'smtp');
+      },
+      get database() {
+        return need('ledger database', database, 'ledger, worker or api');
+      },
+      get postgres() {
+        return need('PostgreSQL server', database?.postgres, "ledger: 'postgres'");
+      },
+      get ledger() {
+        return need('ledger', ledger, 'ledger, worker or api');
+      },
+      get worker() {
+        return w();
+      },
+      get loaded() {
+        return w().loaded;
+      },
+      get taskQueue() {
+        return w().taskQueue;
+      },
+      get service() {
+        return w().service;
+      },
       run: (fn) => w().run(fn),
       state: (leadId) => w().service.getState(leadId),
-      get app() { return a(); },
+      get app() {
+        return a();
+      },
       get links() {
         a();
         return links;
       },
       async call(method, url, c = {}) {
         const headers: Record<string, string> = {
-          ...(c.token === null ? {} : { authorization: `Bearer ${c.token ?? TOKEN}` }), ...c.headers,
+          ...(c.token === null ? {} : { authorization: `Bearer ${c.token ?? TOKEN}` }),
+          ...c.headers,
         };
         let payload = c.payload;
         if (c.body !== undefined) {
@@ -229,7 +263,10 @@ export async function startStack<M extends SmtpCapture = SmtpCapture>(o: StackOp
           headers['content-type'] ??= 'application/json';
         }
         const r = await a().inject({
-          method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}),
+          method: method as 'GET',
+          url,
+          headers,
+          ...(payload !== undefined ? { payload } : {}),
         });
         let json: unknown;
         try {
@@ -239,9 +276,14 @@ export async function startStack<M extends SmtpCapture = SmtpCapture>(o: StackOp
         }
         return { status: r.statusCode, json, body: r.body, headers: r.headers };
       },
-      workerProcess: (taskQueue, db, p = {}) => startWorkerProcess({
-        address: env.address, taskQueue, smtpUrl: need('SMTP capture', smtp, 'smtp').url, databaseUrl: db.url, ...p,
-      }),
+      workerProcess: (taskQueue, db, p = {}) =>
+        startWorkerProcess({
+          address: env.address,
+          taskQueue,
+          smtpUrl: need('SMTP capture', smtp, 'smtp').url,
+          databaseUrl: db.url,
+          ...p,
+        }),
       startWorker: (x = {}) => startWorker(x, undefined, x.ledger),
       close,
     };
@@ -258,16 +300,21 @@ export async function startStack<M extends SmtpCapture = SmtpCapture>(o: StackOp
  * stack is up (a second `before` at the top level of a file would not wait for this one).
  */
 export function useStack<M extends SmtpCapture = SmtpCapture>(
-  o: StackOptions<M> = {}, setup?: (s: Stack<M>) => unknown,
+  o: StackOptions<M> = {},
+  setup?: (s: Stack<M>) => unknown,
 ): Stack<M> {
-  return useResource('stack', async () => {
-    const s = await startStack(o);
-    try {
-      await setup?.(s);
-    } catch (err) {
-      await s.close().catch(() => undefined);
-      throw err;
-    }
-    return s;
-  }, (s) => s.close());
+  return useResource(
+    'stack',
+    async () => {
+      const s = await startStack(o);
+      try {
+        await setup?.(s);
+      } catch (err) {
+        await s.close().catch(() => undefined);
+        throw err;
+      }
+      return s;
+    },
+    (s) => s.close(),
+  );
 }

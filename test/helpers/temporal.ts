@@ -24,10 +24,22 @@ import { startSmtp, type SmtpCapture } from './smtp.js';
  * terminated while one of its activities or workflow tasks is in flight (temporalio/sdk-java#1138),
  * so tests here leave their leads running instead of terminating them.
  */
-export async function skipTime(env: TestWorkflowEnvironment, duration: Parameters<TestWorkflowEnvironment['sleep']>[0], limitMs = 60_000): Promise<void> {
+export async function skipTime(
+  env: TestWorkflowEnvironment,
+  duration: Parameters<TestWorkflowEnvironment['sleep']>[0],
+  limitMs = 60_000,
+): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const stuck = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`skipping ${String(duration)} of server time took over ${limitMs} ms of real time: time skipping is locked on the test server`)), limitMs);
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `skipping ${String(duration)} of server time took over ${limitMs} ms of real time: time skipping is locked on the test server`,
+          ),
+        ),
+      limitMs,
+    );
   });
   try {
     await Promise.race([env.sleep(duration), stuck]);
@@ -40,7 +52,7 @@ let runtimeInstalled = false;
 function quietRuntime() {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger(process.env.TEST_LOG_LEVEL as never ?? 'WARN') });
+  Runtime.install({ logger: new DefaultLogger((process.env.TEST_LOG_LEVEL as never) ?? 'WARN') });
 }
 
 export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
@@ -49,12 +61,14 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
     client: { dataConverter: testDataConverter },
     server: { executable: { type: 'existing-path', path: temporalBinaries().testServer } },
   });
-  await env.connection.operatorService.addSearchAttributes({
-    namespace: env.namespace ?? 'default',
-    searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTES.map((k) => [k.name, typeToProto(k.type)])),
-  }).catch((err) => {
-    if (!String(err).includes('already')) throw err;
-  });
+  await env.connection.operatorService
+    .addSearchAttributes({
+      namespace: env.namespace ?? 'default',
+      searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTES.map((k) => [k.name, typeToProto(k.type)])),
+    })
+    .catch((err) => {
+      if (!String(err).includes('already')) throw err;
+    });
   return env;
 }
 
@@ -73,7 +87,9 @@ export async function devServerEnv(extraArgs: string[] = [], port?: number): Pro
 
 function typeToProto(type: string): number {
   // temporal.api.enums.v1.IndexedValueType
-  return ({ TEXT: 1, KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5, DATETIME: 6, KEYWORD_LIST: 7 } as Record<string, number>)[type]!;
+  return ({ TEXT: 1, KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5, DATETIME: 6, KEYWORD_LIST: 7 } as Record<string, number>)[
+    type
+  ]!;
 }
 
 /** The default config with test overrides (shallow per top-level section). */
@@ -99,7 +115,14 @@ export function testConfig(overrides: Partial<Record<keyof ConfigInput, unknown>
     },
     nurture: {
       tracks: [
-        { id: 'welcome', for: ['lead'], steps: [{ after: '0s', template: 'welcome' }, { after: '3d', template: 'guide', skipIfEngagedWithin: '1d' }] },
+        {
+          id: 'welcome',
+          for: ['lead'],
+          steps: [
+            { after: '0s', template: 'welcome' },
+            { after: '3d', template: 'guide', skipIfEngagedWithin: '1d' },
+          ],
+        },
         { id: 'mql', for: ['mql'], steps: [{ after: '1d', template: 'webinar-invite' }] },
         { id: 'recycle', for: ['recycled'], steps: [{ after: '7d', template: 'come-back' }] },
       ],
@@ -140,14 +163,24 @@ let queueSeq = 0;
  * and on the time-skipping server that timeout does not pass while time is locked.
  */
 export async function harness(
-  env: TestWorkflowEnvironment, smtp: SmtpCapture, loaded: LoadedConfig = testConfig(), taskQueue = `test-${process.pid}-${++queueSeq}`,
+  env: TestWorkflowEnvironment,
+  smtp: SmtpCapture,
+  loaded: LoadedConfig = testConfig(),
+  taskQueue = `test-${process.pid}-${++queueSeq}`,
   o: { database?: Database } = {},
 ): Promise<Harness> {
-  const database = o.database ?? await ledgerDatabase('embedded');
+  const database = o.database ?? (await ledgerDatabase('embedded'));
   const ledger = new LeadLedger(database.pool);
   const { worker, close } = await createLeadWorker({
-    connection: env.nativeConnection, client: env.client, dataConverter: testDataConverter, namespace: env.namespace ?? 'default', taskQueue, loaded,
-    smtpUrl: smtp.url, ledger, links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
+    connection: env.nativeConnection,
+    client: env.client,
+    dataConverter: testDataConverter,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    loaded,
+    smtpUrl: smtp.url,
+    ledger,
+    links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
     workflowBundle: await workflowBundle(),
   });
   let failed: unknown;
@@ -155,7 +188,12 @@ export async function harness(
     failed = err;
   });
   return {
-    env, client: env.client, smtp, taskQueue, ledger, database,
+    env,
+    client: env.client,
+    smtp,
+    taskQueue,
+    ledger,
+    database,
     async run(fn) {
       if (failed) throw failed;
       const result = await fn();

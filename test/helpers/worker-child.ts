@@ -25,8 +25,14 @@ if (process.env.DIE_AFTER_LEDGER_WRITE) {
   };
 }
 const { worker } = await createLeadWorker({
-  connection, client, dataConverter: testDataConverter, taskQueue: process.env.TEMPORAL_TASK_QUEUE!, loaded: testConfig(), smtpUrl: process.env.SMTP_URL!,
-  ledger, links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
+  connection,
+  client,
+  dataConverter: testDataConverter,
+  taskQueue: process.env.TEMPORAL_TASK_QUEUE!,
+  loaded: testConfig(),
+  smtpUrl: process.env.SMTP_URL!,
+  ledger,
+  links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
 });
 console.log('worker ready');
 await worker.run();

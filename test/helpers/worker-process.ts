@@ -22,7 +22,14 @@ export interface WorkerProcessOptions {
 /** Resolves once the worker polls (it prints `worker ready`); rejects if it exits first. */
 export function startWorkerProcess(o: WorkerProcessOptions): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, o.script ?? 'worker-child.ts')], {
-    env: { ...process.env, TEMPORAL_ADDRESS: o.address, TEMPORAL_TASK_QUEUE: o.taskQueue, SMTP_URL: o.smtpUrl, DATABASE_URL: o.databaseUrl, ...o.env },
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: o.address,
+      TEMPORAL_TASK_QUEUE: o.taskQueue,
+      SMTP_URL: o.smtpUrl,
+      DATABASE_URL: o.databaseUrl,
+      ...o.env,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   running.add(child);

@@ -26,7 +26,19 @@ it('a query that arrives between another connection’s Parse and Bind waits for
   // Client A sends its Parse alone (as a large Bind split over socket reads does), B sends a whole
   // query, then A its Bind, Execute and Sync: without the fix B's Parse replaced A's statement.
   // A speaks the protocol itself (a pg.Client would object to replies it did not ask for).
-  type Conn = { connect(port: number, host: string): void; startup(o: object): void; parse(o: object): void; bind(o: object): void; describe(o: object): void; execute(o: object): void; sync(): void; flush(): void; end(): void; on(e: string, fn: (m: unknown) => void): void; once(e: string, fn: (m: unknown) => void): void };
+  type Conn = {
+    connect(port: number, host: string): void;
+    startup(o: object): void;
+    parse(o: object): void;
+    bind(o: object): void;
+    describe(o: object): void;
+    execute(o: object): void;
+    sync(): void;
+    flush(): void;
+    end(): void;
+    on(e: string, fn: (m: unknown) => void): void;
+    once(e: string, fn: (m: unknown) => void): void;
+  };
   const conn = new (pg as unknown as { Connection: new () => Conn }).Connection();
   const url = new URL(db.url);
   await new Promise<void>((resolve, reject) => {
@@ -70,7 +82,10 @@ it('keeps each connection’s extended-protocol queries together under concurren
     const big = 'x'.repeat(200_000); // many socket reads for one Bind
     const work = Array.from({ length: 300 }, (_, i) => {
       const p = pools[i % 3]!;
-      if (i % 3 === 0) return p.query('INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6) RETURNING id', [i, 'a', 'b', 'c', big, 'e']).then((r) => assert.equal(r.rows[0].id, i));
+      if (i % 3 === 0)
+        return p
+          .query('INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6) RETURNING id', [i, 'a', 'b', 'c', big, 'e'])
+          .then((r) => assert.equal(r.rows[0].id, i));
       if (i % 3 === 1) return p.query('SELECT $1::int AS n', [i]).then((r) => assert.equal(r.rows[0].n, i));
       return p.query('SELECT $1::text || $2::text AS s', [`${i}`, '!']).then((r) => assert.equal(r.rows[0].s, `${i}!`));
     });
@@ -92,7 +107,8 @@ it('the host’s VACUUM (ANALYZE) of the embedded database runs through its sock
     await pool.query('INSERT INTO v SELECT g, 0 FROM generate_series(1, 500) g');
     for (let i = 0; i < 4; i++) await pool.query('UPDATE v SET n = n + 1');
     // (PGlite keeps no table statistics to count dead rows: VACUUM (ANALYZE) is seen by what ANALYZE records.)
-    const tuples = async () => Number((await pool.query("SELECT reltuples FROM pg_class WHERE relname = 'v'")).rows[0].reltuples);
+    const tuples = async () =>
+      Number((await pool.query("SELECT reltuples FROM pg_class WHERE relname = 'v'")).rows[0].reltuples);
     assert.ok((await tuples()) < 0, 'never analyzed yet');
     assert.equal(await vacuumOnce(db.url), true);
     assert.equal(await tuples(), 500, 'vacuumed and analyzed');

@@ -15,13 +15,24 @@ import { after, describe, test } from 'node:test';
 import { freePort } from '../../bench/proc.js';
 import { ROOT } from '../../src/env.js';
 import {
-  type Database, DatabaseUnreachable, embeddedLockFile, embeddedUrlFile, EmbeddedDatabaseBusy, hostEmbeddedDatabase, openDatabase, openLedgerDatabase, readEmbeddedUrl,
+  type Database,
+  DatabaseUnreachable,
+  embeddedLockFile,
+  embeddedUrlFile,
+  EmbeddedDatabaseBusy,
+  hostEmbeddedDatabase,
+  openDatabase,
+  openLedgerDatabase,
+  readEmbeddedUrl,
 } from '../../src/ledger/database.js';
 
 const dirs: string[] = [];
 const cleanups: (() => unknown)[] = [];
 after(async () => {
-  for (const fn of cleanups.reverse()) await Promise.resolve().then(fn).catch(() => undefined);
+  for (const fn of cleanups.reverse())
+    await Promise.resolve()
+      .then(fn)
+      .catch(() => undefined);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 const dataDir = () => {
@@ -38,20 +49,32 @@ function deadPid(): number {
   return pid;
 }
 
-const listening = (port: number) => new Promise<boolean>((resolve) => {
-  const s = connect({ port, host: '127.0.0.1' });
-  s.once('connect', () => (s.destroy(), resolve(true)));
-  s.once('error', () => resolve(false));
-});
+const listening = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = connect({ port, host: '127.0.0.1' });
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
 
-interface Probe { pid: number; url: string; describe: string; embedded: { dir: string; hosted: boolean; pid: number }; leads: number; tables: string[] }
+interface Probe {
+  pid: number;
+  url: string;
+  describe: string;
+  embedded: { dir: string; hosted: boolean; pid: number };
+  leads: number;
+  tables: string[];
+}
 
 /** test/helpers/ledger-probe.ts in a process of its own: openDatabase({ dataDir }) as leadctl would. */
 function probe(dir: string, holdMs = 0): Promise<Probe> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dir, HOLD_MS: String(holdMs) };
     delete env.DATABASE_URL;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/ledger-probe.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/ledger-probe.ts'], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -78,15 +101,29 @@ describe('the embedded lead ledger, shared through DATA_DIR/ledger.url', () => {
 
     const file = embeddedUrlFile(join(dir, 'ledger'));
     assert.equal(file, join(dir, 'ledger.url'));
-    assert.equal(statSync(file).mode & 0o777, 0o600, 'ledger.url is its owner\'s only');
-    assert.deepEqual({ ...JSON.parse(readFileSync(file, 'utf8')), start: undefined }, { url: a.url, pid: process.pid, start: undefined }, 'ledger.url says the URL and the pid');
+    assert.equal(statSync(file).mode & 0o777, 0o600, "ledger.url is its owner's only");
+    assert.deepEqual(
+      { ...JSON.parse(readFileSync(file, 'utf8')), start: undefined },
+      { url: a.url, pid: process.pid, start: undefined },
+      'ledger.url says the URL and the pid',
+    );
     assert.ok(existsSync(join(dir, 'ledger.lock')), 'the host holds the lock');
 
-    await a.pool.query(`INSERT INTO leads (lead_id, stage, consent, score, created_at, state, version) VALUES ('shared-1', 'lead', 'subscribed', 1, now(), '{}', 1)`);
-    assert.equal((await b.pool.query(`SELECT count(*)::int AS n FROM leads WHERE lead_id = 'shared-1'`)).rows[0].n, 1, 'a write through one is read through the other');
+    await a.pool.query(
+      `INSERT INTO leads (lead_id, stage, consent, score, created_at, state, version) VALUES ('shared-1', 'lead', 'subscribed', 1, now(), '{}', 1)`,
+    );
+    assert.equal(
+      (await b.pool.query(`SELECT count(*)::int AS n FROM leads WHERE lead_id = 'shared-1'`)).rows[0].n,
+      1,
+      'a write through one is read through the other',
+    );
 
     await a.close();
-    assert.equal((await b.pool.query('SELECT count(*)::int AS n FROM leads')).rows[0].n, 1, 'the other still works after the first closed');
+    assert.equal(
+      (await b.pool.query('SELECT count(*)::int AS n FROM leads')).rows[0].n,
+      1,
+      'the other still works after the first closed',
+    );
     const port = Number(new URL(b.url).port);
     await b.close();
     assert.equal(await listening(port), false, 'the last close stops the server');
@@ -95,19 +132,29 @@ describe('the embedded lead ledger, shared through DATA_DIR/ledger.url', () => {
 
     const again = await openDatabase({ dataDir: dir });
     cleanups.push(() => again.close());
-    assert.equal((await again.pool.query('SELECT count(*)::int AS n FROM leads')).rows[0].n, 1, 'the data outlives the host');
+    assert.equal(
+      (await again.pool.query('SELECT count(*)::int AS n FROM leads')).rows[0].n,
+      1,
+      'the data outlives the host',
+    );
     await again.close();
   });
 
-  test('another process connects to this one\'s host through ledger.url instead of hosting', async () => {
+  test("another process connects to this one's host through ledger.url instead of hosting", async () => {
     const dir = dataDir();
     const db = await openDatabase({ dataDir: dir });
     cleanups.push(() => db.close());
-    await db.pool.query(`INSERT INTO leads (lead_id, stage, consent, score, created_at, state, version) VALUES ('x-1', 'mql', 'subscribed', 50, now(), '{}', 1)`);
+    await db.pool.query(
+      `INSERT INTO leads (lead_id, stage, consent, score, created_at, state, version) VALUES ('x-1', 'mql', 'subscribed', 50, now(), '{}', 1)`,
+    );
     const other = await probe(dir);
     assert.notEqual(other.pid, process.pid);
     assert.equal(other.url, db.url, 'the same server');
-    assert.deepEqual(other.embedded, { dir: join(dir, 'ledger'), hosted: false, pid: process.pid }, 'shared with this process, not hosted');
+    assert.deepEqual(
+      other.embedded,
+      { dir: join(dir, 'ledger'), hosted: false, pid: process.pid },
+      'shared with this process, not hosted',
+    );
     assert.equal(other.leads, 1, 'it reads what this process wrote');
     assert.ok(other.tables.includes('ledger_migrations'), 'migrated');
     await db.close();
@@ -138,7 +185,11 @@ describe('the embedded lead ledger, shared through DATA_DIR/ledger.url', () => {
     cleanups.push(() => db.close());
     assert.notEqual(db.url, elsewhere.url, 'not the server the stale file named');
     assert.deepEqual([db.embedded?.hosted, db.embedded?.pid], [true, process.pid]);
-    assert.equal(JSON.parse(readFileSync(embeddedUrlFile(ledgerDir), 'utf8')).pid, process.pid, 'ledger.url is this host\'s now');
+    assert.equal(
+      JSON.parse(readFileSync(embeddedUrlFile(ledgerDir), 'utf8')).pid,
+      process.pid,
+      "ledger.url is this host's now",
+    );
     assert.equal(JSON.parse(readFileSync(embeddedLockFile(ledgerDir), 'utf8')).pid, process.pid, 'and so is the lock');
     await db.close();
     await elsewhere.close();
@@ -146,7 +197,11 @@ describe('the embedded lead ledger, shared through DATA_DIR/ledger.url', () => {
 
   test("a lock with this process's pid from an earlier process (a pid reused, as in a restarted container) is stale", async () => {
     const dir = dataDir();
-    writeFileSync(embeddedLockFile(join(dir, 'ledger')), JSON.stringify({ pid: process.pid, start: 'another-boot:1' }), { mode: 0o600 });
+    writeFileSync(
+      embeddedLockFile(join(dir, 'ledger')),
+      JSON.stringify({ pid: process.pid, start: 'another-boot:1' }),
+      { mode: 0o600 },
+    );
     const db = await openDatabase({ dataDir: dir, waitMs: 5_000 });
     cleanups.push(() => db.close());
     assert.equal(db.embedded?.hosted, true);
@@ -160,15 +215,32 @@ describe('the embedded lead ledger, shared through DATA_DIR/ledger.url', () => {
     cleanups.push(() => holder.kill('SIGKILL'));
     const silent = await freePort();
     writeFileSync(embeddedLockFile(ledgerDir), JSON.stringify({ pid: holder.pid }), { mode: 0o600 });
-    writeFileSync(embeddedUrlFile(ledgerDir), JSON.stringify({ url: `postgres://postgres@127.0.0.1:${silent}/postgres`, pid: holder.pid }), { mode: 0o600 });
+    writeFileSync(
+      embeddedUrlFile(ledgerDir),
+      JSON.stringify({ url: `postgres://postgres@127.0.0.1:${silent}/postgres`, pid: holder.pid }),
+      { mode: 0o600 },
+    );
 
-    await assert.rejects(hostEmbeddedDatabase(ledgerDir), (err: unknown) => err instanceof EmbeddedDatabaseBusy && err.pid === holder.pid);
+    await assert.rejects(
+      hostEmbeddedDatabase(ledgerDir),
+      (err: unknown) => err instanceof EmbeddedDatabaseBusy && err.pid === holder.pid,
+    );
     const started = Date.now();
-    const err = await openDatabase({ dataDir: dir, waitMs: 1_500 }).then(() => undefined, (e: unknown) => e);
+    const err = await openDatabase({ dataDir: dir, waitMs: 1_500 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof DatabaseUnreachable, String(err));
     assert.ok(Date.now() - started >= 1_400, 'it waited for the host to answer');
-    assert.equal(err.message, `the lead ledger database embedded in ${ledgerDir} is not reachable: it is hosted by process ${holder.pid}, which does not answer on postgres://postgres@127.0.0.1:${silent}/postgres`);
-    assert.equal(JSON.parse(readFileSync(embeddedLockFile(ledgerDir), 'utf8')).pid, holder.pid, 'the live holder keeps its lock');
+    assert.equal(
+      err.message,
+      `the lead ledger database embedded in ${ledgerDir} is not reachable: it is hosted by process ${holder.pid}, which does not answer on postgres://postgres@127.0.0.1:${silent}/postgres`,
+    );
+    assert.equal(
+      JSON.parse(readFileSync(embeddedLockFile(ledgerDir), 'utf8')).pid,
+      holder.pid,
+      'the live holder keeps its lock',
+    );
     assert.equal(existsSync(join(ledgerDir, 'PG_VERSION')), false, 'no files were created under it');
 
     // Once the holder is gone, the next open takes over.
@@ -187,7 +259,9 @@ describe('openLedgerDatabase: what the entry points call', () => {
     const lines: string[] = [];
     const db = await openLedgerDatabase({ dataDir: dir }, (l) => lines.push(l));
     cleanups.push(() => db.close());
-    assert.deepEqual(lines, [`lead ledger: embedded PostgreSQL (PGlite) in ${join(dir, 'ledger')}, hosted by this process on ${db.url}`]);
+    assert.deepEqual(lines, [
+      `lead ledger: embedded PostgreSQL (PGlite) in ${join(dir, 'ledger')}, hosted by this process on ${db.url}`,
+    ]);
     const shared = await openLedgerDatabase({ databaseUrl: db.url, dataDir: dataDir() }, (l) => lines.push(l));
     assert.equal(lines[1], `lead ledger: PostgreSQL at ${db.url}`);
     await shared.close();
@@ -196,10 +270,19 @@ describe('openLedgerDatabase: what the entry points call', () => {
 
   test('an unreachable DATABASE_URL is DatabaseUnreachable: one line, the URL without its password', async () => {
     const port = await freePort();
-    const err = await openLedgerDatabase({ databaseUrl: `postgres://engine:s3cret@localhost:${port}/ledger`, dataDir: dataDir() }, undefined, { connectTimeoutMs: 2_000 })
-      .then(() => undefined, (e: unknown) => e);
+    const err = await openLedgerDatabase(
+      { databaseUrl: `postgres://engine:s3cret@localhost:${port}/ledger`, dataDir: dataDir() },
+      undefined,
+      { connectTimeoutMs: 2_000 },
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof DatabaseUnreachable, String(err));
-    assert.match(err.message, new RegExp(`^the lead ledger database postgres://engine@localhost:${port}/ledger is not reachable: \\S`));
+    assert.match(
+      err.message,
+      new RegExp(`^the lead ledger database postgres://engine@localhost:${port}/ledger is not reachable: \\S`),
+    );
     assert.doesNotMatch(err.message, /s3cret|\n/);
   });
 });

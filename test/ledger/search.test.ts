@@ -26,11 +26,23 @@ for (const backend of BACKENDS) {
           const campaign = CAMPAIGNS[Math.floor(i / 3) % 3];
           const consent = i % 5 === 0 ? 'unsubscribed' : 'subscribed';
           const day = `2025-06-${String(i + 1).padStart(2, '0')}`;
-          const path: [Stage, string][] = stage === 'lead' ? [] : stage === 'mql' ? [['mql', day]] : [['mql', day], ['sql', `2025-07-${String(i + 1).padStart(2, '0')}`]];
+          const path: [Stage, string][] =
+            stage === 'lead'
+              ? []
+              : stage === 'mql'
+                ? [['mql', day]]
+                : [
+                    ['mql', day],
+                    ['sql', `2025-07-${String(i + 1).padStart(2, '0')}`],
+                  ];
           if (stage === 'customer') path.push(['opportunity', '2025-08-01'], ['customer', '2025-08-02']);
           await seed(db.ledger, leadId, path, { owner, campaign, score: i * 5, consent });
           expected.push({
-            leadId, stage, score: i * 5, ...(owner ? { owner } : {}), ...(campaign ? { campaign } : {}),
+            leadId,
+            stage,
+            score: i * 5,
+            ...(owner ? { owner } : {}),
+            ...(campaign ? { campaign } : {}),
             ...(path.length ? { becameMqlAt: `${day}T00:00:00.000Z` } : {}),
             ...(path.length > 1 ? { becameSqlAt: `2025-07-${String(i + 1).padStart(2, '0')}T00:00:00.000Z` } : {}),
             consent,
@@ -56,7 +68,11 @@ for (const backend of BACKENDS) {
         ['owner', { owner: 'ana@sales.example' }, (l) => l.owner === 'ana@sales.example'],
         ['campaign', { campaign: 'c2' }, (l) => l.campaign === 'c2'],
         ['minScore', { minScore: 62 }, (l) => l.score >= 62],
-        ['all four', { stage: 'sql', owner: 'ben@sales.example', campaign: 'c1', minScore: 10 }, (l) => l.stage === 'sql' && l.owner === 'ben@sales.example' && l.campaign === 'c1' && l.score >= 10],
+        [
+          'all four',
+          { stage: 'sql', owner: 'ben@sales.example', campaign: 'c1', minScore: 10 },
+          (l) => l.stage === 'sql' && l.owner === 'ben@sales.example' && l.campaign === 'c1' && l.score >= 10,
+        ],
         ['nothing matches', { stage: 'dormant' }, () => false],
       ];
       for (const [name, q, keep] of cases) {
@@ -73,7 +89,10 @@ for (const backend of BACKENDS) {
         assert.equal((await db.ledger.search()).leads.length, 23);
         assert.equal((await db.ledger.search()).nextPageToken, undefined);
         const one = await db.ledger.search({ limit: 0 });
-        assert.deepEqual(one.leads.map((l) => l.leadId), ['s-00']);
+        assert.deepEqual(
+          one.leads.map((l) => l.leadId),
+          ['s-00'],
+        );
         assert.ok(one.nextPageToken);
         assert.equal((await db.ledger.search({ limit: 5000 })).leads.length, 23);
       });
@@ -83,15 +102,27 @@ for (const backend of BACKENDS) {
         const first = await db.ledger.search({ stage: 'lead', limit: 3 });
         await seed(db.ledger, 's-99', [], { campaign: 'c1' });
         const rest = await everyPage({ stage: 'lead', limit: 3, pageToken: first.nextPageToken });
-        assert.deepEqual([...first.leads, ...rest.flat()].map((l) => l.leadId), [...expected.filter((l) => l.stage === 'lead').map((l) => l.leadId), 's-99']);
+        assert.deepEqual(
+          [...first.leads, ...rest.flat()].map((l) => l.leadId),
+          [...expected.filter((l) => l.stage === 'lead').map((l) => l.leadId), 's-99'],
+        );
         await db.pool.query("DELETE FROM leads WHERE lead_id = 's-99'");
       });
 
-      test("search: a page token that is not one this search gave out is bad_page_token", async () => {
+      test('search: a page token that is not one this search gave out is bad_page_token', async () => {
         const isBad = (e: { code?: string }) => e.code === 'bad_page_token';
         const token = (await db.ledger.search({ stage: 'mql', limit: 2 })).nextPageToken!;
         assert.equal((await db.ledger.search({ stage: 'mql', limit: 2, pageToken: token })).leads.length, 2);
-        for (const pageToken of ['garbage', '', 'a'.repeat(5000), '!!!', Buffer.from('o:10').toString('base64url'), Buffer.from('k1:abc:s-01').toString('base64url'), `${token}=`, `${token}.`]) {
+        for (const pageToken of [
+          'garbage',
+          '',
+          'a'.repeat(5000),
+          '!!!',
+          Buffer.from('o:10').toString('base64url'),
+          Buffer.from('k1:abc:s-01').toString('base64url'),
+          `${token}=`,
+          `${token}.`,
+        ]) {
           await assert.rejects(db.ledger.search({ stage: 'mql', pageToken }), isBad, pageToken);
         }
         // Another search's token (other filters) is refused too; another limit is fine.

@@ -23,7 +23,8 @@ const profile = { leadId: 'c-1', email: 'decode.me@private.example' };
 
 /** This machine's first non-loopback IPv4 address: a request from it is not "from loopback". */
 function externalAddress(): string {
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   throw new Error('this machine has no non-loopback IPv4 address to call the API from as a stranger would');
 }
 
@@ -36,11 +37,17 @@ const toJson = (p: ReturnType<typeof defaultPayloadConverter.toPayload>) => ({
   data: Buffer.from(p.data!).toString('base64'),
 });
 
-async function call(op: string, body: unknown, o: { host?: string; token?: string; origin?: string; method?: string } = {}) {
+async function call(
+  op: string,
+  body: unknown,
+  o: { host?: string; token?: string; origin?: string; method?: string } = {},
+) {
   const res = await fetch(`http://${o.host ?? '127.0.0.1'}:${port}/codec/${op}?preserveStorageRefs=true`, {
     method: o.method ?? 'POST',
     headers: {
-      ...(o.method === 'OPTIONS' ? { 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' } : { 'content-type': 'application/json', 'x-namespace': 'default' }),
+      ...(o.method === 'OPTIONS'
+        ? { 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' }
+        : { 'content-type': 'application/json', 'x-namespace': 'default' }),
       ...(o.token ? { authorization: `Bearer ${o.token}` } : {}),
       ...(o.origin ? { origin: o.origin } : {}),
     },
@@ -55,8 +62,11 @@ describe('codec server', () => {
     connection = Connection.lazy({ address: '127.0.0.1:1' });
     const loaded = testConfig();
     app = buildApi({
-      service: new LeadService(new Client({ connection }), 'nowhere', loaded.config), tokens: [TOKEN], links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
-      healthCheck: async () => false, codec: { codec: new EncryptionCodec(parsePayloadKeys(TEST_PAYLOAD_KEYS)), corsOrigins: [UI] },
+      service: new LeadService(new Client({ connection }), 'nowhere', loaded.config),
+      tokens: [TOKEN],
+      links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
+      healthCheck: async () => false,
+      codec: { codec: new EncryptionCodec(parsePayloadKeys(TEST_PAYLOAD_KEYS)), corsOrigins: [UI] },
     });
     await app.listen({ port: 0, host: '0.0.0.0' });
     port = (app.server.address() as { port: number }).port;
@@ -66,8 +76,12 @@ describe('codec server', () => {
     await connection?.close();
   });
 
-  it('encodes and decodes with the token, in the protocol\'s base64 JSON', async () => {
-    const enc = await call('encode', { payloads: [toJson(defaultPayloadConverter.toPayload(profile))] }, { token: TOKEN });
+  it("encodes and decodes with the token, in the protocol's base64 JSON", async () => {
+    const enc = await call(
+      'encode',
+      { payloads: [toJson(defaultPayloadConverter.toPayload(profile))] },
+      { token: TOKEN },
+    );
     assert.equal(enc.status, 200, JSON.stringify(enc.json));
     assert.equal(enc.json.payloads.length, 1);
     assert.equal(Buffer.from(enc.json.payloads[0].metadata.encoding, 'base64').toString(), ENCRYPTED_ENCODING);
@@ -77,12 +91,20 @@ describe('codec server', () => {
     assert.equal(Buffer.from(dec.json.payloads[0].metadata.encoding, 'base64').toString(), 'json/plain');
     assert.deepEqual(JSON.parse(Buffer.from(dec.json.payloads[0].data, 'base64').toString()), profile);
     // A plaintext payload (an old history) decodes to itself.
-    const passthrough = await call('decode', { payloads: [toJson(defaultPayloadConverter.toPayload(profile))] }, { token: TOKEN });
+    const passthrough = await call(
+      'decode',
+      { payloads: [toJson(defaultPayloadConverter.toPayload(profile))] },
+      { token: TOKEN },
+    );
     assert.deepEqual(passthrough.json.payloads, [toJson(defaultPayloadConverter.toPayload(profile))]);
   });
 
   it('answers 401 without a token (or with a wrong one), and decodes nothing', async () => {
-    const enc = await call('encode', { payloads: [toJson(defaultPayloadConverter.toPayload(profile))] }, { token: TOKEN });
+    const enc = await call(
+      'encode',
+      { payloads: [toJson(defaultPayloadConverter.toPayload(profile))] },
+      { token: TOKEN },
+    );
     for (const o of [{}, { token: 'wrong' }, { origin: 'https://evil.example' }]) {
       const r = await call('decode', { payloads: enc.json.payloads }, o);
       assert.equal(r.status, 401, `${JSON.stringify(o)}: ${JSON.stringify(r.json)}`);
@@ -92,26 +114,35 @@ describe('codec server', () => {
     }
   });
 
-  it('serves the Temporal UI\'s origin without a token only from loopback; a stranger sending that Origin gets 401', async () => {
-    const enc = await call('encode', { payloads: [toJson(defaultPayloadConverter.toPayload(profile))] }, { token: TOKEN });
+  it("serves the Temporal UI's origin without a token only from loopback; a stranger sending that Origin gets 401", async () => {
+    const enc = await call(
+      'encode',
+      { payloads: [toJson(defaultPayloadConverter.toPayload(profile))] },
+      { token: TOKEN },
+    );
     const local = await call('decode', { payloads: enc.json.payloads }, { origin: UI });
     assert.equal(local.status, 200, JSON.stringify(local.json));
     assert.equal(local.headers.get('access-control-allow-origin'), UI);
     assert.deepEqual(JSON.parse(Buffer.from(local.json.payloads[0].data, 'base64').toString()), profile);
     const stranger = await call('decode', { payloads: enc.json.payloads }, { origin: UI, host: externalAddress() });
     assert.equal(stranger.status, 401, `from ${externalAddress()}: ${JSON.stringify(stranger.json)}`);
-    const withToken = await call('decode', { payloads: enc.json.payloads }, { origin: UI, host: externalAddress(), token: TOKEN });
+    const withToken = await call(
+      'decode',
+      { payloads: enc.json.payloads },
+      { origin: UI, host: externalAddress(), token: TOKEN },
+    );
     assert.equal(withToken.status, 200, 'from anywhere with the token');
   });
 
-  it('answers the UI\'s CORS preflight, and refuses one from another origin', async () => {
+  it("answers the UI's CORS preflight, and refuses one from another origin", async () => {
     for (const op of ['encode', 'decode']) {
       const ok = await call(op, undefined, { method: 'OPTIONS', origin: UI });
       assert.equal(ok.status, 204);
       assert.equal(ok.headers.get('access-control-allow-origin'), UI);
       assert.match(ok.headers.get('access-control-allow-methods') ?? '', /POST/);
       const allowed = (ok.headers.get('access-control-allow-headers') ?? '').split(/,\s*/);
-      for (const h of ['content-type', 'x-namespace', 'authorization']) assert.ok(allowed.includes(h), `allows header ${h}`);
+      for (const h of ['content-type', 'x-namespace', 'authorization'])
+        assert.ok(allowed.includes(h), `allows header ${h}`);
       const evil = await call(op, undefined, { method: 'OPTIONS', origin: 'https://evil.example' });
       assert.equal(evil.status, 403);
       assert.equal(evil.headers.get('access-control-allow-origin'), null);
@@ -119,7 +150,10 @@ describe('codec server', () => {
   });
 
   it('takes a payload as large as Temporal allows (2 MiB, base64 in JSON)', async () => {
-    const big = { metadata: { encoding: Buffer.from('binary/plain').toString('base64') }, data: Buffer.alloc(2 * 1024 * 1024 - 64, 120).toString('base64') };
+    const big = {
+      metadata: { encoding: Buffer.from('binary/plain').toString('base64') },
+      data: Buffer.alloc(2 * 1024 * 1024 - 64, 120).toString('base64'),
+    };
     const enc = await call('encode', { payloads: [big] }, { token: TOKEN });
     assert.equal(enc.status, 200, JSON.stringify(enc.json)?.slice(0, 200));
     const dec = await call('decode', enc.json, { token: TOKEN });
@@ -139,10 +173,18 @@ describe('codec server', () => {
     const empty = await call('decode', {}, { token: TOKEN });
     assert.equal(empty.status, 200);
     assert.deepEqual(empty.json, { payloads: [] });
-    const enc = await call('encode', { payloads: [toJson(defaultPayloadConverter.toPayload(profile))] }, { token: TOKEN });
+    const enc = await call(
+      'encode',
+      { payloads: [toJson(defaultPayloadConverter.toPayload(profile))] },
+      { token: TOKEN },
+    );
     const data = Buffer.from(enc.json.payloads[0].data, 'base64');
     data[20]! ^= 1;
-    const tampered = await call('decode', { payloads: [{ ...enc.json.payloads[0], data: data.toString('base64') }] }, { token: TOKEN });
+    const tampered = await call(
+      'decode',
+      { payloads: [{ ...enc.json.payloads[0], data: data.toString('base64') }] },
+      { token: TOKEN },
+    );
     assert.equal(tampered.status, 400);
     assert.equal(tampered.json.error.code, 'undecodable');
     assert.match(tampered.json.error.message, /failed authentication/);

@@ -32,11 +32,19 @@ const stack = useStack({ ledger: 'embedded' });
 async function startWorker(keys: string) {
   const dc = dataConverter(parsePayloadKeys(keys));
   const client = new Client({
-    connection: stack.env.connection, namespace: stack.env.namespace ?? 'default', dataConverter: dc,
+    connection: stack.env.connection,
+    namespace: stack.env.namespace ?? 'default',
+    dataConverter: dc,
   });
   const { worker, close } = await createLeadWorker({
-    connection: stack.env.nativeConnection, client, dataConverter: dc, taskQueue, loaded, smtpUrl: stack.smtp.url,
-    ledger: stack.ledger, links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
+    connection: stack.env.nativeConnection,
+    client,
+    dataConverter: dc,
+    taskQueue,
+    loaded,
+    smtpUrl: stack.smtp.url,
+    ledger: stack.ledger,
+    links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
     workflowBundle: await workflowBundle(),
   });
   const w = { worker, close, done: worker.run() };
@@ -67,13 +75,23 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined>, ms 
 
 /** The key id of every encrypted payload in the lead's history as Temporal stores it, by event type. */
 async function keyIds(workflowId: string): Promise<{ type: string; keyId?: string; payload: any }[]> {
-  const { history } = await stack.env.connection.workflowService.getWorkflowExecutionHistory({ namespace: stack.env.namespace ?? 'default', execution: { workflowId } });
+  const { history } = await stack.env.connection.workflowService.getWorkflowExecutionHistory({
+    namespace: stack.env.namespace ?? 'default',
+    execution: { workflowId },
+  });
   const out: { type: string; keyId?: string; payload: any }[] = [];
   for (const e of history?.events ?? []) {
     for (const [k, attrs] of Object.entries(e)) {
       if (!k.endsWith('EventAttributes') || !attrs) continue;
       const input = (attrs as { input?: { payloads?: any[] } }).input?.payloads?.[0];
-      if (input) out.push({ type: k, keyId: input.metadata?.[KEY_ID_METADATA] ? Buffer.from(input.metadata[KEY_ID_METADATA]).toString() : undefined, payload: input });
+      if (input)
+        out.push({
+          type: k,
+          keyId: input.metadata?.[KEY_ID_METADATA]
+            ? Buffer.from(input.metadata[KEY_ID_METADATA]).toString()
+            : undefined,
+          payload: input,
+        });
     }
   }
   return out;
@@ -82,7 +100,14 @@ async function keyIds(workflowId: string): Promise<{ type: string; keyId?: strin
 describe('payload key rotation through Temporal', () => {
   it('a lead started under k1 goes on under k2,k1; new payloads use k2; a codec without k1 names it', async () => {
     const first = await startWorker(K1);
-    await first.service.upsertLead({ leadId: 'rot-1', email: 'rot-1@buyer.example', firstName: 'Ro', country: 'US', seniority: 'vp', companySize: 500 });
+    await first.service.upsertLead({
+      leadId: 'rot-1',
+      email: 'rot-1@buyer.example',
+      firstName: 'Ro',
+      country: 'US',
+      seniority: 'vp',
+      companySize: 500,
+    });
     await stack.smtp.waitFor((m) => m.some((x) => x.to.includes('rot-1@buyer.example')), 60_000);
     await eventually('the state under k1', () => first.service.getState('rot-1'));
     await stop(first);
@@ -100,15 +125,26 @@ describe('payload key rotation through Temporal', () => {
     assert.equal(started?.keyId, 'k1', 'the start input was encrypted with k1');
     assert.equal(signalled?.keyId, 'k2', 'the event after the rotation is encrypted with k2');
     // The new worker rebuilt the lead from its history (a fresh cache), decrypting k1 payloads: it served the state above.
-    await assert.rejects(new EncryptionCodec(parsePayloadKeys(K2)).decode([started!.payload]), /needs key id "k1", which PAYLOAD_KEYS does not hold \(known: k2\)/);
+    await assert.rejects(
+      new EncryptionCodec(parsePayloadKeys(K2)).decode([started!.payload]),
+      /needs key id "k1", which PAYLOAD_KEYS does not hold \(known: k2\)/,
+    );
   });
 
   it('an encrypting worker reads a lead started by a client without the codec (plaintext payloads pass through)', async () => {
     if (!running.some((x) => x.worker.getState() === 'RUNNING')) await startWorker(K1); // else the k2,k1 worker above serves it
     const plainClient = new Client({ connection: stack.env.connection, namespace: stack.env.namespace ?? 'default' });
-    await new LeadService(plainClient, taskQueue, loaded.config).upsertLead({ leadId: 'rot-plain', email: 'rot-plain@buyer.example', country: 'US' });
+    await new LeadService(plainClient, taskQueue, loaded.config).upsertLead({
+      leadId: 'rot-plain',
+      email: 'rot-plain@buyer.example',
+      country: 'US',
+    });
     await stack.smtp.waitFor((m) => m.some((x) => x.to.includes('rot-plain@buyer.example')), 60_000);
     const ids = await keyIds('lead-rot-plain');
-    assert.equal(ids.find((x) => x.type === 'workflowExecutionStartedEventAttributes')?.keyId, undefined, 'the start input is plaintext');
+    assert.equal(
+      ids.find((x) => x.type === 'workflowExecutionStartedEventAttributes')?.keyId,
+      undefined,
+      'the start input is plaintext',
+    );
   });
 });

@@ -20,27 +20,35 @@ import { freePort } from '../../bench/proc.js';
 const ENTRY = { api: 'src/api/main.ts', worker: 'src/worker.ts' } as const;
 const SECRETS = { LINK_SECRET: TEST_LINK_SECRET, API_TOKEN: 'startup-test-token', PAYLOAD_KEYS: TEST_PAYLOAD_KEYS };
 
-
 const children = new Set<ChildProcess>();
 
 function start(what: keyof typeof ENTRY, env: NodeJS.ProcessEnv) {
   const base = { ...process.env };
   for (const k of [...Object.keys(SECRETS), 'TEMPORAL_ADDRESS', 'DATA_DIR']) delete base[k];
-  const proc = spawn(process.execPath, ['--import', 'tsx', ENTRY[what]], { cwd: ROOT, env: { ...base, API_LOG: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', ENTRY[what]], {
+    cwd: ROOT,
+    env: { ...base, API_LOG: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.add(proc);
   let stdout = '';
   let stderr = '';
   proc.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
   proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => {
-    children.delete(proc);
-    r(code);
-  }));
+  const exited = new Promise<number | null>((r) =>
+    proc.once('exit', (code) => {
+      children.delete(proc);
+      r(code);
+    }),
+  );
   return { proc, exited, out: () => stdout, err: () => stderr };
 }
 
 /** Runs an entry point that should refuse; kills it after 60 s if it does not. */
-async function refused(what: keyof typeof ENTRY, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string; stdout: string }> {
+async function refused(
+  what: keyof typeof ENTRY,
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const c = start(what, { TEMPORAL_ADDRESS: '127.0.0.1:1', API_PORT: String(await freePort()), ...env });
   const timer = setTimeout(() => c.proc.kill('SIGKILL'), 60_000);
   const code = await c.exited;
@@ -56,7 +64,11 @@ describe('start-up of npm run api / npm run worker', () => {
   });
 
   const cases: [keyof typeof ENTRY, keyof typeof SECRETS][] = [
-    ['api', 'LINK_SECRET'], ['api', 'API_TOKEN'], ['api', 'PAYLOAD_KEYS'], ['worker', 'LINK_SECRET'], ['worker', 'PAYLOAD_KEYS'],
+    ['api', 'LINK_SECRET'],
+    ['api', 'API_TOKEN'],
+    ['api', 'PAYLOAD_KEYS'],
+    ['worker', 'LINK_SECRET'],
+    ['worker', 'PAYLOAD_KEYS'],
   ];
   for (const [what, missing] of cases) {
     it(`${what} refuses to start without ${missing}: exit 2, one line naming it`, async () => {
@@ -77,7 +89,12 @@ describe('start-up of npm run api / npm run worker', () => {
       assert.equal(r.code, 1, r.stderr);
       const lines = r.stderr.trim().split('\n');
       assert.equal(lines.length, 1, `one line:\n${r.stderr}`);
-      assert.match(lines[0]!, new RegExp(`^\\[${what}\\] refusing to start: the lead ledger database postgres://lead@127\\.0\\.0\\.1:${port}/ledger is not reachable`));
+      assert.match(
+        lines[0]!,
+        new RegExp(
+          `^\\[${what}\\] refusing to start: the lead ledger database postgres://lead@127\\.0\\.0\\.1:${port}/ledger is not reachable`,
+        ),
+      );
       assert.ok(!r.stderr.includes('s3cret-pw'), 'the password is not printed');
       assert.ok(!r.stdout.includes('listening') && !r.stdout.includes('task queue'), 'it did not start');
     }
@@ -88,11 +105,19 @@ describe('start-up of npm run api / npm run worker', () => {
     for (const what of ['api', 'worker'] as const) {
       const r = await refused(what, { ...SECRETS, PAYLOAD_KEYS: badKey });
       assert.equal(r.code, 2, r.stderr);
-      assert.match(r.stderr.trim(), new RegExp(`^\\[${what}\\] refusing to start: PAYLOAD_KEYS entry 1 \\(key id "k1"\\): the key must be 32 bytes`));
+      assert.match(
+        r.stderr.trim(),
+        new RegExp(
+          `^\\[${what}\\] refusing to start: PAYLOAD_KEYS entry 1 \\(key id "k1"\\): the key must be 32 bytes`,
+        ),
+      );
       assert.ok(!r.stderr.includes(badKey.slice(3)), 'the key is not printed');
       const short = await refused(what, { ...SECRETS, LINK_SECRET: 'short' });
       assert.equal(short.code, 2, short.stderr);
-      assert.match(short.stderr.trim(), new RegExp(`^\\[${what}\\] refusing to start: LINK_SECRET must be at least 16 characters`));
+      assert.match(
+        short.stderr.trim(),
+        new RegExp(`^\\[${what}\\] refusing to start: LINK_SECRET must be at least 16 characters`),
+      );
     }
   });
 
@@ -100,24 +125,40 @@ describe('start-up of npm run api / npm run worker', () => {
     const port = await freePort();
     const taskQueue = `startup-${process.pid}`;
     const w = start('worker', {
-      ...SECRETS, TEMPORAL_ADDRESS: `127.0.0.1:${port}`, TEMPORAL_TASK_QUEUE: taskQueue, SMTP_URL: 'smtp://127.0.0.1:1',
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'startup-data-')), DATABASE_URL: '', // its own embedded ledger, in a temp folder
+      ...SECRETS,
+      TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      SMTP_URL: 'smtp://127.0.0.1:1',
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'startup-data-')),
+      DATABASE_URL: '', // its own embedded ledger, in a temp folder
     });
     let gone: number | null | undefined;
     void w.exited.then((c) => (gone = c));
     const waitFor = async (what: string, re: RegExp, ms: number) => {
       const until = Date.now() + ms;
       while (!re.test(w.out())) {
-        assert.equal(gone, undefined, `the worker exited (code ${gone}) while waiting for ${what}:\n${w.out()}\n${w.err()}`);
+        assert.equal(
+          gone,
+          undefined,
+          `the worker exited (code ${gone}) while waiting for ${what}:\n${w.out()}\n${w.err()}`,
+        );
         assert.ok(Date.now() < until, `no ${what} within ${ms / 1000}s:\n${w.out()}\n${w.err()}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     };
-    await waitFor('retry log line', new RegExp(`\\[worker\\] Temporal at 127\\.0\\.0\\.1:${port} is unreachable .*retrying in 1s \\(attempt 2\\)`), 60_000);
+    await waitFor(
+      'retry log line',
+      new RegExp(`\\[worker\\] Temporal at 127\\.0\\.0\\.1:${port} is unreachable .*retrying in 1s \\(attempt 2\\)`),
+      60_000,
+    );
     await new Promise((r) => setTimeout(r, 2_000)); // still down a while longer: it keeps waiting
     assert.equal(gone, undefined, 'still running while Temporal is down');
     env = await devServerEnv([], port);
-    await waitFor('the worker coming up', /\[worker\] task queue startup-\d+ on 127\.0\.0\.1:\d+ .*payloads encrypted/, 120_000);
+    await waitFor(
+      'the worker coming up',
+      /\[worker\] task queue startup-\d+ on 127\.0\.0\.1:\d+ .*payloads encrypted/,
+      120_000,
+    );
     assert.match(w.out(), /\[worker\] connected to Temporal at 127\.0\.0\.1:\d+ after \d+ attempts/);
     // It serves: a lead's first workflow task runs there and its state query answers.
     const loaded = testConfig();

@@ -31,9 +31,22 @@ import { ROOT } from '../../src/env.js';
 import { freePort } from '../../bench/proc.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
-interface Ports { temporal: number; ui: number; smtp: number; api: number }
+interface Ports {
+  temporal: number;
+  ui: number;
+  smtp: number;
+  api: number;
+}
 
 interface RunningStack {
   proc: ChildProcess;
@@ -43,20 +56,45 @@ interface RunningStack {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-
 async function startStack(dataDir: string, ports: Ports, timeoutMs = 180_000): Promise<RunningStack> {
   const env: NodeJS.ProcessEnv = {
-    ...process.env, NO_COLOR: '1', DATA_DIR: dataDir,
-    TEMPORAL_PORT: String(ports.temporal), TEMPORAL_UI_PORT: String(ports.ui), SMTP_PORT: String(ports.smtp), API_PORT: String(ports.api),
+    ...process.env,
+    NO_COLOR: '1',
+    DATA_DIR: dataDir,
+    TEMPORAL_PORT: String(ports.temporal),
+    TEMPORAL_UI_PORT: String(ports.ui),
+    SMTP_PORT: String(ports.smtp),
+    API_PORT: String(ports.api),
   };
-  for (const k of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'SMTP_URL', 'API_TOKEN', 'LINK_SECRET', 'PAYLOAD_KEYS', 'CODEC_CORS_ORIGINS', 'PUBLIC_URL', 'LEAD_CONFIG', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE']) delete env[k];
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/stack.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const k of [
+    'DATABASE_URL',
+    'TEMPORAL_ADDRESS',
+    'SMTP_URL',
+    'API_TOKEN',
+    'LINK_SECRET',
+    'PAYLOAD_KEYS',
+    'CODEC_CORS_ORIGINS',
+    'PUBLIC_URL',
+    'LEAD_CONFIG',
+    'TEMPORAL_NAMESPACE',
+    'TEMPORAL_TASK_QUEUE',
+  ])
+    delete env[k];
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/stack.ts'], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    proc.once('exit', (code, signal) => r({ code, signal })),
+  );
   const stack: RunningStack = {
-    proc, exited, output: () => out,
+    proc,
+    exited,
+    output: () => out,
     pids: () => new Map([...out.matchAll(/\[stack\] started (\w+) \(pid (\d+)\)/g)].map((m) => [m[1]!, Number(m[2])])),
   };
   running.add(stack);
@@ -66,7 +104,14 @@ async function startStack(dataDir: string, ports: Ports, timeoutMs = 180_000): P
   void exited.then((e) => (gone = e));
   while (!out.includes('local stack ready')) {
     // A Go panic's cause is its first lines, and its stack trace would push them out of the tail.
-    if (gone) assert.fail(`the stack exited (code ${gone.code}) before it was ready:\n${out.split('\n').filter((l) => /panic|error|fatal/i.test(l)).slice(0, 5).join('\n')}\n…\n${tail(out)}`);
+    if (gone)
+      assert.fail(
+        `the stack exited (code ${gone.code}) before it was ready:\n${out
+          .split('\n')
+          .filter((l) => /panic|error|fatal/i.test(l))
+          .slice(0, 5)
+          .join('\n')}\n…\n${tail(out)}`,
+      );
     if (Date.now() > until) assert.fail(`the stack was not ready after ${timeoutMs / 1000}s:\n${tail(out)}`);
     await sleep(100);
   }
@@ -102,29 +147,58 @@ function listening(port: number): Promise<boolean> {
 
 async function assertAllGone(stack: RunningStack, ports: Ports): Promise<void> {
   const pids = stack.pids();
-  assert.deepEqual([...pids.keys()].sort(), ['api', 'temporal', 'worker'], `the stack reported its children:\n${tail(stack.output())}`);
-  for (const [name, pid] of pids) assert.equal(alive(pid), false, `${name} (pid ${pid}) is still running after the stack exited`);
-  for (const [name, port] of Object.entries(ports)) assert.equal(await listening(port), false, `port ${port} (${name}) still accepts connections after the stack exited`);
+  assert.deepEqual(
+    [...pids.keys()].sort(),
+    ['api', 'temporal', 'worker'],
+    `the stack reported its children:\n${tail(stack.output())}`,
+  );
+  for (const [name, pid] of pids)
+    assert.equal(alive(pid), false, `${name} (pid ${pid}) is still running after the stack exited`);
+  for (const [name, port] of Object.entries(ports))
+    assert.equal(
+      await listening(port),
+      false,
+      `port ${port} (${name}) still accepts connections after the stack exited`,
+    );
   const ledger = ledgerUrl(stack);
-  assert.equal(await listening(Number(new URL(ledger).port)), false, `the embedded ledger (${ledger}) still accepts connections after the stack exited`);
-  for (const f of ['ledger.url', 'ledger.lock']) assert.equal(existsSync(join(dataDir, f)), false, `DATA_DIR/${f} is left after the stack exited`);
+  assert.equal(
+    await listening(Number(new URL(ledger).port)),
+    false,
+    `the embedded ledger (${ledger}) still accepts connections after the stack exited`,
+  );
+  for (const f of ['ledger.url', 'ledger.lock'])
+    assert.equal(existsSync(join(dataDir, f)), false, `DATA_DIR/${f} is left after the stack exited`);
 }
 
 /** The embedded ledger's URL, as the banner shows it. */
 function ledgerUrl(stack: RunningStack): string {
-  const url = stack.output().match(/^ {2}Ledger {9}embedded PostgreSQL \(PGlite\) in (.+), (postgres:\/\/(?:\w+@)?127\.0\.0\.1:\d+(?:\/\w+)?)$/m);
+  const url = stack
+    .output()
+    .match(
+      /^ {2}Ledger {9}embedded PostgreSQL \(PGlite\) in (.+), (postgres:\/\/(?:\w+@)?127\.0\.0\.1:\d+(?:\/\w+)?)$/m,
+    );
   assert.ok(url, `the banner shows the embedded ledger:\n${tail(stack.output())}`);
   assert.equal(url[1], join(dataDir, 'ledger'), 'under DATA_DIR/ledger');
   return url[2]!;
 }
 
-interface Probe { pid: number; url: string; embedded?: { dir: string; hosted: boolean; pid: number }; leads: number; tables: string[] }
+interface Probe {
+  pid: number;
+  url: string;
+  embedded?: { dir: string; hosted: boolean; pid: number };
+  leads: number;
+  tables: string[];
+}
 
 /** Another process of this machine opening the ledger as leadctl does: openDatabase({ dataDir }) (test/helpers/ledger-probe.ts). */
 async function probeLedger(): Promise<Probe> {
   const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, WAIT_MS: '5000' };
   delete env.DATABASE_URL;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/ledger-probe.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/ledger-probe.ts'], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
@@ -177,7 +251,10 @@ let owner = '';
 async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const res = await fetch(`http://127.0.0.1:${ports.api}${path}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();
@@ -207,18 +284,36 @@ describe('npm start: the local stack', () => {
     const tokenFile = join(dataDir, 'api-token');
     assert.ok(existsSync(tokenFile), 'api-token generated');
     assert.equal(statSync(tokenFile).mode & 0o777, 0o600, 'api-token is readable by its owner only');
-    assert.equal(statSync(join(dataDir, 'link-secret')).mode & 0o777, 0o600, 'link-secret is readable by its owner only');
-    assert.equal(statSync(join(dataDir, 'payload-keys')).mode & 0o777, 0o600, 'payload-keys is readable by its owner only');
-    assert.match(readFileSync(join(dataDir, 'payload-keys'), 'utf8').trim(), /^[A-Za-z0-9._-]+:[A-Za-z0-9+/]{43}=$/, 'one keyId:base64(32 bytes)');
-    assert.equal(statSync(dataDir).mode & 0o777, 0o700, 'the data folder is its owner\'s only');
+    assert.equal(
+      statSync(join(dataDir, 'link-secret')).mode & 0o777,
+      0o600,
+      'link-secret is readable by its owner only',
+    );
+    assert.equal(
+      statSync(join(dataDir, 'payload-keys')).mode & 0o777,
+      0o600,
+      'payload-keys is readable by its owner only',
+    );
+    assert.match(
+      readFileSync(join(dataDir, 'payload-keys'), 'utf8').trim(),
+      /^[A-Za-z0-9._-]+:[A-Za-z0-9+/]{43}=$/,
+      'one keyId:base64(32 bytes)',
+    );
+    assert.equal(statSync(dataDir).mode & 0o777, 0o700, "the data folder is its owner's only");
     assert.equal(statSync(join(dataDir, 'temporal.db')).mode & 0o777, 0o600, "Temporal's database is its owner's only");
     token = readFileSync(tokenFile, 'utf8').trim();
     assert.match(token, /^[A-Za-z0-9_-]{32}$/);
     const out = stack.output();
     for (const expected of [
-      `127.0.0.1:${ports.temporal}`, `http://localhost:${ports.ui}`, `http://localhost:${ports.api}`,
-      `smtp://127.0.0.1:${ports.smtp}`, join(dataDir, 'outbox'), token, `curl -sS -X POST http://localhost:${ports.api}/v1/events`,
-    ]) assert.ok(out.includes(expected), `the banner shows ${expected}:\n${tail(out)}`);
+      `127.0.0.1:${ports.temporal}`,
+      `http://localhost:${ports.ui}`,
+      `http://localhost:${ports.api}`,
+      `smtp://127.0.0.1:${ports.smtp}`,
+      join(dataDir, 'outbox'),
+      token,
+      `curl -sS -X POST http://localhost:${ports.api}/v1/events`,
+    ])
+      assert.ok(out.includes(expected), `the banner shows ${expected}:\n${tail(out)}`);
     assert.match(out, /\[temporal\] /, 'the Temporal server output is prefixed');
     assert.match(out, /\[worker\] /, 'the worker output is prefixed');
     assert.match(out, /\[api\] /, 'the API output is prefixed');
@@ -229,25 +324,48 @@ describe('npm start: the local stack', () => {
     assert.ok(stack, 'the stack is running');
     const url = ledgerUrl(stack);
     const file = join(dataDir, 'ledger.url');
-    assert.equal(statSync(file).mode & 0o777, 0o600, 'ledger.url is its owner\'s only');
+    assert.equal(statSync(file).mode & 0o777, 0o600, "ledger.url is its owner's only");
     const announced = JSON.parse(readFileSync(file, 'utf8')) as { url: string; pid: number };
-    assert.deepEqual([announced.url, announced.pid], [url, stack.proc.pid], 'ledger.url names the banner\'s URL and the stack\'s pid');
-    assert.equal(statSync(join(dataDir, 'ledger')).mode & 0o777, 0o700, 'the ledger\'s files are their owner\'s only');
+    assert.deepEqual(
+      [announced.url, announced.pid],
+      [url, stack.proc.pid],
+      "ledger.url names the banner's URL and the stack's pid",
+    );
+    assert.equal(statSync(join(dataDir, 'ledger')).mode & 0o777, 0o700, "the ledger's files are their owner's only");
 
     const probe = await probeLedger();
     assert.equal(probe.url, url, 'the same database');
-    assert.deepEqual(probe.embedded, { dir: join(dataDir, 'ledger'), hosted: false, pid: stack.proc.pid }, 'shared with npm start, not hosted by the second process');
-    for (const t of ['leads', 'lead_events', 'lead_transitions', 'ledger_migrations']) assert.ok(probe.tables.includes(t), `migrated: ${t} exists (${probe.tables})`);
+    assert.deepEqual(
+      probe.embedded,
+      { dir: join(dataDir, 'ledger'), hosted: false, pid: stack.proc.pid },
+      'shared with npm start, not hosted by the second process',
+    );
+    for (const t of ['leads', 'lead_events', 'lead_transitions', 'ledger_migrations'])
+      assert.ok(probe.tables.includes(t), `migrated: ${t} exists (${probe.tables})`);
     assert.equal(typeof probe.leads, 'number', 'SELECT count(*) FROM leads answers');
     // A mark, to find again after a restart: the ledger lives in DATA_DIR/ledger, not in the stack's memory.
-    await ledgerQuery(url, `CREATE TABLE stack_test_mark (mark text); INSERT INTO stack_test_mark VALUES ('${marker}')`);
+    await ledgerQuery(
+      url,
+      `CREATE TABLE stack_test_mark (mark text); INSERT INTO stack_test_mark VALUES ('${marker}')`,
+    );
   });
 
   it('runs a lead through the API: demo request, sql with an owner, handoff mail in the outbox, accepted', async () => {
     assert.ok(stack, 'the stack is running');
-    const created = await api('POST', '/v1/leads', { leadId, email, firstName: 'Kim', company, seniority: 'vp', companySize: 500, country: 'US' });
+    const created = await api('POST', '/v1/leads', {
+      leadId,
+      email,
+      firstName: 'Kim',
+      company,
+      seniority: 'vp',
+      companySize: 500,
+      country: 'US',
+    });
     assert.equal(created.status, 201, JSON.stringify(created.json));
-    assert.equal((await api('POST', '/v1/leads', { leadId: otherLeadId, email: 'lee@smallco.example', country: 'US' })).status, 201);
+    assert.equal(
+      (await api('POST', '/v1/leads', { leadId: otherLeadId, email: 'lee@smallco.example', country: 'US' })).status,
+      201,
+    );
     const ev = await api('POST', '/v1/events', { leadId, eventId: `${leadId}-demo`, type: 'demo_request' });
     assert.equal(ev.status, 202, JSON.stringify(ev.json));
     const sql = await eventually('stage sql with an owner', async () => {
@@ -260,23 +378,39 @@ describe('npm start: the local stack', () => {
     const handoff = await eventually('the handoff mail in the outbox', async () => {
       for (const name of readdirSync(outbox).filter((n) => n.endsWith('.eml'))) {
         const mail = await simpleParser(readFileSync(join(outbox, name)));
-        if (mail.headers.get('x-lead-handoff') === '1' && mail.headers.get('x-lead-id') === leadId) return { name, mail };
+        if (mail.headers.get('x-lead-handoff') === '1' && mail.headers.get('x-lead-id') === leadId)
+          return { name, mail };
       }
       return undefined;
     });
-    assert.match(handoff.name, /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-[A-Za-z0-9._@+-]+\.eml$/, 'outbox file name: <timestamp>-<safe message id>.eml');
+    assert.match(
+      handoff.name,
+      /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-[A-Za-z0-9._@+-]+\.eml$/,
+      'outbox file name: <timestamp>-<safe message id>.eml',
+    );
     assert.ok(handoff.name.includes(`handoff.${leadId}`), `the file name carries the Message-ID: ${handoff.name}`);
     const to = handoff.mail.to && !Array.isArray(handoff.mail.to) ? handoff.mail.to.value.map((a) => a.address) : [];
     assert.deepEqual(to, [owner], 'the handoff goes to the owner');
     assert.ok(handoff.mail.text?.includes('/l/sales?'), 'the handoff mail links to the sales page');
     // The mail and the ledger hold addresses: files 0600 in folders 0700.
-    assert.equal(statSync(outbox).mode & 0o777, 0o700, 'the outbox folder is its owner\'s only');
-    assert.equal(statSync(join(outbox, handoff.name)).mode & 0o777, 0o600, 'an outbox file is its owner\'s only');
-    assert.equal(statSync(join(dataDir, 'ledger')).mode & 0o777, 0o700, 'the embedded ledger\'s folder is its owner\'s only');
+    assert.equal(statSync(outbox).mode & 0o777, 0o700, "the outbox folder is its owner's only");
+    assert.equal(statSync(join(outbox, handoff.name)).mode & 0o777, 0o600, "an outbox file is its owner's only");
+    assert.equal(
+      statSync(join(dataDir, 'ledger')).mode & 0o777,
+      0o700,
+      "the embedded ledger's folder is its owner's only",
+    );
     // The send ledger is the ledger's `mails` table: the handoff's row, sent.
     const probe = await probeLedger();
-    const mails = await ledgerQuery(probe.url, `SELECT kind, status, recipient FROM mails WHERE lead_id = '${leadId}' AND kind = 'handoff'`);
-    assert.deepEqual(mails.rows, [{ kind: 'handoff', status: 'sent', recipient: owner }], 'the send ledger has the handoff as sent');
+    const mails = await ledgerQuery(
+      probe.url,
+      `SELECT kind, status, recipient FROM mails WHERE lead_id = '${leadId}' AND kind = 'handoff'`,
+    );
+    assert.deepEqual(
+      mails.rows,
+      [{ kind: 'handoff', status: 'sent', recipient: owner }],
+      'the send ledger has the handoff as sent',
+    );
 
     const accepted = await api('POST', `/v1/leads/${leadId}/sales-outcome`, { outcome: 'accepted', rep: owner });
     assert.equal(accepted.status, 200, JSON.stringify(accepted.json));
@@ -288,63 +422,104 @@ describe('npm start: the local stack', () => {
     // Every payload in the lead's history, as Temporal stores it (a client without the codec), is encrypted.
     const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
     try {
-      const { history } = await connection.workflowService.getWorkflowExecutionHistory({ namespace: 'default', execution: { workflowId: `lead-${leadId}` } });
+      const { history } = await connection.workflowService.getWorkflowExecutionHistory({
+        namespace: 'default',
+        execution: { workflowId: `lead-${leadId}` },
+      });
       const encodings = new Map<string, number>();
       const walk = (v: unknown, path: string): void => {
         if (!v || typeof v !== 'object' || v instanceof Uint8Array) return;
         const o = v as Record<string, unknown>;
-        if (o.metadata && typeof o.metadata === 'object' && 'data' in o && !/searchAttributes|indexedFields/.test(path)) {
+        if (
+          o.metadata &&
+          typeof o.metadata === 'object' &&
+          'data' in o &&
+          !/searchAttributes|indexedFields/.test(path)
+        ) {
           const enc = Buffer.from((o.metadata as Record<string, Uint8Array>).encoding ?? new Uint8Array()).toString();
           encodings.set(enc, (encodings.get(enc) ?? 0) + 1);
           // The SDK core writes its own bookkeeping into markers in clear (a local activity's seq and
           // type; a patch marker's id under `patch-data`); what the engine sends (a local activity's
           // result) is in the marker's other details.
-          if (/markerRecordedEventAttributes\.details\.(data|patch-data)\./.test(path)) assert.ok(!Buffer.from(o.data as Uint8Array).includes(email), `${path} holds the address`);
+          if (/markerRecordedEventAttributes\.details\.(data|patch-data)\./.test(path))
+            assert.ok(!Buffer.from(o.data as Uint8Array).includes(email), `${path} holds the address`);
           else assert.equal(enc, ENCRYPTED_ENCODING, `payload at ${path} is stored as ${enc}`);
           return;
         }
         for (const [k, child] of Object.entries(o)) walk(child, `${path}.${k}`);
       };
       walk(history?.events, 'events');
-      assert.ok((encodings.get(ENCRYPTED_ENCODING) ?? 0) >= 3, `the history has encrypted payloads (${JSON.stringify([...encodings])})`);
+      assert.ok(
+        (encodings.get(ENCRYPTED_ENCODING) ?? 0) >= 3,
+        `the history has encrypted payloads (${JSON.stringify([...encodings])})`,
+      );
     } finally {
       await connection.close();
     }
     const files = ['temporal.db', 'temporal.db-wal'].map((f) => join(dataDir, f)).filter(existsSync);
     assert.ok(files.length >= 1, 'the dev server keeps its state in DATA_DIR/temporal.db');
     const bytes = Buffer.concat(files.map((f) => readFileSync(f)));
-    assert.ok(bytes.includes(`lead-${leadId}`), 'control: the workflow id (not secret) is in the database, so the search itself works');
-    for (const secret of [email, company, marker]) assert.equal(bytes.includes(secret), false, `"${secret}" is in Temporal's database in clear`);
+    assert.ok(
+      bytes.includes(`lead-${leadId}`),
+      'control: the workflow id (not secret) is in the database, so the search itself works',
+    );
+    for (const secret of [email, company, marker])
+      assert.equal(bytes.includes(secret), false, `"${secret}" is in Temporal's database in clear`);
   });
 
   it('shows the lead in the Temporal UI filtered by LeadStage="opportunity"', async (t) => {
-    assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it with \`apt-get update && apt-get install -y chromium\` (or set CHROMIUM_PATH)`);
+    assert.ok(
+      existsSync(CHROMIUM),
+      `Chromium not found at ${CHROMIUM}: install it with \`apt-get update && apt-get install -y chromium\` (or set CHROMIUM_PATH)`,
+    );
     assert.ok(stack, 'the stack is running');
     const userDataDir = mkdtempSync(join(root, 'chromium-'));
-    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000, viewport: { width: 1400, height: 900 } });
+    const context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      timeout: 60_000,
+      viewport: { width: 1400, height: 900 },
+    });
     const screenshot = join(root, 'temporal-ui-opportunity.png');
     try {
-      const page = context.pages()[0] ?? await context.newPage();
+      const page = context.pages()[0] ?? (await context.newPage());
       const url = `http://127.0.0.1:${ports.ui}/namespaces/default/workflows?query=${encodeURIComponent('LeadStage="opportunity"')}`;
       const wanted = page.getByText(`lead-${leadId}`, { exact: true });
       // Visibility is eventually consistent: reload until the list has caught up with the accept.
-      await eventually(`lead-${leadId} in the UI list`, async () => {
-        await page.goto(url, { waitUntil: 'domcontentloaded' });
-        await wanted.first().waitFor({ state: 'visible', timeout: 5_000 });
-        return true;
-      }, 60_000);
+      await eventually(
+        `lead-${leadId} in the UI list`,
+        async () => {
+          await page.goto(url, { waitUntil: 'domcontentloaded' });
+          await wanted.first().waitFor({ state: 'visible', timeout: 5_000 });
+          return true;
+        },
+        60_000,
+      );
       await page.screenshot({ path: screenshot, fullPage: true });
-      assert.equal(await page.getByText(`lead-${otherLeadId}`, { exact: true }).count(), 0, 'the lead still in stage lead is filtered out');
+      assert.equal(
+        await page.getByText(`lead-${otherLeadId}`, { exact: true }).count(),
+        0,
+        'the lead still in stage lead is filtered out',
+      );
       const body = (await page.textContent('body')) ?? '';
       assert.ok(body.includes(`lead-${leadId}`));
       // The lead's page shows its input decoded: the UI calls the API's codec server (no token: the UI's origin on loopback).
-      await page.goto(`http://127.0.0.1:${ports.ui}/namespaces/default/workflows/lead-${encodeURIComponent(leadId)}`, { waitUntil: 'domcontentloaded' });
-      await page.waitForFunction((wanted) => document.body.innerText.includes(wanted), email, { timeout: 60_000 })
-        .catch((err) => { throw new Error(`the lead's page does not show its decoded address ${email}: ${(err as Error).message}`); });
+      await page.goto(`http://127.0.0.1:${ports.ui}/namespaces/default/workflows/lead-${encodeURIComponent(leadId)}`, {
+        waitUntil: 'domcontentloaded',
+      });
+      await page
+        .waitForFunction((wanted) => document.body.innerText.includes(wanted), email, { timeout: 60_000 })
+        .catch((err) => {
+          throw new Error(`the lead's page does not show its decoded address ${email}: ${(err as Error).message}`);
+        });
       await page.screenshot({ path: join(root, 'temporal-ui-decoded.png'), fullPage: true });
       t.diagnostic(`Temporal UI screenshot: ${screenshot}`);
     } catch (err) {
-      await context.pages()[0]?.screenshot({ path: screenshot, fullPage: true }).catch(() => undefined);
+      await context
+        .pages()[0]
+        ?.screenshot({ path: screenshot, fullPage: true })
+        .catch(() => undefined);
       throw new Error(`${(err as Error).message} (screenshot: ${screenshot})`);
     } finally {
       await context.close();
@@ -358,9 +533,14 @@ describe('npm start: the local stack', () => {
     assert.ok(exit, `the stack did not exit within 60s of SIGINT:\n${tail(stack.output())}`);
     assert.deepEqual(exit, { code: 0, signal: null }, tail(stack.output()));
     const out = stack.output();
-    const order = ['api stopped', 'worker stopped', '[smtp] stopped', 'temporal stopped', '[ledger] stopped'].map((s) => [s, out.indexOf(s)] as const);
+    const order = ['api stopped', 'worker stopped', '[smtp] stopped', 'temporal stopped', '[ledger] stopped'].map(
+      (s) => [s, out.indexOf(s)] as const,
+    );
     for (const [what, at] of order) assert.ok(at >= 0, `the stack says "${what}":\n${tail(out)}`);
-    assert.ok(Math.max(order[0]![1], order[1]![1]) < order[2]![1] && order[2]![1] < order[3]![1], `the worker and the API stop first, the Temporal server last:\n${tail(out)}`);
+    assert.ok(
+      Math.max(order[0]![1], order[1]![1]) < order[2]![1] && order[2]![1] < order[3]![1],
+      `the worker and the API stop first, the Temporal server last:\n${tail(out)}`,
+    );
     assert.ok(order[3]![1] < order[4]![1], `the ledger stops after everything that uses it:\n${tail(out)}`);
     await assertAllGone(stack, ports);
   });
@@ -374,11 +554,18 @@ describe('npm start: the local stack', () => {
     assert.equal(r.status, 200, JSON.stringify(r.json));
     assert.equal(r.json.stage, 'opportunity');
     assert.equal(r.json.owner, owner);
-    assert.ok(r.json.transitions.some((t: { to: string }) => t.to === 'sql'), 'its history came back with it');
+    assert.ok(
+      r.json.transitions.some((t: { to: string }) => t.to === 'sql'),
+      'its history came back with it',
+    );
     const probe = await probeLedger();
-    assert.deepEqual([probe.url, probe.embedded?.hosted, probe.embedded?.pid], [ledgerUrl(stack), false, stack.proc.pid], 'the new stack hosts the ledger');
+    assert.deepEqual(
+      [probe.url, probe.embedded?.hosted, probe.embedded?.pid],
+      [ledgerUrl(stack), false, stack.proc.pid],
+      'the new stack hosts the ledger',
+    );
     const mark = await ledgerQuery(probe.url, 'SELECT mark FROM stack_test_mark');
-    assert.deepEqual(mark.rows, [{ mark: marker }], 'the ledger\'s data came back with it');
+    assert.deepEqual(mark.rows, [{ mark: marker }], "the ledger's data came back with it");
   });
 
   it('stops everything and exits non-zero, naming the child, when a child dies', async () => {
@@ -396,14 +583,29 @@ describe('npm start: the local stack', () => {
   it('stops in one line naming DATABASE_URL without its password, starting nothing, when that database does not answer', async () => {
     const dir = join(root, 'unreachable');
     mkdirSync(dir);
-    const p: Ports = { temporal: await freePort(), ui: await freePort(), smtp: await freePort(), api: await freePort() };
+    const p: Ports = {
+      temporal: await freePort(),
+      ui: await freePort(),
+      smtp: await freePort(),
+      api: await freePort(),
+    };
     const dbPort = await freePort();
     const env: NodeJS.ProcessEnv = {
-      ...process.env, NO_COLOR: '1', DATA_DIR: dir, DATABASE_URL: `postgres://engine:s3cret${marker}@127.0.0.1:${dbPort}/ledger`,
-      TEMPORAL_PORT: String(p.temporal), TEMPORAL_UI_PORT: String(p.ui), SMTP_PORT: String(p.smtp), API_PORT: String(p.api),
+      ...process.env,
+      NO_COLOR: '1',
+      DATA_DIR: dir,
+      DATABASE_URL: `postgres://engine:s3cret${marker}@127.0.0.1:${dbPort}/ledger`,
+      TEMPORAL_PORT: String(p.temporal),
+      TEMPORAL_UI_PORT: String(p.ui),
+      SMTP_PORT: String(p.smtp),
+      API_PORT: String(p.api),
     };
     for (const k of ['TEMPORAL_ADDRESS', 'SMTP_URL', 'API_TOKEN', 'LINK_SECRET', 'PAYLOAD_KEYS']) delete env[k];
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/stack.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/stack.ts'], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     proc.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -414,10 +616,16 @@ describe('npm start: the local stack', () => {
     assert.notEqual(exit, 0, 'a non-zero exit code');
     const lines = stderr.split('\n').filter((l) => l.trim());
     assert.equal(lines.length, 1, `one line on stderr:\n${stderr}`);
-    assert.match(lines[0]!, new RegExp(`^\\[stack\\] error: the lead ledger database postgres://engine@127\\.0\\.0\\.1:${dbPort}/ledger is not reachable: \\S`));
+    assert.match(
+      lines[0]!,
+      new RegExp(
+        `^\\[stack\\] error: the lead ledger database postgres://engine@127\\.0\\.0\\.1:${dbPort}/ledger is not reachable: \\S`,
+      ),
+    );
     assert.ok(!(stdout + stderr).includes(`s3cret${marker}`), 'the password is never shown');
     assert.doesNotMatch(stdout, /\[stack\] started |local stack ready/, `nothing was started:\n${stdout}`);
     assert.equal(existsSync(join(dir, 'temporal.db')), false, 'no Temporal server ran');
-    for (const [name, port] of Object.entries(p)) assert.equal(await listening(port), false, `port ${port} (${name}) is open`);
+    for (const [name, port] of Object.entries(p))
+      assert.equal(await listening(port), false, `port ${port} (${name}) is open`);
   });
 });

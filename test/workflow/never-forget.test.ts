@@ -17,7 +17,9 @@ import { testConfig } from '../helpers/temporal.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // Dormant after 3 s without engagement, so a lead gets there within the test.
-const loaded = testConfig({ timeouts: { mqlStaleAfter: '30d', salesAcceptWithin: '48h', salesEscalations: 1, dormantAfter: '3s' } });
+const loaded = testConfig({
+  timeouts: { mqlStaleAfter: '30d', salesAcceptWithin: '48h', salesEscalations: 1, dormantAfter: '3s' },
+});
 
 const stack = useStack();
 
@@ -51,7 +53,15 @@ for (const backend of BACKENDS) {
     after(() => h?.close());
 
     it('a customer, a disqualified lead and an unsubscribed dormant lead survive the deletion of their workflows', async () => {
-      const vp = (leadId: string, extra: object = {}) => ({ leadId, email: `${leadId}@buyer.example`, firstName: 'Vera', country: 'US', seniority: 'vp', companySize: 500, ...extra });
+      const vp = (leadId: string, extra: object = {}) => ({
+        leadId,
+        email: `${leadId}@buyer.example`,
+        firstName: 'Vera',
+        country: 'US',
+        seniority: 'vp',
+        companySize: 500,
+        ...extra,
+      });
       const [customer, disqualified, dormant] = [id('customer'), id('dq'), id('dormant')];
 
       await svc.upsertLead(vp(customer, { campaign: 'spring-webinar' }));
@@ -72,7 +82,21 @@ for (const backend of BACKENDS) {
 
       // What retention does to a closed run, done by hand with the Temporal CLI.
       for (const leadId of [customer, disqualified, dormant]) {
-        execFileSync(temporalBinaries().cli, ['workflow', 'delete', '--yes', '--workflow-id', `lead-${leadId}`, '--address', stack.env.address, '--namespace', 'default'], { stdio: 'pipe' });
+        execFileSync(
+          temporalBinaries().cli,
+          [
+            'workflow',
+            'delete',
+            '--yes',
+            '--workflow-id',
+            `lead-${leadId}`,
+            '--address',
+            stack.env.address,
+            '--namespace',
+            'default',
+          ],
+          { stdio: 'pipe' },
+        );
       }
       for (const leadId of [customer, disqualified, dormant]) {
         await until(`lead-${leadId} deleted`, async () => {
@@ -95,33 +119,56 @@ for (const backend of BACKENDS) {
       assert.ok((await found('disqualified')).includes(disqualified));
       assert.ok((await found('dormant')).includes(dormant));
       const funnel = await h.ledger.funnel({ by: 'campaign' }, loaded.config.campaigns);
-      assert.ok(funnel.stages.customer >= 1 && funnel.stages.disqualified >= 1 && funnel.stages.dormant >= 1, JSON.stringify(funnel.stages));
-      assert.ok((funnel.groups.find((g) => g.key === 'spring-webinar')?.customers ?? 0) >= 1, 'the customer still counts for its campaign');
+      assert.ok(
+        funnel.stages.customer >= 1 && funnel.stages.disqualified >= 1 && funnel.stages.dormant >= 1,
+        JSON.stringify(funnel.stages),
+      );
+      assert.ok(
+        (funnel.groups.find((g) => g.key === 'spring-webinar')?.customers ?? 0) >= 1,
+        'the customer still counts for its campaign',
+      );
 
       // Created again (a CRM re-sending it): not new, it resumes from the ledger.
-      assert.deepEqual(await svc.upsertLead(vp(disqualified, { country: 'BR', jobTitle: 'Buyer' })), { created: false, leadId: disqualified });
+      assert.deepEqual(await svc.upsertLead(vp(disqualified, { country: 'BR', jobTitle: 'Buyer' })), {
+        created: false,
+        leadId: disqualified,
+      });
       await state(disqualified, (s) => s.profile.jobTitle === 'Buyer', 'the profile change applied');
       assert.equal((await svc.getState(disqualified)).stage, 'disqualified');
 
       // The next event, to a workflow that no longer exists: a new run, continuing from the ledger.
-      for (const leadId of [customer, disqualified, dormant]) await svc.sendEvents({ leadId, eventId: `after-delete-${leadId}`, type: 'content_download' });
+      for (const leadId of [customer, disqualified, dormant])
+        await svc.sendEvents({ leadId, eventId: `after-delete-${leadId}`, type: 'content_download' });
       const c = await state(customer, (s) => s.eventsProcessed === 2, 'the event after the delete applied');
       assert.equal(c.stage, 'customer', 'a customer who engages again stays a customer');
-      assert.deepEqual(c.transitions.map((t) => t.to), ['mql', 'sql', 'opportunity', 'customer'], 'with its transitions');
+      assert.deepEqual(
+        c.transitions.map((t) => t.to),
+        ['mql', 'sql', 'opportunity', 'customer'],
+        'with its transitions',
+      );
       const d = await state(disqualified, (s) => s.eventsProcessed === 1, 'the event after the delete applied');
       assert.equal(d.stage, 'disqualified');
       const r = await state(dormant, (s) => s.eventsProcessed === 2, 'the event after the delete applied');
       assert.equal(r.consent, 'unsubscribed', 'still unsubscribed');
-      assert.deepEqual(r.transitions.map((t) => `${t.from}>${t.to}`).slice(0, 2), ['lead>dormant', 'dormant>recycled'], 'a dormant lead that engages comes back as recycled');
+      assert.deepEqual(
+        r.transitions.map((t) => `${t.from}>${t.to}`).slice(0, 2),
+        ['lead>dormant', 'dormant>recycled'],
+        'a dormant lead that engages comes back as recycled',
+      );
       // Re-sent ids are still counted once: the new run remembers them from the ledger.
       await svc.sendEvents({ leadId: customer, eventId: 'demo-1', type: 'demo_request' });
       await svc.sendEvents({ leadId: customer, eventId: 'tick', type: 'email_open' });
-      assert.equal((await state(customer, (s) => s.eventsProcessed >= 3, 'the tick applied')).eventsProcessed, 3, 'demo-1, seen before the delete, is not counted again');
+      assert.equal(
+        (await state(customer, (s) => s.eventsProcessed >= 3, 'the tick applied')).eventsProcessed,
+        3,
+        'demo-1, seen before the delete, is not counted again',
+      );
 
       await sleep(2_000);
       assert.equal(mailsToDormant(), mailedBefore, 'no mail to the unsubscribed lead after it came back');
-      const events = await h.database.pool.query(
-        'SELECT count(*)::int AS n FROM lead_events WHERE lead_id = $1', [customer]);
+      const events = await h.database.pool.query('SELECT count(*)::int AS n FROM lead_events WHERE lead_id = $1', [
+        customer,
+      ]);
       assert.equal(events.rows[0].n, 3, 'each event once in the ledger');
     });
   });

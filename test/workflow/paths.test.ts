@@ -17,7 +17,15 @@ import type { LeadState } from '../../src/domain/lead.js';
 
 const h = useStack({ server: 'time-skipping', worker: true });
 
-const vp = (leadId: string, extra: object = {}) => ({ leadId, email: `${leadId}@buyer.example`, firstName: 'Vera', country: 'US', seniority: 'vp', companySize: 500, ...extra });
+const vp = (leadId: string, extra: object = {}) => ({
+  leadId,
+  email: `${leadId}@buyer.example`,
+  firstName: 'Vera',
+  country: 'US',
+  seniority: 'vp',
+  companySize: 500,
+  ...extra,
+});
 async function waitForHistoryToSettle(handle: { fetchHistory(): Promise<{ events?: unknown[] | null }> }) {
   let last = -1;
   for (;;) {
@@ -31,12 +39,18 @@ async function waitForHistoryToSettle(handle: { fetchHistory(): Promise<{ events
  * A lead in a closed stage: its run is still running (never completes), with no timer pending,
  * and the ledger holds its stage and state.
  */
-async function assertSleeping(handle: { describe(): Promise<{ status: { name: string } }>; fetchHistory(): Promise<{ events?: unknown[] | null }> }, leadId: string, stage: string) {
+async function assertSleeping(
+  handle: { describe(): Promise<{ status: { name: string } }>; fetchHistory(): Promise<{ events?: unknown[] | null }> },
+  leadId: string,
+  stage: string,
+) {
   await waitForHistoryToSettle(handle);
   assert.equal((await handle.describe()).status.name, 'RUNNING', 'the run does not complete');
   const events = (await handle.fetchHistory()).events as { eventType?: number | null; timerId?: string }[];
   const started = events.filter((e) => e.eventType === EventType.EVENT_TYPE_TIMER_STARTED).length;
-  const ended = events.filter((e) => e.eventType === EventType.EVENT_TYPE_TIMER_FIRED || e.eventType === EventType.EVENT_TYPE_TIMER_CANCELED).length;
+  const ended = events.filter(
+    (e) => e.eventType === EventType.EVENT_TYPE_TIMER_FIRED || e.eventType === EventType.EVENT_TYPE_TIMER_CANCELED,
+  ).length;
   assert.equal(started, ended, 'no timer is pending: it sleeps until its next event');
   const row = await h.ledger.lead(leadId);
   assert.equal(row?.stage, stage, 'the ledger has its stage');
@@ -51,7 +65,11 @@ describe('lead workflow stage paths', () => {
     await h.run(async () => {
       const handle = await startLead(h.client, h.taskQueue, vp('path-won', { campaign: 'spring-webinar' }));
       await h.smtp.waitFor(() => mailTo('path-won@buyer.example').length === 1);
-      assert.equal(mailTo('path-won@buyer.example')[0]!.headers.get('x-nurture-track'), 'welcome', 'welcome mail sent at once');
+      assert.equal(
+        mailTo('path-won@buyer.example')[0]!.headers.get('x-nurture-track'),
+        'welcome',
+        'welcome mail sent at once',
+      );
       // fit 35 (vp 20 + size 15); two downloads make 55 >= mql 40.
       await signal(handle, ev('path-won', 'content_download'), ev('path-won', 'webinar_attended'));
       let s = await waitForState(handle, (x) => x.stage === 'mql');
@@ -88,7 +106,9 @@ describe('lead workflow stage paths', () => {
       assert.match(sa.transitions[1]!.reason, /hand-raiser: demo_request/);
       assert.notEqual(sa.owner, sb.owner, 'two leads of one rule go to different owners');
       const mails = await h.smtp.waitFor(() => mailTo(sa.owner!).some((m) => m.headers.get('x-lead-id') === 'hr-a'));
-      const handoff = mails.find((m) => m.headers.get('x-lead-id') === 'hr-a' && m.headers.get('x-lead-handoff') === '1')!;
+      const handoff = mails.find(
+        (m) => m.headers.get('x-lead-id') === 'hr-a' && m.headers.get('x-lead-handoff') === '1',
+      )!;
       assert.match(handoff.subject, /New sales-ready lead/);
       assert.match(handoff.text, /Accept: http:\/\/links\.test\/l\/sales\?t=/);
       assert.match(handoff.text, /hand-raiser: demo_request/);
@@ -101,7 +121,9 @@ describe('lead workflow stage paths', () => {
       const handle = await startLead(h.client, h.taskQueue, vp('rej-nr'));
       await signal(handle, ev('rej-nr', 'demo_request'));
       await waitForState(handle, (x) => x.owner !== undefined);
-      const s = await handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'rejected', reason: 'not_ready', note: 'budget next year' }] });
+      const s = await handle.executeUpdate(salesOutcomeUpdate, {
+        args: [{ outcome: 'rejected', reason: 'not_ready', note: 'budget next year' }],
+      });
       assert.equal(s.stage, 'recycled');
       assert.equal(s.score.engagement, 0);
       assert.equal(s.recycleCount, 1);
@@ -110,7 +132,9 @@ describe('lead workflow stage paths', () => {
       assert.equal(s.nurture.track, 'recycle');
       await skipTime(h.env, '7d');
       await waitForState(handle, (x) => x.nurture.step === 1);
-      await h.smtp.waitFor(() => mailTo('rej-nr@buyer.example').some((m) => m.headers.get('x-nurture-track') === 'recycle'));
+      await h.smtp.waitFor(() =>
+        mailTo('rej-nr@buyer.example').some((m) => m.headers.get('x-nurture-track') === 'recycle'),
+      );
       await recordHistory(h.client, handle, 'issue-10/rejected-not-ready');
     });
   });
@@ -133,7 +157,9 @@ describe('lead workflow stage paths', () => {
       await signal(handle, ev('lost', 'demo_request'));
       await waitForState(handle, (x) => x.owner !== undefined);
       await handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'accepted' }] });
-      const s = await handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'lost', reason: 'went with a competitor' }] });
+      const s = await handle.executeUpdate(salesOutcomeUpdate, {
+        args: [{ outcome: 'lost', reason: 'went with a competitor' }],
+      });
       assert.equal(s.stage, 'recycled');
       assert.deepEqual(stages(s), ['mql', 'sql', 'opportunity', 'recycled']);
       await recordHistory(h.client, handle, 'issue-10/lost');
@@ -163,7 +189,9 @@ describe('lead workflow stage paths', () => {
       const escalated = await waitForState(handle, (x) => x.escalations === 1);
       assert.notEqual(escalated.owner, first.owner);
       assert.match(escalated.transitions.at(-1)!.reason, /SLA expired; escalated from .* to /);
-      await h.smtp.waitFor(() => mailTo(escalated.owner!).some((m) => m.headers.get('x-lead-id') === 'sla' && /\[Escalated\]/.test(m.subject)));
+      await h.smtp.waitFor(() =>
+        mailTo(escalated.owner!).some((m) => m.headers.get('x-lead-id') === 'sla' && /\[Escalated\]/.test(m.subject)),
+      );
       await skipTime(h.env, '49h');
       const s = await waitForState(handle, (x) => x.stage === 'recycled');
       assert.match(s.transitions.at(-1)!.reason, /SLA of 2d expired after 1 escalation/);
@@ -193,7 +221,11 @@ describe('lead workflow stage paths', () => {
       await waitForState(handle, (x) => x.stage === 'dormant');
       await assertSleeping(handle, 'dorm', 'dormant');
       await h.client.workflow.signalWithStart('leadWorkflow', {
-        workflowId: 'lead-dorm', taskQueue: h.taskQueue, args: [{ leadId: 'dorm' }, {}], signal: eventSignal, signalArgs: [ev('dorm', 'content_download')],
+        workflowId: 'lead-dorm',
+        taskQueue: h.taskQueue,
+        args: [{ leadId: 'dorm' }, {}],
+        signal: eventSignal,
+        signalArgs: [ev('dorm', 'content_download')],
       });
       const again = h.client.workflow.getHandle('lead-dorm');
       const s = await waitForState(again, (x) => x.stage === 'recycled');
@@ -214,7 +246,11 @@ describe('lead workflow stage paths', () => {
       await handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'won' }] });
       await assertSleeping(handle, 'cust', 'customer');
       await h.client.workflow.signalWithStart('leadWorkflow', {
-        workflowId: 'lead-cust', taskQueue: h.taskQueue, args: [{ leadId: 'cust' }, {}], signal: eventSignal, signalArgs: [ev('cust', 'email_open')],
+        workflowId: 'lead-cust',
+        taskQueue: h.taskQueue,
+        args: [{ leadId: 'cust' }, {}],
+        signal: eventSignal,
+        signalArgs: [ev('cust', 'email_open')],
       });
       const s = await waitForState(h.client.workflow.getHandle('lead-cust'), (x) => x.eventsProcessed === 3);
       assert.equal(s.stage, 'customer');
@@ -246,7 +282,12 @@ describe('bad input and idempotency', () => {
       await handle.signal(eventSignal, { leadId: 'bad', type: 'content_download' } as never); // no eventId
       await handle.signal(eventSignal, { leadId: 'bad', eventId: 'x1', type: 'teleport' });
       await handle.signal(eventSignal, { leadId: 'other', eventId: 'x2', type: 'content_download' });
-      await handle.signal(eventSignal, { leadId: 'bad', eventId: 'x3', type: 'content_download', occurredAt: 'yesterday' });
+      await handle.signal(eventSignal, {
+        leadId: 'bad',
+        eventId: 'x3',
+        type: 'content_download',
+        occurredAt: 'yesterday',
+      });
       await handle.signal(profileSignal, { companySize: 'huge' } as never);
       await handle.signal(profileSignal, { country: 'usa' });
       const dup = ev('bad', 'content_download');
@@ -267,16 +308,28 @@ describe('bad input and idempotency', () => {
       await h.smtp.waitFor(() => mailTo('upd@buyer.example').length === 1);
       await waitForHistoryToSettle(handle);
       const historyBefore = (await handle.fetchHistory()).events!.length;
-      await assert.rejects(handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'accepted' }] }), (err: unknown) =>
-        err instanceof WorkflowUpdateFailedError && /needs stage sql, but the lead is in lead/.test(String(err.cause?.message)));
-      await assert.rejects(handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'rejected', reason: 'meh' } as never] }), (err: unknown) =>
-        err instanceof WorkflowUpdateFailedError && /reason/.test(String(err.cause?.message)));
-      await assert.rejects(handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'promoted' } as never] }), WorkflowUpdateFailedError);
+      await assert.rejects(
+        handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'accepted' }] }),
+        (err: unknown) =>
+          err instanceof WorkflowUpdateFailedError &&
+          /needs stage sql, but the lead is in lead/.test(String(err.cause?.message)),
+      );
+      await assert.rejects(
+        handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'rejected', reason: 'meh' } as never] }),
+        (err: unknown) => err instanceof WorkflowUpdateFailedError && /reason/.test(String(err.cause?.message)),
+      );
+      await assert.rejects(
+        handle.executeUpdate(salesOutcomeUpdate, { args: [{ outcome: 'promoted' } as never] }),
+        WorkflowUpdateFailedError,
+      );
       // The real server keeps rejected updates out of history entirely (speculative workflow tasks);
       // the time-skipping server records the empty workflow tasks, but no update is ever accepted.
       const events = (await handle.fetchHistory()).events!.slice(historyBefore);
       const names = events.map((e) => EventType[e.eventType!]);
-      assert.ok(names.every((n) => /WORKFLOW_TASK_(SCHEDULED|STARTED|COMPLETED)/.test(n!)), names.join(', '));
+      assert.ok(
+        names.every((n) => /WORKFLOW_TASK_(SCHEDULED|STARTED|COMPLETED)/.test(n!)),
+        names.join(', '),
+      );
       assert.equal((await handle.query(stateQuery)).stage, 'lead');
     });
   });
@@ -284,7 +337,9 @@ describe('bad input and idempotency', () => {
   test('a lead started with invalid input fails fast with the field named', async () => {
     await h.run(async () => {
       const handle = await startLead(h.client, h.taskQueue, { leadId: 'bad input!', email: 'nope' } as never);
-      await assert.rejects(handle.result(), (err: Error) => /leadId.*must be 1-128|email/.test(String((err as { cause?: Error }).cause?.message)));
+      await assert.rejects(handle.result(), (err: Error) =>
+        /leadId.*must be 1-128|email/.test(String((err as { cause?: Error }).cause?.message)),
+      );
     });
   });
 
@@ -298,9 +353,16 @@ describe('bad input and idempotency', () => {
       for (let i = 0; i < 5; i++) await signal(handle, ev('late', 'email_open'));
       const s = await waitForState(handle, (x) => x.eventsProcessed === 6);
       // 15 points half-decayed (~7.5) + 3 capped opens.
-      assert.ok(Math.abs(s.score.engagement - 10.5) <= 1, `engagement ${s.score.engagement}: ${JSON.stringify(s.scoreLog)}`);
+      assert.ok(
+        Math.abs(s.score.engagement - 10.5) <= 1,
+        `engagement ${s.score.engagement}: ${JSON.stringify(s.scoreLog)}`,
+      );
       const opens = s.scoreLog.filter((l) => l.type === 'email_open');
-      assert.deepEqual(opens.map((l) => l.points), [1, 1, 1, 0, 0], 'the 4th and 5th open of the day add nothing');
+      assert.deepEqual(
+        opens.map((l) => l.points),
+        [1, 1, 1, 0, 0],
+        'the 4th and 5th open of the day add nothing',
+      );
     });
   });
 });

@@ -12,14 +12,34 @@ import { Worker } from '@temporalio/worker';
 import { FIXTURES, recordedHistories } from '../helpers/leads.js';
 import { testDataConverter, workflowBundle } from '../helpers/temporal.js';
 
-const REQUIRED = ['won', 'hand-raiser', 'rejected-not-ready', 'rejected-bad-fit', 'lost', 'mql-stale', 'sla-expired', 'disqualified-rule', 'dormant', 'unsubscribed', 'continued-as-new', 'wedge-reproduction'];
+const REQUIRED = [
+  'won',
+  'hand-raiser',
+  'rejected-not-ready',
+  'rejected-bad-fit',
+  'lost',
+  'mql-stale',
+  'sla-expired',
+  'disqualified-rule',
+  'dormant',
+  'unsubscribed',
+  'continued-as-new',
+  'wedge-reproduction',
+];
 
 test('recorded histories of every stage path replay without non-determinism', async () => {
   const histories = recordedHistories();
-  for (const name of REQUIRED) assert.ok(histories.some((x) => x.workflowId === name), `fixture ${name}.binpb is recorded`);
+  for (const name of REQUIRED)
+    assert.ok(
+      histories.some((x) => x.workflowId === name),
+      `fixture ${name}.binpb is recorded`,
+    );
   // With the tests' payload codec, as the harness's workers run: the recorded fixtures are plaintext
   // (recorded before encryption) and pass through it; a history recorded since is encrypted with the test key.
-  const results = Worker.runReplayHistories({ workflowBundle: await workflowBundle(), dataConverter: testDataConverter }, histories);
+  const results = Worker.runReplayHistories(
+    { workflowBundle: await workflowBundle(), dataConverter: testDataConverter },
+    histories,
+  );
   let replayed = 0;
   for await (const r of results) {
     assert.equal(r.error, undefined, `${r.workflowId}: ${r.error}`);
@@ -35,8 +55,12 @@ test('recorded histories of every stage path replay without non-determinism', as
  */
 function historyFromJsonFile(file: string) {
   const req = createRequire(createRequire(import.meta.url).resolve('@temporalio/proto'));
-  const { fromJson } = req('protobufjs/ext/protojson') as { fromJson(type: unknown, json: unknown, opts: unknown): { events: { eventId: unknown }[] } };
-  const { patchProtobufRoot } = req('@temporalio/proto/lib/patch-protobuf-root') as { patchProtobufRoot(root: unknown): { lookupType(name: string): unknown } };
+  const { fromJson } = req('protobufjs/ext/protojson') as {
+    fromJson(type: unknown, json: unknown, opts: unknown): { events: { eventId: unknown }[] };
+  };
+  const { patchProtobufRoot } = req('@temporalio/proto/lib/patch-protobuf-root') as {
+    patchProtobufRoot(root: unknown): { lookupType(name: string): unknown };
+  };
   const type = patchProtobufRoot(req('@temporalio/proto')).lookupType('temporal.api.history.v1.History');
   return fromJson(type, JSON.parse(readFileSync(file, 'utf8')), { ignoreUnknownFields: true });
 }
@@ -53,7 +77,10 @@ function historyFromJsonFile(file: string) {
 test('the wedged history fails at the command the stale clock produced, and replays up to its reset point', async () => {
   const history = historyFromJsonFile(join(FIXTURES, 'wedged-no-fault.json'));
   const workflowBundle_ = await workflowBundle();
-  await assert.rejects(Worker.runReplayHistory({ workflowBundle: workflowBundle_ }, history as never, 'wedged-no-fault'), /Nondeterminism error: .*HistoryEvent\(id: 45, TimerStarted\)/);
+  await assert.rejects(
+    Worker.runReplayHistory({ workflowBundle: workflowBundle_ }, history as never, 'wedged-no-fault'),
+    /Nondeterminism error: .*HistoryEvent\(id: 45, TimerStarted\)/,
+  );
   // WorkflowTaskCompleted 44 issued event 45: `temporal workflow reset --event-id 44` keeps 1-43.
   const upToReset = { ...history, events: history.events.filter((e) => Number(e.eventId) <= 43) };
   await Worker.runReplayHistory({ workflowBundle: workflowBundle_ }, upToReset as never, 'wedged-no-fault-reset');

@@ -19,16 +19,36 @@ const h = useStack({ worker: true, api: true }, async ({ app }) => {
   codecArgs = ['--codec-endpoint', `${address}/codec`, '--codec-auth', `Bearer ${TOKEN}`];
 });
 
-const cli = async (...args: string[]) => (await run(temporalBinaries().cli, [...args, '--address', h.env.address, ...codecArgs], { encoding: 'utf8' })).stdout;
+const cli = async (...args: string[]) =>
+  (await run(temporalBinaries().cli, [...args, '--address', h.env.address, ...codecArgs], { encoding: 'utf8' })).stdout;
 /** The CLI without the codec server: what anyone with access to Temporal alone sees. */
-const rawCli = async (...args: string[]) => (await run(temporalBinaries().cli, [...args, '--address', h.env.address], { encoding: 'utf8' })).stdout;
+const rawCli = async (...args: string[]) =>
+  (await run(temporalBinaries().cli, [...args, '--address', h.env.address], { encoding: 'utf8' })).stdout;
 
 test('temporal workflow start / signal / query --type state', async () => {
   await h.run(async () => {
-    await cli('workflow', 'start', '--type', 'leadWorkflow', '--task-queue', h.taskQueue, '--workflow-id', 'lead-cli-1',
-      '--input', JSON.stringify({ leadId: 'cli-1', email: 'cli@buyer.example', country: 'US', seniority: 'vp', companySize: 400 }));
-    await cli('workflow', 'signal', '--workflow-id', 'lead-cli-1', '--name', 'event',
-      '--input', JSON.stringify({ leadId: 'cli-1', eventId: 'cli-e1', type: 'webinar_attended' }));
+    await cli(
+      'workflow',
+      'start',
+      '--type',
+      'leadWorkflow',
+      '--task-queue',
+      h.taskQueue,
+      '--workflow-id',
+      'lead-cli-1',
+      '--input',
+      JSON.stringify({ leadId: 'cli-1', email: 'cli@buyer.example', country: 'US', seniority: 'vp', companySize: 400 }),
+    );
+    await cli(
+      'workflow',
+      'signal',
+      '--workflow-id',
+      'lead-cli-1',
+      '--name',
+      'event',
+      '--input',
+      JSON.stringify({ leadId: 'cli-1', eventId: 'cli-e1', type: 'webinar_attended' }),
+    );
     let state: { stage: string; score: { total: number; fit: number; engagement: number } } | undefined;
     for (let i = 0; i < 100; i++) {
       const out = await cli('workflow', 'query', '--workflow-id', 'lead-cli-1', '--type', 'state', '--output', 'json');
@@ -41,9 +61,18 @@ test('temporal workflow start / signal / query --type state', async () => {
     // Without the codec server the same query is ciphertext, and the history holds no address.
     const raw = await rawCli('workflow', 'query', '--workflow-id', 'lead-cli-1', '--type', 'state', '--output', 'json');
     const payload = JSON.parse(raw).queryResult?.payloads?.[0];
-    assert.equal(Buffer.from(payload?.metadata?.encoding ?? '', 'base64').toString(), 'binary/encrypted', `undecoded, the state is ciphertext: ${raw.slice(0, 300)}`);
+    assert.equal(
+      Buffer.from(payload?.metadata?.encoding ?? '', 'base64').toString(),
+      'binary/encrypted',
+      `undecoded, the state is ciphertext: ${raw.slice(0, 300)}`,
+    );
     assert.ok(!raw.includes('"stage"') && !Buffer.from(payload.data, 'base64').includes('"stage"'));
-    assert.ok(!(await rawCli('workflow', 'show', '--workflow-id', 'lead-cli-1', '--output', 'json')).includes('cli@buyer.example'), 'the history holds no plaintext address');
+    assert.ok(
+      !(await rawCli('workflow', 'show', '--workflow-id', 'lead-cli-1', '--output', 'json')).includes(
+        'cli@buyer.example',
+      ),
+      'the history holds no plaintext address',
+    );
     // Ops find it in visibility by its search attributes.
     let listed = '';
     for (let i = 0; i < 100 && !listed.includes('lead-cli-1'); i++) {
@@ -55,9 +84,21 @@ test('temporal workflow start / signal / query --type state', async () => {
 });
 
 test('a configuration change reaches running leads through a batch signal (configChanged)', async () => {
-  await cli('workflow', 'start', '--type', 'leadWorkflow', '--task-queue', h.taskQueue, '--workflow-id', 'lead-cli-2',
-    '--input', JSON.stringify({ leadId: 'cli-2', email: 'cfg@buyer.example', country: 'US', seniority: 'vp' }));
-  const query = async () => JSON.parse(await cli('workflow', 'query', '--workflow-id', 'lead-cli-2', '--type', 'state', '--output', 'json')).queryResult[0];
+  await cli(
+    'workflow',
+    'start',
+    '--type',
+    'leadWorkflow',
+    '--task-queue',
+    h.taskQueue,
+    '--workflow-id',
+    'lead-cli-2',
+    '--input',
+    JSON.stringify({ leadId: 'cli-2', email: 'cfg@buyer.example', country: 'US', seniority: 'vp' }),
+  );
+  const query = async () =>
+    JSON.parse(await cli('workflow', 'query', '--workflow-id', 'lead-cli-2', '--type', 'state', '--output', 'json'))
+      .queryResult[0];
   let before: { configVersion: string; score: { fit: number } } | undefined;
   for (let i = 0; i < 100 && !before; i++) {
     before = await query().catch(() => undefined);
@@ -84,7 +125,17 @@ test('a configuration change reaches running leads through a batch signal (confi
     if (listed.includes('lead-cli-2')) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  await cli('workflow', 'signal', '--name', 'configChanged', '--query', "WorkflowType = 'leadWorkflow' AND ExecutionStatus = 'Running'", '--yes', '--reason', 'config rollout');
+  await cli(
+    'workflow',
+    'signal',
+    '--name',
+    'configChanged',
+    '--query',
+    "WorkflowType = 'leadWorkflow' AND ExecutionStatus = 'Running'",
+    '--yes',
+    '--reason',
+    'config rollout',
+  );
   let after: { configVersion: string; score: { fit: number }; stage: string } | undefined;
   for (let i = 0; i < 200; i++) {
     after = await query();

@@ -17,5 +17,10 @@ export const mail = proxyActivities<LeadActivities>({
   heartbeatTimeout: '10s',
   // SMTP outages are retried with backoff for up to a day; a 5xx on the recipient is final.
   scheduleToCloseTimeout: '1d',
-  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m', nonRetryableErrorTypes: [PERMANENT_BOUNCE] },
+  retry: {
+    initialInterval: '2s',
+    backoffCoefficient: 2,
+    maximumInterval: '5m',
+    nonRetryableErrorTypes: [PERMANENT_BOUNCE],
+  },
 });

@@ -10,7 +10,7 @@ import { bounceEvent, type Effect, logScore, ownerPicked } from '../../src/domai
 import { local, mail } from './activities.js';
 import type { LeadRun } from './lead-run.js';
 
-const UNCERTAIN = "its worker or connection failed after the message was handed to SMTP";
+const UNCERTAIN = 'its worker or connection failed after the message was handed to SMTP';
 
 export class Effects {
   private readonly pending = new Set<Promise<void>>();
@@ -32,42 +32,52 @@ export class Effects {
     const c = run.core;
     if (effect.kind === 'assignOwner') {
       const pickedFor = c.becameSqlAt;
-      this.track((async () => {
-        const owner = await local.assignOwner({ leadId: c.leadId, rule: effect.rule, owners: effect.owners });
-        const r = ownerPicked(run.core, owner, pickedFor);
-        if (!r) return;
-        run.core = r.core;
-        this.start(r.effect);
-        run.woken = true;
-      })());
+      this.track(
+        (async () => {
+          const owner = await local.assignOwner({ leadId: c.leadId, rule: effect.rule, owners: effect.owners });
+          const r = ownerPicked(run.core, owner, pickedFor);
+          if (!r) return;
+          run.core = r.core;
+          this.start(r.effect);
+          run.woken = true;
+        })(),
+      );
     } else if (effect.kind === 'handoff') {
       const lead = mailLead(c, run.config, this.now());
-      this.track(mail.sendHandoffEmail({ lead, owner: effect.owner, escalation: effect.escalation }).then(
-        (sent) => {
-          if (!sent.resent) return;
-          const note = `handoff to ${effect.owner} resent: the first attempt's delivery was uncertain (${UNCERTAIN})`;
-          run.core = logScore(run.core, { at: this.now(), type: 'handoff', points: 0, note });
-          if (this.publishState) run.woken = true;
-        },
-        (err) => log.error('handoff mail failed for good', { owner: effect.owner, error: String(err) }),
-      ));
+      this.track(
+        mail.sendHandoffEmail({ lead, owner: effect.owner, escalation: effect.escalation }).then(
+          (sent) => {
+            if (!sent.resent) return;
+            const note = `handoff to ${effect.owner} resent: the first attempt's delivery was uncertain (${UNCERTAIN})`;
+            run.core = logScore(run.core, { at: this.now(), type: 'handoff', points: 0, note });
+            if (this.publishState) run.woken = true;
+          },
+          (err) => log.error('handoff mail failed for good', { owner: effect.owner, error: String(err) }),
+        ),
+      );
     } else {
       const lead = mailLead(c, run.config, this.now());
-      this.track(mail.sendNurtureEmail({ lead, track: effect.track, step: effect.step, template: effect.template }).then(
-        (sent) => {
-          if (!sent.uncertain) return;
-          const note = `${effect.track} step ${effect.step}: delivery uncertain (${UNCERTAIN}); not resent`;
-          run.core = logScore(run.core, { at: this.now(), type: 'nurture', points: 0, note });
-          if (this.publishState) run.woken = true;
-        },
-        (err) => {
-          if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === PERMANENT_BOUNCE) {
-            run.inbox.push({ kind: 'event', event: bounceEvent(c, effect) });
-          } else {
-            log.error('nurture mail failed for good', { track: effect.track, step: effect.step, error: String(err) });
-          }
-        },
-      ));
+      this.track(
+        mail.sendNurtureEmail({ lead, track: effect.track, step: effect.step, template: effect.template }).then(
+          (sent) => {
+            if (!sent.uncertain) return;
+            const note = `${effect.track} step ${effect.step}: delivery uncertain (${UNCERTAIN}); not resent`;
+            run.core = logScore(run.core, { at: this.now(), type: 'nurture', points: 0, note });
+            if (this.publishState) run.woken = true;
+          },
+          (err) => {
+            if (
+              err instanceof ActivityFailure &&
+              err.cause instanceof ApplicationFailure &&
+              err.cause.type === PERMANENT_BOUNCE
+            ) {
+              run.inbox.push({ kind: 'event', event: bounceEvent(c, effect) });
+            } else {
+              log.error('nurture mail failed for good', { track: effect.track, step: effect.step, error: String(err) });
+            }
+          },
+        ),
+      );
     }
   }
 

@@ -7,10 +7,23 @@ import type { Config } from '../../src/domain/config.js';
 import { CARRIED_VERSION, type CarriedState, type Fact } from '../../src/domain/carried.js';
 import { applyImported } from '../../src/domain/imported.js';
 import {
-  describeIssues, importedFactSchema, leadEventSchema, type LeadState, profileSchema, salesOutcomeSchema, type SalesOutcome,
+  describeIssues,
+  importedFactSchema,
+  leadEventSchema,
+  type LeadState,
+  profileSchema,
+  salesOutcomeSchema,
+  type SalesOutcome,
 } from '../../src/domain/lead.js';
 import {
-  applyEvent, applyOutcome, applyProfile, isKnownEventType, type LeadCore, outcomeError, reconfigure, toState,
+  applyEvent,
+  applyOutcome,
+  applyProfile,
+  isKnownEventType,
+  type LeadCore,
+  outcomeError,
+  reconfigure,
+  toState,
 } from '../../src/domain/lifecycle.js';
 import { RecentIds } from '../../src/domain/recent-ids.js';
 import type { LedgerJournal } from './ledger-journal.js';
@@ -66,7 +79,8 @@ export class LeadRun {
   recordEvent(raw: unknown): void {
     const parsed = leadEventSchema.safeParse(raw);
     if (!parsed.success) return log.warn('event signal rejected', { issues: describeIssues(parsed.error) });
-    if (parsed.data.leadId !== this.leadId) return log.warn('event signal for another lead rejected', { leadId: parsed.data.leadId });
+    if (parsed.data.leadId !== this.leadId)
+      return log.warn('event signal for another lead rejected', { leadId: parsed.data.leadId });
     this.inbox.push({ kind: 'event', event: parsed.data });
   }
 
@@ -153,7 +167,12 @@ export class LeadRun {
 
   /** What this run hands on: the lead, the ids it remembers and (handing over) the facts not yet applied. */
   carried(handOver: boolean): CarriedState {
-    return { v: CARRIED_VERSION, core: this.core, recentEventIds: this.seen.toArray(), ...(handOver ? { inbox: this.inbox.splice(0) } : {}) };
+    return {
+      v: CARRIED_VERSION,
+      core: this.core,
+      recentEventIds: this.seen.toArray(),
+      ...(handOver ? { inbox: this.inbox.splice(0) } : {}),
+    };
   }
 
   private peek(): LeadCore {

@@ -26,8 +26,16 @@ export class LedgerJournal {
   event(ev: LeadEvent, occurredAt: number, at: number, logged: LeadCore['scoreLog'][number] | undefined): void {
     const { leadId: _leadId, eventId, type, occurredAt: _occurredAt, ...attributes } = ev;
     this.events.push({
-      eventId, type, occurredAt: iso(Math.min(occurredAt, at)), appliedAt: iso(at),
-      attributes: { ...attributes, ...(logged?.eventId === eventId ? { points: logged.points, ...(logged.note ? { note: logged.note } : {}) } : {}) },
+      eventId,
+      type,
+      occurredAt: iso(Math.min(occurredAt, at)),
+      appliedAt: iso(at),
+      attributes: {
+        ...attributes,
+        ...(logged?.eventId === eventId
+          ? { points: logged.points, ...(logged.note ? { note: logged.note } : {}) }
+          : {}),
+      },
     });
   }
 
@@ -37,8 +45,12 @@ export class LedgerJournal {
 
   liveOutcome(o: SalesOutcome, at: number): void {
     this.outcomes.push({
-      outcome: o.outcome, occurredAt: iso(at), source: 'live',
-      ...('reason' in o && o.reason ? { reason: o.reason } : {}), ...(o.note ? { note: o.note } : {}), ...(o.rep ? { rep: o.rep } : {}),
+      outcome: o.outcome,
+      occurredAt: iso(at),
+      source: 'live',
+      ...('reason' in o && o.reason ? { reason: o.reason } : {}),
+      ...(o.note ? { note: o.note } : {}),
+      ...(o.rep ? { rep: o.rep } : {}),
     });
   }
 
@@ -60,8 +72,17 @@ export class LedgerJournal {
       outcomes: this.outcomes.splice(0),
       transitions: transitions.map((t) => ({ ...t, at: iso(t.at) })),
       lead: {
-        leadId: c.leadId, stage: c.stage, consent: c.consent, score: state.score.total, owner: c.owner, campaign: c.campaign, channel: c.channel,
-        createdAt: state.createdAt, state, carried: { v: 1, core: c }, version,
+        leadId: c.leadId,
+        stage: c.stage,
+        consent: c.consent,
+        score: state.score.total,
+        owner: c.owner,
+        campaign: c.campaign,
+        channel: c.channel,
+        createdAt: state.createdAt,
+        state,
+        carried: { v: 1, core: c },
+        version,
       },
       run: { id: this.runId, after: this.version },
     };

@@ -14,8 +14,11 @@ export class SearchAttributeSync {
   constructor() {
     const initial = workflowInfo().typedSearchAttributes;
     this.last = {
-      stage: initial.get(LeadStage), score: initial.get(LeadScore), owner: initial.get(LeadOwner),
-      campaign: initial.get(LeadCampaign), becameMqlAt: initial.get(LeadBecameMqlAt)?.getTime(),
+      stage: initial.get(LeadStage),
+      score: initial.get(LeadScore),
+      owner: initial.get(LeadOwner),
+      campaign: initial.get(LeadCampaign),
+      becameMqlAt: initial.get(LeadBecameMqlAt)?.getTime(),
       becameSqlAt: initial.get(LeadBecameSqlAt)?.getTime(),
     };
   }

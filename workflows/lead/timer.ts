@@ -32,15 +32,17 @@ export class DeadlineTimer {
     const scope = new CancellationScope();
     const mine = { at, scope };
     this.timer = mine;
-    scope.run(() => sleep(Math.max(1, at - now))).then(
-      () => {
-        if (this.timer === mine) this.timer = undefined;
-        this.firedUntil = Math.max(this.firedUntil, at);
-        this.onFire();
-      },
-      (err) => {
-        if (!isCancellation(err)) throw err;
-      },
-    );
+    scope
+      .run(() => sleep(Math.max(1, at - now)))
+      .then(
+        () => {
+          if (this.timer === mine) this.timer = undefined;
+          this.firedUntil = Math.max(this.firedUntil, at);
+          this.onFire();
+        },
+        (err) => {
+          if (!isCancellation(err)) throw err;
+        },
+      );
   }
 }

@@ -18,8 +18,12 @@ import { type ApiContext, errorAnswer, errorBody, type RouteDoc } from '../http.
 export type VerifiedLink = LinkPayload & { token: string };
 
 declare module 'fastify' {
-  interface FastifyContextConfig { link?: LinkPurpose }
-  interface FastifyRequest { link?: VerifiedLink }
+  interface FastifyContextConfig {
+    link?: LinkPurpose;
+  }
+  interface FastifyRequest {
+    link?: VerifiedLink;
+  }
 }
 
 export interface LinkRoute extends RouteDoc {
@@ -45,7 +49,8 @@ function verify(c: ApiContext, req: FastifyRequest, reply: FastifyReply, purpose
   if (!q.success) return refuse(400, 'invalid_input', 'the link has no token (t)');
   const r = c.links.verify(q.data.t, purpose, c.now());
   if (!r.ok) {
-    return r.reason === 'expired' ? refuse(403, 'link_expired', 'this link has expired')
+    return r.reason === 'expired'
+      ? refuse(403, 'link_expired', 'this link has expired')
       : refuse(403, 'link_invalid', `this link is not valid (${r.reason})`);
   }
   if (!leadIdSchema.safeParse(r.payload.l).success) return refuse(403, 'link_invalid', 'this link is not valid (lead)');
@@ -62,7 +67,9 @@ export async function linkRoutes(scope: FastifyInstance, o: { c: ApiContext; rou
   });
   for (const r of o.routes) {
     scope.route({
-      method: r.method, url: r.url, config: { link: r.link },
+      method: r.method,
+      url: r.url,
+      config: { link: r.link },
       handler: (req, reply) => r.handle(o.c, req.link!, req, reply),
     });
   }
@@ -74,7 +81,10 @@ export async function linkRoutes(scope: FastifyInstance, o: { c: ApiContext; rou
 const linkEventId = (kind: string, token: string) =>
   `${kind}:${createHash('sha256').update(token).digest('base64url').slice(0, 32)}`;
 const linkEvent = (type: string, link: VerifiedLink) => ({
-  leadId: link.l, eventId: linkEventId(type, link.token), type, channel: 'email',
+  leadId: link.l,
+  eventId: linkEventId(type, link.token),
+  type,
+  channel: 'email',
   ...(link.m ? { asset: link.m.slice(0, 500) } : {}),
 });
 
@@ -96,24 +106,35 @@ const oneClickForm = z.object({ 'List-Unsubscribe': z.literal('One-Click') });
 
 export const LINK_ROUTES: readonly LinkRoute[] = [
   {
-    method: 'GET', url: '/l/open', link: 'open', query: linkQuerySchema,
+    method: 'GET',
+    url: '/l/open',
+    link: 'open',
+    query: linkQuerySchema,
     summary: 'Open pixel (signed link); records email_open once per link',
     responses: { 200: { description: '1x1 GIF' }, 403: tamperedOrExpired },
     async handle(c, link, req, reply) {
       await recordEngagement(c, req, 'email_open', link);
-      return reply.type('image/gif').header('cross-origin-resource-policy', 'cross-origin')
-        .header('cache-control', 'no-store, max-age=0').send(PIXEL);
+      return reply
+        .type('image/gif')
+        .header('cross-origin-resource-policy', 'cross-origin')
+        .header('cache-control', 'no-store, max-age=0')
+        .send(PIXEL);
     },
   },
   {
-    method: 'GET', url: '/l/click', link: 'click', query: linkQuerySchema,
+    method: 'GET',
+    url: '/l/click',
+    link: 'click',
+    query: linkQuerySchema,
     summary: 'Click redirect (signed link); records email_click',
     responses: { 302: { description: 'to the target' }, 403: tamperedOrExpired },
     async handle(c, link, req, reply) {
       let target: URL | undefined;
       try {
         target = link.u ? new URL(link.u) : undefined;
-      } catch { /* refused below */ }
+      } catch {
+        /* refused below */
+      }
       if (!target || !['http:', 'https:'].includes(target.protocol)) {
         return reply.status(400).send(errorBody('invalid_link', 'this link has no valid target'));
       }
@@ -122,22 +143,31 @@ export const LINK_ROUTES: readonly LinkRoute[] = [
     },
   },
   {
-    method: 'POST', url: '/l/unsubscribe', link: 'unsubscribe', query: linkQuerySchema,
+    method: 'POST',
+    url: '/l/unsubscribe',
+    link: 'unsubscribe',
+    query: linkQuerySchema,
     summary: 'RFC 8058 one-click unsubscribe',
     body: { schema: oneClickForm, contentType: 'application/x-www-form-urlencoded' },
     responses: { 200: { description: 'unsubscribed' }, 403: tamperedOrExpired },
     async handle(c, link, req, reply) {
       const body = req.body as Record<string, unknown> | undefined;
       // A multipart body (RFC 8058 allows it) arrives unparsed: only the field's presence matters.
-      const oneClick = oneClickForm.safeParse(body).success
-        || (typeof body?.raw === 'string' && /List-Unsubscribe[\s\S]*One-Click/.test(body.raw));
+      const oneClick =
+        oneClickForm.safeParse(body).success ||
+        (typeof body?.raw === 'string' && /List-Unsubscribe[\s\S]*One-Click/.test(body.raw));
       if (!oneClick) {
-        return reply.status(400).send(errorBody('invalid_input', 'expected the form field List-Unsubscribe=One-Click', [
-          { path: 'List-Unsubscribe', message: 'must be One-Click' },
-        ]));
+        return reply
+          .status(400)
+          .send(
+            errorBody('invalid_input', 'expected the form field List-Unsubscribe=One-Click', [
+              { path: 'List-Unsubscribe', message: 'must be One-Click' },
+            ]),
+          );
       }
       await c.temporal(() => c.service.sendEvent(linkEvent('unsubscribe', link)));
-      return reply.type('text/html; charset=utf-8')
+      return reply
+        .type('text/html; charset=utf-8')
         .send(page('You are unsubscribed', '<p>You will get no more marketing email from us at this address.</p>'));
     },
   },

@@ -18,39 +18,59 @@ import { type ApiContext, cleanQuery, errorAnswer, ref, type RouteDoc } from '..
 // ---- what the routes take besides the LeadService bodies ------------------------------------------
 
 /** Query strings come as text; empty values (`?stage=&owner=`) count as absent. */
-const optionalText = (max: number) => z.string().trim().min(1).max(max)
-  .refine((v) => !CONTROL_CHARS.test(v), 'must not contain control characters').optional();
-const wholeNumber = (min: number, max: number) => z.string().trim().regex(/^-?\d+$/, 'must be a whole number')
-  .transform(Number).pipe(z.number().int().min(min).max(max));
+const optionalText = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine((v) => !CONTROL_CHARS.test(v), 'must not contain control characters')
+    .optional();
+const wholeNumber = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
 const isoDateParam = z.union([z.iso.datetime({ offset: true }), z.iso.date()], {
   error: 'must be an ISO-8601 date or date-time, e.g. 2025-01-31 or 2025-01-31T00:00:00Z',
 });
 
 /** A sealed page token (LinkSigner.seal): base64url, a dot, base64url. */
-const pageTokenParam = z.string().max(4096)
+const pageTokenParam = z
+  .string()
+  .max(4096)
   .regex(/^[A-Za-z0-9_.-]+$/, 'must be a nextPageToken from an earlier answer');
 
 export const leadParamsSchema = z.object({ leadId: leadIdSchema }).strict();
-export const searchQuerySchema = z.object({
-  stage: z.enum(STAGES).optional(),
-  owner: optionalText(320),
-  campaign: optionalText(100),
-  minScore: wholeNumber(-1_000_000, 1_000_000).optional(),
-  limit: wholeNumber(1, 1000).optional(),
-  pageToken: pageTokenParam.optional(),
-}).strict();
-export const funnelQuerySchema = z.object({
-  since: isoDateParam.optional(),
-  until: isoDateParam.optional(),
-  by: z.enum(FUNNEL_GROUP_BYS as [FunnelGroupBy, ...FunnelGroupBy[]]).optional(),
-}).strict()
+export const searchQuerySchema = z
+  .object({
+    stage: z.enum(STAGES).optional(),
+    owner: optionalText(320),
+    campaign: optionalText(100),
+    minScore: wholeNumber(-1_000_000, 1_000_000).optional(),
+    limit: wholeNumber(1, 1000).optional(),
+    pageToken: pageTokenParam.optional(),
+  })
+  .strict();
+export const funnelQuerySchema = z
+  .object({
+    since: isoDateParam.optional(),
+    until: isoDateParam.optional(),
+    by: z.enum(FUNNEL_GROUP_BYS as [FunnelGroupBy, ...FunnelGroupBy[]]).optional(),
+  })
+  .strict()
   .refine((q) => !q.since || !q.until || Date.parse(q.since) < Date.parse(q.until), {
-    message: 'since must be before until', path: ['until'],
+    message: 'since must be before until',
+    path: ['until'],
   });
-export const timelineQuerySchema = z.object({
-  limit: wholeNumber(1, 1000).optional(),
-  pageToken: pageTokenParam.optional(),
-}).strict();
+export const timelineQuerySchema = z
+  .object({
+    limit: wholeNumber(1, 1000).optional(),
+    pageToken: pageTokenParam.optional(),
+  })
+  .strict();
 
 // ---- page tokens ------------------------------------------------------------------------------------
 
@@ -71,7 +91,7 @@ function unsealToken(links: LinkSigner, kind: string, context: string, token: st
   return raw.toString();
 }
 const sealToken = (links: LinkSigner, kind: string, context: string, token: string | undefined) =>
-  (token ? links.seal(kind, context, Buffer.from(token)) : undefined);
+  token ? links.seal(kind, context, Buffer.from(token)) : undefined;
 
 /** The ledger refuses a token whose seal held (one from before the ledger's search): still the caller's bad token. */
 const ledgerRefusal = (ledgerToken: string | undefined, what: string) => (err: unknown) => {
@@ -100,7 +120,9 @@ const notFound = errorAnswer('no such lead');
 
 export const V1_ROUTES: readonly V1Route[] = [
   route({
-    method: 'POST', url: '/v1/leads', scope: 'ingest',
+    method: 'POST',
+    url: '/v1/leads',
+    scope: 'ingest',
     summary: 'Create a lead, or update the profile of an existing one',
     body: { schema: ref('LeadInput') },
     responses: {
@@ -111,16 +133,22 @@ export const V1_ROUTES: readonly V1Route[] = [
       spendWrites(c.writes, req, 1, reply);
       const r = await c.temporal(() => c.service.upsertLead(req.body));
       const location = `/v1/leads/${encodeURIComponent(r.leadId)}`;
-      return reply.status(r.created ? 201 : 200).header('location', location).send(r);
+      return reply
+        .status(r.created ? 201 : 200)
+        .header('location', location)
+        .send(r);
     },
   }),
   route({
-    method: 'POST', url: '/v1/events', scope: 'ingest',
+    method: 'POST',
+    url: '/v1/events',
+    scope: 'ingest',
     summary: `One event or an array of up to ${MAX_EVENTS_PER_REQUEST}; all are validated before any is sent`,
     body: {
       schema: {
         oneOf: [
-          ref('LeadEvent'), { type: 'array', items: ref('LeadEvent'), minItems: 1, maxItems: MAX_EVENTS_PER_REQUEST },
+          ref('LeadEvent'),
+          { type: 'array', items: ref('LeadEvent'), minItems: 1, maxItems: MAX_EVENTS_PER_REQUEST },
         ],
       },
     },
@@ -139,11 +167,15 @@ export const V1_ROUTES: readonly V1Route[] = [
     },
   }),
   route({
-    method: 'PATCH', url: '/v1/leads/:leadId', scope: 'ingest', params: leadParamsSchema,
+    method: 'PATCH',
+    url: '/v1/leads/:leadId',
+    scope: 'ingest',
+    params: leadParamsSchema,
     summary: 'Profile change (re-scores fit)',
     body: { schema: ref('Profile') },
     responses: {
-      202: { description: 'accepted' }, 404: notFound,
+      202: { description: 'accepted' },
+      404: notFound,
     },
     async handle(c, { params: { leadId } }, req, reply) {
       const patch = validate(profileSchema, req.body, 'profile');
@@ -154,11 +186,15 @@ export const V1_ROUTES: readonly V1Route[] = [
     },
   }),
   route({
-    method: 'POST', url: '/v1/leads/:leadId/sales-outcome', scope: 'sales', params: leadParamsSchema,
+    method: 'POST',
+    url: '/v1/leads/:leadId/sales-outcome',
+    scope: 'sales',
+    params: leadParamsSchema,
     summary: 'Accept, reject (with a reason), won or lost',
     body: { schema: ref('SalesOutcome') },
     responses: {
-      200: { description: 'the new state', schema: ref('LeadState') }, 404: notFound,
+      200: { description: 'the new state', schema: ref('LeadState') },
+      404: notFound,
       409: errorAnswer('outcome does not fit the stage'),
     },
     async handle(c, { params: { leadId } }, req) {
@@ -166,24 +202,32 @@ export const V1_ROUTES: readonly V1Route[] = [
     },
   }),
   route({
-    method: 'GET', url: '/v1/leads/:leadId', scope: 'read', params: leadParamsSchema,
-    summary: 'The lead\'s state',
+    method: 'GET',
+    url: '/v1/leads/:leadId',
+    scope: 'read',
+    params: leadParamsSchema,
+    summary: "The lead's state",
     responses: { 200: { description: 'state', schema: ref('LeadState') }, 404: notFound },
     async handle(c, { params: { leadId } }) {
       return c.temporal(() => c.service.getState(leadId));
     },
   }),
   route({
-    method: 'GET', url: '/v1/leads', scope: 'read', query: searchQuerySchema,
-    summary: 'Search the ledger\'s leads (every lead ever recorded) by stage, owner, first-touch campaign and '
-      + 'minimum score, in lead id order',
+    method: 'GET',
+    url: '/v1/leads',
+    scope: 'read',
+    query: searchQuerySchema,
+    summary:
+      "Search the ledger's leads (every lead ever recorded) by stage, owner, first-touch campaign and " +
+      'minimum score, in lead id order',
     responses: {
       200: {
         description: 'a page of leads',
         schema: {
           type: 'object',
           properties: {
-            leads: { type: 'array', items: ref('LeadSummary') }, nextPageToken: { type: ['string', 'null'] },
+            leads: { type: 'array', items: ref('LeadSummary') },
+            nextPageToken: { type: ['string', 'null'] },
           },
         },
       },
@@ -192,35 +236,46 @@ export const V1_ROUTES: readonly V1Route[] = [
       const filters = JSON.stringify([q.stage, q.owner, q.campaign, q.minScore]);
       const what = 'this search (same stage, owner, campaign and minScore)';
       const ledgerToken = unsealToken(c.links, SEARCH_PAGE, filters, pageToken, what);
-      const r = await c.service.search({ ...q, ...(ledgerToken ? { pageToken: ledgerToken } : {}) })
+      const r = await c.service
+        .search({ ...q, ...(ledgerToken ? { pageToken: ledgerToken } : {}) })
         .catch(ledgerRefusal(ledgerToken, what));
       return { leads: r.leads, nextPageToken: sealToken(c.links, SEARCH_PAGE, filters, r.nextPageToken) ?? null };
     },
   }),
   route({
-    method: 'GET', url: '/v1/funnel', scope: 'read', query: funnelQuerySchema,
-    summary: 'Leads per stage now, and the cohort funnel of the leads that became MQL in [since, until): how many '
-      + 'reached sql, opportunity, customer, rates, median days, cost per MQL; per campaign, channel, month or '
-      + 'scoring model with `by`',
+    method: 'GET',
+    url: '/v1/funnel',
+    scope: 'read',
+    query: funnelQuerySchema,
+    summary:
+      'Leads per stage now, and the cohort funnel of the leads that became MQL in [since, until): how many ' +
+      'reached sql, opportunity, customer, rates, median days, cost per MQL; per campaign, channel, month or ' +
+      'scoring model with `by`',
     responses: { 200: { description: 'the funnel', schema: ref('Funnel') } },
     async handle(c, { query: q }) {
       const iso = (s: string) => new Date(s).toISOString();
       return c.service.funnel({
-        ...(q.since ? { since: iso(q.since) } : {}), ...(q.until ? { until: iso(q.until) } : {}),
+        ...(q.since ? { since: iso(q.since) } : {}),
+        ...(q.until ? { until: iso(q.until) } : {}),
         ...(q.by ? { by: q.by } : {}),
       });
     },
   }),
   route({
-    method: 'GET', url: '/v1/leads/:leadId/timeline', scope: 'read',
-    params: leadParamsSchema, query: timelineQuerySchema,
-    summary: 'Every event (with the points it scored), profile change, transition, mail and outcome of the lead, in '
-      + 'order, from the ledger',
+    method: 'GET',
+    url: '/v1/leads/:leadId/timeline',
+    scope: 'read',
+    params: leadParamsSchema,
+    query: timelineQuerySchema,
+    summary:
+      'Every event (with the points it scored), profile change, transition, mail and outcome of the lead, in ' +
+      'order, from the ledger',
     responses: {
       200: {
         description: 'a page of the timeline; nextPageToken (opaque) while there is more',
         schema: {
-          type: 'object', required: ['entries'],
+          type: 'object',
+          required: ['entries'],
           properties: { entries: { type: 'array', items: ref('TimelineEntry') }, nextPageToken: { type: 'string' } },
         },
       },
@@ -241,7 +296,9 @@ export const V1_ROUTES: readonly V1Route[] = [
 export async function v1Routes(v1: FastifyInstance, c: ApiContext): Promise<void> {
   for (const r of V1_ROUTES) {
     v1.route({
-      method: r.method, url: r.url, config: { scope: r.scope },
+      method: r.method,
+      url: r.url,
+      config: { scope: r.scope },
       handler: async (req, reply) => {
         const params = r.params && validate(r.params, req.params, 'path');
         const query = r.query && validate(r.query, cleanQuery(req.query), 'query');

@@ -7,8 +7,17 @@ import { type Cli, collect, UsageError } from '../shared.js';
 
 /** The options that are LeadInput fields as they are. */
 const FIELD_OPTIONS = [
-  'firstName', 'lastName', 'company', 'jobTitle', 'seniority', 'department', 'industry', 'country', 'timezone',
-  'campaign', 'channel',
+  'firstName',
+  'lastName',
+  'company',
+  'jobTitle',
+  'seniority',
+  'department',
+  'industry',
+  'country',
+  'timezone',
+  'campaign',
+  'channel',
 ];
 
 /** `--set field=value` pairs onto a LeadInput, values coerced as the CSV import does. */
@@ -28,28 +37,44 @@ function applySets(target: Record<string, unknown>, specs: string[]) {
 }
 
 export function addCreateCommand(program: Command, { io, action }: Cli) {
-  program.command('create')
+  program
+    .command('create')
     .description('create a lead, or update the profile of an existing one')
     .requiredOption('--lead-id <id>', "the caller's contact id (1-128 of A-Z a-z 0-9 . _ : @ + -)")
     .requiredOption('--email <email>', 'email address')
-    .option('--first-name <name>').option('--last-name <name>').option('--company <name>').option('--job-title <title>')
-    .option('--seniority <s>').option('--department <d>').option('--industry <i>')
+    .option('--first-name <name>')
+    .option('--last-name <name>')
+    .option('--company <name>')
+    .option('--job-title <title>')
+    .option('--seniority <s>')
+    .option('--department <d>')
+    .option('--industry <i>')
     .option('--company-size <n>', 'employees (a whole number)')
-    .option('--country <cc>', 'ISO-3166 alpha-2, e.g. US').option('--timezone <tz>', 'IANA zone, e.g. Europe/Berlin')
-    .option('--campaign <id>', 'first-touch campaign').option('--channel <c>')
-    .option('--set <field=value>', 'any other LeadInput field, e.g. consent.email=false or profile.plan=pro '
-      + '(repeatable)', collect, [])
-    .action(action(async (ctx, json, o: Record<string, string | string[] | undefined>) => {
-      const input: Record<string, unknown> = { leadId: o.leadId, email: o.email };
-      for (const k of FIELD_OPTIONS) if (o[k] !== undefined) input[k] = o[k];
-      if (o.companySize !== undefined) {
-        const r = coerceValue('companySize', String(o.companySize));
-        if ('error' in r) throw new UsageError('companySize', r.error);
-        input.companySize = r.value;
-      }
-      applySets(input, (o.set as string[]) ?? []);
-      validate(leadInputSchema, input, 'lead');
-      const r = await (await ctx.connect()).upsertLead(input);
-      io.out(json ? JSON.stringify(r) : r.created ? `created lead ${r.leadId}` : `updated lead ${r.leadId} (profile)`);
-    }));
+    .option('--country <cc>', 'ISO-3166 alpha-2, e.g. US')
+    .option('--timezone <tz>', 'IANA zone, e.g. Europe/Berlin')
+    .option('--campaign <id>', 'first-touch campaign')
+    .option('--channel <c>')
+    .option(
+      '--set <field=value>',
+      'any other LeadInput field, e.g. consent.email=false or profile.plan=pro ' + '(repeatable)',
+      collect,
+      [],
+    )
+    .action(
+      action(async (ctx, json, o: Record<string, string | string[] | undefined>) => {
+        const input: Record<string, unknown> = { leadId: o.leadId, email: o.email };
+        for (const k of FIELD_OPTIONS) if (o[k] !== undefined) input[k] = o[k];
+        if (o.companySize !== undefined) {
+          const r = coerceValue('companySize', String(o.companySize));
+          if ('error' in r) throw new UsageError('companySize', r.error);
+          input.companySize = r.value;
+        }
+        applySets(input, (o.set as string[]) ?? []);
+        validate(leadInputSchema, input, 'lead');
+        const r = await (await ctx.connect()).upsertLead(input);
+        io.out(
+          json ? JSON.stringify(r) : r.created ? `created lead ${r.leadId}` : `updated lead ${r.leadId} (profile)`,
+        );
+      }),
+    );
 }

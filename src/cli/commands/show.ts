@@ -43,29 +43,41 @@ const TIMELINE_PAGE_SIZE = 200;
 
 /** One timeline entry as one line: when, what, the details. */
 export function formatTimelineEntry(e: TimelineEntry): string {
-  const kv = (o: Record<string, unknown>) => Object.entries(o).filter(([, v]) => v !== undefined && v !== null)
-    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ');
+  const kv = (o: Record<string, unknown>) =>
+    Object.entries(o)
+      .filter(([, v]) => v !== undefined && v !== null)
+      .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+      .join(' ');
   const optional = (cond: unknown, text: string) => (cond ? text : '');
   let what: string;
   switch (e.kind) {
     case 'event': {
       const { points, note, ...rest } = e.attributes as { points?: number; note?: string } & Record<string, unknown>;
       const id = `(id ${e.eventId}${optional(e.occurredAt !== e.at, `, occurred ${e.occurredAt}`)})`;
-      what = [e.type, typeof points === 'number' ? signed(points) : undefined, id, kv(rest) || undefined]
-        .filter(Boolean).join(' ') + (note ? `: ${note}` : '');
+      what =
+        [e.type, typeof points === 'number' ? signed(points) : undefined, id, kv(rest) || undefined]
+          .filter(Boolean)
+          .join(' ') + (note ? `: ${note}` : '');
       break;
     }
-    case 'profile': what = kv(e.patch) || '(no fields)'; break;
-    case 'transition': what = `${e.from} -> ${e.to}  ${e.reason}`; break;
+    case 'profile':
+      what = kv(e.patch) || '(no fields)';
+      break;
+    case 'transition':
+      what = `${e.from} -> ${e.to}  ${e.reason}`;
+      break;
     case 'mail':
-      what = `${e.mailKind}${optional(e.track, ` ${e.track}`)}${optional(e.step !== undefined, ` step ${e.step}`)}`
-        + ` ${e.status}  ${e.messageId}`;
+      what =
+        `${e.mailKind}${optional(e.track, ` ${e.track}`)}${optional(e.step !== undefined, ` step ${e.step}`)}` +
+        ` ${e.status}  ${e.messageId}`;
       break;
     case 'outcome':
-      what = `${e.outcome}${optional(e.reason, ` (${e.reason})`)}${optional(e.rep, ` by ${e.rep}`)}`
-        + `${optional(e.note, `: ${e.note}`)}${optional(e.source !== 'live', ` [${e.source}]`)}`;
+      what =
+        `${e.outcome}${optional(e.reason, ` (${e.reason})`)}${optional(e.rep, ` by ${e.rep}`)}` +
+        `${optional(e.note, `: ${e.note}`)}${optional(e.source !== 'live', ` [${e.source}]`)}`;
       break;
-    default: what = JSON.stringify(e);
+    default:
+      what = JSON.stringify(e);
   }
   return visible(`${e.at}  ${(e as { kind: string }).kind.padEnd(10)}  ${what}`);
 }
@@ -84,22 +96,30 @@ async function wholeTimeline(ctx: Context, leadId: string): Promise<TimelineEntr
 }
 
 export function addShowCommand(program: Command, { io, action }: Cli) {
-  program.command('show')
-    .description("a lead's state: stage, score breakdown, owner, consent, nurture, transitions "
-      + '(--json: the raw state); --timeline: everything recorded about it, in order')
+  program
+    .command('show')
+    .description(
+      "a lead's state: stage, score breakdown, owner, consent, nurture, transitions " +
+        '(--json: the raw state); --timeline: everything recorded about it, in order',
+    )
     .argument('<leadId>')
-    .option('--timeline', 'every event (with its points), profile change, transition, mail and outcome, in order, '
-      + 'from the ledger (--json: the entries)')
-    .action(action(async (ctx, json, leadId: string, o: { timeline?: boolean }) => {
-      validate(leadIdSchema, leadId, 'leadId', ['leadId']);
-      if (o.timeline) {
-        const entries = await wholeTimeline(ctx, leadId);
-        if (json) io.out(visibleJson(entries));
-        else if (!entries.length) io.out(`lead ${visible(leadId)}: nothing recorded yet`);
-        else io.out(entries.map(formatTimelineEntry).join('\n'));
-        return;
-      }
-      const s = await (await ctx.connect()).getState(leadId);
-      io.out(json ? visibleJson(s) : formatState(s));
-    }));
+    .option(
+      '--timeline',
+      'every event (with its points), profile change, transition, mail and outcome, in order, ' +
+        'from the ledger (--json: the entries)',
+    )
+    .action(
+      action(async (ctx, json, leadId: string, o: { timeline?: boolean }) => {
+        validate(leadIdSchema, leadId, 'leadId', ['leadId']);
+        if (o.timeline) {
+          const entries = await wholeTimeline(ctx, leadId);
+          if (json) io.out(visibleJson(entries));
+          else if (!entries.length) io.out(`lead ${visible(leadId)}: nothing recorded yet`);
+          else io.out(entries.map(formatTimelineEntry).join('\n'));
+          return;
+        }
+        const s = await (await ctx.connect()).getState(leadId);
+        io.out(json ? visibleJson(s) : formatState(s));
+      }),
+    );
 }

@@ -15,5 +15,5 @@ export async function leadWorkflow(input: { leadId: string }): Promise<void> {
   });
   setHandler(salesOutcomeUpdate, () => ({ leadId: input.leadId, stage: 'opportunity' }) as LeadState);
   await condition(() => broken);
-  throw new Error('simulated bug: this lead\'s workflow task fails every time');
+  throw new Error("simulated bug: this lead's workflow task fails every time");
 }
