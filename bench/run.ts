@@ -48,6 +48,7 @@ import {
   runPool,
   sleep,
 } from './workload.js';
+import { workflowIdFor } from '../src/domain/lead.js';
 
 export interface BenchOptions {
   leads: number;
@@ -697,7 +698,7 @@ export async function runBench(partial: Partial<BenchOptions> = {}): Promise<{ r
       s,
       historyCost(
         s.client,
-        picked.map((l) => ({ workflowId: `lead-${l.leadId}`, processed: states.get(l.leadId)!.eventsProcessed })),
+        picked.map((l) => ({ workflowId: workflowIdFor(l.leadId), processed: states.get(l.leadId)!.eventsProcessed })),
       ),
     );
     const baseHistory = await race(
@@ -969,7 +970,7 @@ export async function runScale(partial: Partial<ScaleOptions> = {}): Promise<{ r
       const cost = await historyCost(
         s.client,
         probes.flatMap((l, j) =>
-          states[j] ? [{ workflowId: `lead-${l.leadId}`, processed: states[j]!.eventsProcessed }] : [],
+          states[j] ? [{ workflowId: workflowIdFor(l.leadId), processed: states[j]!.eventsProcessed }] : [],
         ),
       ).catch(() => undefined);
       const latencies: number[] = [];

@@ -15,6 +15,7 @@ import { WORKFLOW_TYPE } from '../workflows/defs.js';
 import { rng } from '../bench/workload.js';
 import { Http, newTally, type Tally } from './http.js';
 import { type ChaosStack, startChaosStack } from './stack.js';
+import { workflowIdFor } from '../src/domain/lead.js';
 
 export interface ChaosOptions {
   leads: number;
@@ -446,7 +447,7 @@ async function describeAll(stack: ChaosStack, ids: string[]): Promise<Described[
         try {
           const d = await stack.temporal.connection.workflowService.describeWorkflowExecution({
             namespace: 'default',
-            execution: { workflowId: `lead-${id}` },
+            execution: { workflowId: workflowIdFor(id) },
           });
           out.push({
             leadId: id,

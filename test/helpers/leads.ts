@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import type { LeadEvent, LeadStart, LeadState } from '../../src/domain/lead.js';
 import { eventSignal, stateQuery } from '../../workflows/defs.js';
 import type { leadWorkflow } from '../../workflows/lead.js';
+import { workflowIdFor } from '../../src/domain/lead.js';
 
 export const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'histories');
 
@@ -17,7 +18,7 @@ export async function startLead(
 ) {
   return client.workflow.start<typeof leadWorkflow>('leadWorkflow', {
     taskQueue,
-    workflowId: `lead-${input.leadId}`,
+    workflowId: workflowIdFor(input.leadId),
     args: [input, options],
   });
 }
