@@ -47,7 +47,7 @@ import {
 import type { leadWorkflow } from '../workflows/lead.js';
 import { FUNNEL_GROUP_BYS, type Funnel, type FunnelQuery } from './ledger/funnel.js';
 import type { LeadLedger, StoredLead, TimelineEntry } from './ledger/ledger.js';
-import type { LeadSearchPage } from './ledger/search.js';
+import type { LeadSearch, LeadSearchPage } from './ledger/search.js';
 
 /** A lead's state as read by getState; `workflowTask` only while its workflow task keeps failing. */
 export type LeadStateRead = LeadState & { workflowTask?: WorkflowTaskProblem };
@@ -155,14 +155,8 @@ export const MAX_EVENTS_PER_REQUEST = 500;
 
 const wholeIn = (n: number, min: number, max: number) => Number.isInteger(n) && n >= min && n <= max;
 
-export interface SearchParams {
-  stage?: string;
-  owner?: string;
-  campaign?: string;
-  minScore?: number;
-  limit?: number;
-  pageToken?: string;
-}
+/** A search's filters and page (src/ledger/search.ts LeadSearch): the API's query and leadctl list's options. */
+export type SearchParams = LeadSearch;
 
 /**
  * The ledger's refusals as 400s: a page token it did not give out (`bad_page_token`) names

@@ -2,15 +2,7 @@
 import type { Command } from 'commander';
 import { table, visible, visibleJson } from '../output.js';
 import { type Cli, intOption } from '../shared.js';
-
-interface ListOptions {
-  stage?: string;
-  owner?: string;
-  campaign?: string;
-  minScore?: number;
-  limit?: number;
-  pageToken?: string;
-}
+import type { SearchParams } from '../../lead-service.js';
 
 const COLUMNS = ['LEAD', 'STAGE', 'SCORE', 'OWNER', 'CAMPAIGN', 'CONSENT', 'MQL AT', 'SQL AT'];
 
@@ -27,7 +19,7 @@ export function addListCommand(program: Command, { io, action }: Cli) {
     .option('--limit <n>', 'at most this many (default 50, at most 1000)', intOption('limit', 1))
     .option('--page-token <token>', 'the next page, as printed by a previous list with the same filters')
     .action(
-      action(async (ctx, json, o: ListOptions) => {
+      action(async (ctx, json, o: SearchParams) => {
         const q = { ...o, limit: o.limit ?? 50 };
         ctx.service.validateSearch(q);
         const r = await (await ctx.ledgerOnly()).search(q);
