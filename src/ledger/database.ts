@@ -245,6 +245,16 @@ export async function hostEmbeddedDatabase(
     await server.start();
     const port = (server as unknown as { server: { address(): AddressInfo } }).server.address().port;
     url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+    // Migrated before it is announced: every client of PGlite is the same session, where the
+    // migrations' advisory lock excludes no one, so two processes migrating at once could run into
+    // each other's transaction (seen: "current transaction is aborted"). Announced only once
+    // migrated, every other process finds nothing left to do.
+    const migrating = new pg.Pool({ connectionString: url, max: 1 });
+    try {
+      await migrate(migrating);
+    } finally {
+      await migrating.end();
+    }
     // Written aside and renamed: a reader sees the whole file or none.
     const urlText = `${JSON.stringify({ url, ...ME })}\n`;
     const aside = `${embeddedUrlFile(dir)}.${process.pid}.tmp`;
