@@ -123,6 +123,8 @@ async function score(ctx: Context, file: string, o: { idColumn: string }, print:
   const table = guard(() => readTable(file));
   const rows = guard(() => scoreTable(table, o.idColumn, ctx.config().config));
   print(scoredCsv(rows));
+  // bin/leadctl.mjs calls process.exit, which drops what a pipe has not taken yet: wait for stdout to drain.
+  await new Promise<void>((done) => process.stdout.write('', () => done()));
   return 0;
 }
 
