@@ -16,6 +16,7 @@ import { addEventCommand } from './commands/event.js';
 import { addFunnelCommand } from './commands/funnel.js';
 import { addImportCommand } from './commands/import.js';
 import { addListCommand } from './commands/list.js';
+import { addModelCommand } from './commands/model.js';
 import { addOutcomeCommand } from './commands/outcome.js';
 import { addShowCommand } from './commands/show.js';
 import { addWedgedCommand } from './commands/wedged.js';
@@ -36,6 +37,7 @@ const COMMANDS = [
   addWedgedCommand,
   addFunnelCommand,
   addImportCommand,
+  addModelCommand,
 ];
 
 export function buildProgram(
