@@ -3,18 +3,10 @@
  * the same thing), a bounded-concurrency runner, and the statistics the report prints.
  */
 import type { LeadEvent, Profile } from '../src/domain/lead.js';
+import { mulberry32 } from '../src/random.js';
 
-/** mulberry32: small, fast, seeded. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The workload's seeded PRNG (src/random.ts). */
+export const rng = mulberry32;
 
 type Weighted<T> = [T, number][];
 function pick<T>(r: () => number, items: Weighted<T>): T {

@@ -13,6 +13,7 @@
 import { Matrix, solve } from 'ml-matrix';
 import type { Rule } from '../domain/config.js';
 import type { Profile } from '../domain/lead.js';
+import { mulberry32 } from '../random.js';
 import { rocAuc as aucOf } from './roc.js';
 
 export type FitRule = Rule & { points: number };
@@ -57,18 +58,6 @@ export function profileOf(row: readonly string[], fields: readonly string[], ski
     if (!skip.has(i) && v !== '') profile[f] = v;
   });
   return profile as Profile;
-}
-
-/** mulberry32: a small seeded PRNG, so a split is the same for the same seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Row indices shuffled by the seed, split into train and holdout (`holdout` a share, 0..1). */
