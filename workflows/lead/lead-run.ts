@@ -33,8 +33,9 @@ export class LeadRun {
   readonly inbox: Fact[] = [];
   /**
    * Sales outcomes recorded by the update handler, not yet applied. They are applied before the
-   * lead is next read, by anyone (the loop, an effect's result, the next update's validator): the
-   * moment the handler itself used to apply them, so every recorded history replays unchanged.
+   * lead is next read by the loop or an effect's result, the moment the handler itself used to apply
+   * them, so every recorded history replays unchanged; the query and the validators see them too,
+   * without applying anything (peek).
    */
   private readonly outcomes: { outcome: SalesOutcome; at: number }[] = [];
   private current: LeadCore | undefined;
@@ -109,7 +110,7 @@ export class LeadRun {
     if (wrong) throw new Error(wrong);
   }
 
-  /** Records a sales outcome; resolves to the number the loop settles it under. */
+  /** Records a sales outcome; returns the number the loop settles it under. */
   recordOutcome(outcome: SalesOutcome, at: number): number {
     this.outcomes.push({ outcome, at });
     return ++this.outcomesRecorded;
