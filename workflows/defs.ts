@@ -27,7 +27,16 @@ export const LeadOwner = defineSearchAttributeKey('LeadOwner', SearchAttributeTy
 export const LeadCampaign = defineSearchAttributeKey('LeadCampaign', SearchAttributeType.KEYWORD);
 export const LeadBecameMqlAt = defineSearchAttributeKey('LeadBecameMqlAt', SearchAttributeType.DATETIME);
 export const LeadBecameSqlAt = defineSearchAttributeKey('LeadBecameSqlAt', SearchAttributeType.DATETIME);
-export const SEARCH_ATTRIBUTES = [LeadStage, LeadScore, LeadOwner, LeadCampaign, LeadBecameMqlAt, LeadBecameSqlAt];
+export const LeadModel = defineSearchAttributeKey('LeadModel', SearchAttributeType.KEYWORD);
+export const SEARCH_ATTRIBUTES = [
+  LeadStage,
+  LeadScore,
+  LeadOwner,
+  LeadCampaign,
+  LeadBecameMqlAt,
+  LeadBecameSqlAt,
+  LeadModel,
+];
 
 export { type CarriedState, type Fact } from '../src/domain/carried.js';
 /** Second workflow argument: state carried from an earlier run, and tuning for tests. */

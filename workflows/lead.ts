@@ -37,7 +37,7 @@ import { local } from './lead/activities.js';
 import { Effects } from './lead/effects.js';
 import { LeadRun } from './lead/lead-run.js';
 import { LedgerJournal } from './lead/ledger-journal.js';
-import { LEDGER_PATCH, MEMO_STATE_PATCH } from './lead/patches.js';
+import { LEDGER_PATCH, MEMO_STATE_PATCH, MODELS_PATCH } from './lead/patches.js';
 import { SearchAttributeSync } from './lead/search-attributes.js';
 import { DeadlineTimer } from './lead/timer.js';
 
@@ -67,6 +67,7 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
 
   const publishState = patched(MEMO_STATE_PATCH);
   const useLedger = patched(LEDGER_PATCH);
+  const models = patched(MODELS_PATCH);
   const info = workflowInfo();
   const now = () => Date.now();
   const ctx = await local.leadContext({ workflowId: info.workflowId, runId: info.runId, recover: !options.carried });
@@ -81,7 +82,7 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   if (options.carried?.inbox?.length) run.inbox.unshift(...options.carried.inbox);
 
   const effects = new Effects(run, now, publishState);
-  const searchAttributes = new SearchAttributeSync();
+  const searchAttributes = new SearchAttributeSync(models);
   const timer = new DeadlineTimer(() => (run.woken = true), useLedger);
   const maxHistory = options.maxHistoryEvents ?? DEFAULT_MAX_HISTORY;
   let published: string | undefined;

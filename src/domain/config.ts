@@ -1,7 +1,9 @@
 /**
  * The configuration schema (CONTRACT.md §Configuration). Pure: parsing a YAML file and checking
  * template files live in src/config-file.ts; this module only validates a plain object, so the
- * workflow bundle can import the types.
+ * workflow bundle can import the types. Only the types: evaluated in the workflow sandbox beside
+ * lead.ts, its `z.config(en())` fails there ("Cannot assign to read only property 'localeError'"),
+ * so what the model needs from a config (isScoredType, modelFor) lives in scoring.ts.
  */
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
@@ -167,15 +169,85 @@ const sendWindowSchema = z
     }),
   );
 
+const modelFields = {
+  thresholds: thresholdsSchema,
+  fit: z._default(z.array(fitRuleSchema), []),
+  disqualify: z._default(z.array(disqualifyRuleSchema), []),
+  behavior: behaviorsSchema,
+  decay: opt(z.strictObject({ halfLife: durationMs })),
+};
+/** The id a config with a single (flat) model gives it. */
+export const DEFAULT_MODEL_ID = 'default';
+const modelSchema = z.strictObject({
+  id: z.string().check(z.regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be a lower-case id')),
+  /** The profile the model is for: every rule must match (same syntax as fit rules). */
+  when: opt(z.union([ruleSchema, nonEmpty(ruleSchema)])),
+  ...modelFields,
+});
+
+/**
+ * `scoring` is one model (CONTRACT.md §Configuration) or `scoring.models` (§Scoring models): the
+ * first model whose `when` matches the lead's profile scores it, the last one has no `when`. Either
+ * way the parsed config holds a list of models (a flat one becomes the model `default`).
+ */
+const flatScoringSchema = z.strictObject(modelFields);
+const modelsScoringSchema = z.strictObject({
+  models: nonEmpty(modelSchema).check(
+    z.superRefine(
+      (models, ctx) => {
+        const ids = new Set<string>();
+        models.forEach((m, i) => {
+          if (ids.has(m.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate model id ${m.id}` });
+          ids.add(m.id);
+          const last = i === models.length - 1;
+          if (last && m.when !== undefined) {
+            const message = 'the last model must have no `when` (it scores every other lead)';
+            ctx.addIssue({ code: 'custom', path: [i, 'when'], message });
+          }
+          if (!last && m.when === undefined) {
+            const message = 'only the last model may have no `when` (the models after it would never score)';
+            ctx.addIssue({ code: 'custom', path: [i], message });
+          }
+        });
+      },
+      { when: (p) => Array.isArray(p.value) },
+    ),
+  ),
+});
+type ModelsScoring = z.input<typeof modelsScoringSchema>;
+type FlatScoring = z.input<typeof flatScoringSchema>;
+export type ScoringModel = Omit<z.output<typeof modelSchema>, 'when'> & { when?: Rule[] };
+
+/**
+ * `scoring` is one model (CONTRACT.md §Configuration) or `scoring.models` (§Scoring models): the
+ * first model whose `when` matches the lead's profile scores it, the last one has no `when`. Either
+ * way the parsed config holds a list of models (a flat one becomes the model `default`). Which form
+ * a file uses is decided by the `models` key, so its problems are reported in that form's paths
+ * (a union would report only "Invalid input").
+ */
+const scoringSchema = z.pipe(
+  z.custom<ModelsScoring | FlatScoring>(),
+  z.transform((value, ctx): { models: ScoringModel[] } => {
+    const usesModels = typeof value === 'object' && value !== null && 'models' in value;
+    if (usesModels) {
+      const r = modelsScoringSchema.safeParse(value);
+      if (r.success)
+        return {
+          models: r.data.models.map(({ when, ...m }) => (when === undefined ? m : { ...m, when: [when].flat() })),
+        };
+      ctx.issues.push(...(r.error.issues as unknown as (typeof ctx.issues)[number][]));
+      return z.NEVER;
+    }
+    const r = flatScoringSchema.safeParse(value);
+    if (r.success) return { models: [{ id: DEFAULT_MODEL_ID, ...r.data }] };
+    ctx.issues.push(...(r.error.issues as unknown as (typeof ctx.issues)[number][]));
+    return z.NEVER;
+  }),
+);
+
 export const configSchema = z
   .strictObject({
-    scoring: z.strictObject({
-      thresholds: thresholdsSchema,
-      fit: z._default(z.array(fitRuleSchema), []),
-      disqualify: z._default(z.array(disqualifyRuleSchema), []),
-      behavior: behaviorsSchema,
-      decay: opt(z.strictObject({ halfLife: durationMs })),
-    }),
+    scoring: scoringSchema,
     nurture: z._default(z.strictObject({ tracks: z._default(z.array(trackSchema), []) }), { tracks: [] }),
     timeouts: z.strictObject({
       mqlStaleAfter: durationMs,
@@ -241,10 +313,11 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type Track = Config['nurture']['tracks'][number];
-export type Behavior = Config['scoring']['behavior'][string];
+export type Behavior = ScoringModel['behavior'][string];
 
-/** Every event type an entry point accepts: the config's behaviours and the built-in consent types. */
+/** Every event type an entry point accepts: every model's behaviours and the built-in consent types. */
 export function knownEventTypes(config: Config): string[] {
-  return [...Object.keys(config.scoring.behavior), ...BUILTIN_EVENT_TYPES];
+  return [...new Set([...config.scoring.models.flatMap((m) => Object.keys(m.behavior)), ...BUILTIN_EVENT_TYPES])];
 }
+
 export { WEEKDAYS };

@@ -172,7 +172,23 @@ export type Transition = z.infer<typeof transitionSchema>;
 export const leadStateSchema = z.object({
   leadId: leadIdSchema,
   stage,
-  score: z.object({ total: z.int(), fit: z.int(), engagement: z.int() }),
+  score: z.object({
+    total: z.int(),
+    fit: z.int(),
+    engagement: z.int(),
+    model: z.string().check(z.describe('the id of the scoring model that scores the lead (scoring.models)')),
+    factors: z
+      .array(
+        z.object({
+          rule: z.string().check(z.describe('the fit rule as the config reads, or the event type')),
+          points: z.int(),
+          value: opt(z.union([z.string(), z.number(), z.boolean()])),
+          count: opt(count),
+          earned: opt(z.number().check(z.describe('the points the events earned before decay'))),
+        }),
+      )
+      .check(z.describe('every fit rule and behaviour that contributes, largest first')),
+  }),
   owner: opt(z.string()),
   profile: profileSchema,
   consent: z.enum(CONSENTS),

@@ -4,7 +4,7 @@
  * the stage rules and timeouts act, and asks `nextWake` when to look again. No Temporal import:
  * everything here is unit-tested and property-tested on its own.
  */
-import type { Config, Track } from './config.js';
+import type { Config, ScoringModel, Track } from './config.js';
 import { formatDuration } from './duration.js';
 import type { Consent, LeadEvent, LeadStart, LeadState, Profile, SalesOutcome, Transition } from './lead.js';
 import { BUILTIN_EVENT_TYPES, HARD_BOUNCE, UNSUBSCRIBE } from './event-types.js';
@@ -17,8 +17,12 @@ import {
   emptyEngagement,
   type Engagement,
   fitScore,
+  isScoredType,
+  modelById,
+  modelFor,
   rebase,
   scoreAt,
+  scoreFactors,
 } from './scoring.js';
 
 const MAX_TRANSITIONS = 50;
@@ -48,6 +52,8 @@ export interface LeadCore {
   handRaised?: string;
   disqualifiedBySales?: boolean;
   fit: number;
+  /** The id of the scoring model the profile picked (scoring.models); absent in cores from before models. */
+  model?: string;
   engagement: Engagement;
   nurture: { track?: string; step: number; lastStepAt?: number; nextStepAt?: number };
   /** Nurture send times in the last week, for the frequency cap. */
@@ -55,6 +61,29 @@ export interface LeadCore {
   transitions: { at: number; from: Stage; to: Stage; reason: string }[];
   scoreLog: { at: number; eventId?: string; type: string; points: number; note?: string }[];
   configVersion: string;
+}
+
+/** The lead's model (by the id it carries) under a config. */
+export function modelOf(core: LeadCore, config: Config): ScoringModel {
+  return modelById(core.model, core.profile, config);
+}
+
+/** The model a profile picks and the fit it gets there. */
+function scoredBy(profile: Profile, config: Config): { model: string; fit: number } {
+  const model = modelFor(profile, config);
+  return { model: model.id, fit: fitScore(profile, model) };
+}
+
+/** The lead's score at `now` under its model. */
+export function scoreOf(core: LeadCore, config: Config, now: number) {
+  return scoreAt(core.fit, core.engagement, now, modelOf(core, config));
+}
+
+/** The score as LeadState reports it: the total, its parts, the model and the factors. */
+export function scoreStateOf(core: LeadCore, config: Config, now: number): LeadState['score'] {
+  const model = modelOf(core, config);
+  const score = scoreAt(core.fit, core.engagement, now, model);
+  return { ...score, model: model.id, factors: scoreFactors(core.profile, core.engagement, now, model) };
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
@@ -73,7 +102,7 @@ export function newLead(input: LeadStart, config: Config, configVersion: string,
     escalations: 0,
     recycleCount: 0,
     eventsProcessed: 0,
-    fit: fitScore(profile, config),
+    ...scoredBy(profile, config),
     engagement: emptyEngagement(now),
     nurture: { step: 0 },
     sentAt: [],
@@ -115,7 +144,7 @@ export function toState(core: LeadCore, config: Config, now: number): LeadState 
   return {
     leadId: core.leadId,
     stage: core.stage,
-    score: scoreAt(core.fit, core.engagement, now, config),
+    score: scoreStateOf(core, config, now),
     owner: core.owner,
     profile: core.profile,
     consent: core.consent,
@@ -200,7 +229,7 @@ export interface EventFact {
  * redelivery counts once a config scores the type.
  */
 export function isKnownEventType(type: string, config: Config): boolean {
-  return type in config.scoring.behavior || (BUILTIN_EVENT_TYPES as readonly string[]).includes(type);
+  return isScoredType(type, config) || (BUILTIN_EVENT_TYPES as readonly string[]).includes(type);
 }
 
 /**
@@ -209,7 +238,6 @@ export function isKnownEventType(type: string, config: Config): boolean {
  */
 export function applyEvent(core: LeadCore, ev: EventFact, config: Config, now: number): LeadCore {
   if (!isKnownEventType(ev.type, config)) return core;
-  const halfLife = config.scoring.decay?.halfLife;
   const occurredAt = Math.min(ev.occurredAt, now);
   let next: LeadCore = {
     ...core,
@@ -226,7 +254,13 @@ export function applyEvent(core: LeadCore, ev: EventFact, config: Config, now: n
       { at: occurredAt, eventId: ev.eventId, type: ev.type, points: 0, note: 'consent: no more nurture email' },
     );
   }
-  const behavior = config.scoring.behavior[ev.type]!;
+  const model = modelOf(next, config);
+  const halfLife = model.decay?.halfLife;
+  const behavior = model.behavior[ev.type];
+  if (!behavior) {
+    const note = `not scored by model ${model.id}`;
+    return logScore(next, { at: occurredAt, eventId: ev.eventId, type: ev.type, points: 0, note });
+  }
   // A dormant lead that engages again comes back into the funnel, earning its way back from the
   // engagement it shows from its dormancy on: this event counts (and a hand-raise is kept).
   if (next.stage === 'dormant') {
@@ -234,7 +268,7 @@ export function applyEvent(core: LeadCore, ev: EventFact, config: Config, now: n
     next = transition(next, 'recycled', `re-engaged (${ev.type}) after dormancy`, now, config);
     next = { ...next, engagement: { ...next.engagement, resetAt: Math.min(dormantSince, occurredAt) } };
   }
-  const before = scoreAt(next.fit, next.engagement, now, config).total;
+  const before = scoreOf(next, config, now).total;
   const { engagement, counted } = addEngagement(
     rebase(next.engagement, now, halfLife),
     { type: ev.type, eventId: ev.eventId, occurredAt },
@@ -243,7 +277,7 @@ export function applyEvent(core: LeadCore, ev: EventFact, config: Config, now: n
   );
   next = { ...next, engagement, lastEngagedAt: Math.max(next.lastEngagedAt ?? 0, occurredAt) };
   if (behavior.handRaiser && counted) next.handRaised = ev.type;
-  const after = scoreAt(next.fit, next.engagement, now, config).total;
+  const after = scoreOf(next, config, now).total;
   const note = counted
     ? occurredAt < now
       ? `late event, decayed from ${new Date(occurredAt).toISOString()}`
@@ -267,13 +301,13 @@ export function applyProfile(core: LeadCore, patch: Profile, config: Config, now
   const tooBig = profileLimitProblem(profile);
   if (tooBig && Object.keys(patch).length)
     return logScore(core, { at: now, type: 'profile', points: 0, note: `profile change refused: ${tooBig}` });
-  const fit = fitScore(profile, config);
-  const next = { ...core, profile };
-  if (fit === core.fit) return next;
-  return logScore(
-    { ...next, fit },
-    { at: now, type: 'profile', points: fit - core.fit, note: `fit ${core.fit} -> ${fit}` },
-  );
+  const { model, fit } = scoredBy(profile, config);
+  const next = { ...core, profile, model };
+  // A core from before models names none: taking the model its profile picks is no change to log.
+  const switched = core.model !== undefined && core.model !== model;
+  if (fit === core.fit && !switched) return next;
+  const note = switched ? `model ${core.model} -> ${model}, fit ${core.fit} -> ${fit}` : `fit ${core.fit} -> ${fit}`;
+  return logScore({ ...next, fit }, { at: now, type: 'profile', points: fit - core.fit, note });
 }
 
 /** Whether an outcome fits the lead's stage; the update validator rejects it otherwise. */
@@ -362,7 +396,7 @@ export function advance(
 
 /** Rule-based disqualification (any open stage), and its reversal when the profile changes. */
 export function disqualifyRule(c: LeadCore, config: Config, now: number): LeadCore {
-  const dq = disqualifiedBy(c.profile, config);
+  const dq = disqualifiedBy(c.profile, modelOf(c, config));
   if (dq && !isTerminal(c)) return transition(c, 'disqualified', `disqualify rule: ${dq}`, now, config);
   if (!dq && c.stage === 'disqualified' && !c.disqualifiedBySales)
     return transition(c, 'lead', 'no disqualify rule matches any more', now, config);
@@ -374,9 +408,9 @@ export function disqualifyRule(c: LeadCore, config: Config, now: number): LeadCo
  * mql becomes sql on the sql threshold; a hand-raiser takes it straight through to sql.
  */
 export function qualifyRule(lead: LeadCore, config: Config, now: number): LeadCore {
-  const th = config.scoring.thresholds;
+  const th = modelOf(lead, config).thresholds;
   let c = lead;
-  const score = () => scoreAt(c.fit, c.engagement, now, config).total;
+  const score = () => scoreOf(c, config, now).total;
   if ((c.stage === 'lead' || c.stage === 'recycled') && (c.handRaised || (score() >= th.mql && c.fit >= th.minFit))) {
     c = transition(
       c,
@@ -502,10 +536,11 @@ export function bounceEvent(core: LeadCore, step: { track: string; step: number 
 
 /** The lead in one line for the Temporal UI's "current details" (cheap: runs after every change). */
 export function summaryOf(core: LeadCore, config: Config, now: number): string {
-  const score = scoreAt(core.fit, core.engagement, now, config);
+  const score = scoreOf(core, config, now);
   const n = core.nurture;
+  const models = config.scoring.models.length;
   return [
-    `**${core.stage}** · score ${score.total} (fit ${score.fit}, engagement ${score.engagement})`,
+    `**${core.stage}** · score ${score.total} (fit ${score.fit}, engagement ${score.engagement}${models > 1 ? `, model ${modelOf(core, config).id}` : ''})`,
     core.owner ? `owner ${core.owner}` : undefined,
     core.slaDeadline !== undefined ? `SLA until ${iso(core.slaDeadline)}` : undefined,
     n.track
@@ -601,7 +636,8 @@ export function nextWake(c: LeadCore, config: Config): number | undefined {
 export function searchAttributesOf(c: LeadCore, config: Config, now: number) {
   return {
     stage: c.stage,
-    score: scoreAt(c.fit, c.engagement, now, config).total,
+    score: scoreOf(c, config, now).total,
+    model: modelOf(c, config).id,
     owner: c.owner,
     campaign: c.campaign,
     becameMqlAt: c.becameMqlAt,

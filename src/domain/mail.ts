@@ -8,8 +8,7 @@
 import type { Config } from './config.js';
 import type { LeadState, Profile } from './lead.js';
 import { CONTROL_CHARS } from './limits.js';
-import type { LeadCore } from './lifecycle.js';
-import { scoreAt } from './scoring.js';
+import { type LeadCore, scoreStateOf } from './lifecycle.js';
 
 /** Longest string a mail input carries (profile values, reasons, notes). */
 export const MAIL_TEXT_MAX = 200;
@@ -111,7 +110,7 @@ export function mailLead(core: LeadCore, config: Config, now: number): MailLead 
   return {
     leadId: core.leadId,
     stage: core.stage,
-    score: scoreAt(core.fit, core.engagement, now, config),
+    score: scoreStateOf(core, config, now),
     owner: core.owner,
     profile: mailProfile(core.profile),
     consent: core.consent,

@@ -12,7 +12,7 @@
  *   day (ties broken by eventId): the same set of events gives the same score in any order, and a
  *   positive event never lowers the score.
  */
-import type { Behavior, Config, Rule } from './config.js';
+import type { Behavior, Config, Rule, ScoringModel } from './config.js';
 import type { Profile } from './lead.js';
 
 const DAY = 86_400_000;
@@ -30,9 +30,15 @@ export interface Engagement {
   resetAt?: number;
   /** Counted events of capped types: `type|utcDay` -> [occurredAt, eventId][] (at most maxPerDay). */
   caps: Record<string, [number, string][]>;
+  /**
+   * The same points by event type, for the score's factors: `[pos, neg, earned, count]` with `pos`
+   * decayed to `at` like the total, `earned` the points as they were earned (undecayed) and `count`
+   * the counted events. Absent in engagement carried from before it was kept.
+   */
+  types?: Record<string, [number, number, number, number]>;
 }
 
-export const emptyEngagement = (now: number): Engagement => ({ pos: 0, neg: 0, at: now, caps: {} });
+export const emptyEngagement = (now: number): Engagement => ({ pos: 0, neg: 0, at: now, caps: {}, types: {} });
 
 function decayFactor(fromMs: number, toMs: number, halfLifeMs: number | undefined): number {
   return halfLifeMs ? Math.pow(0.5, (toMs - fromMs) / halfLifeMs) : 1;
@@ -48,7 +54,16 @@ export function rebase(e: Engagement, t: number, halfLifeMs: number | undefined)
   const caps = Object.fromEntries(
     Object.entries(e.caps).filter(([k]) => Number(k.split('|')[1]) * DAY >= t - CAP_RETENTION_MS),
   );
-  return { ...e, pos: e.pos * decayFactor(e.at, t, halfLifeMs), at: t, caps };
+  const f = decayFactor(e.at, t, halfLifeMs);
+  const types =
+    e.types &&
+    Object.fromEntries(
+      Object.entries(e.types).map(([k, [p, n, earned, count]]) => [
+        k,
+        [p * f, n, earned, count] as [number, number, number, number],
+      ]),
+    );
+  return { ...e, pos: e.pos * f, at: t, caps, ...(types ? { types } : {}) };
 }
 
 export interface ScoredEvent {
@@ -69,10 +84,19 @@ export function addEngagement(
 ): { engagement: Engagement; counted: boolean } {
   if (e.resetAt !== undefined && ev.occurredAt < e.resetAt) return { engagement: e, counted: false };
   const contribution = (occurredAt: number) => behavior.points * decayFactor(occurredAt, e.at, halfLifeMs);
-  const add = (x: Engagement, sign: 1 | -1, occurredAt: number): Engagement =>
-    behavior.points >= 0
-      ? { ...x, pos: x.pos + sign * contribution(occurredAt) }
-      : { ...x, neg: x.neg + sign * behavior.points };
+  const add = (x: Engagement, sign: 1 | -1, occurredAt: number): Engagement => {
+    const [p, n, earned, count] = x.types?.[ev.type] ?? [0, 0, 0, 0];
+    const part: [number, number, number, number] =
+      behavior.points >= 0
+        ? [p + sign * contribution(occurredAt), n, earned + sign * behavior.points, count + sign]
+        : [p, n + sign * behavior.points, earned + sign * behavior.points, count + sign];
+    const types = x.types && { ...x.types, [ev.type]: part };
+    const sum =
+      behavior.points >= 0
+        ? { ...x, pos: x.pos + sign * contribution(occurredAt) }
+        : { ...x, neg: x.neg + sign * behavior.points };
+    return types ? { ...sum, types } : sum;
+  };
 
   if (!behavior.maxPerDay) return { engagement: add(e, 1, ev.occurredAt), counted: true };
 
@@ -120,14 +144,30 @@ export function describeRule(rule: Rule): string {
   return `${rule.field} in [${rule.min ?? '-inf'}, ${rule.max ?? 'inf'}]`;
 }
 
+/** Whether some model scores events of this type. */
+export function isScoredType(type: string, config: Config): boolean {
+  return config.scoring.models.some((m) => type in m.behavior);
+}
+
+/** The model that scores a profile: the first whose `when` rules all match (the last has none). */
+export function modelFor(profile: Profile, config: Config): ScoringModel {
+  const models = config.scoring.models;
+  return models.find((m) => !m.when || m.when.every((r) => matchesRule(profile, r))) ?? models[models.length - 1]!;
+}
+
+/** A model by id, or (an id this config does not have) the one the profile gets now. */
+export function modelById(id: string | undefined, profile: Profile, config: Config): ScoringModel {
+  return config.scoring.models.find((m) => m.id === id) ?? modelFor(profile, config);
+}
+
 /** Fit score: the sum of every matching fit rule's points. */
-export function fitScore(profile: Profile, config: Config): number {
-  return config.scoring.fit.reduce((sum, rule) => sum + (matchesRule(profile, rule) ? rule.points : 0), 0);
+export function fitScore(profile: Profile, model: ScoringModel): number {
+  return model.fit.reduce((sum, rule) => sum + (matchesRule(profile, rule) ? rule.points : 0), 0);
 }
 
 /** The first matching disqualify rule, described, or undefined. */
-export function disqualifiedBy(profile: Profile, config: Config): string | undefined {
-  const rule = config.scoring.disqualify.find((r) => matchesRule(profile, r));
+export function disqualifiedBy(profile: Profile, model: ScoringModel): string | undefined {
+  const rule = model.disqualify.find((r) => matchesRule(profile, r));
   return rule && (rule.reason ?? describeRule(rule));
 }
 
@@ -138,7 +178,49 @@ export interface Score {
 }
 
 /** Whole-number score at time `t`: fit plus rounded engagement. */
-export function scoreAt(fit: number, e: Engagement, t: number, config: Config): Score {
-  const engagement = Math.round(engagementAt(e, t, config.scoring.decay?.halfLife));
+export function scoreAt(fit: number, e: Engagement, t: number, model: ScoringModel): Score {
+  const engagement = Math.round(engagementAt(e, t, model.decay?.halfLife));
   return { total: fit + engagement, fit, engagement };
+}
+
+/** One part of a score (CONTRACT.md `score.factors`). */
+export interface Factor {
+  /** The fit rule as the config reads, or the behaviour (event type). */
+  rule: string;
+  /** What it adds now (whole points; engagement decayed to now). */
+  points: number;
+  /** Fit: the profile value that matched. */
+  value?: string | number | boolean;
+  /** Behaviour: the counted events, and the points they earned before decay. */
+  count?: number;
+  earned?: number;
+}
+
+/** Engagement kept before the score remembered it by type (a lead carried from an older version). */
+export const EARLIER_ENGAGEMENT = 'earlier engagement';
+
+/**
+ * Every fit rule and behaviour that contributes to the score at time `t`, largest (by size) first:
+ * the matching fit rules, and the engagement of each event type decayed to `t`.
+ */
+export function scoreFactors(profile: Profile, e: Engagement, t: number, model: ScoringModel): Factor[] {
+  const halfLife = model.decay?.halfLife;
+  const factors: Factor[] = model.fit
+    .filter((r) => matchesRule(profile, r))
+    .map((r) => {
+      const value = profile[r.field];
+      return { rule: describeRule(r), points: r.points, ...(value !== undefined && value !== null ? { value } : {}) };
+    });
+  const f = decayFactor(e.at, t, halfLife);
+  let attributed = 0;
+  for (const [type, [pos, neg, earned, count]] of Object.entries(e.types ?? {})) {
+    const now = pos * f + neg;
+    attributed += now;
+    if (count > 0) factors.push({ rule: type, points: Math.round(now), count, earned });
+  }
+  const rest = engagementAt(e, t, halfLife) - attributed;
+  if (!e.types && Math.round(rest) !== 0) factors.push({ rule: EARLIER_ENGAGEMENT, points: Math.round(rest) });
+  return factors.sort(
+    (a, b) => Math.abs(b.points) - Math.abs(a.points) || (a.rule < b.rule ? -1 : a.rule > b.rule ? 1 : 0),
+  );
 }

@@ -6,8 +6,8 @@ import { parse } from 'csv-parse/sync';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../domain/config.js';
 import type { LeadStart } from '../domain/lead.js';
-import { advance, newLead } from '../domain/lifecycle.js';
-import { scoreAt } from '../domain/scoring.js';
+import { advance, newLead, scoreOf } from '../domain/lifecycle.js';
+
 import { thresholdForPrecision } from './roc.js';
 import { fieldNames, type FitRule, profileOf, type Scorecard, type Table, TrainingError } from './scorecard.js';
 
@@ -87,7 +87,7 @@ export function scoreTable(table: Table, idColumn: string, config: Config, now =
     const profile = profileOf(row, fields, skip);
     const start = { ...profile, leadId } as LeadStart;
     const core = advance(newLead(start, config, 'model-score', now), config, now).core;
-    const s = scoreAt(core.fit, core.engagement, now, config);
+    const s = scoreOf(core, config, now);
     return { leadId, score: s.total, fit: s.fit, engagement: s.engagement, stage: core.stage };
   });
 }

@@ -41,8 +41,8 @@ describe('config/default.yaml', () => {
   it('loads and validates', () => {
     const loaded = loadConfigFile(DEFAULT_FILE);
     const c = loaded.config;
-    assert.deepEqual(c.scoring.thresholds, { mql: 40, sql: 75, minFit: 10 });
-    assert.equal(c.scoring.decay?.halfLife, 30 * 86_400_000);
+    assert.deepEqual(c.scoring.models[0]!.thresholds, { mql: 40, sql: 75, minFit: 10 });
+    assert.equal(c.scoring.models[0]!.decay?.halfLife, 30 * 86_400_000);
     assert.deepEqual(c.timeouts, {
       mqlStaleAfter: 30 * 86_400_000,
       salesAcceptWithin: 48 * 3_600_000,
@@ -59,7 +59,7 @@ describe('config/default.yaml', () => {
     assert.equal(c.nurture.tracks[0]!.steps[1]!.after, 3 * 86_400_000);
     assert.equal(c.nurture.tracks[0]!.steps[1]!.skipIfEngagedWithin, 86_400_000);
     assert.equal(c.routing.at(-1)!.when, undefined);
-    assert.equal(c.scoring.behavior.demo_request?.handRaiser, true);
+    assert.equal(c.scoring.models[0]!.behavior.demo_request?.handRaiser, true);
     assert.match(loaded.version, /^[0-9a-f]{12}$/);
   });
 
@@ -159,7 +159,7 @@ describe('a bad configuration', () => {
       salesEscalations: 0,
       dormantAfter: 900_000,
     });
-    assert.equal(config.scoring.decay?.halfLife, 172_800_000);
+    assert.equal(config.scoring.models[0]!.decay?.halfLife, 172_800_000);
     assert.equal(config.nurture.tracks[0]!.steps[1]!.after, 30 * 86_400_000);
   });
 
@@ -193,7 +193,7 @@ describe('a bad configuration', () => {
     problemAt(problemsOf(raw), 'scoring.thresholds.sql', /below the mql/);
     raw.scoring.thresholds = { mql: 50, sql: 50 };
     const { config } = validateConfig(raw, 'x.yaml', process.cwd());
-    assert.equal(config.scoring.thresholds.minFit, 0);
+    assert.equal(config.scoring.models[0]!.thresholds.minFit, 0);
   });
 
   it('refuses the built-in types as behaviour keys', () => {
@@ -361,10 +361,10 @@ describe('a bad configuration', () => {
       routing: [{ owners: ['team@sales.example'] }],
       email: { from: 'x@y.example' },
     });
-    assert.equal(config.scoring.thresholds.minFit, 0);
-    assert.deepEqual(config.scoring.fit, []);
-    assert.deepEqual(config.scoring.disqualify, []);
-    assert.equal(config.scoring.decay, undefined);
+    assert.equal(config.scoring.models[0]!.thresholds.minFit, 0);
+    assert.deepEqual(config.scoring.models[0]!.fit, []);
+    assert.deepEqual(config.scoring.models[0]!.disqualify, []);
+    assert.equal(config.scoring.models[0]!.decay, undefined);
     assert.deepEqual(config.nurture, { tracks: [] });
     assert.equal(config.timeouts.salesEscalations, 0);
     assert.equal(config.email.templates, 'templates/');

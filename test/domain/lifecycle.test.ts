@@ -97,7 +97,11 @@ function settle(core: LeadCore, now: number, cfg: Config = config): { core: Lead
 const nurtureOf = (effects: Effect[]) =>
   effects.filter((e): e is Extract<Effect, { kind: 'nurture' }> => e.kind === 'nurture');
 const lastTransition = (c: LeadCore) => c.transitions.at(-1)!;
-const score = (c: LeadCore, now: number) => toState(c, config, now).score;
+/** The score's total and parts (its model and factors have tests of their own). */
+const score = (c: LeadCore, now: number) => {
+  const { total, fit, engagement } = toState(c, config, now).score;
+  return { total, fit, engagement };
+};
 
 function lead(input: Input = MANAGER, now = T0): LeadCore {
   return settle(create(input, config, version, now), now).core;
@@ -143,7 +147,10 @@ describe('newLead', () => {
     assert.equal(s.createdAt, '2026-01-05T15:00:00.000Z');
     assert.equal(s.lastEngagedAt, '2025-12-26T15:00:00.000Z');
     assert.equal(s.nurture.nextStepAt, '2026-01-05T15:00:00.000Z');
-    assert.deepEqual(s.score, { total: 31, fit: 30, engagement: 1 });
+    assert.deepEqual(
+      { total: s.score.total, fit: s.score.fit, engagement: s.score.engagement, model: s.score.model },
+      { total: 31, fit: 30, engagement: 1, model: 'default' },
+    );
     assert.equal(s.scoreLog[0]!.at, '2025-12-26T15:00:00.000Z');
     assert.equal(s.configVersion, version);
   });
@@ -770,6 +777,7 @@ describe('transitions', () => {
       campaign: 'spring-webinar',
       becameMqlAt: T0,
       becameSqlAt: T0,
+      model: 'default',
     });
   });
 });
@@ -791,7 +799,7 @@ describe('the lifecycle (property)', () => {
         weight: 5,
         arbitrary: fc.record({
           kind: fc.constant('event' as const),
-          type: fc.constantFrom(...Object.keys(config.scoring.behavior), 'unsubscribe', 'hard_bounce'),
+          type: fc.constantFrom(...Object.keys(config.scoring.models[0]!.behavior), 'unsubscribe', 'hard_bounce'),
           back: fc.integer({ min: 0, max: 3 * DAY }),
         }),
       },

@@ -45,8 +45,9 @@ function makeConfig(scoring: Record<string, unknown> = {}): Config {
   });
 }
 
-const config = makeConfig();
-const behaviors = config.scoring.behavior;
+const makeModel = (scoring: Record<string, unknown> = {}) => makeConfig(scoring).scoring.models[0]!;
+const model = makeModel();
+const behaviors = model.behavior;
 const TYPES = Object.keys(behaviors);
 const behaviorOf = (type: string): Behavior => behaviors[type]!;
 
@@ -185,7 +186,7 @@ describe('engagement (property)', () => {
             engagementAt(e, t2, HALF_LIFE) <= engagementAt(e, t1, HALF_LIFE),
             `${engagementAt(e, t2, HALF_LIFE)} > ${engagementAt(e, t1, HALF_LIFE)}`,
           );
-          assert.ok(scoreAt(0, e, t2, config).engagement <= scoreAt(0, e, t1, config).engagement);
+          assert.ok(scoreAt(0, e, t2, model).engagement <= scoreAt(0, e, t1, model).engagement);
         },
       ),
     );
@@ -348,9 +349,9 @@ describe('engagement (examples)', () => {
 
   it('scoreAt adds fit to rounded engagement', () => {
     const e: Engagement = { pos: 10.6, neg: -3, at: T0, caps: {} };
-    assert.deepEqual(scoreAt(12, e, T0, config), { total: 20, fit: 12, engagement: 8 });
-    assert.deepEqual(scoreAt(12, e, T0 + HALF_LIFE, config), { total: 14, fit: 12, engagement: 2 });
-    for (const s of [scoreAt(12, e, T0 + 7 * DAY + 5, config)]) {
+    assert.deepEqual(scoreAt(12, e, T0, model), { total: 20, fit: 12, engagement: 8 });
+    assert.deepEqual(scoreAt(12, e, T0 + HALF_LIFE, model), { total: 14, fit: 12, engagement: 2 });
+    for (const s of [scoreAt(12, e, T0 + 7 * DAY + 5, model)]) {
       assert.ok(Number.isInteger(s.total) && Number.isInteger(s.engagement));
     }
   });
@@ -432,7 +433,7 @@ describe('fit rules', () => {
   });
 
   it('fitScore sums every matching rule, negative points included', () => {
-    const c = makeConfig({
+    const c = makeModel({
       fit: [
         { field: 'seniority', in: ['vp'], points: 20 },
         { field: 'jobTitle', pattern: 'intern', points: -25 },
@@ -448,7 +449,7 @@ describe('fit rules', () => {
   });
 
   it('fitScore on the default config', () => {
-    const c = makeConfig({
+    const c = makeModel({
       fit: [
         { field: 'seniority', in: ['c_level', 'vp', 'director'], points: 20 },
         { field: 'jobTitle', pattern: 'student|intern|trainee', points: -25 },
@@ -460,7 +461,7 @@ describe('fit rules', () => {
   });
 
   it("disqualifiedBy gives the first matching rule's reason, or its description", () => {
-    const c = makeConfig({
+    const c = makeModel({
       disqualify: [
         { field: 'country', notIn: ['US', 'DE'], reason: 'outside the sales regions' },
         { field: 'email', domain: ['competitor.example'] },

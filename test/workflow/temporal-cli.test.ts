@@ -57,7 +57,10 @@ test('temporal workflow start / signal / query --type state', async () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(state!.stage, 'mql');
-    assert.deepEqual(state!.score, { total: 50, fit: 35, engagement: 15 });
+    assert.deepEqual(
+      { total: state!.score.total, fit: state!.score.fit, engagement: state!.score.engagement },
+      { total: 50, fit: 35, engagement: 15 },
+    );
     // Without the codec server the same query is ciphertext, and the history holds no address.
     const raw = await rawCli('workflow', 'query', '--workflow-id', 'lead-cli-1', '--type', 'state', '--output', 'json');
     const payload = JSON.parse(raw).queryResult?.payloads?.[0];
@@ -110,10 +113,10 @@ test('a configuration change reaches running leads through a batch signal (confi
   const base = testConfig().config;
   const next = testConfig({
     scoring: {
-      thresholds: base.scoring.thresholds,
+      thresholds: base.scoring.models[0]!.thresholds,
       fit: [{ field: 'seniority', in: ['vp'], points: 50 }],
       disqualify: [],
-      behavior: base.scoring.behavior,
+      behavior: base.scoring.models[0]!.behavior,
       decay: { halfLife: '30d' },
     },
   });

@@ -79,6 +79,7 @@ export class LedgerJournal {
         owner: c.owner,
         campaign: c.campaign,
         channel: c.channel,
+        model: state.score.model,
         createdAt: state.createdAt,
         state,
         carried: { v: 1, core: c },

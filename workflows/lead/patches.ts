@@ -34,3 +34,10 @@ export const MEMO_STATE_PATCH = 'issue-9-state-in-memo';
  * keep the memo and complete as before until they continue as new.
  */
 export const LEDGER_PATCH = 'issue-10-ledger';
+/**
+ * Issue 12, scoring models and rollout: the run keeps the LeadModel search attribute (one more
+ * pair in an upsert it makes anyway), and a config reload re-scores the lead from its recorded
+ * events (the reload's leadContext answer carries them) instead of keeping the engagement it
+ * earned. Runs started before keep the old reload until they continue as new.
+ */
+export const MODELS_PATCH = 'issue-12-models';

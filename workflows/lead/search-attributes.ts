@@ -3,15 +3,18 @@ import { upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Config } from '../../src/domain/config.js';
 import { type LeadCore, searchAttributesOf } from '../../src/domain/lifecycle.js';
-import { LeadBecameMqlAt, LeadBecameSqlAt, LeadCampaign, LeadOwner, LeadScore, LeadStage } from '../defs.js';
+import { LeadBecameMqlAt, LeadBecameSqlAt, LeadCampaign, LeadModel, LeadOwner, LeadScore, LeadStage } from '../defs.js';
 
 type Values = ReturnType<typeof searchAttributesOf>;
 
 export class SearchAttributeSync {
   private readonly last: Record<keyof Values, unknown>;
 
-  /** Starts from what the run already has (set by the starter, or inherited on continue-as-new). */
-  constructor() {
+  /**
+   * Starts from what the run already has (set by the starter, or inherited on continue-as-new).
+   * `withModel` (the issue-12 patch): LeadModel is kept too.
+   */
+  constructor(private readonly withModel: boolean) {
     const initial = workflowInfo().typedSearchAttributes;
     this.last = {
       stage: initial.get(LeadStage),
@@ -20,6 +23,7 @@ export class SearchAttributeSync {
       campaign: initial.get(LeadCampaign),
       becameMqlAt: initial.get(LeadBecameMqlAt)?.getTime(),
       becameSqlAt: initial.get(LeadBecameSqlAt)?.getTime(),
+      model: initial.get(LeadModel),
     };
   }
 
@@ -46,6 +50,7 @@ export class SearchAttributeSync {
     put('campaign', { key: LeadCampaign, value: sa.campaign ?? null });
     put('becameMqlAt', { key: LeadBecameMqlAt, value: date(sa.becameMqlAt) });
     put('becameSqlAt', { key: LeadBecameSqlAt, value: date(sa.becameSqlAt) });
+    if (this.withModel) put('model', { key: LeadModel, value: sa.model });
     if (pairs.length) upsertSearchAttributes(pairs);
   }
 }

@@ -9,6 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { isScoredType } from '../../domain/scoring.js';
 import { leadIdSchema } from '../../domain/lead.js';
 import type { LinkPayload, LinkPurpose } from '../../links.js';
 import { esc, page } from '../html.js';
@@ -90,7 +91,7 @@ const linkEvent = (type: string, link: VerifiedLink) => ({
 
 /** Sends an engagement event from a link, if this config scores that type; never fails the page. */
 async function recordEngagement(c: ApiContext, req: FastifyRequest, type: string, link: VerifiedLink): Promise<void> {
-  if (!(type in c.service.config.scoring.behavior)) return;
+  if (!isScoredType(type, c.service.config)) return;
   try {
     await c.temporal(() => c.service.sendEvent(linkEvent(type, link)));
   } catch (err) {

@@ -76,7 +76,7 @@ async function train(ctx: Context, o: TrainOptions, print: (s: string) => void):
   // The holdout scored by the engine's own fitScore under the emitted config: the figures reported.
   const skip = new Set([sc.idIndex, sc.outcomeIndex]);
   const names = sc.fields.map((f) => f.field);
-  const engine = sc.test.map((r) => fitScore(profileOf(table.rows[r]!, names, skip), loaded.config));
+  const engine = sc.test.map((r) => fitScore(profileOf(table.rows[r]!, names, skip), loaded.config.scoring.models[0]!));
   const mismatch = sc.test.findIndex((r, i) => engine[i] !== sc.points(r));
   if (mismatch >= 0) throw new Error(`bug: the engine scores holdout row ${sc.test[mismatch]} differently`);
   const y = sc.test.map((r) => sc.labels.get(r)!);
