@@ -20,7 +20,11 @@ export type FitRule = Rule & { points: number };
 
 /** Bad input (too few outcomes, missing columns): reported as such, no model emitted. */
 export class TrainingError extends Error {
-  constructor(message: string) {
+  /** The option of trainScorecard whose value is at fault, when it is one (`exclude`). */
+  constructor(
+    message: string,
+    readonly option?: keyof TrainOptions,
+  ) {
     super(message);
     this.name = 'TrainingError';
   }
@@ -269,7 +273,7 @@ export function trainScorecard(table: Table, o: TrainOptions): Scorecard {
   const exclude = new Map<number, string | undefined>();
   for (const x of o.exclude ?? []) {
     const col = table.headers.findIndex((h, i) => h === x.column || names[i] === x.column);
-    if (col < 0) throw new TrainingError(`no column "${x.column}" to exclude (the columns are ${columns})`);
+    if (col < 0) throw new TrainingError(`no column "${x.column}" (the columns are ${columns})`, 'exclude');
     if (col !== idIndex && col !== outcomeIndex) exclude.set(col, x.reason);
   }
   exclude.set(idIndex, undefined).set(outcomeIndex, undefined);
