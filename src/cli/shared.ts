@@ -62,6 +62,7 @@ export class Context {
   private loaded?: LoadedConfig;
   private database?: Database;
   private opening?: Promise<void>;
+  private leadLedger?: LeadLedger;
   constructor(readonly g: GlobalOptions) {}
 
   config(): LoadedConfig {
@@ -100,12 +101,18 @@ export class Context {
    */
   async ledgerOnly(): Promise<LeadService> {
     const svc = this.service;
+    svc.ledger = await this.ledger();
+    return svc;
+  }
+
+  /** The ledger alone, without the service (so without payload keys): for commands that only read the ledger. */
+  async ledger(): Promise<LeadLedger> {
     this.opening ??= (async () => {
       this.database = await openLedgerDatabase(settings());
-      svc.ledger = new LeadLedger(this.database.pool);
+      this.leadLedger = new LeadLedger(this.database.pool);
     })();
     await this.opening;
-    return svc;
+    return this.leadLedger!;
   }
 
   async close() {

@@ -46,14 +46,18 @@ export function learnedScoring(sc: Scorecard, precision = 0.7, sqlPrecision = 0.
 /**
  * A complete config (raw, as YAML would hold it): `base` with the learned fit rules and thresholds;
  * its disqualify rules on a field of the CSV are dropped (they were written for another profile
- * vocabulary: the model scores those fields) and returned, to be reported.
+ * vocabulary: the model scores those fields) and returned, to be reported. The learned scoring is
+ * one model: a base with several (scoring.models) keeps its last model's behaviour and decay.
  */
 export function learnedConfig(
   base: Record<string, unknown>,
   learned: LearnedScoring,
   csvFields: readonly string[],
 ): { raw: Record<string, unknown>; dropped: { field: string }[] } {
-  const scoring = (base.scoring ?? {}) as Record<string, unknown>;
+  // A base with several models: the learned scoring replaces them all, keeping the catch-all's behaviour and decay.
+  const baseScoring = (base.scoring ?? {}) as Record<string, unknown>;
+  const models = Array.isArray(baseScoring.models) ? (baseScoring.models as Record<string, unknown>[]) : undefined;
+  const { id: _id, when: _when, ...scoring } = models ? (models[models.length - 1] ?? {}) : baseScoring;
   const disqualify = (Array.isArray(scoring.disqualify) ? scoring.disqualify : []) as { field: string }[];
   const fields = new Set(csvFields);
   const kept = disqualify.filter((r) => !fields.has(r.field));

@@ -20,7 +20,11 @@ export type FitRule = Rule & { points: number };
 
 /** Bad input (too few outcomes, missing columns): reported as such, no model emitted. */
 export class TrainingError extends Error {
-  constructor(message: string) {
+  /** The option of trainScorecard whose value is at fault, when it is one (`exclude`). */
+  constructor(
+    message: string,
+    readonly option?: keyof TrainOptions,
+  ) {
     super(message);
     this.name = 'TrainingError';
   }
@@ -111,6 +115,13 @@ export interface TrainOptions {
   minSupport?: number;
   /** Fewest rows of either class (default 50). */
   minClass?: number;
+  /** The headers' field names (default fieldNames(headers)): a ledger's profile keys are names already. */
+  fields?: readonly string[];
+  /**
+   * Columns (a header, or its field name) not used as features, each reported in `skipped` with
+   * its reason (e.g. "excluded": a column that leaks the outcome). One not in the table is an error.
+   */
+  exclude?: readonly Skipped[];
 }
 
 export interface Scorecard {
@@ -146,18 +157,25 @@ function quantileCuts(values: number[], bins: number): number[] {
   return [...cuts].sort((a, b) => a - b);
 }
 
-/** The columns' features from the training rows, and what was skipped and why. */
+/**
+ * The columns' features from the training rows, and what was skipped and why (in column order).
+ * `exclude`: columns that are not features, with the reason to report (none for the id and outcome).
+ */
 function buildFeatures(
   table: Table,
   train: number[],
-  exclude: Set<number>,
+  exclude: Map<number, string | undefined>,
   bins: number,
   minSupport: number,
 ): { features: Feature[]; skipped: Skipped[] } {
   const features: Feature[] = [];
   const skipped: Skipped[] = [];
   table.headers.forEach((header, col) => {
-    if (exclude.has(col)) return;
+    if (exclude.has(col)) {
+      const reason = exclude.get(col);
+      if (reason !== undefined) skipped.push({ column: header, reason });
+      return;
+    }
     const cells = train.map((r) => (table.rows[r]![col] ?? '').trim());
     const present = cells.filter((v) => v !== '');
     const missing = cells.length - present.length;
@@ -250,6 +268,15 @@ export function trainScorecard(table: Table, o: TrainOptions): Scorecard {
   if (idIndex < 0) throw new TrainingError(`no id column "${o.idColumn}" (the columns are ${columns})`);
   if (outcomeIndex < 0) throw new TrainingError(`no outcome column "${o.outcomeColumn}" (the columns are ${columns})`);
   if (!(holdout > 0 && holdout < 1)) throw new TrainingError(`holdout must be between 0 and 1, got ${holdout}`);
+  const names = o.fields ? [...o.fields] : fieldNames(table.headers);
+  if (names.length !== table.headers.length) throw new Error('bug: fields must name every header');
+  const exclude = new Map<number, string | undefined>();
+  for (const x of o.exclude ?? []) {
+    const col = table.headers.findIndex((h, i) => h === x.column || names[i] === x.column);
+    if (col < 0) throw new TrainingError(`no column "${x.column}" (the columns are ${columns})`, 'exclude');
+    if (col !== idIndex && col !== outcomeIndex) exclude.set(col, x.reason);
+  }
+  exclude.set(idIndex, undefined).set(outcomeIndex, undefined);
 
   const labels = new Map<number, boolean>();
   table.rows.forEach((row, i) => {
@@ -268,8 +295,7 @@ export function trainScorecard(table: Table, o: TrainOptions): Scorecard {
   const train = split.train.map((k) => withOutcome[k]!);
   const test = split.test.map((k) => withOutcome[k]!);
 
-  const names = fieldNames(table.headers);
-  const { features, skipped } = buildFeatures(table, train, new Set([idIndex, outcomeIndex]), bins, minSupport);
+  const { features, skipped } = buildFeatures(table, train, exclude, bins, minSupport);
   if (!features.length) throw new TrainingError('no usable column: every column is blank, constant or too sparse');
 
   const design = (rows: number[]) => {

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import type { Stage } from '../domain/stages.js';
 import { type CampaignCosts, type Funnel, type FunnelQuery, ledgerFunnel } from './funnel.js';
 import { type LeadSearch, type LeadSearchPage, searchLeads } from './search.js';
+import { type TrainingOutcome, type TrainingRow, trainingRows } from './training.js';
 
 export interface LedgerEvent {
   eventId: string;
@@ -387,6 +388,11 @@ export class LeadLedger {
   /** Leads by stage, owner, campaign, minimum score, in keyset pages of lead_id order (./search.ts). */
   search(q: LeadSearch = {}): Promise<LeadSearchPage> {
     return searchLeads(this.pool, q);
+  }
+
+  /** Every lead with a known outcome, its profile and its label for `outcome` (./training.ts): what `model train` learns from. */
+  trainingRows(outcome: TrainingOutcome = 'won'): Promise<TrainingRow[]> {
+    return trainingRows(this.pool, outcome);
   }
 
   /** Everything recorded about one lead, in time order; `pageToken` continues where a page ended. */
