@@ -7,6 +7,8 @@ import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Transporter } from 'nodemailer';
 import { Readable } from 'node:stream';
 import type { LoadedConfig } from '../src/config-file.js';
+import { RunningConfig } from '../src/running-config.js';
+import { leadEvents } from '../src/ledger/histories.js';
 import type { LinkSigner } from '../src/links.js';
 import type { CarriedState } from '../workflows/defs.js';
 import { leadIdOfWorkflowId } from '../src/domain/lead.js';
@@ -18,6 +20,8 @@ import { formatEpisode } from '../src/domain/episode.js';
 
 export interface ActivityDeps {
   loaded: LoadedConfig;
+  /** The running config (the file's, or the ledger's latest rollout); by default over `ledger`. */
+  running?: RunningConfig;
   transport: Transporter;
   client: Client;
   /** The send ledger (the `mails` table of the lead ledger's database). */
@@ -110,6 +114,7 @@ function holdEndOfData(transport: Transporter) {
 
 export function createActivities(deps: ActivityDeps): LeadActivities {
   const { loaded, transport, client, sendLedger: mails, ledger, links } = deps;
+  const running = deps.running ?? new RunningConfig(loaded, ledger.pool, (l) => log.info(l));
   const now = deps.clock ?? Date.now;
   const rotation = new Map<string, number>();
   const fromDomain = /@([^>\s]+)>?\s*$/.exec(loaded.config.email.from)?.[1] ?? 'lead-nurture.local';
@@ -222,8 +227,12 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
   }
 
   return {
-    async leadContext({ workflowId, runId, recover }) {
-      const base = { config: loaded.config, configVersion: loaded.version };
+    async leadContext({ workflowId, runId, recover, rescoreFrom }) {
+      // A reload (configChanged) or a new run asks the ledger now; a new lead's start within a second of another's does not.
+      const current = await running.latest(!recover);
+      const base = { config: current.config, configVersion: current.version };
+      if (rescoreFrom !== undefined && rescoreFrom !== current.version)
+        return { ...base, events: await leadEvents(ledger.pool, leadIdOfWorkflowId(workflowId)) };
       if (!recover) return base;
       return {
         ...base,
@@ -257,7 +266,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
       const messageId = `<nurture.${atom(lead.leadId)}.${atom(track)}.${step}.${lead.recycleCount}@${fromDomain}>`;
       const t = now();
       const unsubscribe = links.url('unsubscribe', lead.leadId, t, { m: ref });
-      const rendered = loaded.templates.render(template, {
+      const rendered = running.loaded.templates.render(template, {
         ...lead.profile,
         profile: lead.profile,
         lead,
@@ -270,7 +279,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
       return send(
         { messageId, leadId: lead.leadId, kind: 'nurture', track, step, recipient: email },
         {
-          from: loaded.config.email.from,
+          from: running.loaded.config.email.from,
           to: email,
           ...rendered,
           headers: {
@@ -290,7 +299,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
       const messageId = `<handoff.${atom(lead.leadId)}.${atom(lead.becameSqlAt ?? 'sql')}.${escalation}@${fromDomain}>`;
       const t = now();
       const sales = links.url('sales', lead.leadId, t, { m: episode, o: owner }); // bound to this owner and episode (src/links.ts salesLinkStatus)
-      const rendered = loaded.templates.render('handoff', {
+      const rendered = running.loaded.templates.render('handoff', {
         lead,
         profile: lead.profile,
         owner,
@@ -300,7 +309,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
       return send(
         { messageId, leadId: lead.leadId, kind: 'handoff', step: escalation, recipient: owner },
         {
-          from: loaded.config.email.from,
+          from: running.loaded.config.email.from,
           to: owner,
           ...rendered,
           headers: { 'X-Lead-Id': lead.leadId, 'X-Lead-Handoff': '1' },

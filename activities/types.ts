@@ -1,4 +1,5 @@
 import type { Config } from '../src/domain/config.js';
+import type { EventFact } from '../src/domain/lifecycle.js';
 import type { MailLead } from '../src/domain/mail.js';
 import type { LedgerBatch } from '../src/ledger/ledger.js';
 import type { CarriedState } from '../workflows/defs.js';
@@ -12,6 +13,11 @@ export interface RunContext {
    * the ledger).
    */
   previous?: CarriedState;
+  /**
+   * With `rescoreFrom` naming a version other than the running one (the issue-12 patch): the
+   * lead's recorded events, in the order it applied them, to re-score it from (model.rescore).
+   */
+  events?: EventFact[];
 }
 
 /**
@@ -50,7 +56,13 @@ export interface LeadActivities {
    * lead was. The name is recorded in every lead's history (its local-activity markers): renaming it
    * would need a patch and both names registered, so it stays.
    */
-  leadContext(input: { workflowId: string; runId: string; recover: boolean }): Promise<RunContext>;
+  leadContext(input: {
+    workflowId: string;
+    runId: string;
+    recover: boolean;
+    /** The config version the lead scores with: a different running one comes with the lead's events. */
+    rescoreFrom?: string;
+  }): Promise<RunContext>;
   /** Writes what one iteration of the lead's loop changed into the ledger (idempotent). */
   recordLead(batch: LedgerBatch): Promise<void>;
   assignOwner(input: { leadId: string; rule: number; owners: string[] }): Promise<string>;

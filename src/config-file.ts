@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse, YAMLParseError } from 'yaml';
 import { type Config, configSchema } from './domain/config.js';
-import { loadTemplates, type Templates } from './templates.js';
+import { loadTemplates, type Templates, templatesFromSources } from './templates.js';
 import { TEMPLATE_ID_RE } from './domain/syntax.js';
 import { settings } from './env.js';
 
@@ -24,6 +24,15 @@ export interface LoadedConfig {
   /** A short hash of the validated config and templates: which version a lead scores with. */
   version: string;
   templates: Templates;
+  /** The config as the file holds it (before defaults): what a rollout stores in the ledger. */
+  raw: unknown;
+}
+
+/** A config as the ledger keeps it (CONTRACT.md §Scoring models, rollout): its file form and its templates. */
+export interface StoredConfig {
+  version: string;
+  raw: unknown;
+  templates: Templates['sources'];
 }
 
 export function defaultConfigPath(): string {
@@ -52,11 +61,46 @@ export function validateConfig(raw: unknown, file: string, baseDir = dirname(fil
     requiredTemplates(config),
   );
   if (problems.length) throw new ConfigError(file, problems);
-  const version = createHash('sha256')
-    .update(JSON.stringify({ config, templates: templates.sources }))
+  return { file, config, version: versionOf(config, templates), templates, raw };
+}
+
+/**
+ * The version: a hash of the validated config and its templates in canonical JSON (keys sorted),
+ * so that the same config read back from the ledger (jsonb keeps its own key order) hashes the same.
+ */
+const versionOf = (config: Config, templates: Templates) =>
+  createHash('sha256')
+    .update(canonicalJson({ config, templates: templates.sources }))
     .digest('hex')
     .slice(0, 12);
-  return { file, config, version, templates };
+
+/** JSON with every object's keys in sorted order (arrays keep theirs); undefined values left out, as JSON.stringify does. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : v,
+  );
+}
+
+/** A config the ledger keeps (a rollout's), validated again; its version must come out the same. */
+export function storedConfig(stored: StoredConfig): LoadedConfig {
+  const file = `ledger:configs/${stored.version}`;
+  const parsed = configSchema.safeParse(stored.raw);
+  if (!parsed.success)
+    throw new ConfigError(
+      file,
+      parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message })),
+    );
+  const templates = templatesFromSources(stored.templates);
+  const version = versionOf(parsed.data, templates);
+  if (version !== stored.version)
+    throw new ConfigError(file, [
+      { path: '(version)', message: `validates to version ${version}, not ${stored.version}` },
+    ]);
+  return { file, config: parsed.data, version, templates, raw: stored.raw };
 }
 
 function requiredTemplates(config: Config): { id: string; path: string }[] {

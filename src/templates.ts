@@ -32,6 +32,36 @@ hbs.registerHelper('default', (value: unknown, fallback: unknown) =>
   value === undefined || value === null || value === '' ? fallback : value,
 );
 
+/** Compiles one template's parts (eagerly, so syntax errors surface at start). */
+function compile(source: z.infer<typeof templateFileSchema>): Compiled {
+  const c = {
+    subject: hbs.compile(source.subject, { noEscape: true, strict: false }),
+    html: hbs.compile(source.html),
+    text: hbs.compile(source.text, { noEscape: true }),
+  };
+  c.subject({});
+  c.html({});
+  c.text({});
+  return c;
+}
+
+function templatesOf(sources: Templates['sources'], compiled: Record<string, Compiled>): Templates {
+  return {
+    sources,
+    render(id, data) {
+      const t = compiled[id];
+      if (!t) throw new Error(`template "${id}" not found`);
+      return { subject: t.subject(data).trim(), html: t.html(data), text: t.text(data) };
+    },
+  };
+}
+
+/** Templates from sources kept elsewhere (a rolled-out config in the ledger carries its own). */
+export function templatesFromSources(raw: unknown): Templates {
+  const sources = z.record(z.string(), templateFileSchema).parse(raw);
+  return templatesOf(sources, Object.fromEntries(Object.entries(sources).map(([id, src]) => [id, compile(src)])));
+}
+
 export function loadTemplates(
   dir: string,
   required: { id: string; path: string }[],
@@ -51,16 +81,8 @@ export function loadTemplates(
         );
         continue;
       }
+      compiled[id] = compile(parsed.data);
       sources[id] = parsed.data;
-      compiled[id] = {
-        subject: hbs.compile(parsed.data.subject, { noEscape: true, strict: false }),
-        html: hbs.compile(parsed.data.html),
-        text: hbs.compile(parsed.data.text, { noEscape: true }),
-      };
-      // Compile eagerly so syntax errors surface at start.
-      compiled[id].subject({});
-      compiled[id].html({});
-      compiled[id].text({});
     } catch (err) {
       problems.push({ path: `templates/${f}`, message: (err as Error).message.split('\n')[0]! });
     }
@@ -70,15 +92,5 @@ export function loadTemplates(
       problems.push({ path: r.path, message: `template "${r.id}" not found (expected ${join(dir, `${r.id}.yaml`)})` });
     }
   }
-  return {
-    problems,
-    templates: {
-      sources,
-      render(id, data) {
-        const t = compiled[id];
-        if (!t) throw new Error(`template "${id}" not found`);
-        return { subject: t.subject(data).trim(), html: t.html(data), text: t.text(data) };
-      },
-    },
-  };
+  return { problems, templates: templatesOf(sources, compiled) };
 }

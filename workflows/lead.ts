@@ -72,12 +72,16 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   const now = () => Date.now();
   const ctx = await local.leadContext({ workflowId: info.workflowId, runId: info.runId, recover: !options.carried });
   const carried = readCarried(options.carried ?? ctx.previous, options.carried ? 'the previous run' : 'the ledger');
+  // With the issue-12 patch a continued run does not apply its first run's start input again: the
+  // carried lead has it, and profile changes since (which it would undo).
+  const startInput = models && options.carried ? { leadId: start.data.leadId } : start.data;
   run.begin(
-    startRun(carried?.core, start.data, ctx.config, ctx.configVersion, now()),
+    startRun(carried?.core, startInput, ctx.config, ctx.configVersion, now()),
     ctx.config,
     carried?.recentEventIds ?? [],
     useLedger ? new LedgerJournal(info.runId) : undefined,
   );
+  if (models) run.journal?.started(startInput, carried === undefined, now());
   // Facts the previous run received while handing over come first, in order.
   if (options.carried?.inbox?.length) run.inbox.unshift(...options.carried.inbox);
 
@@ -90,8 +94,15 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     run.woken = false;
     if (run.reloadConfig) {
       run.reloadConfig = false;
-      const fresh = await local.leadContext({ workflowId: info.workflowId, runId: info.runId, recover: false });
-      run.reconfigure(fresh.config, fresh.configVersion, now());
+      const from = models ? run.core.configVersion : undefined;
+      const fresh = await local.leadContext({
+        workflowId: info.workflowId,
+        runId: info.runId,
+        recover: false,
+        ...(from !== undefined ? { rescoreFrom: from } : {}),
+      });
+      if (fresh.events) run.rescore(fresh.config, fresh.configVersion, fresh.events, now());
+      else run.reconfigure(fresh.config, fresh.configVersion, now());
     }
     run.applyFacts(now);
     const settled = run.outcomesRecorded;

@@ -20,6 +20,7 @@ import { addModelCommand } from './commands/model.js';
 import { addOutcomeCommand } from './commands/outcome.js';
 import { addShowCommand } from './commands/show.js';
 import { addWedgedCommand } from './commands/wedged.js';
+import { addWhatIfCommands } from './commands/what-if.js';
 import { type Cli, defaultIo, type Io, makeAction, report } from './shared.js';
 
 export type { Io } from './shared.js';
@@ -38,6 +39,7 @@ const COMMANDS = [
   addFunnelCommand,
   addImportCommand,
   addModelCommand,
+  addWhatIfCommands,
 ];
 
 export function buildProgram(

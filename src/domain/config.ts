@@ -9,6 +9,7 @@ import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { parseDuration } from './duration.js';
 import { BUILTIN_EVENT_TYPES } from './event-types.js';
+import { DEFAULT_MODEL_ID, modelsOf } from './scoring.js';
 import { STAGES } from './stages.js';
 import {
   EVENT_TYPE_RE,
@@ -176,8 +177,6 @@ const modelFields = {
   behavior: behaviorsSchema,
   decay: opt(z.strictObject({ halfLife: durationMs })),
 };
-/** The id a config with a single (flat) model gives it. */
-export const DEFAULT_MODEL_ID = 'default';
 const modelSchema = z.strictObject({
   id: z.string().check(z.regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be a lower-case id')),
   /** The profile the model is for: every rule must match (same syntax as fit rules). */
@@ -317,7 +316,7 @@ export type Behavior = ScoringModel['behavior'][string];
 
 /** Every event type an entry point accepts: every model's behaviours and the built-in consent types. */
 export function knownEventTypes(config: Config): string[] {
-  return [...new Set([...config.scoring.models.flatMap((m) => Object.keys(m.behavior)), ...BUILTIN_EVENT_TYPES])];
+  return [...new Set([...modelsOf(config).flatMap((m) => Object.keys(m.behavior)), ...BUILTIN_EVENT_TYPES])];
 }
 
 export { WEEKDAYS };

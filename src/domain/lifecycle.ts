@@ -20,6 +20,7 @@ import {
   isScoredType,
   modelById,
   modelFor,
+  modelsOf,
   rebase,
   scoreAt,
   scoreFactors,
@@ -137,6 +138,47 @@ export function startRun(
 export function reconfigure(core: LeadCore, config: Config, configVersion: string, now: number): LeadCore {
   if (configVersion === core.configVersion) return core;
   return applyProfile({ ...core, configVersion }, {}, config, now);
+}
+
+/** The reason of the same-stage transition a rollout's re-score records (what-if switches config there). */
+export const RESCORED = 'rescored';
+
+/**
+ * A rollout reaches the lead (`leadctl rollout`): from now on it scores under `config`, its fit
+ * from its profile, its engagement earned again from its recorded events under the new behaviour
+ * (decayed to now, the resets it went through kept). Its stage stays: what the new rules make of
+ * it is up to the rules that act next. A same-stage transition says so, with the score before and
+ * after. `events` in the order the lead applied them (the ledger's order, what-if's too).
+ */
+export function rescore(
+  core: LeadCore,
+  events: readonly Pick<EventFact, 'eventId' | 'type' | 'occurredAt'>[],
+  from: Config,
+  config: Config,
+  configVersion: string,
+  now: number,
+): LeadCore {
+  const before = scoreOf(core, from, now).total;
+  const refit = applyProfile({ ...core, configVersion }, {}, config, now);
+  const model = modelOf(refit, config);
+  const halfLife = model.decay?.halfLife;
+  const resetAt = core.engagement.resetAt;
+  let engagement: Engagement = { ...emptyEngagement(now), ...(resetAt !== undefined ? { resetAt } : {}) };
+  let counted = 0;
+  for (const ev of events) {
+    const behavior = model.behavior[ev.type];
+    if (!behavior) continue;
+    const r = addEngagement(engagement, { ...ev, occurredAt: Math.min(ev.occurredAt, now) }, behavior, halfLife);
+    engagement = r.engagement;
+    if (r.counted) counted++;
+  }
+  const next: LeadCore = { ...refit, engagement };
+  const after = scoreOf(next, config, now).total;
+  const reason = `${RESCORED} under config ${configVersion} (was ${core.configVersion}): ${counted} of ${events.length} recorded events count, score ${before} -> ${after}`;
+  return {
+    ...next,
+    transitions: [...next.transitions, { at: now, from: core.stage, to: core.stage, reason }].slice(-MAX_TRANSITIONS),
+  };
 }
 
 /** The public LeadState (CONTRACT.md) of a core at time `now`. */
@@ -538,7 +580,7 @@ export function bounceEvent(core: LeadCore, step: { track: string; step: number 
 export function summaryOf(core: LeadCore, config: Config, now: number): string {
   const score = scoreOf(core, config, now);
   const n = core.nurture;
-  const models = config.scoring.models.length;
+  const models = modelsOf(config).length;
   return [
     `**${core.stage}** · score ${score.total} (fit ${score.fit}, engagement ${score.engagement}${models > 1 ? `, model ${modelOf(core, config).id}` : ''})`,
     core.owner ? `owner ${core.owner}` : undefined,

@@ -144,20 +144,37 @@ export function describeRule(rule: Rule): string {
   return `${rule.field} in [${rule.min ?? '-inf'}, ${rule.max ?? 'inf'}]`;
 }
 
+/** The id a config with a single (flat) model gives it. */
+export const DEFAULT_MODEL_ID = 'default';
+const normalized = new WeakMap<object, ScoringModel[]>();
+
+/**
+ * The config's models. A config parsed before models (a flat `scoring`) still reaches the model:
+ * recorded in running leads' histories (the leadContext result a replay reads back) and sent by a
+ * worker not yet upgraded; it is the one model `default`, as config.ts would parse it now.
+ */
+export function modelsOf(config: Config): ScoringModel[] {
+  const scoring = config.scoring as Config['scoring'] | Omit<ScoringModel, 'id'>;
+  if ('models' in scoring) return scoring.models;
+  let models = normalized.get(scoring);
+  if (!models) normalized.set(scoring, (models = [{ id: DEFAULT_MODEL_ID, ...scoring }]));
+  return models;
+}
+
 /** Whether some model scores events of this type. */
 export function isScoredType(type: string, config: Config): boolean {
-  return config.scoring.models.some((m) => type in m.behavior);
+  return modelsOf(config).some((m) => type in m.behavior);
 }
 
 /** The model that scores a profile: the first whose `when` rules all match (the last has none). */
 export function modelFor(profile: Profile, config: Config): ScoringModel {
-  const models = config.scoring.models;
+  const models = modelsOf(config);
   return models.find((m) => !m.when || m.when.every((r) => matchesRule(profile, r))) ?? models[models.length - 1]!;
 }
 
 /** A model by id, or (an id this config does not have) the one the profile gets now. */
 export function modelById(id: string | undefined, profile: Profile, config: Config): ScoringModel {
-  return config.scoring.models.find((m) => m.id === id) ?? modelFor(profile, config);
+  return modelsOf(config).find((m) => m.id === id) ?? modelFor(profile, config);
 }
 
 /** Fit score: the sum of every matching fit rule's points. */

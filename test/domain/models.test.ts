@@ -8,7 +8,7 @@ import { ConfigError, validateConfig } from '../../src/config-file.js';
 import type { Config } from '../../src/domain/config.js';
 import { advance, applyEvent, applyProfile, type LeadCore, newLead, toState } from '../../src/domain/lifecycle.js';
 import type { LeadStart } from '../../src/domain/lead.js';
-import { EARLIER_ENGAGEMENT, engagementAt, modelFor, scoreFactors } from '../../src/domain/scoring.js';
+import { EARLIER_ENGAGEMENT, engagementAt, modelFor, modelsOf, scoreFactors } from '../../src/domain/scoring.js';
 
 const DAY = 86_400_000;
 const T0 = Date.parse('2026-01-05T15:00:00Z');
@@ -110,6 +110,17 @@ describe('scoring.models in the config', () => {
     assert.equal(problems({ models: [{ ...smb, id: 'Big Deals' }] })[0]!.path, 'scoring.models.0.id');
     assert.equal(problems({ models: [{ ...smb, wehn: {} }] })[0]!.path, 'scoring.models.0');
     assert.ok(problems({ models: [smb], fit: [] }).some((p) => p.path === 'scoring'));
+  });
+
+  it('a config parsed before models (recorded in running histories) is read as the one model default', () => {
+    const { id: _id, when: _when, ...flatModel } = twoModels.scoring.models[1]!;
+    const flat = { ...twoModels, scoring: flatModel } as unknown as Config;
+    assert.deepEqual(
+      modelsOf(flat).map((m) => [m.id, m.thresholds.mql]),
+      [['default', 30]],
+    );
+    assert.equal(modelsOf(flat), modelsOf(flat), 'normalised once');
+    assert.equal(newLead(start('old', { seniority: 'owner' }), flat, 'v', T0).fit, 25);
   });
 
   it('flat scoring keeps its own paths', () => {

@@ -19,10 +19,12 @@ import {
   applyEvent,
   applyOutcome,
   applyProfile,
+  type EventFact,
   isKnownEventType,
   type LeadCore,
   outcomeError,
   reconfigure,
+  rescore,
   toState,
 } from '../../src/domain/lifecycle.js';
 import { RecentIds } from '../../src/domain/recent-ids.js';
@@ -124,7 +126,15 @@ export class LeadRun {
 
   // ---- the loop's steps -------------------------------------------------------------------------
 
-  /** A changed config version: the lead is re-scored under it (model.reconfigure). */
+  /** A rollout (the issue-12 patch): the lead scores under the new config, re-scored from its recorded events (model.rescore). */
+  rescore(config: Config, configVersion: string, events: readonly EventFact[], now: number): void {
+    const core = this.core;
+    if (configVersion === core.configVersion) return;
+    this.current = rescore(core, events, this.cfg!, config, configVersion, now);
+    this.cfg = config;
+  }
+
+  /** A changed config version (runs from before issue 12): fit is re-applied under it (model.reconfigure). */
   reconfigure(config: Config, configVersion: string, now: number): void {
     const core = this.core;
     if (configVersion === core.configVersion) return;

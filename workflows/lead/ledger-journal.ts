@@ -16,6 +16,8 @@ export class LedgerJournal {
   private profileChanges: LedgerProfileChange[] = [];
   private outcomes: LedgerOutcome[] = [];
   private seq = 0;
+  /** The order of this run's events and profile changes (what a replay and a re-score apply them in). */
+  private order = 0;
   /** This run's previous write: the last one a completed workflow task stands behind. */
   private version = 0;
   private readonly written = new WeakSet<object>();
@@ -32,6 +34,7 @@ export class LedgerJournal {
       appliedAt: iso(at),
       attributes: {
         ...attributes,
+        seq: ++this.order,
         ...(logged?.eventId === eventId
           ? { points: logged.points, ...(logged.note ? { note: logged.note } : {}) }
           : {}),
@@ -39,8 +42,19 @@ export class LedgerJournal {
     });
   }
 
+  /**
+   * The run's start input: for a new lead its creation profile (seq 0 at createdAt, what a replay
+   * creates the lead with); for a lead resumed from the ledger a profile change like any other.
+   */
+  started(input: Record<string, unknown>, isNew: boolean, at: number): void {
+    const { leadId: _l, campaign: _c, channel: _ch, consent: _co, ...profile } = input;
+    if (!Object.keys(profile).length) return;
+    if (isNew) this.profileChanges.push({ appliedAt: iso(at), seq: 0, patch: profile });
+    else this.profileChange(profile, at);
+  }
+
   profileChange(patch: Record<string, unknown>, at: number): void {
-    this.profileChanges.push({ appliedAt: iso(at), seq: ++this.seq, patch });
+    this.profileChanges.push({ appliedAt: iso(at), seq: ++this.order, patch });
   }
 
   liveOutcome(o: SalesOutcome, at: number): void {
