@@ -17,6 +17,7 @@ import type { LeadLedger } from '../src/ledger/ledger.js';
 import type { MailRef, SendLedger } from './ledger.js';
 import { type HandoffMail, type LeadActivities, type NurtureMail, PERMANENT_BOUNCE, type SentMail } from './types.js';
 import { formatEpisode } from '../src/domain/episode.js';
+import { factorWords } from '../src/domain/mail.js';
 
 export interface ActivityDeps {
   loaded: LoadedConfig;
@@ -302,6 +303,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
       const rendered = running.loaded.templates.render('handoff', {
         lead,
         profile: lead.profile,
+        factors: factorWords(lead.score.factors ?? []),
         owner,
         escalation,
         links: { accept: `${sales}&action=accept`, reject: `${sales}&action=reject` },

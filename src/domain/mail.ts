@@ -132,3 +132,30 @@ export function mailLead(core: LeadCore, config: Config, now: number): MailLead 
     })),
   };
 }
+
+/** How many factors a handoff mail and the sales page show. */
+export const TOP_FACTORS = 5;
+
+const signed = (n: number) => (n > 0 ? `+${n}` : String(n));
+
+/**
+ * The score's top factors in words, largest first: "seniority vp +20", "webinar attended x2 +22
+ * (decayed from 30 to 22)". Fit factors name the field and the value that matched; behaviours the
+ * event type, how many counted and, where decay took some, what they earned.
+ */
+export function factorWords(factors: LeadState['score']['factors'], n = TOP_FACTORS): string[] {
+  return factors
+    .filter((f) => f.points !== 0)
+    .slice(0, n)
+    .map((f) => {
+      if (f.count === undefined) {
+        const field = f.rule.split(' ')[0]!;
+        const what = f.value === undefined ? f.rule : `${field} ${mailText(String(f.value), 60)}`;
+        return `${what} ${signed(f.points)}`;
+      }
+      const times = f.count > 1 ? ` x${f.count}` : '';
+      const decayed =
+        f.earned !== undefined && f.earned !== f.points ? ` (decayed from ${f.earned} to ${f.points})` : '';
+      return `${f.rule.replace(/_/g, ' ')}${times} ${signed(f.points)}${decayed}`;
+    });
+}

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { loadConfigFile } from '../../src/config-file.js';
 import type { Config } from '../../src/domain/config.js';
 import {
+  factorWords,
   MAIL_PROFILE_MAX_BYTES,
   MAIL_SCORE_LOG_MAX,
   MAIL_TEXT_MAX,
@@ -186,6 +187,30 @@ describe('mailLead: what a mail activity is given', () => {
         },
       ),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe('the score factors in words (handoff mail, sales page)', () => {
+  it('names the field and value of a fit rule, the count and decay of a behaviour, largest first, zeros left out', () => {
+    const words = factorWords([
+      { rule: 'seniority in [c_level, vp, director]', points: 20, value: 'vp' },
+      { rule: 'webinar_attended', points: 11, count: 1, earned: 15 },
+      { rule: 'email_open', points: 3, count: 3, earned: 3 },
+      { rule: 'careers_page_view', points: -10, count: 1, earned: -10 },
+      { rule: 'pricing_page_view', points: 0, count: 1, earned: 10 },
+      { rule: 'earlier engagement', points: 4 },
+    ]);
+    assert.deepEqual(words, [
+      'seniority vp +20',
+      'webinar attended +11 (decayed from 15 to 11)',
+      'email open x3 +3',
+      'careers page view -10',
+      'earlier engagement +4',
+    ]);
+    assert.equal(
+      factorWords([{ rule: 'a', points: 1, value: 'x\r\nBcc: evil@example.com' }])[0],
+      'a x  Bcc: evil@example.com +1',
     );
   });
 });

@@ -7,6 +7,7 @@ import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { LeadError } from '../../lead-service.js';
 import { type LeadState, REJECT_REASONS } from '../../domain/lead.js';
+import { factorWords } from '../../domain/mail.js';
 import { type LinkPayload, salesLinkStatus } from '../../links.js';
 import { esc, htmlPage, page } from '../html.js';
 import { type ApiContext, cleanQuery } from '../http.js';
@@ -40,7 +41,10 @@ function summary(s: LeadState): string {
     .map((t) => `<li>${esc(t.at)}: ${esc(t.from)} &rarr; ${esc(t.to)} (${esc(t.reason)})</li>`)
     .join('');
   const table = `<table>${rows.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join('')}</table>`;
-  return `${table}${why ? `<h2>Recent changes</h2><ul>${why}</ul>` : ''}`;
+  const factors = factorWords(s.score.factors ?? [])
+    .map((f) => `<li>${esc(f)}</li>`)
+    .join('');
+  return `${table}${factors ? `<h2>Why this score</h2><ul>${factors}</ul>` : ''}${why ? `<h2>Recent changes</h2><ul>${why}</ul>` : ''}`;
 }
 
 /** The lead of a sales link, or a 404 page (undefined). */
