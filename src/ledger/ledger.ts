@@ -405,7 +405,7 @@ export class LeadLedger {
     const r = await this.pool.query(
       `SELECT * FROM (
          SELECT COALESCE(applied_at, occurred_at) AS at, 1 AS ord, event_id AS k, 'event' AS kind,
-                jsonb_build_object('eventId', event_id, 'type', type, 'occurredAt', occurred_at, 'attributes', attributes) AS body
+                jsonb_build_object('eventId', event_id, 'type', type, 'occurredAt', occurred_at, 'attributes', attributes - 'seq') AS body
            FROM lead_events WHERE lead_id = $1
          UNION ALL
          SELECT applied_at, 0, seq::text, 'profile', jsonb_build_object('patch', patch) FROM lead_profile_changes WHERE lead_id = $1

@@ -119,7 +119,9 @@ describe('leadctl against Temporal', () => {
     const s = await show('cli-ana');
     assert.equal(s.leadId, 'cli-ana');
     assert.deepEqual(stable(s), stable(await state('cli-ana')));
-    assert.deepEqual(Object.keys(s.score).sort(), ['engagement', 'fit', 'total']);
+    assert.deepEqual(Object.keys(s.score).sort(), ['engagement', 'factors', 'fit', 'model', 'total']);
+    assert.match(text, /^model\s+default$/m);
+    if (s.score.factors.length) assert.match(text, /^why\s+\S/m);
   });
 
   it('event sends engagement; the same event id counts once', async () => {

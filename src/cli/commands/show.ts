@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { validate } from '../../lead-service.js';
 import { leadIdSchema, type LeadState } from '../../domain/lead.js';
+import { factorWords } from '../../domain/mail.js';
 import type { TimelineEntry } from '../../ledger/ledger.js';
 import { signed, visible, visibleJson } from '../output.js';
 import type { Cli, Context } from '../shared.js';
@@ -14,6 +15,9 @@ export function formatState(s: LeadState): string {
   kv('lead', s.leadId);
   kv('stage', s.stage + (s.slaDeadline ? ` (sales SLA until ${s.slaDeadline})` : ''));
   kv('score', `${s.score.total} = fit ${s.score.fit} + engagement ${s.score.engagement}`);
+  kv('model', s.score.model);
+  // Older states (before factors) have none.
+  if (s.score.factors?.length) kv('why', factorWords(s.score.factors, 10).join(', '));
   kv('owner', s.owner ?? '-');
   kv('consent', s.consent);
   kv('nurture', s.nurture.track ? `${s.nurture.track}, step ${s.nurture.step}${nextStep}` : 'none');
