@@ -75,13 +75,18 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   // With the issue-12 patch a continued run does not apply its first run's start input again: the
   // carried lead has it, and profile changes since (which it would undo).
   const startInput = models && options.carried ? { leadId: start.data.leadId } : start.data;
+  // A lead carried from a run under another config version keeps its label until the loop's first
+  // iteration re-scores it from its events, as a rollout's reload does (issue-12 patch).
+  const carriedVersion = carried?.core.configVersion;
+  const rescoreAtStart = models && carriedVersion !== undefined && carriedVersion !== ctx.configVersion;
   run.begin(
-    startRun(carried?.core, startInput, ctx.config, ctx.configVersion, now()),
+    startRun(carried?.core, startInput, ctx.config, rescoreAtStart ? carriedVersion : ctx.configVersion, now()),
     ctx.config,
     carried?.recentEventIds ?? [],
     useLedger ? new LedgerJournal(info.runId) : undefined,
   );
   if (models) run.journal?.started(startInput, carried === undefined, now());
+  if (rescoreAtStart) run.reloadConfig = true;
   // Facts the previous run received while handing over come first, in order.
   if (options.carried?.inbox?.length) run.inbox.unshift(...options.carried.inbox);
 

@@ -122,8 +122,11 @@ export interface Stack<M extends SmtpCapture = SmtpCapture> {
    * (test/helpers/worker-process.ts; the stack's teardown kills it if the test did not).
    */
   workerProcess(taskQueue: string, database: Database, o?: WorkerProcessExtras): Promise<ChildProcess>;
-  /** Starts another worker on these servers, with a fresh ledger database of its own (default embedded). */
-  startWorker(o?: WorkerOptions & { ledger?: Backend }): Promise<StackWorker>;
+  /**
+   * Starts another worker on these servers, with a fresh ledger database of its own (default
+   * embedded), or with `sameLedger` on the stack's (a redeploy: the worker before it is closed first).
+   */
+  startWorker(o?: WorkerOptions & { ledger?: Backend; sameLedger?: true }): Promise<StackWorker>;
   /** Takes the whole stack down (useStack does it in its `after` hook); again, it does nothing. */
   close(): Promise<void>;
 }
@@ -284,7 +287,7 @@ export async function startStack<M extends SmtpCapture = SmtpCapture>(o: StackOp
           databaseUrl: db.url,
           ...p,
         }),
-      startWorker: (x = {}) => startWorker(x, undefined, x.ledger),
+      startWorker: (x = {}) => startWorker(x, x.sameLedger ? database : undefined, x.ledger),
       close,
     };
   } catch (err) {
