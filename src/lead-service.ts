@@ -174,13 +174,21 @@ function asInputError(err: unknown, tokenPath: string, tokenMessage: string): un
 }
 
 export class LeadService {
-  /** `ledger`: the lead ledger (src/ledger/ledger.ts), read for state, search, funnel and timeline. */
+  /**
+   * `ledger`: the lead ledger (src/ledger/ledger.ts), read for state, search, funnel and timeline.
+   * `config`: the config, or where to read the running one (a rollout changes it: src/running-config.ts).
+   */
   constructor(
     readonly client: Client,
     readonly taskQueue: string,
-    readonly config: Config,
+    private readonly configOf: Config | (() => Config),
     public ledger?: LeadLedger,
   ) {}
+
+  /** The config the service validates event types and prices campaigns with. */
+  get config(): Config {
+    return typeof this.configOf === 'function' ? this.configOf() : this.configOf;
+  }
 
   private handle(leadId: string) {
     return this.client.workflow.getHandle<typeof leadWorkflow>(

@@ -4,6 +4,7 @@
  * (comma-separated tokens, `scope:token` or bare = admin), LINK_SECRET and PAYLOAD_KEYS; `npm start`
  * passes generated ones. Rate limits from API_RATE_LIMIT and API_WRITE_RATE_LIMIT (src/api/auth.ts).
  */
+import { RunningConfig } from '../running-config.js';
 import { Client, Connection } from '@temporalio/client';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,7 +53,12 @@ export async function runApi(): Promise<void> {
   // Lazy: the API starts (and /healthz answers 503) while Temporal is still coming up.
   const connection = Connection.lazy({ address: s.address });
   const client = new Client({ connection, namespace: s.namespace, dataConverter: dataConverter(keys) });
-  const service = new LeadService(client, s.taskQueue, loaded.config, new LeadLedger(database.pool));
+  // The running config: the file's until a rollout; asked of the ledger again every few seconds.
+  const running = new RunningConfig(loaded, database.pool, (l) => console.log(`[api] ${l}`));
+  const refresh = () => running.latest(true).catch((err) => console.error(`[api] config: ${(err as Error).message}`));
+  await refresh();
+  setInterval(refresh, 5000).unref();
+  const service = new LeadService(client, s.taskQueue, () => running.loaded.config, new LeadLedger(database.pool));
   const app = buildApi({
     service,
     tokens,

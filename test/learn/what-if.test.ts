@@ -186,6 +186,18 @@ describe('what-if and rollout after a mixed run', { timeout: 300_000 }, () => {
     const afterEv = await s.state(smb.leadId);
     assert.ok(afterEv.score.engagement >= before + 9, `${before} -> ${afterEv.score.engagement}`);
 
+    // The funnel by model: each lead's model now, with MQL-to-SQL and MQL-to-customer rates.
+    const funnel = await s.ledger.funnel({ by: 'model' });
+    assert.ok(funnel.groups.length > 0);
+    for (const g of funnel.groups) {
+      assert.ok(['enterprise', 'smb'].includes(g.key), g.key);
+      assert.ok(g.mqlToSqlRate === null || (g.mqlToSqlRate >= 0 && g.mqlToSqlRate <= 1));
+    }
+    assert.equal(
+      funnel.groups.reduce((n, g) => n + g.mqls, 0),
+      funnel.total.mqls,
+    );
+
     const r = await whatIf(candidateFile);
     assert.deepEqual(r.disagreements, []);
     assert.equal(r.agreement, 1);
