@@ -163,11 +163,23 @@ describe('what-if and rollout after a mixed run', { timeout: 300_000 }, () => {
   });
 
   it('rollout re-scores every lead from its events, and what-if still reproduces them all', async () => {
-    const rolled = await leadctl(s, candidateFile, 'rollout', '--wait', '60', '--json');
+    // Events keep coming while the rollout reaches the leads: none is lost or counted twice.
+    const known = new Set(Object.keys((running.raw as { scoring: { behavior: object } }).scoring.behavior));
+    const atStart = new Map((await Promise.all(leads.map((l) => s.state(l.leadId)))).map((x) => [x.leadId, x]));
+    const during = makeEvents(leads, 3, 14, 'c');
+    const rolling = leadctl(s, candidateFile, 'rollout', '--wait', '60', '--json');
+    const sent = await runPool(during, 8, (ev) => s.service.sendEvent(ev), { key: (ev) => ev.leadId, what: 'events' });
+    assert.equal(sent.errors, 0, String(sent.firstError));
+    const rolled = await rolling;
     assert.equal(rolled.code, 0, rolled.stderr);
     const out = JSON.parse(rolled.stdout);
     assert.equal(out.switched, leads.length, rolled.stdout);
     await settle();
+    for (const l of leads) {
+      const counted = during.filter((e) => e.leadId === l.leadId && known.has(e.type)).length;
+      const now = await s.state(l.leadId);
+      assert.equal(now.eventsProcessed, atStart.get(l.leadId)!.eventsProcessed + counted, l.leadId);
+    }
     for (const l of leads.slice(0, 10)) {
       const st = await s.state(l.leadId);
       assert.equal(st.configVersion, out.version);

@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { validateConfig } from '../../config-file.js';
+import { configByVersion, runningVersion } from '../../ledger/configs.js';
 import type { Profile } from '../../domain/lead.js';
 import { describeRule, fitScore } from '../../domain/scoring.js';
 import { TRAINING_OUTCOMES, type TrainingOutcome } from '../../ledger/training.js';
@@ -116,8 +117,19 @@ async function train(ctx: Context, o: TrainOptions, print: (s: string) => void):
   const opts: Shared = { holdout: o.holdout, seed: o.seed, l2: o.l2 };
   const excluded = (o.exclude ?? []).map((column) => ({ column, reason: 'excluded' }));
   const trained = o.csv ? fromCsv(o, opts, excluded) : await fromLedger(ctx, o, opts, excluded);
-  emit(ctx, o, trained, print);
+  emit(o, trained, o.csv ? baseOfFile(ctx) : await runningBase(ctx), print);
   return 0;
+}
+
+/** The config file (--config / LEAD_CONFIG) as it reads: what a learned config from a CSV builds on. */
+const baseOfFile = (ctx: Context) => parseYaml(readFileSync(ctx.config().file, 'utf8')) as Record<string, unknown>;
+
+/** The running config, as a learned config from the ledger builds on: the ledger's latest rollout, else the file. */
+async function runningBase(ctx: Context): Promise<Record<string, unknown>> {
+  const pool = (await ctx.ledger()).pool;
+  const version = await runningVersion(pool);
+  const row = version ? await configByVersion(pool, version) : undefined;
+  return row ? (row.raw as Record<string, unknown>) : baseOfFile(ctx);
 }
 
 function fromCsv(o: TrainOptions, opts: Shared, excluded: Skipped[]): Trained {
@@ -185,11 +197,9 @@ async function fromLedger(ctx: Context, o: TrainOptions, opts: Shared, excluded:
 }
 
 /** Writes the learned config and prints the figures, the same for a CSV and the ledger. */
-function emit(ctx: Context, o: TrainOptions, t: Trained, print: (s: string) => void) {
+function emit(o: TrainOptions, t: Trained, base: Record<string, unknown>, print: (s: string) => void) {
   const { sc } = t;
   const learned = learnedScoring({ ...sc, rules: t.rules }, o.precision, o.sqlPrecision);
-  const baseFile = ctx.config().file;
-  const base = parseYaml(readFileSync(baseFile, 'utf8')) as Record<string, unknown>;
   const { raw, dropped } = learnedConfig(base, learned, t.replaces);
   const out = resolve(o.out);
   // A learned config the project's own validation refuses is a bug here: validateConfig throws it loudly.
