@@ -221,7 +221,8 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
         e.code !== 'ECONNECTION'
       ) {
         // A lead's address refused for good is never mailed again, under any lead id.
-        if (mail.kind === 'nurture' && mail.recipient) await ledger.suppress(mail.recipient, 'hard_bounce', mail.leadId);
+        if (mail.kind === 'nurture' && mail.recipient)
+          await ledger.suppress(mail.recipient, 'hard_bounce', mail.leadId);
         throw ApplicationFailure.nonRetryable(`recipient refused (${e.responseCode}): ${e.message}`, PERMANENT_BOUNCE);
       }
       throw err;
@@ -252,8 +253,9 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
     // A local activity, retried until the database answers: the lead's loop waits for it, so what
     // a completed workflow task says is in the ledger (reads see their writes).
     async recordLead(batch) {
-      await ledger.record(batch);
+      // The address first: once the ledger shows the lead unsubscribed, its address is suppressed.
       await suppressFromEvents(ledger, batch);
+      await ledger.record(batch);
     },
 
     // Round robin per owner list in this worker process. A local activity: the pick is recorded
