@@ -12,6 +12,7 @@ import { describe, it } from 'node:test';
 import { buildApi } from '../../src/api/server.js';
 import { ROOT } from '../../src/env.js';
 import type { TimelineEntry } from '../../src/ledger/ledger.js';
+import { type MailRef, sqlSendLedger } from '../../activities/ledger.js';
 import { leadctl } from '../helpers/leadctl.js';
 import { useStack } from '../helpers/stack.js';
 import { eventually, header, mailLinks, mailsFor, type Res, TOKEN, uid, waitState } from '../api/fixture.js';
@@ -153,6 +154,35 @@ describe('suppression by address', () => {
     assert.equal((await s.call('POST', '/v1/events', { body: ev })).status, 202);
     const byEvent = await eventually('suppressed by the event', () => s.ledger.suppression(email));
     assert.deepEqual([byEvent.reason, byEvent.leadId], ['hard_bounce', second]);
+  });
+});
+
+describe('the send ledger and the list', () => {
+  it('an unsubscribe event from the API suppresses the address once the lead applies it', async () => {
+    const email = address('unsub-event');
+    const leadId = uid('unsub-event');
+    await createLead(leadId, email);
+    await eventually('welcome mail', async () => mailsFor(s.smtp, leadId)[0]);
+    assert.equal(await s.ledger.isSuppressed(email), false);
+    const ev = { leadId, eventId: uid('unsub'), type: 'unsubscribe' };
+    assert.equal((await s.call('POST', '/v1/events', { body: ev })).status, 202);
+    // The ledger shows the lead unsubscribed only after its address is on the list.
+    await waitState(s, leadId, (x) => x.consent === 'unsubscribed', 'unsubscribed');
+    const entry = await s.ledger.suppression(email);
+    assert.deepEqual(entry && [entry.reason, entry.leadId], ['unsubscribed', leadId]);
+  });
+
+  it('a suppressed row is taken over by a later send of the same Message-ID, and never over a sent one', async () => {
+    const ledger = sqlSendLedger(s.database.pool);
+    const mail: MailRef = { messageId: `<${uid('row')}@acme.example>`, leadId: uid('row'), kind: 'nurture' };
+    const at = new Date().toISOString();
+    await ledger.markSuppressed(mail, { at, reason: 'address suppressed (manual)' });
+    assert.deepEqual(await ledger.state(mail.messageId), { state: 'suppressed' });
+    assert.equal(await ledger.markIntent(mail), true, 'the address is off the list again: this send holds it');
+    assert.equal(await ledger.markIntent(mail), false, 'a second attempt does not');
+    await ledger.markSent(mail, { at });
+    await ledger.markSuppressed(mail, { at, reason: 'late' });
+    assert.deepEqual(await ledger.state(mail.messageId), { state: 'sent' }, 'a sent row stays sent');
   });
 });
 
