@@ -13,7 +13,8 @@ import type { LinkSigner } from '../src/links.js';
 import type { CarriedState } from '../workflows/defs.js';
 import { leadIdOfWorkflowId } from '../src/domain/lead.js';
 import { digestEventId, RECENT_EVENT_IDS } from '../src/domain/recent-ids.js';
-import type { LeadLedger } from '../src/ledger/ledger.js';
+import type { LeadLedger, LedgerBatch } from '../src/ledger/ledger.js';
+import { HARD_BOUNCE, UNSUBSCRIBE } from '../src/domain/event-types.js';
 import type { MailRef, SendLedger } from './ledger.js';
 import { type HandoffMail, type LeadActivities, type NurtureMail, PERMANENT_BOUNCE, type SentMail } from './types.js';
 import { formatEpisode } from '../src/domain/episode.js';
@@ -125,10 +126,13 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
     mail: MailRef,
     message: Parameters<Transporter['sendMail']>[0],
     delivery: Delivery,
+    gate?: () => Promise<void>,
   ): Promise<SentMail> {
     const { messageId } = mail;
     const before = await mails.state(messageId);
     if (before.state === 'sent') return { messageId, duplicate: true, ...(before.resent ? { resent: true } : {}) };
+    // Checked only when no attempt may have delivered it: a mail already handed over is what it was.
+    if (before.state === undefined || before.state === 'suppressed') await gate?.();
     let resend = false;
     if (before.state === 'intent' || before.state === 'uncertain') {
       // An earlier attempt ended the message's DATA and never heard back (its worker died, or the
@@ -216,6 +220,9 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
         e.command !== 'CONN' &&
         e.code !== 'ECONNECTION'
       ) {
+        // A lead's address refused for good is never mailed again, under any lead id.
+        if (mail.kind === 'nurture' && mail.recipient)
+          await ledger.suppress(mail.recipient, 'hard_bounce', mail.leadId);
         throw ApplicationFailure.nonRetryable(`recipient refused (${e.responseCode}): ${e.message}`, PERMANENT_BOUNCE);
       }
       throw err;
@@ -246,6 +253,8 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
     // A local activity, retried until the database answers: the lead's loop waits for it, so what
     // a completed workflow task says is in the ledger (reads see their writes).
     async recordLead(batch) {
+      // The address first: once the ledger shows the lead unsubscribed, its address is suppressed.
+      await suppressFromEvents(ledger, batch);
       await ledger.record(batch);
     },
 
@@ -277,8 +286,19 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
           open: links.url('open', lead.leadId, t, { m: ref }),
         },
       });
+      const mail: MailRef = { messageId, leadId: lead.leadId, kind: 'nurture', track, step, recipient: email };
+      // The address-level list (any lead id, any case): a suppressed address gets nothing, and the
+      // workflow takes the answer as it takes a permanent refusal (no more nurture mail).
+      const checkSuppression = async () => {
+        const suppressed = await ledger.suppression(email);
+        if (!suppressed) return;
+        const reason = `address suppressed (${suppressed.reason})`;
+        await mails.markSuppressed(mail, { at: new Date(now()).toISOString(), reason });
+        log.info('nurture mail not sent: the address is suppressed', { messageId, reason: suppressed.reason });
+        throw ApplicationFailure.nonRetryable(`${reason}: not sent`, PERMANENT_BOUNCE);
+      };
       return send(
-        { messageId, leadId: lead.leadId, kind: 'nurture', track, step, recipient: email },
+        mail,
         {
           from: running.loaded.config.email.from,
           to: email,
@@ -292,6 +312,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
           },
         },
         'at-most-once',
+        checkSuppression,
       );
     },
 
@@ -320,6 +341,24 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
       );
     },
   };
+}
+
+/** Event types that put the lead's address on the suppression list, and the reason they record. */
+const SUPPRESSING: Record<string, string> = { [UNSUBSCRIBE]: 'unsubscribed', [HARD_BOUNCE]: 'hard_bounce' };
+const WORKFLOW_BOUNCE = /^bounce:.+:\d+:\d+$/;
+
+/**
+ * An unsubscribe or hard bounce the lead's loop applied suppresses its address (whichever entry
+ * point it came through: the API, a mail link, leadctl, an import, a permanent SMTP refusal). Done
+ * here, in the local activity that records the batch, not in workflow code: it is an effect, and
+ * adding it changes no workflow command. The hard bounce the workflow makes of a nurture send's
+ * permanent failure (bounceEvent, id `bounce:…`) is not one: the send suppressed the address
+ * itself, or failed because it already was, and an entry removed since must stay removed.
+ */
+async function suppressFromEvents(ledger: LeadLedger, batch: LedgerBatch): Promise<void> {
+  const event = batch.events?.find((e) => SUPPRESSING[e.type] && !WORKFLOW_BOUNCE.test(e.eventId));
+  const email = (batch.lead?.state as { profile?: { email?: unknown } } | undefined)?.profile?.email;
+  if (event && typeof email === 'string' && email) await ledger.suppress(email, SUPPRESSING[event.type]!, batch.leadId);
 }
 
 /**

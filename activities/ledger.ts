@@ -10,6 +10,9 @@
  *   later attempt found a bare intent: SMTP cannot tell whether the message arrived. Nurture mail
  *   (at most once) is not resent; handoff mail (at least once) is resent with the same Message-ID.
  * - `sent`: the server accepted the message (`resent` when a resend did it).
+ * - `suppressed`: not sent, the recipient's address is on the suppression list (checked before
+ *   every nurture send); a later send of the same Message-ID, once the address is off the list,
+ *   takes the row over with its intent.
  * - no row: never sent, or the server said no and the intent was withdrawn.
  *
  * The intent is one `INSERT … ON CONFLICT DO NOTHING`: of two attempts racing for one message
@@ -18,7 +21,7 @@
  */
 import type pg from 'pg';
 
-export type LedgerState = 'sent' | 'intent' | 'uncertain' | undefined;
+export type LedgerState = 'sent' | 'intent' | 'uncertain' | 'suppressed' | undefined;
 export interface LedgerEntry {
   state: LedgerState;
   resent?: boolean;
@@ -40,6 +43,8 @@ export interface SendLedger {
   withdrawIntent(messageId: string): Promise<void>;
   markUncertain(mail: MailRef, info: { at: string; reason: string }): Promise<void>;
   markSent(mail: MailRef, info: { at: string; resent?: boolean }): Promise<void>;
+  /** Not sent: the address is suppressed (a row with no intent, or nothing, becomes `suppressed`). */
+  markSuppressed(mail: MailRef, info: { at: string; reason: string }): Promise<void>;
 }
 
 const row = (m: MailRef) => [m.messageId, m.leadId, m.kind, m.track ?? null, m.step ?? null, m.recipient ?? null];
@@ -56,7 +61,7 @@ export function sqlSendLedger(pool: pg.Pool): SendLedger {
     async markIntent(m) {
       const r = await pool.query(
         `INSERT INTO mails (message_id, lead_id, kind, track, step, recipient, status) VALUES ($1, $2, $3, $4, $5, $6, 'intent')
-         ON CONFLICT (message_id) DO NOTHING`,
+         ON CONFLICT (message_id) DO UPDATE SET status = 'intent', reason = NULL, updated_at = now() WHERE mails.status = 'suppressed'`,
         row(m),
       );
       return (r.rowCount ?? 0) === 1;
@@ -78,6 +83,13 @@ export function sqlSendLedger(pool: pg.Pool): SendLedger {
          ON CONFLICT (message_id) DO UPDATE SET status = 'sent', resent = excluded.resent, sent_at = excluded.sent_at, updated_at = excluded.updated_at
          WHERE mails.status <> 'sent'`,
         [...row(m), info.resent === true, info.at],
+      );
+    },
+    async markSuppressed(m, info) {
+      await pool.query(
+        `INSERT INTO mails (message_id, lead_id, kind, track, step, recipient, status, reason, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'suppressed', $7, $8)
+         ON CONFLICT (message_id) DO UPDATE SET reason = excluded.reason, updated_at = excluded.updated_at WHERE mails.status = 'suppressed'`,
+        [...row(m), info.reason, info.at],
       );
     },
   };

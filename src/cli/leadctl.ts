@@ -19,6 +19,7 @@ import { addListCommand } from './commands/list.js';
 import { addModelCommand } from './commands/model.js';
 import { addOutcomeCommand } from './commands/outcome.js';
 import { addShowCommand } from './commands/show.js';
+import { addSuppressCommand } from './commands/suppress.js';
 import { addWedgedCommand } from './commands/wedged.js';
 import { addWhatIfCommands } from './commands/what-if.js';
 import { type Cli, defaultIo, type Io, makeAction, report } from './shared.js';
@@ -40,6 +41,7 @@ const COMMANDS = [
   addImportCommand,
   addModelCommand,
   addWhatIfCommands,
+  addSuppressCommand,
 ];
 
 export function buildProgram(

@@ -433,11 +433,13 @@ export class LeadLedger {
 
   // ---- suppression by address ------------------------------------------------------------------
 
-  async suppress(address: string, reason: string, leadId?: string): Promise<void> {
-    await this.pool.query(
+  /** Adds the address; true when it was not on the list (a second add keeps the first reason). */
+  async suppress(address: string, reason: string, leadId?: string): Promise<boolean> {
+    const r = await this.pool.query(
       'INSERT INTO suppressions (address, reason, lead_id) VALUES ($1, $2, $3) ON CONFLICT (address) DO NOTHING',
       [normalizeAddress(address), reason, leadId ?? null],
     );
+    return (r.rowCount ?? 0) > 0;
   }
 
   async unsuppress(address: string): Promise<boolean> {
@@ -446,18 +448,27 @@ export class LeadLedger {
   }
 
   async isSuppressed(address: string): Promise<boolean> {
-    const r = await this.pool.query('SELECT 1 FROM suppressions WHERE address = $1', [normalizeAddress(address)]);
-    return r.rows.length > 0;
+    return (await this.suppression(address)) !== undefined;
   }
 
-  async suppressions(): Promise<{ address: string; reason: string; leadId?: string; createdAt: string }[]> {
+  /** The address's entry on the list, if it is on it. */
+  async suppression(address: string): Promise<Suppression | undefined> {
+    const r = await this.pool.query('SELECT * FROM suppressions WHERE address = $1', [normalizeAddress(address)]);
+    return r.rows[0] ? suppressionRow(r.rows[0]) : undefined;
+  }
+
+  async suppressions(): Promise<Suppression[]> {
     const r = await this.pool.query('SELECT * FROM suppressions ORDER BY created_at, address');
-    return r.rows.map((x) => ({
-      address: x.address,
-      reason: x.reason,
-      ...(x.lead_id ? { leadId: x.lead_id } : {}),
-      createdAt: iso(x.created_at)!,
-    }));
+    return r.rows.map(suppressionRow);
+  }
+
+  /** A page of the list in address order, after `after` (the last address of the page before). */
+  async suppressionPage(o: { limit: number; after?: string }): Promise<{ entries: Suppression[]; more: boolean }> {
+    const r = await this.pool.query('SELECT * FROM suppressions WHERE address > $1 ORDER BY address LIMIT $2', [
+      o.after ?? '',
+      o.limit + 1,
+    ]);
+    return { entries: r.rows.slice(0, o.limit).map(suppressionRow), more: r.rows.length > o.limit };
   }
 
   /** The lead's most recent event ids, oldest first (what a run recovered from the ledger remembers). */
@@ -485,6 +496,19 @@ export class LeadLedger {
     }
   }
 }
+
+export interface Suppression {
+  address: string;
+  reason: string;
+  leadId?: string;
+  createdAt: string;
+}
+const suppressionRow = (x: Record<string, unknown>): Suppression => ({
+  address: x.address as string,
+  reason: x.reason as string,
+  ...(x.lead_id ? { leadId: x.lead_id as string } : {}),
+  createdAt: iso(x.created_at as Date)!,
+});
 
 /** Addresses compare case-insensitively (the domain is; providers treat the local part so too). */
 export const normalizeAddress = (address: string) => address.trim().toLowerCase();

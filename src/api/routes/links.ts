@@ -99,6 +99,25 @@ async function recordEngagement(c: ApiContext, req: FastifyRequest, type: string
   }
 }
 
+/**
+ * An unsubscribe suppresses the lead's address at once (the lead's loop does too, when it applies
+ * the event: activities/index.ts), so no nurture mail goes to it under any lead id even while the
+ * lead's workflow is busy or failing. Never fails the page: the event is already sent.
+ */
+async function suppressLeadAddress(c: ApiContext, req: FastifyRequest, leadId: string): Promise<void> {
+  const ledger = c.service.ledger;
+  if (!ledger) return;
+  try {
+    const email = ((await ledger.lead(leadId))?.state as { profile?: { email?: unknown } } | undefined)?.profile?.email;
+    if (typeof email === 'string' && email) await ledger.suppress(email, 'unsubscribed', leadId);
+  } catch (err) {
+    req.log.error(
+      { err, leadId },
+      'unsubscribed address not suppressed here (the lead will when it applies the event)',
+    );
+  }
+}
+
 /** 1x1 transparent GIF. */
 const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
 
@@ -167,6 +186,7 @@ export const LINK_ROUTES: readonly LinkRoute[] = [
           );
       }
       await c.temporal(() => c.service.sendEvent(linkEvent('unsubscribe', link)));
+      await suppressLeadAddress(c, req, link.l);
       return reply
         .type('text/html; charset=utf-8')
         .send(page('You are unsubscribed', '<p>You will get no more marketing email from us at this address.</p>'));

@@ -114,7 +114,8 @@ export interface V1Route<P extends Schema = Schema, Q extends Schema = Schema> e
 }
 
 /** An entry, its handler typed by its schemas. */
-const route = <P extends Schema = undefined, Q extends Schema = undefined>(r: V1Route<P, Q>) => r as unknown as V1Route;
+export const route = <P extends Schema = undefined, Q extends Schema = undefined>(r: V1Route<P, Q>) =>
+  r as unknown as V1Route;
 
 const notFound = errorAnswer('no such lead');
 
@@ -294,7 +295,12 @@ export const V1_ROUTES: readonly V1Route[] = [
 
 /** Registers the table on a /v1 instance whose hooks (server.ts) check the token, its scope and the content type. */
 export async function v1Routes(v1: FastifyInstance, c: ApiContext): Promise<void> {
-  for (const r of V1_ROUTES) {
+  registerV1Table(v1, c, V1_ROUTES);
+}
+
+/** Registers a table of /v1 routes (this file's, or another route file's), validating path and query first. */
+export function registerV1Table(v1: FastifyInstance, c: ApiContext, routes: readonly V1Route[]): void {
+  for (const r of routes) {
     v1.route({
       method: r.method,
       url: r.url,
