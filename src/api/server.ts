@@ -45,6 +45,7 @@ import { type ApiContext, errorAnswer, errorBody, type RouteDoc } from './http.j
 import { openApiDocument } from './openapi.js';
 import { LINK_ROUTES, linkRoutes } from './routes/links.js';
 import { PAGE_ROUTES } from './routes/pages.js';
+import { SEGMENT_ROUTES, segmentRoutes } from './routes/segment.js';
 import { V1_ROUTES, v1Routes } from './routes/v1.js';
 
 export { funnelQuerySchema, leadParamsSchema, searchQuerySchema, timelineQuerySchema } from './routes/v1.js';
@@ -304,7 +305,7 @@ const OPENAPI: RouteDoc = {
 /** The `/l/*` routes; the pages first, so that a path's GET comes before its POST (in `Allow` too). */
 const LINKS = [...PAGE_ROUTES, ...LINK_ROUTES];
 /** Every route the app registers, as documented; the codec server's routes are Temporal's protocol, not ours. */
-const ROUTES: readonly RouteDoc[] = [...V1_ROUTES, HEALTHZ, OPENAPI, ...LINKS];
+const ROUTES: readonly RouteDoc[] = [...V1_ROUTES, ...SEGMENT_ROUTES, HEALTHZ, OPENAPI, ...LINKS];
 
 export function buildApi(opts: ApiOptions): FastifyInstance {
   const { service, healthCheck } = opts;
@@ -360,6 +361,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     v1.addHook('preValidation', jsonOnly);
     await v1.register(v1Routes, c);
   });
+  app.register(segmentRoutes, { c, tokens: authorized });
   app.register(linkRoutes, { c, routes: LINKS });
   return app;
 }
