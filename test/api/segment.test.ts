@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { Analytics } from '@segment/analytics-node';
+import { buildApi } from '../../src/api/server.js';
 import { testConfig } from '../helpers/temporal.js';
 import { useStack } from '../helpers/stack.js';
 import { eventually, TOKEN, uid, waitState } from './fixture.js';
@@ -165,6 +166,38 @@ describe('Segment ingest with @segment/analytics-node', () => {
     // An API token (admin or ingest) works as the write key, Basic or Bearer.
     assert.equal((await post('/v1/segment/identify', body, { key: TOKEN })).status, 200);
     await waitState(s, userId, () => true, 'created with the token');
+    const bearer = await fetch(`${base}/v1/segment/track`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ userId, event: 'Nope' }),
+    });
+    assert.equal(bearer.status, 200);
+  });
+
+  it('takes an ingest token as the write key, not a read or sales one (token scopes)', async () => {
+    const app = buildApi({
+      service: s.service,
+      tokens: ['read:read-token', 'ingest:ingest-token', 'sales:sales-token'],
+      links: s.links,
+      healthCheck: async () => true,
+    });
+    try {
+      const userId = uid('seg-scope');
+      const call = (key: string) =>
+        app.inject({
+          method: 'POST',
+          url: '/v1/segment/v1/identify',
+          headers: { authorization: basic(key), 'content-type': 'application/json' },
+          payload: JSON.stringify({ userId, traits: { email: `${userId}@example.com` } }),
+        });
+      for (const key of ['read-token', 'sales-token']) assert.equal((await call(key)).statusCode, 401, key);
+      const ok = await call('ingest-token');
+      assert.equal(ok.statusCode, 200, ok.body);
+      assert.equal(ok.json().applied, 1);
+      await waitState(s, userId, () => true, 'created with the ingest token');
+    } finally {
+      await app.close();
+    }
   });
 });
 

@@ -448,11 +448,12 @@ export async function segmentRoutes(app: FastifyInstance, o: SegmentRouteOptions
     req: FastifyRequest,
     reply: FastifyReply,
     items: { raw: unknown; type: unknown; prefix: string }[],
+    single = false,
   ) {
     const config = c.service.config;
     const receivedAt = Date.now();
     const out: Outcome = { received: items.length, applied: 0, ignored: 0, skipped: 0, problems: [] };
-    const plans: Exclude<Plan, { kind: 'ignored' }>[] = [];
+    const plans: { plan: Exclude<Plan, { kind: 'ignored' }>; at: (path: string) => string }[] = [];
     for (const { raw, type, prefix } of items) {
       const p = (path: string) => (path === '(root)' ? prefix || '(root)' : prefix ? `${prefix}.${path}` : path);
       if (typeof type === 'string' && IGNORED_TYPES.has(type)) {
@@ -468,7 +469,7 @@ export async function segmentRoutes(app: FastifyInstance, o: SegmentRouteOptions
         if (plan.kind === 'ignored') {
           out.ignored++;
           req.log.info({ why: plan.why }, 'segment message ignored');
-        } else plans.push(plan);
+        } else plans.push({ plan, at: p });
       } catch (err) {
         if (!(err instanceof MessageProblem)) throw err;
         out.problems.push(...err.issues.map((i) => ({ ...i, path: p(i.path) })));
@@ -477,19 +478,35 @@ export async function segmentRoutes(app: FastifyInstance, o: SegmentRouteOptions
     spendWrites(c.writes, req, Math.max(1, plans.length), reply);
     const sent = new Map<string, LeadEvent[]>();
     await c.temporal(async () => {
-      for (const plan of plans) {
-        if (plan.kind === 'track') {
-          await c.service.sendEvent(plan.event);
-          sent.set(plan.event.leadId, [...(sent.get(plan.event.leadId) ?? []), plan.event]);
-          out.applied++;
-          continue;
+      for (const { plan, at: path } of plans) {
+        try {
+          if (plan.kind === 'track') {
+            await c.service.sendEvent(plan.event);
+            sent.set(plan.event.leadId, [...(sent.get(plan.event.leadId) ?? []), plan.event]);
+            out.applied++;
+            continue;
+          }
+          const done = await applyProfile(plan);
+          if (done) out.applied++;
+          else out.skipped++;
+          if (plan.kind === 'identify' && plan.mergeFrom) await merge(plan.mergeFrom, plan.leadId, sent);
+        } catch (err) {
+          // What the service refuses of one message (e.g. a merged profile past its bound) is that message's
+          // problem; Temporal or the ledger away stops the request (a 503: a retry is safe).
+          if (!(err instanceof LeadError) || err.status >= 500 || err.status === 429) throw err;
+          const issues = err.issues?.length ? err.issues : [{ path: '(root)', message: err.message }];
+          out.problems.push(...issues.map((i) => ({ path: path(i.path), message: i.message })));
         }
-        const done = await applyProfile(plan);
-        if (done) out.applied++;
-        else out.skipped++;
-        if (plan.kind === 'identify' && plan.mergeFrom) await merge(plan.mergeFrom, plan.leadId, sent);
       }
     }, plans.length * 200);
+    // A single call the service refused at sending: nothing was applied, and the sender hears why.
+    if (single && out.problems.length)
+      throw new LeadError(
+        400,
+        'invalid_input',
+        `invalid call: ${out.problems.map((i) => i.message).join('; ')}`,
+        out.problems,
+      );
     return reply.status(200).send({ success: true, ...out });
   }
 
@@ -577,7 +594,7 @@ export async function segmentRoutes(app: FastifyInstance, o: SegmentRouteOptions
             if (!(err instanceof MessageProblem)) throw err;
             throw new LeadError(400, 'invalid_input', `invalid ${type} call: ${err.message}`, err.issues);
           }
-          return run(req, reply, items);
+          return run(req, reply, items, true);
         }
         const batch = body.batch;
         if (!Array.isArray(batch))
