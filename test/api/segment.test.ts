@@ -205,7 +205,10 @@ describe('Segment ingest, RudderStack-shaped and bad input', () => {
   it('takes a RudderStack batch: an anonymous track creates a lead, a later identify merges it into the user', async () => {
     const anonymousId = uid('anon');
     const userId = uid('rs-user');
-    const sentAt = new Date().toISOString();
+    // The sender's clock runs two hours fast: originalTimestamp and the batch's sentAt are both on it.
+    const skew = 2 * 3_600_000;
+    const sentAt = new Date(Date.now() + skew).toISOString();
+    const happened = Date.now() - 60_000;
     const track = {
       type: 'track',
       event: 'Whitepaper Downloaded',
@@ -213,8 +216,7 @@ describe('Segment ingest, RudderStack-shaped and bad input', () => {
       messageId: uid('rs-msg'),
       channel: 'web',
       rudderId: 'b1b2c3',
-      originalTimestamp: new Date(Date.now() - 60_000).toISOString(),
-      sentAt,
+      originalTimestamp: new Date(happened + skew).toISOString(),
       properties: { asset: 'pricing.pdf' },
       context: {
         traits: { industry: 'Retail' },
@@ -229,7 +231,10 @@ describe('Segment ingest, RudderStack-shaped and bad input', () => {
     const anon = await waitState(s, anonymousId, (x) => x.eventsProcessed === 1, 'anonymous lead');
     assert.equal(anon.profile.industry, 'Retail');
     assert.equal(anon.campaign, 'retail-q3');
-    await ledgerEvents(anonymousId, 1);
+    const [anonEvent] = await ledgerEvents(anonymousId, 1);
+    assert.ok(anonEvent?.kind === 'event');
+    const off = Math.abs(Date.parse(anonEvent.occurredAt) - happened);
+    assert.ok(off < 5000, `occurredAt corrected for the sender's clock: ${anonEvent.occurredAt} is ${off} ms off`);
 
     const identify = {
       type: 'identify',

@@ -20,8 +20,9 @@
  *   id still go to it.
  * - eventId: `messageId`; without one, a hash of the message's ids, event, timestamp and
  *   properties, so a redelivery is still recognised.
- * - occurredAt: `timestamp`, else `originalTimestamp` corrected by the clock skew `sentAt` shows,
- *   else `sentAt`; more than an hour in the future is a problem naming the field.
+ * - occurredAt (track): `timestamp`, else `originalTimestamp` corrected by the clock skew `sentAt`
+ *   shows (the message's or the batch's), else the time it arrives; more than an hour in the future
+ *   is a problem naming the field. identify and group apply when they arrive: their times are unused.
  * - profile: identify's `traits` (over `context.traits`, where RudderStack puts them), track's
  *   `context.traits`, group's traits (name → company, employees → companySize, industry), through
  *   DEFAULT_TRAITS and the config's `segment.traits`. An unknown trait is kept when its name is a
@@ -55,6 +56,7 @@ import {
 } from '../../domain/lead.js';
 import { CONTROL_CHARS } from '../../domain/limits.js';
 import { LeadError, MAX_EVENTS_PER_REQUEST, validate } from '../../lead-service.js';
+import type { TimelineEntry } from '../../ledger/ledger.js';
 import { allows, type ApiToken, spendWrites } from '../auth.js';
 import { type ApiContext, errorAnswer, errorBody, type Issue, type RouteDoc } from '../http.js';
 
@@ -166,7 +168,7 @@ function mapTraits(
   }
 }
 
-/** occurredAt from timestamp, originalTimestamp (skew-corrected by sentAt) or sentAt. */
+/** occurredAt from timestamp, else originalTimestamp (skew-corrected by sentAt, as Segment does). */
 function occurredAt(m: Obj, receivedAt: number): string | undefined {
   const parse = (field: string) => {
     const v = m[field];
@@ -178,8 +180,9 @@ function occurredAt(m: Obj, receivedAt: number): string | undefined {
   const timestamp = parse('timestamp');
   const original = parse('originalTimestamp');
   const sentAt = parse('sentAt');
-  const field = timestamp !== undefined ? 'timestamp' : original !== undefined ? 'originalTimestamp' : 'sentAt';
-  let t = timestamp ?? original ?? sentAt;
+  // Neither: the message happened as it was sent, i.e. now (the workflow's clock).
+  const field = timestamp !== undefined ? 'timestamp' : 'originalTimestamp';
+  let t = timestamp ?? original;
   if (t === undefined) return undefined;
   if (timestamp === undefined && original !== undefined && sentAt !== undefined) t = receivedAt - (sentAt - original);
   if (t > receivedAt + FUTURE_TOLERANCE_MS) throw problem(field, 'is more than an hour in the future');
@@ -230,7 +233,6 @@ export function planMessage(raw: unknown, type: CallType, config: Config, receiv
   const segment = config.segment;
   const traitMap = { ...DEFAULT_TRAITS, ...segment?.traits };
   const { leadId, anonymousId } = leadIdOf(m);
-  const when = occurredAt(m, receivedAt);
   const { campaign, channel } = campaignOf(m);
   if (type === 'group') {
     const { profile } = mapTraits(m.traits, GROUP_TRAITS, 'traits', false);
@@ -264,6 +266,7 @@ export function planMessage(raw: unknown, type: CallType, config: Config, receiv
   if (typeof m.event !== 'string' || !m.event.trim()) throw problem('event', 'a track call needs an event name');
   const eventType = segment?.events[m.event];
   if (!eventType) return { kind: 'ignored', why: `event "${m.event}" is not in segment.events` };
+  const when = occurredAt(m, receivedAt);
   const { profile } = mapTraits(at(m, 'context.traits'), traitMap, 'context.traits', true);
   const { email, ...rest } = profile;
   const props = isObj(m.properties) ? m.properties : {};
@@ -535,37 +538,44 @@ export async function segmentRoutes(app: FastifyInstance, o: SegmentRouteOptions
   /** The anonymous lead's events (the ledger's and this request's) sent to the user's lead, eventIds kept. */
   async function merge(from: string, to: string, sent: Map<string, LeadEvent[]>) {
     const events = new Map<string, LeadEvent>();
-    if (c.service.ledger) {
-      let pageToken: string | undefined;
-      do {
-        const page = await c.service
-          .timeline(from, { limit: 1000, ...(pageToken ? { pageToken } : {}) })
-          .catch((err: unknown) => {
-            if (err instanceof LeadError && err.status === 404) return { entries: [], nextPageToken: undefined };
-            throw err;
-          });
-        for (const e of page.entries) {
-          if (e.kind !== 'event') continue;
-          const a = e.attributes;
-          const text = (k: string) => (typeof a[k] === 'string' ? { [k]: a[k] as string } : {});
-          events.set(e.eventId, {
-            leadId: to,
-            eventId: e.eventId,
-            type: e.type,
-            occurredAt: e.occurredAt,
-            ...text('campaign'),
-            ...text('channel'),
-            ...text('asset'),
-          });
-        }
-        pageToken = page.nextPageToken;
-      } while (pageToken);
+    for (const e of await ledgerEvents(from)) {
+      const a = e.attributes;
+      const text = (k: string) => (typeof a[k] === 'string' ? { [k]: a[k] as string } : {});
+      events.set(e.eventId, {
+        leadId: to,
+        eventId: e.eventId,
+        type: e.type,
+        occurredAt: e.occurredAt,
+        ...text('campaign'),
+        ...text('channel'),
+        ...text('asset'),
+      });
     }
     for (const ev of sent.get(from) ?? []) {
       const { email: _e, profile: _p, ...rest } = ev;
       events.set(ev.eventId, { ...rest, leadId: to });
     }
+    // Every identify of a signed-in visitor carries both ids: what the user's lead already has is not sent again.
+    if (events.size) for (const e of await ledgerEvents(to)) events.delete(e.eventId);
     for (const ev of events.values()) await c.service.sendEvent(ev);
+  }
+
+  /** The events the ledger holds for a lead (none for a lead it does not know, or without a ledger). */
+  async function ledgerEvents(leadId: string) {
+    const out: Extract<TimelineEntry, { kind: 'event' }>[] = [];
+    if (!c.service.ledger) return out;
+    let pageToken: string | undefined;
+    do {
+      const page = await c.service
+        .timeline(leadId, { limit: 1000, ...(pageToken ? { pageToken } : {}) })
+        .catch((err: unknown) => {
+          if (err instanceof LeadError && err.status === 404) return { entries: [], nextPageToken: undefined };
+          throw err;
+        });
+      for (const e of page.entries) if (e.kind === 'event') out.push(e);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    return out;
   }
 
   const bodyObject = (body: unknown): Obj => {
@@ -609,9 +619,15 @@ export async function segmentRoutes(app: FastifyInstance, o: SegmentRouteOptions
             [{ path: 'batch', message: `at most ${MAX_EVENTS_PER_REQUEST} messages` }],
           );
         // Segment's batch may carry context and integrations for every message.
+        // analytics-node and RudderStack put sentAt on the batch, not on each message.
         const shared = isObj(body.context) ? body.context : undefined;
+        const withShared = (m: Obj) => ({
+          ...m,
+          ...(m.sentAt === undefined && body.sentAt !== undefined ? { sentAt: body.sentAt } : {}),
+          ...(shared ? { context: { ...shared, ...(isObj(m.context) ? m.context : {}) } } : {}),
+        });
         const items = batch.map((m, i) => ({
-          raw: shared && isObj(m) ? { ...m, context: { ...shared, ...(isObj(m.context) ? m.context : {}) } } : m,
+          raw: isObj(m) ? withShared(m) : m,
           type: isObj(m) ? m.type : undefined,
           prefix: `batch.${i}`,
         }));
