@@ -326,6 +326,24 @@ describe('Segment ingest, RudderStack-shaped and bad input', () => {
     const tooMany = await post('/v1/segment/v1/batch', { batch: big });
     assert.equal(tooMany.status, 413, tooMany.body);
     assert.equal(tooMany.json.error.code, 'too_many_events');
+    // Past the API's body limit (1 MiB): refused before it is parsed.
+    const padding = 'x'.repeat(3000);
+    const heavy = Array.from({ length: 400 }, (_, i) => ({
+      type: 'track',
+      userId: `h${i}`,
+      event: 'Nope',
+      properties: { padding },
+    }));
+    const tooLarge = await post('/v1/segment/v1/batch', { batch: heavy });
+    assert.equal(tooLarge.status, 413, tooLarge.body);
+    assert.equal(tooLarge.json.error.code, 'body_too_large');
+    const future = await post('/v1/segment/track', {
+      userId: uid('future'),
+      event: 'Whitepaper Downloaded',
+      timestamp: '2999-01-01T00:00:00Z',
+    });
+    assert.equal(future.status, 400, future.body);
+    assert.equal(future.json.error.issues[0].path, 'timestamp');
     const text = await post('/v1/segment/track', undefined, { raw: 'hello', type: 'text/plain' });
     assert.equal(text.status, 415, text.body);
     const noIds = await post('/v1/segment/track', { event: 'Whitepaper Downloaded' });
