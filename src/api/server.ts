@@ -361,7 +361,11 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     v1.addHook('preValidation', jsonOnly);
     await v1.register(v1Routes, c);
   });
-  app.register(segmentRoutes, { c, tokens: authorized });
+  app.register(segmentRoutes, {
+    c,
+    tokens: authorized,
+    rateLimit: opts.rateLimit === null ? undefined : (opts.rateLimit ?? DEFAULT_RATE),
+  });
   app.register(linkRoutes, { c, routes: LINKS });
   return app;
 }

@@ -174,12 +174,13 @@ describe('Segment ingest with @segment/analytics-node', () => {
     assert.equal(bearer.status, 200);
   });
 
-  it('takes an ingest token as the write key, not a read or sales one (token scopes)', async () => {
+  it('takes an ingest token as the write key, not a read or sales one (token scopes), rate-limited per key', async () => {
     const app = buildApi({
       service: s.service,
       tokens: ['read:read-token', 'ingest:ingest-token', 'sales:sales-token'],
       links: s.links,
       healthCheck: async () => true,
+      rateLimit: { max: 1, windowMs: 60_000 },
     });
     try {
       const userId = uid('seg-scope');
@@ -195,6 +196,11 @@ describe('Segment ingest with @segment/analytics-node', () => {
       assert.equal(ok.statusCode, 200, ok.body);
       assert.equal(ok.json().applied, 1);
       await waitState(s, userId, () => true, 'created with the ingest token');
+      // The request rate limit, per key: the ingest token has used its one.
+      const limited = await call('ingest-token');
+      assert.equal(limited.statusCode, 429, limited.body);
+      assert.ok(limited.headers['retry-after'], 'Retry-After');
+      assert.equal((await call('read-token')).statusCode, 401, 'a bad key is refused before it is counted');
     } finally {
       await app.close();
     }

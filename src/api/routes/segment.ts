@@ -57,7 +57,7 @@ import {
 import { CONTROL_CHARS } from '../../domain/limits.js';
 import { LeadError, MAX_EVENTS_PER_REQUEST, validate } from '../../lead-service.js';
 import type { TimelineEntry } from '../../ledger/ledger.js';
-import { allows, type ApiToken, spendWrites } from '../auth.js';
+import { allows, type ApiToken, type Rate, registerRateLimit, spendWrites } from '../auth.js';
 import { type ApiContext, errorAnswer, errorBody, type Issue, type RouteDoc } from '../http.js';
 
 /** Segment's spec'd traits (segment.com/docs/connections/spec/identify/#traits) → profile fields. */
@@ -408,6 +408,8 @@ export interface SegmentRouteOptions {
   c: ApiContext;
   /** The API's bearer token check: an ingest (or admin) token is accepted as a write key too. */
   tokens: (header: string | undefined) => ApiToken | undefined;
+  /** Requests per key and window (src/api/auth.ts), counted apart from /v1's; undefined: none. */
+  rateLimit?: Rate;
   /** Where write keys are read (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
@@ -586,13 +588,18 @@ export async function segmentRoutes(app: FastifyInstance, o: SegmentRouteOptions
     return body;
   };
 
+  // The key first, so that the rate limit counts per key.
+  app.addHook('onRequest', async (req, reply) => {
+    if (!authorize(req, reply)) return reply;
+  });
+  await registerRateLimit(app, o.rateLimit);
+
   for (const r of SEGMENT_ROUTES) {
     const type = r.url.slice(r.url.lastIndexOf('/') + 1);
     app.route({
       method: 'POST',
       url: r.url,
       handler: async (req, reply) => {
-        if (!authorize(req, reply)) return reply;
         const body = bodyObject(req.body);
         if (type !== 'batch') {
           const items = [{ raw: body, type, prefix: '' }];
