@@ -10,6 +10,8 @@
  * request, so a key added to the env of a restarted process needs no config change). An API token
  * of scope `ingest` (or `admin`) is accepted too, as the Basic user name or as `Bearer`. Compared in
  * constant time against every key; anything else is a 401 with `WWW-Authenticate: Basic`.
+ * The API's rate limits count per key: requests (ApiOptions.rateLimit, apart from /v1's count) and
+ * messages (the write budget: each message of a batch spends one).
  *
  * Mapping of a Segment message:
  * - leadId: `userId`, else `anonymousId` (an anonymous visitor is a lead under that id, without an
