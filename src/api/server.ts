@@ -45,6 +45,7 @@ import { type ApiContext, errorAnswer, errorBody, type RouteDoc } from './http.j
 import { openApiDocument } from './openapi.js';
 import { LINK_ROUTES, linkRoutes } from './routes/links.js';
 import { PAGE_ROUTES } from './routes/pages.js';
+import { SEGMENT_ROUTES, segmentRoutes } from './routes/segment.js';
 import { SUPPRESSION_ROUTES, suppressionRoutes } from './routes/suppressions.js';
 import { V1_ROUTES, v1Routes } from './routes/v1.js';
 
@@ -305,7 +306,14 @@ const OPENAPI: RouteDoc = {
 /** The `/l/*` routes; the pages first, so that a path's GET comes before its POST (in `Allow` too). */
 const LINKS = [...PAGE_ROUTES, ...LINK_ROUTES];
 /** Every route the app registers, as documented; the codec server's routes are Temporal's protocol, not ours. */
-const ROUTES: readonly RouteDoc[] = [...V1_ROUTES, ...SUPPRESSION_ROUTES, HEALTHZ, OPENAPI, ...LINKS];
+const ROUTES: readonly RouteDoc[] = [
+  ...V1_ROUTES,
+  ...SUPPRESSION_ROUTES,
+  ...SEGMENT_ROUTES,
+  HEALTHZ,
+  OPENAPI,
+  ...LINKS,
+];
 
 export function buildApi(opts: ApiOptions): FastifyInstance {
   const { service, healthCheck } = opts;
@@ -361,6 +369,11 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     v1.addHook('preValidation', jsonOnly);
     await v1.register(v1Routes, c);
     await v1.register(suppressionRoutes, c);
+  });
+  app.register(segmentRoutes, {
+    c,
+    tokens: authorized,
+    rateLimit: opts.rateLimit === null ? undefined : (opts.rateLimit ?? DEFAULT_RATE),
   });
   app.register(linkRoutes, { c, routes: LINKS });
   return app;

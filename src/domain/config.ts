@@ -244,6 +244,43 @@ const scoringSchema = z.pipe(
   }),
 );
 
+/**
+ * Segment-compatible ingest (src/api/routes/segment.ts): which environment variable holds the write
+ * keys (secrets stay out of the file), Segment event names to event types, and trait names to
+ * profile fields (added to, or overriding, the default map of Segment's spec'd traits).
+ */
+const segmentSchema = z.strictObject({
+  writeKeysEnv: z._default(
+    z.string().check(z.regex(/^[A-Z][A-Z0-9_]*$/, 'must be an environment variable name')),
+    'SEGMENT_WRITE_KEYS',
+  ),
+  events: z._default(
+    z.record(
+      z.string().check(z.minLength(1), z.maxLength(200)),
+      z.string().check(z.regex(EVENT_TYPE_RE, EVENT_TYPE_RULE)),
+    ),
+    {},
+  ),
+  traits: z._default(z.record(z.string().check(z.minLength(1), z.maxLength(200)), fieldName), {}),
+});
+
+/** Every `segment.events` target must be an event type the config scores (or a built-in one). */
+function segmentEventProblems(cfg: {
+  scoring?: unknown;
+  segment?: { events?: unknown };
+}): { path: (string | number)[]; message: string }[] {
+  const events = cfg.segment?.events;
+  const models = (cfg.scoring as { models?: unknown } | undefined)?.models;
+  if (typeof events !== 'object' || events === null || !Array.isArray(models)) return [];
+  const known = knownEventTypes(cfg as Config);
+  return Object.entries(events)
+    .filter(([, type]) => typeof type === 'string' && !known.includes(type))
+    .map(([name, type]) => ({
+      path: ['segment', 'events', name],
+      message: `"${name}" maps to ${type}, which the config does not score; known: ${known.join(', ')}`,
+    }));
+}
+
 export const configSchema = z
   .strictObject({
     scoring: scoringSchema,
@@ -268,6 +305,7 @@ export const configSchema = z
       ),
     }),
     campaigns: z._default(z.record(z.string(), z.strictObject({ cost: z.number().check(z.gte(0)) })), {}),
+    segment: opt(segmentSchema),
   })
   .check(
     z.superRefine(
@@ -298,6 +336,7 @@ export const configSchema = z
             stagesSeen.set(stage, t.id as string);
           });
         });
+        for (const p of segmentEventProblems(cfg)) ctx.addIssue({ code: 'custom', ...p });
         const routing: unknown[] = Array.isArray(cfg.routing) ? cfg.routing : [];
         const last = routing[routing.length - 1] as { when?: unknown } | undefined;
         if (typeof last === 'object' && last !== null && last.when !== undefined) {
