@@ -10,8 +10,9 @@
  * - A deadline's timer fires at the deadline (nextWake) plus the timer's latency. A timer firing
  *   that changed the stage was recorded as a transition; when the ledger holds that transition
  *   within TIMER_LATENCY_MS after the deadline, the replay fires there (its recorded moment), and a
- *   fact recorded between the deadline and that moment comes first, as it did. Otherwise it fires
- *   at the deadline.
+ *   fact recorded between the deadline and that moment comes first, as it did. With no firing
+ *   recorded, a fact within TIMER_LATENCY_MS after the deadline came first too; otherwise the
+ *   timer fires at the deadline.
  * - An owner pick (a local activity) is taken at once: which owner does not change the score or
  *   the stage, only that there is one (the SLA timer runs from then).
  * - Mail results come back as recorded facts (a permanent bounce is a `hard_bounce` event).
@@ -72,8 +73,9 @@ export const factOrder = (a: RecordedFact, b: RecordedFact) =>
   (idOf(a) < idOf(b) ? -1 : idOf(a) > idOf(b) ? 1 : 0);
 
 /**
- * Replays a lead's history up to `until` (ms) under `configAt`: the config for a moment (one
- * config, or the configs the lead switched between at its `rescored` transitions).
+ * Replays a lead's history up to `until` (ms) from `configs.initial`, switching at each `rescored`
+ * transition to the config `configs.at` gives for it (none given: the initial config throughout,
+ * as a candidate is tried from the lead's start).
  */
 export function replay(
   h: LeadHistory,
@@ -122,7 +124,11 @@ export function replay(
     for (let guard = 0; guard < 10_000; guard++) {
       const wake = nextWake(core, config);
       if (wake === undefined || wake > t || (!inclusive && wake === t) || wake <= firedUntil) return;
-      const at = recordedFiring(wake) ?? wake;
+      const recorded = recordedFiring(wake);
+      // No firing recorded, and a fact this soon after the deadline: the fact came first (a timer
+      // that fired before it would have recorded what it did).
+      if (recorded === undefined && !inclusive && t - wake <= TIMER_LATENCY_MS) return;
+      const at = recorded ?? wake;
       if (at > t || (!inclusive && at === t)) return; // the fact came first
       firedUntil = Math.max(firedUntil, wake);
       act(at, firedUntil);
