@@ -6,7 +6,9 @@
  *   (`bounceType` defaults to hard for a bounce; `id` is the provider's event id, for idempotency).
  * - `POST /v1/email-events/postmark`: Postmark's native bounce, spam-complaint and delivery webhooks
  *   (`RecordType` Bounce with `Type` HardBounce, SpamComplaint, Delivery; other bounce types count as
- *   soft: Postmark's own "Inactive" suppression follows only a hard bounce or a complaint).
+ *   soft: Postmark's own "Inactive" suppression follows only a hard bounce or a complaint). Open, Click
+ *   and SubscriptionChange records are answered 200 and ignored. Postmark's MessageID is Postmark's own
+ *   id, not the engine's Message-ID header, so a Postmark event mostly finds its lead by Email.
  *
  * Auth: an API token of scope ingest (or admin), as `Bearer` or as the HTTP Basic password (or user
  * name): Postmark sends the credentials written in its webhook URL, `https://user:<token>@host/...`.
@@ -130,12 +132,20 @@ export function parseGeneric(raw: unknown, prefix: string, issues: Issue[]): Ema
   };
 }
 
-/** Postmark's webhook bodies (postmarkapp.com/developer/webhooks): Bounce, SpamComplaint, Delivery. */
-export function parsePostmark(raw: unknown, issues: Issue[]): EmailEvent | undefined {
+/** Postmark's other webhook record types: answered 200 and ignored, so a webhook ticked for them is not retried. */
+export const POSTMARK_IGNORED = ['Open', 'Click', 'SubscriptionChange'] as const;
+
+/**
+ * Postmark's webhook bodies (postmarkapp.com/developer/webhooks): Bounce, SpamComplaint, Delivery;
+ * 'ignored' for the record types of POSTMARK_IGNORED. Postmark's `MessageID` is its own id (a UUID),
+ * not the Message-ID header the engine wrote, so the lead is mostly found by `Email`.
+ */
+export function parsePostmark(raw: unknown, issues: Issue[]): EmailEvent | 'ignored' | undefined {
   if (!isObj(raw)) {
     issues.push({ path: '(root)', message: 'must be a JSON object' });
     return undefined;
   }
+  if ((POSTMARK_IGNORED as readonly unknown[]).includes(raw.RecordType)) return 'ignored';
   const before = issues.length;
   const record = raw.RecordType;
   let type: EmailEvent['type'] | undefined;
@@ -233,7 +243,11 @@ export const EMAIL_EVENT_ROUTES: readonly RouteDoc[] = [
         type: 'object',
         required: ['RecordType'],
         properties: {
-          RecordType: { type: 'string', enum: ['Bounce', 'SpamComplaint', 'Delivery'] },
+          RecordType: {
+            type: 'string',
+            enum: ['Bounce', 'SpamComplaint', 'Delivery', ...POSTMARK_IGNORED],
+            description: `${POSTMARK_IGNORED.join(', ')}: answered 200 and ignored`,
+          },
           ID: { type: 'integer' },
           Type: { type: 'string' },
           Email: { type: 'string' },
@@ -360,6 +374,7 @@ export async function emailEventRoutes(app: FastifyInstance, o: EmailEventRouteO
       const issues: Issue[] = [];
       const ev = parsePostmark(req.body, issues);
       if (issues.length || !ev) throw bad(issues);
+      if (ev === 'ignored') return { received: 1, applied: 0, unknown: 0 };
       const answer = await applyEmailEvents(c, [ev]);
       req.log.info({ emailEvents: answer, type: ev.type, bounceType: ev.bounceType }, 'postmark event');
       return answer;
