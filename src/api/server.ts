@@ -43,6 +43,7 @@ import { codecRoutes, type CodecRouteOptions } from './codec.js';
 import { STYLE_HASH } from './html.js';
 import { type ApiContext, errorAnswer, errorBody, type RouteDoc } from './http.js';
 import { openApiDocument } from './openapi.js';
+import { EMAIL_EVENT_ROUTES, emailEventRoutes } from './routes/email-events.js';
 import { LINK_ROUTES, linkRoutes } from './routes/links.js';
 import { PAGE_ROUTES } from './routes/pages.js';
 import { SEGMENT_ROUTES, segmentRoutes } from './routes/segment.js';
@@ -310,6 +311,7 @@ const ROUTES: readonly RouteDoc[] = [
   ...V1_ROUTES,
   ...SUPPRESSION_ROUTES,
   ...SEGMENT_ROUTES,
+  ...EMAIL_EVENT_ROUTES,
   HEALTHZ,
   OPENAPI,
   ...LINKS,
@@ -371,6 +373,11 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     await v1.register(suppressionRoutes, c);
   });
   app.register(segmentRoutes, {
+    c,
+    tokens: authorized,
+    rateLimit: opts.rateLimit === null ? undefined : (opts.rateLimit ?? DEFAULT_RATE),
+  });
+  app.register(emailEventRoutes, {
     c,
     tokens: authorized,
     rateLimit: opts.rateLimit === null ? undefined : (opts.rateLimit ?? DEFAULT_RATE),
