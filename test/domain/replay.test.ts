@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfigFile } from '../../src/config-file.js';
-import type { LeadStart } from '../../src/domain/lead.js';
+import type { LeadStart, Profile } from '../../src/domain/lead.js';
 import { advance, applyEvent, applyOutcome, type LeadCore, newLead, scoreOf } from '../../src/domain/lifecycle.js';
 import { type LeadHistory, type RecordedFact, replay } from '../../src/domain/replay.js';
 
@@ -27,7 +27,7 @@ class Live {
   private seq = 0;
   constructor(
     readonly leadId: string,
-    readonly profile: Record<string, unknown> = PROFILE,
+    readonly profile: Profile = PROFILE,
   ) {
     this.core = newLead({ leadId, ...profile } as LeadStart, config, version, T0);
     this.act(T0);
