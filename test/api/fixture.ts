@@ -102,3 +102,20 @@ export const header = (m: Captured, name: string) => {
 /** Mail to or about a lead. */
 export const mailsFor = (smtp: SmtpCapture, leadId: string) =>
   smtp.messages.filter((m) => header(m, 'x-lead-id') === leadId);
+
+/** A lowercase address of its own per test (uid has the pid and a clock). */
+export const address = (prefix: string) => `${uid(prefix).toLowerCase()}@buyer.example`;
+
+/** A mailable LeadInput for `leadId` at `email` (consent given). */
+export const mailableLead = (leadId: string, email: string) => ({
+  leadId,
+  email,
+  firstName: 'Noor',
+  company: 'Globex',
+  country: 'US',
+  consent: { email: true },
+});
+
+/** The captured messages sent to `email` (lower case), whichever lead they were for. */
+export const mailsTo = (smtp: SmtpCapture, email: string) =>
+  smtp.messages.filter((m) => m.to.some((t) => t.toLowerCase() === email));

@@ -11,26 +11,29 @@ import { describe, it } from 'node:test';
 import { buildApi } from '../../src/api/server.js';
 import type { TimelineEntry } from '../../src/ledger/ledger.js';
 import { useStack } from '../helpers/stack.js';
-import { eventually, header, mailsFor, type Res, settle, TOKEN, uid, waitState } from '../api/fixture.js';
+import {
+  eventually,
+  header,
+  mailsFor,
+  type Res,
+  settle,
+  TOKEN,
+  uid,
+  waitState,
+  address,
+  mailableLead,
+  mailsTo,
+} from '../api/fixture.js';
 
 const s = useStack({ api: true });
 
-const address = (prefix: string) => `${uid(prefix).toLowerCase()}@buyer.example`;
-const lead = (leadId: string, email: string) => ({
-  leadId,
-  email,
-  firstName: 'Noor',
-  company: 'Globex',
-  country: 'US',
-  consent: { email: true },
-});
-const mailTo = (email: string) => s.smtp.messages.filter((m) => m.to.some((t) => t.toLowerCase() === email));
+const mailTo = (email: string) => mailsTo(s.smtp, email);
 
 /** A lead that got its welcome mail; its Message-ID as sent. */
 async function mailedLead(prefix: string): Promise<{ leadId: string; email: string; messageId: string }> {
   const leadId = uid(prefix);
   const email = address(prefix);
-  const r = await s.call('POST', '/v1/leads', { body: lead(leadId, email) });
+  const r = await s.call('POST', '/v1/leads', { body: mailableLead(leadId, email) });
   assert.equal(r.status, 201, r.body);
   const welcome = await eventually('welcome mail', async () =>
     mailsFor(s.smtp, leadId).find((m) => header(m, 'x-nurture-track') === 'welcome'),
@@ -46,7 +49,7 @@ async function mailedLead(prefix: string): Promise<{ leadId: string; email: stri
 async function assertNoMailFor(email: string) {
   const before = mailTo(email).length;
   const leadId = uid('again');
-  const r = await s.call('POST', '/v1/leads', { body: lead(leadId, email.toUpperCase()) });
+  const r = await s.call('POST', '/v1/leads', { body: mailableLead(leadId, email.toUpperCase()) });
   assert.equal(r.status, 201, r.body);
   await waitState(s, leadId, (x) => x.consent === 'bounced', 'suppressed send taken as a refusal');
   const t = await eventually('the welcome step recorded', async () => {

@@ -15,25 +15,27 @@ import type { TimelineEntry } from '../../src/ledger/ledger.js';
 import { type MailRef, sqlSendLedger } from '../../activities/ledger.js';
 import { leadctl } from '../helpers/leadctl.js';
 import { useStack } from '../helpers/stack.js';
-import { eventually, header, mailLinks, mailsFor, type Res, TOKEN, uid, waitState } from '../api/fixture.js';
+import {
+  eventually,
+  header,
+  mailLinks,
+  mailsFor,
+  type Res,
+  TOKEN,
+  uid,
+  waitState,
+  address,
+  mailableLead,
+  mailsTo,
+} from '../api/fixture.js';
 
 const s = useStack({ api: true });
 const CONFIG = join(ROOT, 'config', 'default.yaml');
 
-/** A lowercase address of its own per test (uid has the pid and a clock). */
-const address = (prefix: string) => `${uid(prefix).toLowerCase()}@buyer.example`;
-const lead = (leadId: string, email: string) => ({
-  leadId,
-  email,
-  firstName: 'Noor',
-  company: 'Globex',
-  country: 'US',
-  consent: { email: true },
-});
-const mailTo = (email: string) => s.smtp.messages.filter((m) => m.to.some((t) => t.toLowerCase() === email));
+const mailTo = (email: string) => mailsTo(s.smtp, email);
 
 async function createLead(leadId: string, email: string) {
-  const r = await s.call('POST', '/v1/leads', { body: lead(leadId, email) });
+  const r = await s.call('POST', '/v1/leads', { body: mailableLead(leadId, email) });
   assert.equal(r.status, 201, r.body);
 }
 
