@@ -37,7 +37,7 @@ import { local } from './lead/activities.js';
 import { Effects } from './lead/effects.js';
 import { LeadRun } from './lead/lead-run.js';
 import { LedgerJournal } from './lead/ledger-journal.js';
-import { LEDGER_PATCH, MEMO_STATE_PATCH, MODELS_PATCH } from './lead/patches.js';
+import { HANDOVER_PATCH, LEDGER_PATCH, MEMO_STATE_PATCH, MODELS_PATCH } from './lead/patches.js';
 import { SearchAttributeSync } from './lead/search-attributes.js';
 import { DeadlineTimer } from './lead/timer.js';
 
@@ -68,6 +68,7 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   const publishState = patched(MEMO_STATE_PATCH);
   const useLedger = patched(LEDGER_PATCH);
   const models = patched(MODELS_PATCH);
+  const handOverAfterMessage = patched(HANDOVER_PATCH);
   const info = workflowInfo();
   const now = () => Date.now();
   const ctx = await local.leadContext({ workflowId: info.workflowId, runId: info.runId, recover: !options.carried });
@@ -92,10 +93,25 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
 
   const effects = new Effects(run, now, publishState);
   const searchAttributes = new SearchAttributeSync(models);
-  const timer = new DeadlineTimer(() => (run.woken = true), useLedger);
+  const timer = new DeadlineTimer(() => run.wake(), useLedger);
   const maxHistory = options.maxHistoryEvents ?? DEFAULT_MAX_HISTORY;
+  const handOverDue = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= maxHistory;
+  // An update waiting for the loop to settle its outcome is served before handing over.
+  const unsettled = () => run.outcomesRecorded > run.outcomesSettled;
+  const handOver = () =>
+    continueAsNew<typeof leadWorkflow>(start.data, {
+      carried: run.carried(true),
+      maxHistoryEvents: options.maxHistoryEvents,
+    });
   let published: string | undefined;
   for (;;) {
+    // With the issue-13 patch the hand-over happens here, when a message or the timer resumed the
+    // loop (so every signal of the task has reached its handler), after mail activities and update
+    // handlers finished; if what it waited for was a local activity, the loop goes on instead.
+    if (handOverAfterMessage && !run.afterLocal && handOverDue()) {
+      await condition(() => (effects.idle && allHandlersFinished()) || unsettled());
+      if (!unsettled() && !run.afterLocal) return await handOver();
+    }
     run.woken = false;
     if (run.reloadConfig) {
       run.reloadConfig = false;
@@ -106,6 +122,7 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
         recover: false,
         ...(from !== undefined ? { rescoreFrom: from } : {}),
       });
+      run.afterLocal = true;
       if (fresh.events) run.rescore(fresh.config, fresh.configVersion, fresh.events, now());
       else run.reconfigure(fresh.config, fresh.configVersion, now());
     }
@@ -124,8 +141,10 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
       if (snapshot !== published) {
         published = snapshot;
         searchAttributes.sync(run.core, run.config, now(), true);
-        if (run.journal) await local.recordLead(run.journal.batch(run.core, run.config, now()));
-        else upsertMemo({ [STATE_MEMO]: toState(run.core, run.config, now()) });
+        if (run.journal) {
+          await local.recordLead(run.journal.batch(run.core, run.config, now()));
+          run.afterLocal = true;
+        } else upsertMemo({ [STATE_MEMO]: toState(run.core, run.config, now()) });
       }
     } else {
       searchAttributes.sync(run.core, run.config, now(), false);
@@ -135,10 +154,9 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
 
     // With the ledger a run never completes (a closed stage waits for the next event, no timer).
     const completes = !useLedger && isTerminal(run.core);
-    if (completes || workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= maxHistory) {
-      // Let mail activities and update handlers finish first; an update waiting for the loop to
-      // settle its outcome is served before handing over.
-      const unsettled = () => run.outcomesRecorded > run.outcomesSettled;
+    if (handOverAfterMessage && !completes && !run.afterLocal && handOverDue()) continue;
+    if (completes || (!handOverAfterMessage && handOverDue())) {
+      // Let mail activities and update handlers finish first.
       await condition(() => (effects.idle && allHandlersFinished()) || unsettled());
       if (unsettled()) continue;
       if (completes) {
@@ -147,10 +165,7 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
         return run.carried(false);
       }
       // Under a steady stream of signals the inbox is never empty: hand it over with the state.
-      return await continueAsNew<typeof leadWorkflow>(start.data, {
-        carried: run.carried(true),
-        maxHistoryEvents: options.maxHistoryEvents,
-      });
+      return await handOver();
     }
     timer.arm(nextWake(run.core, run.config), now());
     await condition(

@@ -35,6 +35,7 @@ export class Effects {
       this.track(
         (async () => {
           const owner = await local.assignOwner({ leadId: c.leadId, rule: effect.rule, owners: effect.owners });
+          run.afterLocal = true;
           const r = ownerPicked(run.core, owner, pickedFor);
           if (!r) return;
           run.core = r.core;

@@ -46,6 +46,12 @@ export class LeadRun {
   journal: LedgerJournal | undefined;
   /** Something the loop must look at: a timer fired, an owner was picked, a mail result changed the lead. */
   woken = false;
+  /**
+   * The loop was last resumed by a local activity's result, not by a message or the timer: in a
+   * replayed task that result has an activation of its own, before the task's new signals, so the
+   * run must not hand over there (the issue-13 patch; see patches.ts).
+   */
+  afterLocal = false;
   reloadConfig = false;
   outcomesRecorded = 0;
   /** Outcomes the loop has applied, decided and published (the update answers after that). */
@@ -79,7 +85,14 @@ export class LeadRun {
 
   // ---- messages ---------------------------------------------------------------------------------
 
+  /** The deadline timer fired. */
+  wake(): void {
+    this.woken = true;
+    this.afterLocal = false;
+  }
+
   recordEvent(raw: unknown): void {
+    this.afterLocal = false;
     const parsed = leadEventSchema.safeParse(raw);
     if (!parsed.success) return log.warn('event signal rejected', { issues: describeIssues(parsed.error) });
     if (parsed.data.leadId !== this.leadId)
@@ -88,18 +101,21 @@ export class LeadRun {
   }
 
   recordProfile(raw: unknown): void {
+    this.afterLocal = false;
     const parsed = profileSchema.safeParse(raw);
     if (!parsed.success) return log.warn('profile signal rejected', { issues: describeIssues(parsed.error) });
     this.inbox.push({ kind: 'profile', profile: parsed.data });
   }
 
   recordHistory(raw: unknown): void {
+    this.afterLocal = false;
     const parsed = importedFactSchema.safeParse(raw);
     if (!parsed.success) return log.warn('history signal rejected', { issues: describeIssues(parsed.error) });
     this.inbox.push({ kind: 'imported', fact: parsed.data });
   }
 
   configChanged(): void {
+    this.afterLocal = false;
     this.reloadConfig = true;
   }
 
@@ -114,6 +130,7 @@ export class LeadRun {
 
   /** Records a sales outcome; returns the number the loop settles it under. */
   recordOutcome(outcome: SalesOutcome, at: number): number {
+    this.afterLocal = false;
     this.outcomes.push({ outcome, at });
     return ++this.outcomesRecorded;
   }

@@ -41,3 +41,13 @@ export const LEDGER_PATCH = 'issue-10-ledger';
  * earned. Runs started before keep the old reload until they continue as new.
  */
 export const MODELS_PATCH = 'issue-12-models';
+/**
+ * Issue 13 (found by the continue-as-new test in CI): a run hands over (continue-as-new) only when
+ * its loop was resumed by a signal, an update or its timer, never straight after a local activity
+ * returned. Replaying a task (after a cache eviction, or after the server refused a hand-over
+ * because signals had come meanwhile), the SDK resolves the recorded local activity in an
+ * activation of its own, before the activation with the task's new signals; a hand-over decided
+ * there completed the run before those signals reached their handlers, and they were lost (the
+ * new run started without them). Runs started before keep the old moment until they continue as new.
+ */
+export const HANDOVER_PATCH = 'issue-13-handover';
