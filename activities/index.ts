@@ -19,6 +19,8 @@ import type { MailRef, SendLedger } from './ledger.js';
 import { type HandoffMail, type LeadActivities, type NurtureMail, PERMANENT_BOUNCE, type SentMail } from './types.js';
 import { formatEpisode } from '../src/domain/episode.js';
 import { factorWords } from '../src/domain/mail.js';
+import { outboxRows } from '../src/webhooks/outbox.js';
+import { createWebhookActivities, wakeDeliveries, type WebhookActivities } from './webhooks.js';
 
 export interface ActivityDeps {
   loaded: LoadedConfig;
@@ -114,7 +116,7 @@ function holdEndOfData(transport: Transporter) {
   });
 }
 
-export function createActivities(deps: ActivityDeps): LeadActivities {
+export function createActivities(deps: ActivityDeps): LeadActivities & WebhookActivities {
   const { loaded, transport, client, sendLedger: mails, ledger, links } = deps;
   const running = deps.running ?? new RunningConfig(loaded, ledger.pool, (l) => log.info(l));
   const now = deps.clock ?? Date.now;
@@ -235,6 +237,7 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
   }
 
   return {
+    ...createWebhookActivities({ client, ledger, endpoints: () => running.loaded.config.webhooks }),
     async leadContext({ workflowId, runId, recover, rescoreFrom }) {
       // A reload (configChanged) or a new run asks the ledger now; a new lead's start within a second of another's does not.
       const current = await running.latest(!recover);
@@ -255,7 +258,14 @@ export function createActivities(deps: ActivityDeps): LeadActivities {
     async recordLead(batch) {
       // The address first: once the ledger shows the lead unsubscribed, its address is suppressed.
       await suppressFromEvents(ledger, batch);
-      await ledger.record(batch);
+      // The webhooks this write sends go in with it (a transactional outbox, src/webhooks/outbox.ts).
+      const endpoints = running.loaded.config.webhooks;
+      const webhooks = outboxRows(batch, endpoints);
+      await ledger.record(webhooks.length ? { ...batch, webhooks } : batch);
+      if (webhooks.length) {
+        const { taskQueue } = Context.current().info;
+        await wakeDeliveries(client, taskQueue, endpoints, batch.leadId, new Set(webhooks.map((w) => w.endpointId)));
+      }
     },
 
     // Round robin per owner list in this worker process. A local activity: the pick is recorded

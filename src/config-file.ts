@@ -67,8 +67,9 @@ export function validateConfig(raw: unknown, file: string, baseDir = dirname(fil
 /**
  * The version: a hash of the validated config and its templates in canonical JSON (keys sorted),
  * so that the same config read back from the ledger (jsonb keeps its own key order) hashes the same.
+ * Webhook endpoints are left out: they change where changes go, not how a lead is scored.
  */
-const versionOf = (config: Config, templates: Templates) =>
+const versionOf = ({ webhooks: _webhooks, ...config }: Config, templates: Templates) =>
   createHash('sha256')
     .update(canonicalJson({ config, templates: templates.sources }))
     .digest('hex')

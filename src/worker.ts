@@ -20,6 +20,9 @@ import { EXIT_CONFIG, requireSecrets, SecretError, settings, workerTuning } from
 import { LinkSigner } from './links.js';
 import { DatabaseUnreachable, openLedgerDatabase } from './ledger/database.js';
 import { LeadLedger } from './ledger/ledger.js';
+import { WebhookLog } from './ledger/webhooks.js';
+import { checkEndpointSecrets, WebhookSecretError } from './webhooks/send.js';
+import { sweepWebhooks } from '../activities/webhooks.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -71,10 +74,19 @@ export interface LeadWorkerOptions {
   links: LinkSigner;
   workflowBundle?: WorkflowBundleWithSourceMap | { codePath: string };
   clock?: () => number;
+  /**
+   * How often the worker wakes the delivery of webhooks still pending after `webhookSweepAfterMs`
+   * (default every 60 s, those pending for 30 s): a worker that died between a ledger write and
+   * its wake-up leaves none behind. It also sweeps once at start.
+   */
+  webhookSweepEveryMs?: number;
+  webhookSweepAfterMs?: number;
 }
 
 export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: Worker; close: () => void }> {
   const taskQueue = o.taskQueue ?? settings().taskQueue;
+  // An endpoint whose secret's variable is unset or malformed stops start-up, naming both.
+  checkEndpointSecrets(o.loaded.config.webhooks);
   // Bounded SMTP timeouts: a send that hangs would hold one of the pool's slots (and heartbeat) forever.
   const transport = nodemailer.createTransport(
     o.smtpUrl.includes('?') || !o.smtpUrl.startsWith('smtp')
@@ -101,7 +113,22 @@ export async function createLeadWorker(o: LeadWorkerOptions): Promise<{ worker: 
     ...workerTuning(), // src/env.ts: sized for 2-core machines (README, Performance)
   });
   if (!o.workflowBundle && 'codePath' in bundle) rmSync(bundle.codePath, { force: true }); // read by Worker.create
-  return { worker, close: () => transport.close() };
+  const webhookLog = new WebhookLog(o.ledger.pool);
+  const sweep = () =>
+    sweepWebhooks(o.client, taskQueue, webhookLog, o.loaded.config.webhooks, o.webhookSweepAfterMs ?? 30_000).catch(
+      (err) => console.error(`[worker] webhook sweep: ${(err as Error).message}`),
+    );
+  const sweeper = o.loaded.config.webhooks.length
+    ? setInterval(() => void sweep(), o.webhookSweepEveryMs ?? 60_000).unref()
+    : undefined;
+  if (sweeper) void sweep();
+  return {
+    worker,
+    close: () => {
+      clearInterval(sweeper);
+      transport.close();
+    },
+  };
 }
 
 /**
@@ -174,6 +201,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     }
     const refused =
       err instanceof SecretError ||
+      err instanceof WebhookSecretError ||
       err instanceof PayloadKeyError ||
       (err instanceof Error && err.message.startsWith('LINK_SECRET'));
     console.error(refused ? `[worker] refusing to start: ${err.message}` : err instanceof Error ? err.message : err);

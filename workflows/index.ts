@@ -1,2 +1,3 @@
 export { leadWorkflow } from './lead.js';
 export { baselineWorkflow } from './baseline.js';
+export { webhookDeliveryWorkflow } from './webhooks.js';

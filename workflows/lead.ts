@@ -84,7 +84,7 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     startRun(carried?.core, startInput, ctx.config, rescoreAtStart ? carriedVersion : ctx.configVersion, now()),
     ctx.config,
     carried?.recentEventIds ?? [],
-    useLedger ? new LedgerJournal(info.runId) : undefined,
+    useLedger ? new LedgerJournal(info.runId, carried?.core) : undefined,
   );
   if (models) run.journal?.started(startInput, carried === undefined, now());
   if (rescoreAtStart) run.reloadConfig = true;

@@ -264,6 +264,66 @@ const segmentSchema = z.strictObject({
   traits: z._default(z.record(z.string().check(z.minLength(1), z.maxLength(200)), fieldName), {}),
 });
 
+/** The change types a webhook endpoint can subscribe to (docs/webhooks.md). */
+export const WEBHOOK_EVENTS = [
+  'lead.stage_changed',
+  'lead.handed_off',
+  'lead.outcome_recorded',
+  'lead.consent_changed',
+] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+/** A Standard Webhooks secret: `whsec_` and the base64 of at least 24 random bytes. */
+export const WEBHOOK_SECRET_RE = /^whsec_(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+export const WEBHOOK_SECRET_RULE = 'must be whsec_ followed by the base64 of at least 24 bytes (Standard Webhooks)';
+export const isWebhookSecret = (s: string) =>
+  WEBHOOK_SECRET_RE.test(s) && ((s.length - 6) / 4) * 3 - (s.match(/=/g)?.length ?? 0) >= 24;
+
+const httpUrl = z.string().check(
+  z.refine((s: string) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, 'must be an http(s) URL'),
+);
+
+/**
+ * An outgoing webhook endpoint (src/webhooks/): which changes it gets, and its signing secret, in
+ * the file (`secret`) or, better, in an environment variable the file names (`secretEnv`, checked
+ * when the worker starts). `retry.initialInterval` is the first retry's delay (doubling up to an
+ * hour); attempts stop 3 days after the first.
+ */
+const webhookSchema = z.strictObject({
+  id: z.string().check(z.regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be lower case letters, digits, - and _')),
+  url: httpUrl,
+  events: z.array(z.enum(WEBHOOK_EVENTS)).check(z.minLength(1, `at least one of ${WEBHOOK_EVENTS.join(', ')}`)),
+  secret: opt(z.string().check(z.refine(isWebhookSecret, WEBHOOK_SECRET_RULE))),
+  secretEnv: opt(z.string().check(z.regex(/^[A-Z][A-Z0-9_]*$/, 'must be an environment variable name'))),
+  retry: opt(z.strictObject({ initialInterval: opt(durationMs) })),
+});
+export type WebhookEndpoint = z.output<typeof webhookSchema>;
+
+/** Endpoint ids are unique; each endpoint has exactly one of secret and secretEnv. */
+function webhookProblems(cfg: { webhooks?: unknown }): { path: (string | number)[]; message: string }[] {
+  if (!Array.isArray(cfg.webhooks)) return [];
+  const seen = new Set<string>();
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  cfg.webhooks.forEach((w: unknown, i) => {
+    if (typeof w !== 'object' || w === null) return;
+    const { id, secret, secretEnv } = w as { id?: unknown; secret?: unknown; secretEnv?: unknown };
+    if (typeof id === 'string') {
+      if (seen.has(id)) problems.push({ path: ['webhooks', i, 'id'], message: `duplicate webhook id ${id}` });
+      seen.add(id);
+    }
+    if ((secret === undefined) === (secretEnv === undefined))
+      problems.push({ path: ['webhooks', i, 'secret'], message: 'give exactly one of secret and secretEnv' });
+  });
+  return problems;
+}
+
 /** Every `segment.events` target must be an event type the config scores (or a built-in one). */
 function segmentEventProblems(cfg: {
   scoring?: unknown;
@@ -306,6 +366,7 @@ export const configSchema = z
     }),
     campaigns: z._default(z.record(z.string(), z.strictObject({ cost: z.number().check(z.gte(0)) })), {}),
     segment: opt(segmentSchema),
+    webhooks: z._default(z.array(webhookSchema), []),
   })
   .check(
     z.superRefine(
@@ -337,6 +398,7 @@ export const configSchema = z
           });
         });
         for (const p of segmentEventProblems(cfg)) ctx.addIssue({ code: 'custom', ...p });
+        for (const p of webhookProblems(cfg)) ctx.addIssue({ code: 'custom', ...p });
         const routing: unknown[] = Array.isArray(cfg.routing) ? cfg.routing : [];
         const last = routing[routing.length - 1] as { when?: unknown } | undefined;
         if (typeof last === 'object' && last !== null && last.when !== undefined) {

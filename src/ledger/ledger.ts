@@ -68,6 +68,27 @@ export interface LedgerBatch {
    * write does not repeat are a failed task attempt's, and are removed (with `lead` only).
    */
   run?: { id: string; after: number };
+  /**
+   * What the lead's previous write said (the run's own, or what the run carried at its start):
+   * the consent and owner a `lead.consent_changed` or `lead.handed_off` webhook compares with.
+   * A workflow's state, so a failed task attempt's write never becomes the baseline.
+   */
+  previous?: { consent: string; owner?: string };
+  /** The webhook deliveries this write adds (src/webhooks/outbox.ts), in order; in its statement. */
+  webhooks?: WebhookRow[];
+}
+
+/** One change to one endpoint: its stable id and its exact body (what every attempt signs and sends). */
+export interface WebhookRow {
+  endpointId: string;
+  webhookId: string;
+  eventType: string;
+  payload: string;
+  /** Kept only if the statement inserts this transition or outcome (a rewrite of an old one sends nothing). */
+  gate:
+    | { kind: 'transition'; at: string; from: string; to: string }
+    | { kind: 'outcome'; outcome: string; occurredAt: string }
+    | { kind: 'always' };
 }
 
 export interface StoredLead extends LedgerLead {
@@ -245,11 +266,26 @@ export class LeadLedger {
        ), tr AS (
          INSERT INTO lead_transitions (lead_id, at, from_stage, to_stage, reason, run_id, run_version)
          SELECT $1, t.at, t.from_stage, t.to_stage, t.reason, $17, $16 FROM batch_tr t
-         ON CONFLICT DO NOTHING RETURNING 1
+         ON CONFLICT DO NOTHING RETURNING at, from_stage, to_stage
        ), oc AS (
          INSERT INTO lead_outcomes (lead_id, outcome, occurred_at, reason, note, rep, source, run_id, run_version)
          SELECT $1, o.outcome, o.occurred_at, o.reason, o.note, o.rep, o.source, $17, $16
            FROM jsonb_to_recordset($5::jsonb) AS o(outcome text, occurred_at timestamptz, reason text, note text, rep text, source text)
+         ON CONFLICT DO NOTHING RETURNING outcome, occurred_at
+       ), gone_wh AS (
+         DELETE FROM webhook_deliveries x WHERE x.lead_id = $1 AND ${phantom('x')} AND x.status = 'pending' AND x.attempts = 0
+           AND x.webhook_id NOT IN (SELECT h.webhook_id FROM jsonb_to_recordset($19::jsonb) AS h(webhook_id text))
+         RETURNING 1
+       ), wh AS (
+         -- a stage change or an outcome goes out only when this statement stores it for the first time
+         INSERT INTO webhook_deliveries (endpoint_id, webhook_id, lead_id, event_type, payload, run_id, run_version)
+         SELECT h.endpoint_id, h.webhook_id, $1, h.event_type, h.payload, $17, $16
+           FROM jsonb_to_recordset($19::jsonb) AS h(ord integer, endpoint_id text, webhook_id text, event_type text, payload text,
+                                                    gate text, t_at timestamptz, t_from text, t_to text, o_outcome text, o_at timestamptz)
+          WHERE h.gate = 'always'
+             OR (h.gate = 'transition' AND EXISTS (SELECT 1 FROM tr WHERE tr.at = h.t_at AND tr.from_stage = h.t_from AND tr.to_stage = h.t_to))
+             OR (h.gate = 'outcome' AND EXISTS (SELECT 1 FROM oc WHERE oc.outcome = h.o_outcome AND oc.occurred_at = h.o_at))
+          ORDER BY h.ord
          ON CONFLICT DO NOTHING RETURNING 1
        ), dates AS (
          SELECT min(at) FILTER (WHERE to_stage = 'mql') AS mql, min(at) FILTER (WHERE to_stage = 'sql') AS sql,
@@ -306,6 +342,18 @@ export class LeadLedger {
         l.version,
         b.run?.id ?? null,
         b.run?.after ?? 0,
+        json(
+          b.webhooks?.map((h, ord) => ({
+            ord,
+            endpoint_id: h.endpointId,
+            webhook_id: h.webhookId,
+            event_type: h.eventType,
+            payload: h.payload,
+            gate: h.gate.kind,
+            ...(h.gate.kind === 'transition' ? { t_at: h.gate.at, t_from: h.gate.from, t_to: h.gate.to } : {}),
+            ...(h.gate.kind === 'outcome' ? { o_outcome: h.gate.outcome, o_at: h.gate.occurredAt } : {}),
+          })),
+        ),
       ],
     );
   }

@@ -21,8 +21,15 @@ export class LedgerJournal {
   /** This run's previous write: the last one a completed workflow task stands behind. */
   private version = 0;
   private readonly written = new WeakSet<object>();
+  /** The consent and owner the previous write said (the run's start: what it carried): what a webhook reports as changed. */
+  private previous: { consent: string; owner?: string } | undefined;
 
-  constructor(private readonly runId: string) {}
+  constructor(
+    private readonly runId: string,
+    carried?: Pick<LeadCore, 'consent' | 'owner'>,
+  ) {
+    if (carried) this.previous = { consent: carried.consent, ...(carried.owner ? { owner: carried.owner } : {}) };
+  }
 
   /** An applied event with the points its score log entry gave it (if the entry is its own). */
   event(ev: LeadEvent, occurredAt: number, at: number, logged: LeadCore['scoreLog'][number] | undefined): void {
@@ -100,8 +107,10 @@ export class LedgerJournal {
         version,
       },
       run: { id: this.runId, after: this.version },
+      ...(this.previous ? { previous: this.previous } : {}),
     };
     this.version = version;
+    this.previous = { consent: c.consent, ...(c.owner ? { owner: c.owner } : {}) };
     return batch;
   }
 }
