@@ -63,7 +63,14 @@ describe('a worker in this process', () => {
     const [first, second] = handoffsOf('drop-h');
     assert.equal(second!.messageId, first!.messageId, 'resent with the same Message-ID (a receiver can drop the copy)');
     assert.deepEqual(second!.to, first!.to);
-    assert.deepEqual(await sqlSendLedger(h.database.pool).state(first!.messageId), { state: 'sent', resent: true });
+    // The capture has the copy once its DATA ends; the activity records `sent` when the 250 reaches it, a moment later.
+    const ledger = sqlSendLedger(h.database.pool);
+    let recorded = await ledger.state(first!.messageId);
+    for (const until = Date.now() + 10_000; recorded?.state !== 'sent' && Date.now() < until;) {
+      await sleep(50);
+      recorded = await ledger.state(first!.messageId);
+    }
+    assert.deepEqual(recorded, { state: 'sent', resent: true });
     await waitForState(handle, (s) => s.scoreLog.some((l) => /handoff to .* resent/.test(l.note ?? '')));
     await sleep(3_000);
     assert.equal(handoffsOf('drop-h').length, 2, 'sent again once, not again and again');
