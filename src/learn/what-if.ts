@@ -7,7 +7,7 @@
  */
 import type { Config } from '../domain/config.js';
 import { replay, replayedAt, type RecordedTransition, switchOf } from '../domain/replay.js';
-import { RESCORED } from '../domain/lifecycle.js';
+import { nextWake, RESCORED } from '../domain/lifecycle.js';
 import { STAGES, type Stage } from '../domain/stages.js';
 import type { HistoryPage, LiveLead } from '../ledger/histories.js';
 import { rocAuc } from './roc.js';
@@ -86,6 +86,9 @@ export class WhatIfRun {
       const firstVersion = (switches[0] && wasIn(switches[0])) ?? live.configVersion;
       const first = this.configs(firstVersion);
       let current: { stage: Stage; score: number } | undefined;
+      // Where the lead is now under its own configs: a deadline due since its last recorded moment
+      // (its timer not fired yet) acts, as it does for the candidate below.
+      let currentNow: Stage | undefined;
       const missing = [firstVersion, ...switches.map(nowIn)].find((v) => !v || !this.configs(v));
       if (!first || missing !== undefined) {
         this.disagree(
@@ -101,6 +104,15 @@ export class WhatIfRun {
         });
         const own = this.configs(core.configVersion) ?? first;
         current = replayedAt(core, own, live.at);
+        const until = Math.max(this.now, live.at);
+        const wake = nextWake(core, own);
+        currentNow =
+          wake !== undefined && wake <= until
+            ? replay(history, until, {
+                initial: { config: first, version: firstVersion },
+                at: (t) => this.configs(nowIn(t) ?? ''),
+              }).stage
+            : core.stage;
         if (live.imported) this.imported++;
         else if (current.stage === live.stage && current.score === live.score) this.agreeing++;
         else this.disagree(history.leadId, live, current, 'the replay differs');
@@ -111,7 +123,8 @@ export class WhatIfRun {
       const beforeStage = live.stage;
       this.before[beforeStage]++;
       this.after[after.stage]++;
-      if (after.stage !== beforeStage) this.moved.push({ leadId: history.leadId, from: beforeStage, to: after.stage });
+      const from = currentNow ?? beforeStage;
+      if (after.stage !== from) this.moved.push({ leadId: history.leadId, from, to: after.stage });
       const label = outcomeLabel(live);
       if (label !== undefined)
         this.scored.push({ current: current?.score ?? live.score, candidate: after.score, label });
