@@ -50,7 +50,10 @@ const reap = pathToFileURL(join(import.meta.dirname, '..', 'test', 'helpers', 'r
 const ALONE = ['import-olist.test.ts'];
 const alone = files.filter((f) => ALONE.some((a) => f.endsWith(a)));
 const together = files.filter((f) => !alone.includes(f));
-const run = (list, concurrency) =>
+// A file's budget: 10 minutes, and 25 for the ones run alone. The Olist import (8,000 new workflows
+// through one worker on 2 cores) took 5.8 min in one CI run and 9.9 in the next on the same code; its
+// speed is the benchmark's business (issue 15), its figures the test's.
+const run = (list, concurrency, timeoutMs = 600_000) =>
   list.length
     ? (spawnSync(
         process.execPath,
@@ -61,12 +64,12 @@ const run = (list, concurrency) =>
           reap,
           '--test',
           `--test-concurrency=${concurrency}`,
-          '--test-timeout=600000',
+          `--test-timeout=${timeoutMs}`,
           ...list,
         ],
         { stdio: 'inherit' },
       ).status ?? 1)
     : 0;
 const first = run(together, 2);
-const second = run(alone, 1);
+const second = run(alone, 1, 1_500_000);
 process.exit(first || second);
