@@ -2,7 +2,8 @@
  * A lead worker in its own process, for tests that kill it (SIGKILL) mid-send and start another.
  * Settings from env: TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE, SMTP_URL, DATABASE_URL; with
  * DIE_AFTER_LEDGER_WRITE=1 the process SIGKILLs itself right after its first write of a lead's row,
- * inside the workflow task that wrote it (test/workflow/task-retry.test.ts).
+ * inside the workflow task that wrote it (test/workflow/task-retry.test.ts). WORKER_CONFIG, a JSON
+ * object, overrides parts of the test config (e.g. `webhooks`: test/webhooks/crash.test.ts).
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
@@ -29,7 +30,7 @@ const { worker } = await createLeadWorker({
   client,
   dataConverter: testDataConverter,
   taskQueue: process.env.TEMPORAL_TASK_QUEUE!,
-  loaded: testConfig(),
+  loaded: testConfig(process.env.WORKER_CONFIG ? JSON.parse(process.env.WORKER_CONFIG) : {}),
   smtpUrl: process.env.SMTP_URL!,
   ledger,
   links: new LinkSigner(TEST_LINK_SECRET, 'http://links.test'),
