@@ -19,6 +19,7 @@ import type { MailRef, SendLedger } from './ledger.js';
 import { type HandoffMail, type LeadActivities, type NurtureMail, PERMANENT_BOUNCE, type SentMail } from './types.js';
 import { formatEpisode } from '../src/domain/episode.js';
 import { factorWords } from '../src/domain/mail.js';
+import { handoffView } from '../src/domain/handoff-view.js';
 import { outboxRows } from '../src/webhooks/outbox.js';
 import { createWebhookActivities, wakeDeliveries, type WebhookActivities } from './webhooks.js';
 
@@ -286,13 +287,15 @@ export function createActivities(deps: ActivityDeps): LeadActivities & WebhookAc
       const messageId = `<nurture.${atom(lead.leadId)}.${atom(track)}.${step}.${lead.recycleCount}@${fromDomain}>`;
       const t = now();
       const unsubscribe = links.url('unsubscribe', lead.leadId, t, { m: ref });
+      const target = running.loaded.templates.sources[template]?.link;
       const rendered = running.loaded.templates.render(template, {
         ...lead.profile,
         profile: lead.profile,
         lead,
         links: {
           unsubscribe,
-          click: links.url('click', lead.leadId, t, { m: ref, u: `${links.baseUrl}/welcome` }),
+          // The template's own page (its `link`; a template that has a click link must name one).
+          ...(target ? { click: links.url('click', lead.leadId, t, { m: ref, u: target }) } : {}),
           open: links.url('open', lead.leadId, t, { m: ref }),
         },
       });
@@ -331,10 +334,13 @@ export function createActivities(deps: ActivityDeps): LeadActivities & WebhookAc
       const messageId = `<handoff.${atom(lead.leadId)}.${atom(lead.becameSqlAt ?? 'sql')}.${escalation}@${fromDomain}>`;
       const t = now();
       const sales = links.url('sales', lead.leadId, t, { m: episode, o: owner }); // bound to this owner and episode (src/links.ts salesLinkStatus)
+      const { config } = running.loaded;
       const rendered = running.loaded.templates.render('handoff', {
         lead,
         profile: lead.profile,
         factors: factorWords(lead.score.factors ?? []),
+        // The same facts in words, in the owner's time zone (src/domain/handoff-view.ts).
+        view: handoffView(lead, { timeZone: config.owners[owner]?.timezone ?? 'UTC', now: t }),
         owner,
         escalation,
         links: { accept: `${sales}&action=accept`, reject: `${sales}&action=reject` },

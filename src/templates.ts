@@ -1,6 +1,6 @@
 /**
  * Email templates: one YAML file per template id under the configured folder, with Handlebars
- * `subject`, `html` and `text` parts. Compiled once at start; a missing or broken template fails
+ * `subject`, `html` and `text` parts, and `link`, the page a nurture mail's tracked click leads to. Compiled once at start; a missing or broken template fails
  * configuration, not a send.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -9,13 +9,24 @@ import Handlebars from 'handlebars';
 import { parse } from 'yaml';
 import { z } from 'zod';
 
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL');
+
 const templateFileSchema = z
   .object({
     subject: z.string().min(1),
     html: z.string().min(1),
     text: z.string().min(1),
+    /** Where `{{links.click}}` goes: the tracked redirect records the click, then sends the reader here. */
+    link: httpUrl.optional(),
   })
-  .strict();
+  .strict()
+  .refine((t) => t.link !== undefined || !/links\.click/.test(t.html + t.text), {
+    path: ['link'],
+    message: 'the template uses {{links.click}}: give the page it leads to (link: https://…)',
+  });
 
 type Compiled = {
   subject: HandlebarsTemplateDelegate;

@@ -352,6 +352,8 @@ export const configSchema = z
       dormantAfter: durationMs,
     }),
     routing: z.array(routingRuleSchema).check(z.minLength(1, 'at least one routing rule (a catch-all) is needed')),
+    /** Per owner, what their mail is written in: the handoff mail's dates in the owner's zone (default UTC). */
+    owners: z._default(z.record(z.email(), z.strictObject({ timezone: timeZone })), {}),
     email: z.strictObject({
       from: z.string().check(z.minLength(3)),
       templates: z._default(z.string(), 'templates/'),
@@ -405,6 +407,16 @@ export const configSchema = z
           const message = 'the last routing rule must have no `when` (a catch-all)';
           ctx.addIssue({ code: 'custom', path: ['routing', routing.length - 1], message });
         }
+        // An owner's settings for an address no rule routes to is a typo, not a setting.
+        const routed = new Set(
+          routing.flatMap((r) => {
+            const owners = (r as { owners?: unknown } | null)?.owners;
+            return Array.isArray(owners) ? owners : [];
+          }),
+        );
+        const owners = typeof cfg.owners === 'object' && cfg.owners !== null ? Object.keys(cfg.owners) : [];
+        for (const owner of owners.filter((o) => !routed.has(o)))
+          ctx.addIssue({ code: 'custom', path: ['owners', owner], message: `${owner} is in no routing rule's owners` });
       },
       { when: isObject },
     ),

@@ -517,6 +517,19 @@ describe('links in mail', () => {
     assert.equal(st.eventsProcessed, before.eventsProcessed + 2, 'the open and the sentinel');
   });
 
+  it("a nurture mail's click link leads to its template's page (templates/welcome.yaml `link`)", async () => {
+    const leadId = uid('tour');
+    await createLead(leadId);
+    const welcome = await eventually('welcome mail', async () =>
+      mailsFor(s.smtp, leadId).find((m) => header(m, 'x-nurture-track') === 'welcome'),
+    );
+    const { click } = mailLinks(welcome);
+    assert.ok(click, 'the welcome mail has a click link');
+    const r = await s.app.inject({ method: 'GET', url: click });
+    assert.equal(r.statusCode, 302);
+    assert.equal(r.headers.location, 'https://acme.example/tour');
+  });
+
   it('redirects a click to its target and records email_click when the config knows it', async () => {
     const leadId = uid('click');
     await createLead(leadId);

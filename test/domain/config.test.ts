@@ -432,11 +432,19 @@ describe('loadConfigFile', () => {
     }
     writeFileSync(join(dir, 'guide.yaml'), 'subject: "{{#if x}}unclosed"\nhtml: "<p>x</p>"\ntext: "x"\n');
     writeFileSync(join(dir, 'case-study.yaml'), 'subject: "x"\nhtml: "<p>x</p>"\n');
+    // A click link must lead somewhere: the page is named, and is a web page.
+    writeFileSync(join(dir, 'come-back.yaml'), 'subject: "x"\nhtml: "<a href=\'{{links.click}}\'>x</a>"\ntext: "x"\n');
+    writeFileSync(
+      join(dir, 'pricing-overview.yaml'),
+      'link: "javascript:alert(1)"\nsubject: "x"\nhtml: "<a href=\'{{links.click}}\'>x</a>"\ntext: "x"\n',
+    );
     const raw = rawDefault();
     raw.email.templates = dir;
     const problems = problemsOf(raw);
     problemAt(problems, 'templates/guide.yaml');
     problemAt(problems, 'templates/case-study.yaml: text');
+    problemAt(problems, 'templates/come-back.yaml: link', /uses \{\{links\.click\}\}/);
+    problemAt(problems, 'templates/pricing-overview.yaml: link', /http\(s\)/);
     // A broken template is reported once, not also as missing.
     assert.ok(!problems.some((p) => p.path === 'nurture.tracks.0.steps.1.template'), JSON.stringify(problems));
 
@@ -444,5 +452,25 @@ describe('loadConfigFile', () => {
     const missing = problemsOf(raw);
     problemAt(missing, 'email.templates', /not found/);
     problemAt(missing, 'nurture.tracks.0.steps.0.template', /"welcome" not found/);
+  });
+});
+
+describe('owners: per-owner settings (the handoff mail in their time zone)', () => {
+  it('takes a routed owner with an IANA time zone; refuses an unknown zone, a bad address and an owner no rule routes to', () => {
+    const ok = rawDefault();
+    ok.owners = { 'ana@sales.example': { timezone: 'America/New_York' } };
+    assert.deepEqual(problemsOf(ok), []);
+    const bad = rawDefault();
+    bad.owners = {
+      'ana@sales.example': { timezone: 'Mars/Olympus' },
+      'zed@sales.example': { timezone: 'UTC' },
+      'not-an-address': { timezone: 'UTC' },
+      'ben@sales.example': { tz: 'UTC' },
+    };
+    const problems = problemsOf(bad);
+    problemAt(problems, 'owners.ana@sales.example.timezone');
+    problemAt(problems, 'owners.zed@sales.example', /in no routing rule/);
+    problemAt(problems, 'owners.not-an-address');
+    problemAt(problems, 'owners.ben@sales.example');
   });
 });

@@ -17,7 +17,9 @@ import {
   mailLead,
   mailProfile,
   mailText,
+  type MailLead,
 } from '../../src/domain/mail.js';
+import { handoffView } from '../../src/domain/handoff-view.js';
 import { applyEvent, type LeadCore, newLead, toState } from '../../src/domain/lifecycle.js';
 
 const loaded = loadConfigFile('config/default.yaml');
@@ -122,8 +124,15 @@ describe('mailLead: what a mail activity is given', () => {
       click: 'http://l/c',
       open: 'http://l/o',
     };
-    const handoff = (lead: object, profile: object) =>
-      loaded.templates.render('handoff', { lead, profile, owner: 'ana@sales.example', escalation: 1, links });
+    const handoff = (lead: MailLead, profile: object) =>
+      loaded.templates.render('handoff', {
+        lead,
+        profile,
+        view: handoffView(lead, { timeZone: 'UTC', now: T0 + DAY }),
+        owner: 'ana@sales.example',
+        escalation: 1,
+        links,
+      });
     assert.deepEqual(handoff(m, m.profile), handoff(s, s.profile));
     const nurture = (lead: { profile: object }) =>
       loaded.templates.render('welcome', { ...lead.profile, profile: lead.profile, lead, links });

@@ -81,7 +81,10 @@ describe('nurture and handoff mail', () => {
     assert.equal(handoff.headers.get('x-lead-handoff'), '1');
     assert.match(handoff.text, /Score: \d+ \(fit 35, engagement \d+\)/);
     assert.match(handoff.html, /tracks@buyer\.example/);
-    assert.match(handoff.html, /demo_request/, 'recent engagement is listed');
+    assert.match(handoff.html, /demo request \+30<\/li>/, 'recent engagement is listed');
+    assert.match(handoff.text, /Last engagement: demo request \+30, less than a minute ago/);
+    assert.match(handoff.text, /Accept or reject by \w+day \d+ \w+ \d{4} at \d\d:\d\d UTC \(\d+ (hours?|days?) /);
+    assert.doesNotMatch(handoff.text, /\d{4}-\d\d-\d\dT/, 'no ISO timestamps in the text');
     const accept = /Accept: (\S+)/.exec(handoff.text)![1]!;
     const token = new URL(accept).searchParams.get('t')!;
     const verified = signer.verify(token, 'sales', Date.now());
