@@ -11,7 +11,8 @@
  * 2. skips a `webhook-id` it has already passed to the CRM (200, no second upsert): the engine
  *    delivers at least once, with the same id on every retry of one change;
  * 3. maps the lead to a HubSpot contact (hubspotContact, a pure function) and upserts it by email
- *    with `POST /crm/v3/objects/contacts/batch/upsert`;
+ *    with `POST /crm/v3/objects/contacts/batch/upsert` (clearing the lifecycle stage first when
+ *    HubSpot refuses to move it back, as for a recycled lead that re-qualifies);
  * 4. answers 200 only once HubSpot accepted; when HubSpot fails (5xx, 429, 4xx, no answer) it
  *    answers 502 with HubSpot's status, so the engine retries with backoff (for up to 3 days) and
  *    the engine's delivery log (`leadctl webhooks deliveries`) shows why.
@@ -134,14 +135,15 @@ export class SeenStore {
 // ---- HubSpot ----------------------------------------------------------------------------------------
 
 export type CrmResult = { ok: true } | { ok: false; status?: number; error: string };
+type Answer = { ok: true } | { ok: false; status?: number; error: string; text: string };
 
-/** Upserts one contact by email (HubSpot CRM v3). Never throws: a failure is a result. */
-export async function upsertHubSpotContact(
+/** One upsert call (HubSpot CRM v3, contacts by email). Never throws: a failure is a result. */
+async function upsertOnce(
   baseUrl: string,
   token: string,
   input: HubSpotUpsertInput,
-  timeoutMs = 10_000,
-): Promise<CrmResult> {
+  timeoutMs: number,
+): Promise<Answer> {
   try {
     const res = await fetch(new URL('/crm/v3/objects/contacts/batch/upsert', baseUrl), {
       method: 'POST',
@@ -152,14 +154,35 @@ export async function upsertHubSpotContact(
     const text = await res.text().catch(() => '');
     // 200 (all updated) or 201 (some created); 207 is a partial failure: one input, so a failure.
     if (res.status === 200 || res.status === 201) return { ok: true };
-    return { ok: false, status: res.status, error: `HubSpot ${res.status}: ${text.slice(0, 150)}` };
+    return { ok: false, status: res.status, error: `HubSpot ${res.status}: ${text.slice(0, 150)}`, text };
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
-    return {
-      ok: false,
-      error: `HubSpot unreachable: ${e.name === 'TimeoutError' ? 'timeout' : (e.cause?.code ?? e.message)}`,
-    };
+    const why = e.name === 'TimeoutError' ? 'timeout' : (e.cause?.code ?? e.message);
+    return { ok: false, error: `HubSpot unreachable: ${why}`, text: '' };
   }
+}
+
+/**
+ * Upserts the contact. HubSpot's API does not move `lifecyclestage` back to an earlier stage (a
+ * lead recycled from sql that re-qualifies as an MQL): it answers 400 naming the property. Then the
+ * property is cleared and set again, as HubSpot's documentation says to move a stage backwards.
+ */
+export async function upsertHubSpotContact(
+  baseUrl: string,
+  token: string,
+  input: HubSpotUpsertInput,
+  timeoutMs = 10_000,
+): Promise<CrmResult> {
+  const first = await upsertOnce(baseUrl, token, input, timeoutMs);
+  if (first.ok) return first;
+  const backwards = first.status === 400 && !!input.properties.lifecyclestage && /lifecyclestage/i.test(first.text);
+  if (!backwards) return { ok: false, ...(first.status ? { status: first.status } : {}), error: first.error };
+  const clear = { ...input, properties: { email: input.id, lifecyclestage: '' } };
+  for (const step of [clear, input]) {
+    const r = await upsertOnce(baseUrl, token, step, timeoutMs);
+    if (!r.ok) return { ok: false, ...(r.status ? { status: r.status } : {}), error: r.error };
+  }
+  return { ok: true };
 }
 
 // ---- the server -------------------------------------------------------------------------------------

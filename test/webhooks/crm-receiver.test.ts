@@ -42,6 +42,8 @@ interface HubSpotRequest {
 interface FakeHubSpot {
   url: string;
   requests: HubSpotRequest[];
+  /** The contacts as HubSpot holds them, by email. */
+  contacts: Map<string, Record<string, string>>;
   /** Upsert inputs HubSpot accepted. */
   upserts(): { idProperty: string; id: string; properties: Record<string, string> }[];
   /** The status of each upsert (default 200), given its request body. */
@@ -49,11 +51,22 @@ interface FakeHubSpot {
   close(): Promise<void>;
 }
 
+const LIFECYCLE_ORDER = [
+  'subscriber',
+  'lead',
+  'marketingqualifiedlead',
+  'salesqualifiedlead',
+  'opportunity',
+  'customer',
+  'evangelist',
+];
+
 async function startFakeHubSpot(): Promise<FakeHubSpot> {
   const requests: HubSpotRequest[] = [];
   const hs: FakeHubSpot = {
     url: '',
     requests,
+    contacts: new Map(),
     upserts: () => requests.filter((r) => r.status === 200).flatMap((r) => r.json.inputs),
     answer: () => 200,
     close: () =>
@@ -69,7 +82,16 @@ async function startFakeHubSpot(): Promise<FakeHubSpot> {
       const json = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
       const known = req.method === 'POST' && req.url === '/crm/v3/objects/contacts/batch/upsert';
       const authorized = req.headers.authorization === `Bearer ${TOKEN}`;
-      const status = !known ? 404 : !authorized ? 401 : hs.answer(json);
+      let status = !known ? 404 : !authorized ? 401 : hs.answer(json);
+      const inputs = (status === 200 ? json.inputs : []) as { id: string; properties: Record<string, string> }[];
+      // As HubSpot's API: a lifecycle stage is not moved back (clear it first); otherwise properties merge.
+      const backwards = inputs.some((x) => {
+        const now = hs.contacts.get(x.id)?.lifecyclestage;
+        const next = x.properties.lifecyclestage;
+        return !!now && !!next && LIFECYCLE_ORDER.indexOf(next) < LIFECYCLE_ORDER.indexOf(now);
+      });
+      if (backwards) status = 400;
+      else for (const x of inputs) hs.contacts.set(x.id, { ...hs.contacts.get(x.id), ...x.properties });
       requests.push({ method: req.method!, url: req.url!, headers: req.headers, json, status });
       const body =
         status === 200
@@ -80,7 +102,13 @@ async function startFakeHubSpot(): Promise<FakeHubSpot> {
                 properties: x.properties,
               })),
             }
-          : { status: 'error', message: 'internal error', category: 'INTERNAL_ERROR' };
+          : status === 400
+            ? {
+                status: 'error',
+                message: 'Property values were not valid: lifecyclestage cannot be set backwards; clear it first',
+                category: 'VALIDATION_ERROR',
+              }
+            : { status: 'error', message: 'internal error', category: 'INTERNAL_ERROR' };
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
   });
@@ -297,6 +325,33 @@ describe('the CRM example receiver', () => {
     } finally {
       await gone.close();
     }
+  });
+
+  it('moves a recycled lead that re-qualifies back to MQL by clearing the lifecycle stage first', async () => {
+    const email = 'recycled@buyer.example';
+    const at = (stage: string) => body({ leadId: 'L-2', stage, profile: { email } });
+    for (const stage of ['mql', 'sql']) assert.equal((await deliver(msgId(), at(stage))).status, 200);
+    assert.equal(hubspot.contacts.get(email)?.lifecyclestage, 'salesqualifiedlead');
+    // Rejected (not_ready): recycled keeps HubSpot's stage; it re-qualifies as an MQL later.
+    assert.equal((await deliver(msgId(), at('recycled'))).status, 200);
+    assert.deepEqual(
+      [hubspot.contacts.get(email)?.lifecyclestage, hubspot.contacts.get(email)?.lead_nurture_stage],
+      ['salesqualifiedlead', 'recycled'],
+    );
+    const before = hubspot.requests.length;
+    assert.equal((await deliver(msgId(), at('mql'))).status, 200);
+    assert.deepEqual(
+      hubspot.requests.slice(before).map((r) => [r.status, r.json.inputs[0].properties.lifecyclestage]),
+      [
+        [400, 'marketingqualifiedlead'],
+        [200, ''],
+        [200, 'marketingqualifiedlead'],
+      ],
+    );
+    assert.deepEqual(
+      [hubspot.contacts.get(email)?.lifecyclestage, hubspot.contacts.get(email)?.lead_nurture_stage],
+      ['marketingqualifiedlead', 'mql'],
+    );
   });
 
   it('takes a lead without an email (200, logged) and answers 404 elsewhere', async () => {
