@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { buildApi } from '../../src/api/server.js';
 import { ROOT } from '../../src/env.js';
 import { WebhookLog } from '../../src/ledger/webhooks.js';
 import type { DeliveryView } from '../../src/webhooks/deliveries.js';
@@ -181,6 +182,38 @@ describe('the webhook delivery log', () => {
     assert.deepEqual(await cliDeliveries('--lead', leadId, '--status', 'failed', '--status', 'delivered'), both);
     assert.deepEqual(await apiDeliveries(`lead=${leadId}&status=failed&status=delivered`), both);
     assert.deepEqual(await apiDeliveries(`lead=${leadId}&status=failed,delivered`), both);
+  });
+
+  it('the route needs a read (or admin) token, as the other ledger reads', async () => {
+    const scoped = buildApi({
+      service: s.service,
+      links: s.links,
+      tokens: ['ingest:ingest-token-0123', 'sales:sales-token-0123', 'read:read-token-0123', 'admin:admin-token-0123'],
+      healthCheck: async () => true,
+    });
+    try {
+      const call = (token?: string) =>
+        scoped.inject({
+          method: 'GET',
+          url: `/v1/webhooks/deliveries?lead=${leadId}`,
+          headers: token ? { authorization: `Bearer ${token}` } : {},
+        });
+      for (const token of ['read-token-0123', 'admin-token-0123']) {
+        const r = await call(token);
+        assert.equal(r.statusCode, 200, `${token}: ${r.body}`);
+        assert.equal(r.json().deliveries.length, 5);
+      }
+      for (const token of ['ingest-token-0123', 'sales-token-0123']) {
+        const r = await call(token);
+        assert.equal(r.statusCode, 403, `${token}: ${r.body}`);
+        assert.equal(r.json().error.code, 'insufficient_scope');
+      }
+      assert.equal((await call()).statusCode, 401);
+      const doc = (await scoped.inject({ method: 'GET', url: '/openapi.json' })).json();
+      assert.deepEqual(doc.paths['/v1/webhooks/deliveries'].get.security, [{ bearer: ['read'] }]);
+    } finally {
+      await scoped.close();
+    }
   });
 
   it('refuses an unknown status or a bad limit naming the field: exit code 2, a 400', async () => {
