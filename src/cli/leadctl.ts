@@ -20,6 +20,7 @@ import { addModelCommand } from './commands/model.js';
 import { addOutcomeCommand } from './commands/outcome.js';
 import { addShowCommand } from './commands/show.js';
 import { addSuppressCommand } from './commands/suppress.js';
+import { addWebhooksCommand } from './commands/webhooks.js';
 import { addWedgedCommand } from './commands/wedged.js';
 import { addWhatIfCommands } from './commands/what-if.js';
 import { type Cli, defaultIo, type Io, makeAction, report } from './shared.js';
@@ -42,6 +43,7 @@ const COMMANDS = [
   addModelCommand,
   addWhatIfCommands,
   addSuppressCommand,
+  addWebhooksCommand,
 ];
 
 export function buildProgram(

@@ -98,14 +98,22 @@ export class WebhookLog {
     );
   }
 
-  /** The log, newest first, with each delivery's attempts. */
+  /** The log, newest first, with each delivery's attempts; `status` is one status or any of several. */
   async list(
-    q: { leadId?: string; status?: DeliveryStatus; endpointId?: string; limit?: number } = {},
+    q: {
+      leadId?: string;
+      status?: DeliveryStatus | readonly DeliveryStatus[];
+      endpointId?: string;
+      limit?: number;
+    } = {},
   ): Promise<(WebhookDelivery & { attemptLog: WebhookAttempt[] })[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (q.leadId !== undefined) where.push(`lead_id = $${params.push(q.leadId)}`);
-    if (q.status !== undefined) where.push(`status = $${params.push(q.status)}`);
+    if (q.status !== undefined) {
+      const statuses = typeof q.status === 'string' ? [q.status] : [...q.status];
+      where.push(`status = ANY($${params.push(statuses)}::text[])`);
+    }
     if (q.endpointId !== undefined) where.push(`endpoint_id = $${params.push(q.endpointId)}`);
     const limit = Math.min(Math.max(q.limit ?? 100, 1), 1000);
     const r = await this.pool.query(
