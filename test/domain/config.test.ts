@@ -113,6 +113,7 @@ describe('a bad configuration', () => {
     raw.nurture.tracks[0].for = ['lead', 'prospect'];
     raw.nurture.tracks[0].steps[1].template = 'no-such-template';
     raw.routing = [raw.routing[0]];
+    delete raw.owners; // (the owners of the rules cut above would be problems of their own)
     raw.scoring.thresholds.sql = 30;
     raw.scoring.behavior.unsubscribe = { points: 1 };
     const problems = problemsOf(raw);
