@@ -227,6 +227,13 @@ describe('erasure and export', () => {
         .replace('http://links.test', ''),
     });
     assert.ok(click.statusCode < 500, `old link: ${click.statusCode} ${click.body}`);
+    const unsubscribe = await s.app.inject({
+      method: 'POST',
+      url: s.links.url('unsubscribe', leadId, Date.now(), { m: 'x' }).replace('http://links.test', ''),
+      payload: 'List-Unsubscribe=One-Click',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    assert.equal(unsubscribe.statusCode, 200, `old unsubscribe link: ${unsubscribe.body}`);
     assert.deepEqual(await runsOf(workflowIdFor(leadId)), [], 'no workflow started by a late event or an old link');
     assert.deepEqual(await ledgerTablesContaining(leadId), [], 'nothing recorded by a late event');
 
