@@ -8,8 +8,10 @@
  * refused and the address is never mailed under any lead id; (2) deletes every run of the lead's
  * workflow `lead-<leadId>` and of its webhook delivery workflows `webhooks-<endpoint>-<leadId>`
  * (Temporal terminates a running one first) and waits until Temporal has removed them; (3) deletes
- * the lead's ledger rows in one transaction. Each step is idempotent: erasing an erased lead again
- * is a 200 with `alreadyErased` that repeats what is left to do (nothing, normally).
+ * the lead's ledger rows in one transaction (and again 2 s later when a run was running: what it
+ * had in flight, a ledger write or a mail send past its check, has landed by then). Each step is
+ * idempotent: erasing an erased lead again is a 200 with `alreadyErased` that repeats what is left
+ * to do (nothing, normally).
  */
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { leadIdSchema, workflowIdFor } from './domain/lead.js';
@@ -27,6 +29,8 @@ import { webhookWorkflowId } from '../workflows/webhooks.js';
 
 /** How long an erasure waits for Temporal to have removed the runs it deleted (deletion is asynchronous there). */
 const DELETION_WAIT_MS = 30_000;
+/** How long after the first delete of the ledger rows the second one runs (a deleted run's writes in flight). */
+const SWEEP_AGAIN_MS = 2_000;
 
 export interface ErasureResult {
   leadId: string;
@@ -160,8 +164,13 @@ export async function eraseLead(svc: LeadService, leadId: string): Promise<Erasu
   await svc.fromLedger(() => recordErasure(pool, leadId, [...new Set(addresses)]));
   for (const r of runs) await deleteRun(svc.client, r.workflowId, r.runId);
   for (const r of runs) await waitGone(svc.client, r.workflowId, r.runId);
-  // After the runs are gone: a terminated run's last write (a local activity in flight) is in by now.
-  const rowsDeleted = await svc.fromLedger(() => deleteLeadRows(pool, leadId, addresses));
+  // After the runs are gone; then once more a moment later: what a terminated run had in flight
+  // (its ledger write, a mail send past its suppression check) lands within moments of it.
+  let rowsDeleted = await svc.fromLedger(() => deleteLeadRows(pool, leadId, addresses));
+  if (runs.some((r) => r.status.name === 'RUNNING')) {
+    await new Promise((r) => setTimeout(r, SWEEP_AGAIN_MS));
+    rowsDeleted += await svc.fromLedger(() => deleteLeadRows(pool, leadId, addresses));
+  }
   return { leadId, erased: true, alreadyErased: !!before, runsDeleted: runs.length, rowsDeleted };
 }
 
