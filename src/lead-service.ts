@@ -249,16 +249,30 @@ export class LeadService {
    * DELETE /v1/suppressions/:email). Without consent it is refused (410 erased).
    */
   private async allowErased(input: LeadInput): Promise<void> {
-    if (!this.ledger) return;
-    const at = await this.fromLedger(() => erasedAt(this.ledger!.pool, input.leadId));
+    const at = await this.erasedAt(input.leadId);
     if (!at) return;
     if (input.consent?.email !== true) throw erasedError(input.leadId, at);
     await this.fromLedger(() => forgetErasure(this.ledger!.pool, input.leadId));
   }
 
-  /** A late event, outcome or history for an erased lead id creates nothing: 410 erased, naming leadId. */
+  /**
+   * A late event, outcome or history for an erased lead id creates nothing: 410 erased, naming
+   * leadId. A ledger that is away refuses nothing: leads and events are taken while it is down
+   * (their ledger writes wait for it), as they were before erasure existed.
+   */
   async refuseErased(...leadIds: string[]): Promise<void> {
-    await this.fromLedger(() => refuseErased(this.ledger, leadIds));
+    await refuseErased(this.ledger, leadIds).catch((err) => {
+      if (!isDatabaseDown(err)) throw err;
+    });
+  }
+
+  /** When the lead id was erased, if it was; nothing known while the ledger is away (see refuseErased). */
+  private async erasedAt(leadId: string): Promise<string | undefined> {
+    if (!this.ledger) return undefined;
+    return erasedAt(this.ledger.pool, leadId).catch((err) => {
+      if (isDatabaseDown(err)) return undefined;
+      throw err;
+    });
   }
 
   /** Erases the lead (src/lead-erasure.ts): its workflow runs, its ledger rows; its address stays suppressed by hash. */
@@ -486,7 +500,7 @@ export class LeadService {
 
   /** A lead nobody has: 410 erased when it was erased, else 404. */
   private async missing(leadId: string): Promise<LeadError> {
-    const at = this.ledger ? await this.fromLedger(() => erasedAt(this.ledger!.pool, leadId)) : undefined;
+    const at = await this.erasedAt(leadId);
     return at ? erasedError(leadId, at) : notFoundError(leadId);
   }
 
