@@ -116,6 +116,12 @@ async function deleteRun(client: Client, workflowId: string, runId: string): Pro
   }
 }
 
+/** Deletes the runs, then waits until Temporal has removed each. */
+async function deleteRuns(client: Client, runs: readonly WorkflowExecutionInfo[]): Promise<void> {
+  for (const r of runs) await deleteRun(client, r.workflowId, r.runId);
+  for (const r of runs) await waitGone(client, r.workflowId, r.runId);
+}
+
 /** Waits until describing the run says not found: Temporal deletes asynchronously. */
 async function waitGone(client: Client, workflowId: string, runId: string): Promise<void> {
   const deadline = Date.now() + DELETION_WAIT_MS;
@@ -162,16 +168,22 @@ export async function eraseLead(svc: LeadService, leadId: string): Promise<Erasu
     throw new LeadError(404, 'not_found', `lead ${leadId} not found (no workflow and nothing in the ledger)`);
 
   await svc.fromLedger(() => recordErasure(pool, leadId, [...new Set(addresses)]));
-  for (const r of runs) await deleteRun(svc.client, r.workflowId, r.runId);
-  for (const r of runs) await waitGone(svc.client, r.workflowId, r.runId);
+  await deleteRuns(svc.client, runs);
   // After the runs are gone; then once more a moment later: what a terminated run had in flight
-  // (its ledger write, a mail send past its suppression check) lands within moments of it.
+  // (its ledger write, a mail send past its suppression check, the wake-up of a webhook delivery
+  // workflow after that write) lands within moments of it.
   let rowsDeleted = await svc.fromLedger(() => deleteLeadRows(pool, leadId, addresses));
+  let runsDeleted = runs.length;
   if (runs.some((r) => r.status.name === 'RUNNING')) {
     await new Promise((r) => setTimeout(r, SWEEP_AGAIN_MS));
+    const gone = new Set(runs.map((r) => r.runId));
+    // (Visibility may still list a deleted run for a moment: only runs not deleted above count.)
+    const late = (await runsOf(svc.client, svc, leadId)).filter((r) => !gone.has(r.runId));
+    await deleteRuns(svc.client, late);
+    runsDeleted += late.length;
     rowsDeleted += await svc.fromLedger(() => deleteLeadRows(pool, leadId, addresses));
   }
-  return { leadId, erased: true, alreadyErased: !!before, runsDeleted: runs.length, rowsDeleted };
+  return { leadId, erased: true, alreadyErased: !!before, runsDeleted, rowsDeleted };
 }
 
 export async function exportLead(svc: LeadService, leadId: string): Promise<LeadExport> {
