@@ -303,6 +303,12 @@ describe('erasure and export', () => {
     const gone = await leadctl(s, CONFIG, 'export', leadId);
     assert.equal(gone.code, 2, gone.stderr);
     assert.match(gone.stderr, /erased/);
+    // A late event through leadctl: refused, nothing started.
+    const late = await leadctl(s, CONFIG, 'event', leadId, 'demo_request', '--email', email);
+    assert.equal(late.code, 2, late.stderr);
+    assert.match(late.stderr, /erased/);
+    await eventually('no run of the erased lead', async () => (await runsOf(workflowIdFor(leadId))).length === 0);
+    await assert.rejects(s.client.workflow.getHandle(workflowIdFor(leadId)).describe(), /not found/i);
 
     for (const cmd of ['erase', 'export']) {
       const missing = await leadctl(s, CONFIG, cmd);
