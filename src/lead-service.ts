@@ -48,6 +48,15 @@ import type { leadWorkflow } from '../workflows/lead.js';
 import { FUNNEL_GROUP_BYS, type Funnel, type FunnelQuery } from './ledger/funnel.js';
 import type { LeadLedger, StoredLead, TimelineEntry } from './ledger/ledger.js';
 import type { LeadSearch, LeadSearchPage } from './ledger/search.js';
+import { erasedAt, forgetErasure } from './ledger/erasure.js';
+import {
+  eraseLead,
+  erasedError,
+  type ErasureResult,
+  exportLead,
+  type LeadExport,
+  refuseErased,
+} from './lead-erasure.js';
 
 /** A lead's state as read by getState; `workflowTask` only while its workflow task keeps failing. */
 export type LeadStateRead = LeadState & { workflowTask?: WorkflowTaskProblem };
@@ -208,6 +217,7 @@ export class LeadService {
   /** Creates a lead, or updates the profile of an existing one. */
   async upsertLead(raw: unknown): Promise<{ created: boolean; leadId: string }> {
     const input: LeadInput = validate(leadInputSchema, raw, 'lead');
+    await this.allowErased(input);
     // A lead whose workflow is gone (retention, a delete) but that the ledger knows is not new: its
     // new run resumes from the ledger. (Asked before the start: afterwards its first write may be in.)
     const known = this.ledger
@@ -231,6 +241,48 @@ export class LeadService {
     const { leadId, campaign: _c, channel: _ch, consent: _co, ...profile } = input;
     await this.handle(leadId).signal(profileSignal, profile);
     return { created: false, leadId };
+  }
+
+  /**
+   * An erased lead id takes a LeadInput only with consent (`consent.email: true`): then it is a new
+   * lead, the erasure forgotten (its address stays suppressed by hash until an admin removes it:
+   * DELETE /v1/suppressions/:email). Without consent it is refused (410 erased).
+   */
+  private async allowErased(input: LeadInput): Promise<void> {
+    const at = await this.erasedAt(input.leadId);
+    if (!at) return;
+    if (input.consent?.email !== true) throw erasedError(input.leadId, at);
+    await this.fromLedger(() => forgetErasure(this.ledger!.pool, input.leadId));
+  }
+
+  /**
+   * A late event, outcome or history for an erased lead id creates nothing: 410 erased, naming
+   * leadId. A ledger that is away refuses nothing: leads and events are taken while it is down
+   * (their ledger writes wait for it), as they were before erasure existed.
+   */
+  async refuseErased(...leadIds: string[]): Promise<void> {
+    await refuseErased(this.ledger, leadIds).catch((err) => {
+      if (!isDatabaseDown(err)) throw err;
+    });
+  }
+
+  /** When the lead id was erased, if it was; nothing known while the ledger is away (see refuseErased). */
+  private async erasedAt(leadId: string): Promise<string | undefined> {
+    if (!this.ledger) return undefined;
+    return erasedAt(this.ledger.pool, leadId).catch((err) => {
+      if (isDatabaseDown(err)) return undefined;
+      throw err;
+    });
+  }
+
+  /** Erases the lead (src/lead-erasure.ts): its workflow runs, its ledger rows; its address stays suppressed by hash. */
+  erase(leadId: string): Promise<ErasureResult> {
+    return eraseLead(this, leadId);
+  }
+
+  /** Everything held about the lead (src/lead-erasure.ts): state, ledger rows, workflow runs. */
+  exportLead(leadId: string): Promise<LeadExport> {
+    return exportLead(this, leadId);
   }
 
   private startAttributes(input: LeadStart) {
@@ -266,16 +318,23 @@ export class LeadService {
 
   async sendEvents(raw: unknown, concurrency = 32): Promise<{ accepted: number }> {
     const events = this.validateEvents(raw);
+    // All refused before any is sent, like bad input.
+    await this.refuseErased(...events.map((e) => e.leadId));
     let next = 0;
     const worker = async () => {
-      while (next < events.length) await this.sendEvent(events[next++]!);
+      while (next < events.length) await this.signalEvent(events[next++]!);
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, events.length) }, worker));
     return { accepted: events.length };
   }
 
-  /** One event, by signal-with-start: an event for an unknown (or finished) lead starts its run. */
+  /** One event, by signal-with-start: an event for an unknown (or finished) lead starts its run; an erased one's is refused. */
   async sendEvent(ev: LeadEvent): Promise<void> {
+    await this.refuseErased(ev.leadId);
+    await this.signalEvent(ev);
+  }
+
+  private async signalEvent(ev: LeadEvent): Promise<void> {
     const start: LeadStart = {
       leadId: ev.leadId,
       ...ev.profile,
@@ -333,7 +392,7 @@ export class LeadService {
       if (err instanceof LeadError && err.status === 404) return undefined;
       throw err;
     });
-    if (!state) throw notFoundError(leadId);
+    if (!state) throw await this.missing(leadId);
     const ended = `the lead is ${state.stage} and its run has completed`;
     throw new WrongStageError(`outcome ${outcome.outcome} does not fit: ${ended}`);
   }
@@ -358,7 +417,7 @@ export class LeadService {
         // No workflow (deleted by retention or by hand): the ledger still knows the lead.
         const kept = await this.ledgerState(leadId);
         if (kept) return kept;
-        throw notFoundError(leadId);
+        throw await this.missing(leadId);
       }
       const pending = d.raw.pendingWorkflowTask;
       const failing = failingTask(pending);
@@ -434,9 +493,15 @@ export class LeadService {
     try {
       return await fn();
     } catch (err) {
-      if (isNotFound(err)) throw notFoundError(leadId);
+      if (isNotFound(err)) throw await this.missing(leadId);
       throw err;
     }
+  }
+
+  /** A lead nobody has: 410 erased when it was erased, else 404. */
+  private async missing(leadId: string): Promise<LeadError> {
+    const at = await this.erasedAt(leadId);
+    return at ? erasedError(leadId, at) : notFoundError(leadId);
   }
 
   /**
@@ -535,7 +600,8 @@ export class LeadService {
     });
     // An empty page is either a lead with nothing recorded yet or one the ledger does not know.
     if (page.entries.length === 0 && !(await this.fromLedger(() => ledger.lead(leadId)))) {
-      throw new LeadError(404, 'not_found', `lead ${leadId} not found in the ledger`);
+      const gone = await this.missing(leadId);
+      throw gone.status === 410 ? gone : new LeadError(404, 'not_found', `lead ${leadId} not found in the ledger`);
     }
     return page;
   }
@@ -609,6 +675,7 @@ export class LeadService {
 
   /** The `history` signal, by signal-with-start: a lead whose run was deleted resumes from the ledger and applies it. */
   private async sendImported(leadId: string, fact: ImportedFact): Promise<void> {
+    await this.refuseErased(leadId);
     const start: LeadStart = { leadId };
     await this.client.workflow.signalWithStart<typeof leadWorkflow, [ImportedFact]>(WORKFLOW_TYPE, {
       taskQueue: this.taskQueue,

@@ -152,6 +152,10 @@ function devServerArgs(
     'journal_mode=WAL',
     '--sqlite-pragma',
     'synchronous=NORMAL',
+    // Deleted rows are overwritten, not left in free pages: an erased lead's runs (DELETE
+    // /v1/leads/:leadId) leave nothing in the file.
+    '--sqlite-pragma',
+    'secure_delete=true',
     '--namespace',
     s.namespace,
     '--ui-disable-news-fetch',

@@ -48,6 +48,7 @@ import { LINK_ROUTES, linkRoutes } from './routes/links.js';
 import { PAGE_ROUTES } from './routes/pages.js';
 import { SEGMENT_ROUTES, segmentRoutes } from './routes/segment.js';
 import { SUPPRESSION_ROUTES, suppressionRoutes } from './routes/suppressions.js';
+import { ERASURE_ROUTES, erasureRoutes } from './routes/erasure.js';
 import { V1_ROUTES, v1Routes } from './routes/v1.js';
 import { WEBHOOK_ROUTES, webhookRoutes } from './routes/webhooks.js';
 
@@ -312,6 +313,7 @@ const ROUTES: readonly RouteDoc[] = [
   ...V1_ROUTES,
   ...SUPPRESSION_ROUTES,
   ...WEBHOOK_ROUTES,
+  ...ERASURE_ROUTES,
   ...SEGMENT_ROUTES,
   ...EMAIL_EVENT_ROUTES,
   HEALTHZ,
@@ -374,6 +376,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     await v1.register(v1Routes, c);
     await v1.register(suppressionRoutes, c);
     await v1.register(webhookRoutes, c);
+    await v1.register(erasureRoutes, c);
   });
   app.register(segmentRoutes, {
     c,

@@ -12,7 +12,9 @@ import { Command, CommanderError, Option } from 'commander';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addCreateCommand } from './commands/create.js';
+import { addEraseCommand } from './commands/erase.js';
 import { addEventCommand } from './commands/event.js';
+import { addExportCommand } from './commands/export.js';
 import { addFunnelCommand } from './commands/funnel.js';
 import { addImportCommand } from './commands/import.js';
 import { addListCommand } from './commands/list.js';
@@ -44,6 +46,8 @@ const COMMANDS = [
   addWhatIfCommands,
   addSuppressCommand,
   addWebhooksCommand,
+  addExportCommand,
+  addEraseCommand,
 ];
 
 export function buildProgram(

@@ -200,3 +200,13 @@ export function isoOption(field: string) {
     return r.value;
   };
 }
+
+/**
+ * A command's leadId argument, declared optional (`[leadId]`) so that a missing one is the usage
+ * refused as input (exit 2, the command's usage on stderr) rather than commander's exit 1.
+ */
+export function leadIdArgument(io: Io, cmd: Command, leadId: string | undefined): string | undefined {
+  if (leadId !== undefined && leadId !== '') return leadId;
+  io.err(`error: missing required argument 'leadId'\n${cmd.helpInformation().replace(/\n$/, '')}`);
+  return undefined;
+}

@@ -9,6 +9,7 @@ import type { Stage } from '../domain/stages.js';
 import { type CampaignCosts, type Funnel, type FunnelQuery, ledgerFunnel } from './funnel.js';
 import { type LeadSearch, type LeadSearchPage, searchLeads } from './search.js';
 import { type TrainingOutcome, type TrainingRow, trainingRows } from './training.js';
+import { HASHED_PREFIX, hashedAddress } from './erasure.js';
 
 export interface LedgerEvent {
   eventId: string;
@@ -490,8 +491,11 @@ export class LeadLedger {
     return (r.rowCount ?? 0) > 0;
   }
 
+  /** Takes the address off the list: its plain entry and the hashed one an erasure left (./erasure.ts). */
   async unsuppress(address: string): Promise<boolean> {
-    const r = await this.pool.query('DELETE FROM suppressions WHERE address = $1', [normalizeAddress(address)]);
+    const r = await this.pool.query('DELETE FROM suppressions WHERE address = ANY($1::text[])', [
+      await this.addressKeys(address),
+    ]);
     return (r.rowCount ?? 0) > 0;
   }
 
@@ -499,10 +503,21 @@ export class LeadLedger {
     return (await this.suppression(address)) !== undefined;
   }
 
-  /** The address's entry on the list, if it is on it. */
+  /**
+   * The address's entry on the list, if it is on it: as given (normalized), or as the salted hash an
+   * erasure left (./erasure.ts), under any lead id. The plain entry first when there are both.
+   */
   async suppression(address: string): Promise<Suppression | undefined> {
-    const r = await this.pool.query('SELECT * FROM suppressions WHERE address = $1', [normalizeAddress(address)]);
+    const r = await this.pool.query(
+      'SELECT * FROM suppressions WHERE address = ANY($1::text[]) ORDER BY starts_with(address, $2)',
+      [await this.addressKeys(address), HASHED_PREFIX],
+    );
     return r.rows[0] ? suppressionRow(r.rows[0]) : undefined;
+  }
+
+  /** The keys an address may be on the list under: itself, normalized, and its salted hash. */
+  private async addressKeys(address: string): Promise<string[]> {
+    return [normalizeAddress(address), await hashedAddress(this.pool, address)];
   }
 
   async suppressions(): Promise<Suppression[]> {

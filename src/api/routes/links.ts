@@ -14,6 +14,7 @@ import { leadIdSchema } from '../../domain/lead.js';
 import type { LinkPayload, LinkPurpose } from '../../links.js';
 import { esc, page } from '../html.js';
 import { type ApiContext, errorAnswer, errorBody, type RouteDoc } from '../http.js';
+import { LeadError } from '../../lead-service.js';
 
 /** A link whose token verified: its payload (lead, owner, message, target) and the token itself. */
 export type VerifiedLink = LinkPayload & { token: string };
@@ -95,6 +96,8 @@ async function recordEngagement(c: ApiContext, req: FastifyRequest, type: string
   try {
     await c.temporal(() => c.service.sendEvent(linkEvent(type, link)));
   } catch (err) {
+    // An erased lead's old link: nothing recorded, and its id not logged.
+    if (err instanceof LeadError && err.code === 'erased') return req.log.info({ type }, 'link of an erased lead');
     req.log.error({ err, type, leadId: link.l }, 'link event not recorded');
   }
 }
@@ -185,8 +188,17 @@ export const LINK_ROUTES: readonly LinkRoute[] = [
             ]),
           );
       }
-      await c.temporal(() => c.service.sendEvent(linkEvent('unsubscribe', link)));
-      await suppressLeadAddress(c, req, link.l);
+      // An erased lead's old link: nothing to record (its address is suppressed by hash already).
+      const gone = await c
+        .temporal(() => c.service.sendEvent(linkEvent('unsubscribe', link)))
+        .then(
+          () => false,
+          (err) => {
+            if (err instanceof LeadError && err.code === 'erased') return true;
+            throw err;
+          },
+        );
+      if (!gone) await suppressLeadAddress(c, req, link.l);
       return reply
         .type('text/html; charset=utf-8')
         .send(page('You are unsubscribed', '<p>You will get no more marketing email from us at this address.</p>'));

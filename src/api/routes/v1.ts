@@ -118,6 +118,9 @@ export const route = <P extends Schema = undefined, Q extends Schema = undefined
   r as unknown as V1Route;
 
 const notFound = errorAnswer('no such lead');
+const erased = errorAnswer(
+  'the lead was erased (code `erased`, naming leadId); a new LeadInput with consent may reuse the id',
+);
 
 export const V1_ROUTES: readonly V1Route[] = [
   route({
@@ -129,6 +132,7 @@ export const V1_ROUTES: readonly V1Route[] = [
     responses: {
       201: { description: 'created', schema: z.object({ leadId: z.string(), created: z.boolean() }) },
       200: { description: 'existed; profile updated' },
+      410: erased,
     },
     async handle(c, _input, req, reply) {
       spendWrites(c.writes, req, 1, reply);
@@ -156,6 +160,7 @@ export const V1_ROUTES: readonly V1Route[] = [
     responses: {
       202: { description: 'accepted', schema: z.object({ accepted: z.number().int() }) },
       413: errorAnswer('too many events or too large'),
+      410: erased,
     },
     async handle(c, _input, req, reply) {
       const batch = Array.isArray(req.body) ? req.body.length : undefined;
@@ -208,7 +213,7 @@ export const V1_ROUTES: readonly V1Route[] = [
     scope: 'read',
     params: leadParamsSchema,
     summary: "The lead's state",
-    responses: { 200: { description: 'state', schema: ref('LeadState') }, 404: notFound },
+    responses: { 200: { description: 'state', schema: ref('LeadState') }, 404: notFound, 410: erased },
     async handle(c, { params: { leadId } }) {
       return c.temporal(() => c.service.getState(leadId));
     },
