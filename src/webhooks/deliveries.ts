@@ -65,36 +65,12 @@ export const deliveriesQuerySchema = z
   .strict();
 export type DeliveriesQuery = z.output<typeof deliveriesQuerySchema>;
 
-export interface DeliveryView {
-  webhookId: string;
-  endpointId: string;
-  leadId: string;
-  eventType: string;
-  status: DeliveryStatus;
-  attempts: number;
-  lastStatus?: number;
-  lastError?: string;
-  createdAt: string;
-  updatedAt: string;
-  deliveredAt?: string;
-  attemptLog: WebhookAttempt[];
-}
+/** A delivery as ops read it: the ledger's row and its attempts, without the stored body (it carries the profile) or the run. */
+export type DeliveryView = Omit<WebhookDelivery, 'seq' | 'payload' | 'runId'> & { attemptLog: WebhookAttempt[] };
 
 export function deliveryView(d: WebhookDelivery & { attemptLog: WebhookAttempt[] }): DeliveryView {
-  return {
-    webhookId: d.webhookId,
-    endpointId: d.endpointId,
-    leadId: d.leadId,
-    eventType: d.eventType,
-    status: d.status,
-    attempts: d.attempts,
-    ...(d.lastStatus !== undefined ? { lastStatus: d.lastStatus } : {}),
-    ...(d.lastError !== undefined ? { lastError: d.lastError } : {}),
-    createdAt: d.createdAt,
-    updatedAt: d.updatedAt,
-    ...(d.deliveredAt ? { deliveredAt: d.deliveredAt } : {}),
-    attemptLog: d.attemptLog,
-  };
+  const { seq: _seq, payload: _payload, runId: _runId, ...view } = d;
+  return view;
 }
 
 /** The ledger's list call for a validated query. */

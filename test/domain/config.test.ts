@@ -3,33 +3,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parse } from 'yaml';
 import { ConfigError, defaultConfigPath, loadConfigFile, validateConfig } from '../../src/config-file.js';
 import { configSchema, knownEventTypes } from '../../src/domain/config.js';
+import { DEFAULT_FILE, problemAt, problemsOf, rawDefault } from '../helpers/config-problems.js';
 
 // Run from the repository root (as `npm test` does): relative template folders are read from the cwd.
-const DEFAULT_FILE = 'config/default.yaml';
-const rawDefault = (): any => parse(readFileSync(DEFAULT_FILE, 'utf8'));
 
 const scratch = mkdtempSync(join(tmpdir(), 'lead-config-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
-
-function problemsOf(raw: unknown, baseDir = process.cwd()): { path: string; message: string }[] {
-  try {
-    validateConfig(raw, 'test.yaml', baseDir);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${err}`);
-    return err.problems;
-  }
-  return [];
-}
-
-function problemAt(problems: { path: string; message: string }[], path: string, message?: RegExp) {
-  const p = problems.find((x) => x.path === path);
-  assert.ok(p, `expected a problem at ${path}, got ${JSON.stringify(problems, null, 1)}`);
-  if (message) assert.match(p.message, message);
-  return p;
-}
 
 function writeFile(name: string, text: string): string {
   const file = join(scratch, name);

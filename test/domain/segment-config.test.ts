@@ -4,22 +4,9 @@
  * with its path beside the rest of the file's.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { parse } from 'yaml';
-import { ConfigError, validateConfig } from '../../src/config-file.js';
-
-const rawDefault = (): any => parse(readFileSync('config/default.yaml', 'utf8'));
-
-function problemsOf(raw: unknown): { path: string; message: string }[] {
-  try {
-    validateConfig(raw, 'test.yaml', process.cwd());
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${err}`);
-    return err.problems;
-  }
-  return [];
-}
+import { validateConfig } from '../../src/config-file.js';
+import { problemsOf, rawDefault } from '../helpers/config-problems.js';
 
 describe('config segment', () => {
   it('takes event names mapped to scored or built-in types, and a trait map, with defaults', () => {

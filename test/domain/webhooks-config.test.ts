@@ -6,14 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { parse } from 'yaml';
-import { ConfigError, validateConfig } from '../../src/config-file.js';
+import { validateConfig } from '../../src/config-file.js';
+import { problemAt, problemsOf as configProblems, rawDefault } from '../helpers/config-problems.js';
 import { isWebhookSecret, WEBHOOK_EVENTS } from '../../src/domain/config.js';
 import { checkEndpointSecrets, endpointSecret, WebhookSecretError } from '../../src/webhooks/send.js';
 
-const rawDefault = (): any => parse(readFileSync('config/default.yaml', 'utf8'));
 const secret = (bytes = 24) => `whsec_${randomBytes(bytes).toString('base64')}`;
 const endpoint = (over: Record<string, unknown> = {}) => ({
   id: 'crm',
@@ -23,22 +21,11 @@ const endpoint = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-function problemsOf(webhooks: unknown[]): { path: string; message: string }[] {
+/** The problems of the default config with these webhook endpoints. */
+function problemsOf(webhooks: unknown[]) {
   const raw = rawDefault();
   raw.webhooks = webhooks;
-  try {
-    validateConfig(raw, 'test.yaml', process.cwd());
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${err}`);
-    return err.problems;
-  }
-  return [];
-}
-
-function problemAt(problems: { path: string; message: string }[], path: string, message?: RegExp) {
-  const p = problems.find((x) => x.path === path);
-  assert.ok(p, `expected a problem at ${path}, got ${JSON.stringify(problems, null, 1)}`);
-  if (message) assert.match(p.message, message);
+  return configProblems(raw);
 }
 
 describe('config webhooks', () => {

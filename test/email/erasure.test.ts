@@ -19,7 +19,7 @@ import { workflowIdFor } from '../../src/domain/lead.js';
 import { leadctl } from '../helpers/leadctl.js';
 import { useStack } from '../helpers/stack.js';
 import { testConfig } from '../helpers/temporal.js';
-import { startWebhookReceiver, testSecret, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { startWebhookReceiver, testSecret, type WebhookReceiver, testEndpoint } from '../helpers/webhook-receiver.js';
 import { address, eventually, header, mailableLead, mailsFor, mailsTo, uid, waitState } from '../api/fixture.js';
 
 const CONFIG = join(ROOT, 'config', 'default.yaml');
@@ -37,15 +37,7 @@ const s = useStack({
   worker: {
     get loaded() {
       return testConfig({
-        webhooks: [
-          {
-            id: 'crm',
-            url: crm.url,
-            events: ['lead.stage_changed', 'lead.handed_off', 'lead.outcome_recorded', 'lead.consent_changed'],
-            secret: SECRET,
-            retry: { initialInterval: '200ms' },
-          },
-        ],
+        webhooks: [testEndpoint('crm', crm.url, SECRET)],
       });
     },
   },

@@ -92,3 +92,25 @@ export async function startWebhookReceiver(secret: string, path = '/hooks'): Pro
   };
   return rx;
 }
+
+/** Every change type an endpoint can subscribe to. */
+export const ALL_WEBHOOK_EVENTS = [
+  'lead.stage_changed',
+  'lead.handed_off',
+  'lead.outcome_recorded',
+  'lead.consent_changed',
+] as const;
+
+/** A config `webhooks` entry for a test receiver: retries start after 200 ms, so a test sees several. */
+export const testEndpoint = (
+  id: string,
+  url: string,
+  secret: string,
+  events: readonly string[] = ALL_WEBHOOK_EVENTS,
+) => ({
+  id,
+  url,
+  events: [...events],
+  secret,
+  retry: { initialInterval: '200ms' },
+});

@@ -12,7 +12,13 @@ import { testLedgerDatabase } from '../helpers/ledger.js';
 import { ev, signal, startLead } from '../helpers/leads.js';
 import { useStack } from '../helpers/stack.js';
 import { killWorkerProcess } from '../helpers/worker-process.js';
-import { startWebhookReceiver, testSecret, type Received, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+import {
+  startWebhookReceiver,
+  testSecret,
+  type Received,
+  type WebhookReceiver,
+  testEndpoint,
+} from '../helpers/webhook-receiver.js';
 
 const SECRET = testSecret('crash');
 let rx: WebhookReceiver;
@@ -49,15 +55,7 @@ test('a worker killed mid-delivery: the retry carries the same webhook-id and bo
   };
   const env = {
     WORKER_CONFIG: JSON.stringify({
-      webhooks: [
-        {
-          id: 'crm',
-          url: rx.url,
-          events: ['lead.stage_changed', 'lead.handed_off', 'lead.outcome_recorded', 'lead.consent_changed'],
-          secret: SECRET,
-          retry: { initialInterval: '200ms' },
-        },
-      ],
+      webhooks: [testEndpoint('crm', rx.url, SECRET)],
     }),
   };
   const first = await h.workerProcess(taskQueue, db, { env });

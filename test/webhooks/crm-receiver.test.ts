@@ -26,7 +26,7 @@ import { WebhookLog } from '../../src/ledger/webhooks.js';
 import { address, eventually, mailableLead, uid, waitState } from '../api/fixture.js';
 import { useStack } from '../helpers/stack.js';
 import { testConfig } from '../helpers/temporal.js';
-import { testSecret } from '../helpers/webhook-receiver.js';
+import { testSecret, testEndpoint } from '../helpers/webhook-receiver.js';
 
 const SECRET = testSecret('crm-example');
 const TOKEN = 'pat-na1-test-token';
@@ -371,15 +371,7 @@ describe('the CRM example receiver behind the engine', () => {
       // Read when the stack starts its worker, once the receiver listens.
       get loaded() {
         return testConfig({
-          webhooks: [
-            {
-              id: 'hubspot',
-              url: rx.url,
-              events: ['lead.stage_changed', 'lead.handed_off', 'lead.outcome_recorded', 'lead.consent_changed'],
-              secret: SECRET,
-              retry: { initialInterval: '200ms' },
-            },
-          ],
+          webhooks: [testEndpoint('hubspot', rx.url, SECRET)],
         });
       },
     },

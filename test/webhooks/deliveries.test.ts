@@ -16,7 +16,7 @@ import { address, eventually, mailableLead, uid, waitState } from '../api/fixtur
 import { leadctl } from '../helpers/leadctl.js';
 import { useStack } from '../helpers/stack.js';
 import { testConfig } from '../helpers/temporal.js';
-import { startWebhookReceiver, testSecret, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { startWebhookReceiver, testSecret, type WebhookReceiver, testEndpoint } from '../helpers/webhook-receiver.js';
 
 const OK_SECRET = testSecret('log-ok');
 const DOWN_SECRET = testSecret('log-down');
@@ -35,20 +35,8 @@ const s = useStack({
     get loaded() {
       return testConfig({
         webhooks: [
-          {
-            id: 'ok',
-            url: ok.url,
-            events: ['lead.stage_changed', 'lead.handed_off'],
-            secret: OK_SECRET,
-            retry: { initialInterval: '200ms' },
-          },
-          {
-            id: 'down',
-            url: down.url,
-            events: ['lead.stage_changed'],
-            secret: DOWN_SECRET,
-            retry: { initialInterval: '200ms' },
-          },
+          testEndpoint('ok', ok.url, OK_SECRET, ['lead.stage_changed', 'lead.handed_off']),
+          testEndpoint('down', down.url, DOWN_SECRET, ['lead.stage_changed']),
         ],
       });
     },

@@ -10,7 +10,7 @@ import { WebhookLog } from '../../src/ledger/webhooks.js';
 import { eventually, mailableLead, uid, waitState, address } from '../api/fixture.js';
 import { useStack } from '../helpers/stack.js';
 import { testConfig } from '../helpers/temporal.js';
-import { startWebhookReceiver, testSecret, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { startWebhookReceiver, testSecret, type WebhookReceiver, testEndpoint } from '../helpers/webhook-receiver.js';
 
 const SECRET = testSecret('crm');
 const FLAKY_SECRET = testSecret('flaky');
@@ -28,20 +28,8 @@ const s = useStack({
     get loaded() {
       return testConfig({
         webhooks: [
-          {
-            id: 'crm',
-            url: crm.url,
-            events: ['lead.stage_changed', 'lead.handed_off', 'lead.outcome_recorded', 'lead.consent_changed'],
-            secret: SECRET,
-            retry: { initialInterval: '200ms' },
-          },
-          {
-            id: 'flaky',
-            url: flaky.url,
-            events: ['lead.stage_changed', 'lead.outcome_recorded'],
-            secret: FLAKY_SECRET,
-            retry: { initialInterval: '200ms' },
-          },
+          testEndpoint('crm', crm.url, SECRET),
+          testEndpoint('flaky', flaky.url, FLAKY_SECRET, ['lead.stage_changed', 'lead.outcome_recorded']),
         ],
       });
     },
