@@ -210,6 +210,7 @@ export async function startStack<M extends SmtpCapture = SmtpCapture>(o: StackOp
         links,
         tokens: [TOKEN, OTHER_TOKEN],
         codec: { codec: new EncryptionCodec(parsePayloadKeys(TEST_PAYLOAD_KEYS)), corsOrigins: [UI_ORIGIN] },
+        console: { config: () => worker!.loaded },
         healthCheck: async () => (await env.connection.healthService.check({})).status === 1,
       });
       cleanup.push(() => api.close());

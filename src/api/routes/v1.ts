@@ -11,6 +11,7 @@ import { LeadError, MAX_EVENTS_PER_REQUEST, validate } from '../../lead-service.
 import { CONTROL_CHARS, leadIdSchema, profileSchema, STAGES } from '../../domain/lead.js';
 import { FUNNEL_GROUP_BYS } from '../../ledger/funnel.js';
 import type { FunnelGroupBy } from '../../ledger/ledger.js';
+import type { LeadSearchPage } from '../../ledger/search.js';
 import type { LinkSigner } from '../../links.js';
 import { type Scope, spendWrites } from '../auth.js';
 import { type ApiContext, cleanQuery, errorAnswer, ref, type RouteDoc } from '../http.js';
@@ -97,6 +98,24 @@ const sealToken = (links: LinkSigner, kind: string, context: string, token: stri
 const ledgerRefusal = (ledgerToken: string | undefined, what: string) => (err: unknown) => {
   throw err instanceof LeadError && err.status === 400 && ledgerToken ? badToken(what) : err;
 };
+
+/**
+ * A page of the ledger's search with a sealed nextPageToken bound to its filters: `GET /v1/leads`
+ * and the console's leads and queue views.
+ */
+export async function searchPage(
+  c: ApiContext,
+  { pageToken, ...q }: z.output<typeof searchQuerySchema>,
+): Promise<{ leads: LeadSearchPage['leads']; nextPageToken?: string }> {
+  const filters = JSON.stringify([q.stage, q.owner, q.campaign, q.minScore]);
+  const what = 'this search (same stage, owner, campaign and minScore)';
+  const ledgerToken = unsealToken(c.links, SEARCH_PAGE, filters, pageToken, what);
+  const r = await c.service
+    .search({ ...q, ...(ledgerToken ? { pageToken: ledgerToken } : {}) })
+    .catch(ledgerRefusal(ledgerToken, what));
+  const next = sealToken(c.links, SEARCH_PAGE, filters, r.nextPageToken);
+  return { leads: r.leads, ...(next ? { nextPageToken: next } : {}) };
+}
 
 // ---- the table ---------------------------------------------------------------------------------------
 
@@ -238,14 +257,9 @@ export const V1_ROUTES: readonly V1Route[] = [
         },
       },
     },
-    async handle(c, { query: { pageToken, ...q } }) {
-      const filters = JSON.stringify([q.stage, q.owner, q.campaign, q.minScore]);
-      const what = 'this search (same stage, owner, campaign and minScore)';
-      const ledgerToken = unsealToken(c.links, SEARCH_PAGE, filters, pageToken, what);
-      const r = await c.service
-        .search({ ...q, ...(ledgerToken ? { pageToken: ledgerToken } : {}) })
-        .catch(ledgerRefusal(ledgerToken, what));
-      return { leads: r.leads, nextPageToken: sealToken(c.links, SEARCH_PAGE, filters, r.nextPageToken) ?? null };
+    async handle(c, { query }) {
+      const r = await searchPage(c, query);
+      return { leads: r.leads, nextPageToken: r.nextPageToken ?? null };
     },
   }),
   route({
