@@ -5,12 +5,9 @@
  * runs, with every problem and its path.
  */
 import type { Command } from 'commander';
-import { randomUUID } from 'node:crypto';
-import { storeConfig } from '../../ledger/configs.js';
 import type { WhatIf } from '../../learn/what-if.js';
 import { whatIfOnLedger } from '../../learn/what-if-ledger.js';
-import { storedForm } from '../../running-config.js';
-import { WORKFLOW_TYPE } from '../../../workflows/defs.js';
+import { rollOut, rolloutProgress } from '../../learn/rollout.js';
 import { table, visible } from '../output.js';
 import { type Cli, type Context, intOption } from '../shared.js';
 
@@ -61,22 +58,14 @@ async function rollout(ctx: Context, json: boolean, o: { wait: number }, print: 
   const loaded = ctx.config();
   const ledger = await ctx.ledger();
   const svc = await ctx.connect({ ledger: false });
-  await storeConfig(ledger.pool, storedForm(loaded), { rollOut: true });
-  const jobId = `rollout-${loaded.version}-${randomUUID()}`;
-  await svc.client.workflowService.startBatchOperation({
-    namespace: svc.client.options.namespace,
-    jobId,
-    reason: `leadctl rollout ${loaded.file} (config ${loaded.version})`,
-    visibilityQuery: `WorkflowType = '${WORKFLOW_TYPE}' AND ExecutionStatus = 'Running'`,
-    signalOperation: { signal: 'configChanged', identity: 'leadctl rollout' },
-  });
-  const count = async () => {
-    const r = await ledger.pool.query(
-      `SELECT count(*)::int AS leads, count(*) FILTER (WHERE state->>'configVersion' = $1)::int AS switched FROM leads`,
-      [loaded.version],
-    );
-    return r.rows[0] as { leads: number; switched: number };
-  };
+  const { batchJobId: jobId } = await rollOut(
+    ledger.pool,
+    svc.client,
+    loaded,
+    `leadctl rollout ${loaded.file} (config ${loaded.version})`,
+    'leadctl rollout',
+  );
+  const count = () => rolloutProgress(ledger.pool, loaded.version);
   const deadline = Date.now() + o.wait * 1000;
   let c = await count();
   while (c.switched < c.leads && Date.now() < deadline) {
