@@ -10,7 +10,7 @@ import { replay, replayedAt, type RecordedTransition, switchOf } from '../domain
 import { nextWake, RESCORED } from '../domain/lifecycle.js';
 import { STAGES, type Stage } from '../domain/stages.js';
 import type { HistoryPage, LiveLead } from '../ledger/histories.js';
-import { rocAuc } from './roc.js';
+import { rocAuc, rocCurve } from './roc.js';
 
 export interface Versioned {
   config: Config;
@@ -33,6 +33,8 @@ export interface WhatIf {
   after: Record<Stage, number>;
   moved: { leadId: string; from: Stage; to: Stage }[];
   auc?: { current: number; candidate: number };
+  /** The ROC curves behind `auc` (src/learn/roc.ts rocCurve), for a chart; present when `auc` is. */
+  roc?: { current: { fpr: number; tpr: number }[]; candidate: { fpr: number; tpr: number }[] };
   /** With known outcomes: per score band (under each config), leads with an outcome and the share won. */
   bands?: { config: 'current' | 'candidate'; band: string; leads: number; won: number; rate: number }[];
   disagreements: Disagreement[];
@@ -148,6 +150,8 @@ export class WhatIfRun {
     const checked = this.leads - this.imported;
     const labels = this.scored.map((s) => s.label);
     const both = labels.some(Boolean) && labels.some((l) => !l);
+    const current = this.scored.map((s) => s.current);
+    const candidate = this.scored.map((s) => s.candidate);
     const bands: NonNullable<WhatIf['bands']> = [];
     if (both) {
       for (const which of ['current', 'candidate'] as const) {
@@ -171,16 +175,8 @@ export class WhatIfRun {
       moved: this.moved,
       ...(both
         ? {
-            auc: {
-              current: rocAuc(
-                this.scored.map((s) => s.current),
-                labels,
-              ),
-              candidate: rocAuc(
-                this.scored.map((s) => s.candidate),
-                labels,
-              ),
-            },
+            auc: { current: rocAuc(current, labels), candidate: rocAuc(candidate, labels) },
+            roc: { current: rocCurve(current, labels), candidate: rocCurve(candidate, labels) },
             bands,
           }
         : {}),
