@@ -123,10 +123,14 @@ export class WhatIfRun {
       const cand = replay(history, Math.max(this.now, live.at), { initial: this.candidate });
       const after = replayedAt(cand, this.candidate.config, Math.max(this.now, live.at));
       const beforeStage = live.stage;
+      // An imported history's stages are not re-applied by the replay, so the candidate cannot
+      // place that lead: it stays where it is in both counts and never moves (its candidate score
+      // still counts for the AUC: the profile and events are scored as recorded).
+      const afterStage = live.imported ? beforeStage : after.stage;
       this.before[beforeStage]++;
-      this.after[after.stage]++;
-      const from = currentNow ?? beforeStage;
-      if (after.stage !== from) this.moved.push({ leadId: history.leadId, from, to: after.stage });
+      this.after[afterStage]++;
+      const from = live.imported ? beforeStage : (currentNow ?? beforeStage);
+      if (afterStage !== from) this.moved.push({ leadId: history.leadId, from, to: afterStage });
       const label = outcomeLabel(live);
       if (label !== undefined)
         this.scored.push({ current: current?.score ?? live.score, candidate: after.score, label });

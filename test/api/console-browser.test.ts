@@ -95,6 +95,14 @@ describe('console in a browser', () => {
     await stack.call('POST', '/v1/events', { body: { leadId, eventId: uid('web'), type: 'webinar_attended' } });
     await stack.call('POST', '/v1/events', { body: { leadId, eventId: uid('demo'), type: 'demo_request' } });
     const st = await waitState(stack, leadId, (x) => x.stage === 'sql' && !!x.owner && !!x.slaDeadline, 'sql');
+    // Two directors: fit 20, below the mql threshold of 40; a candidate at 15 makes them MQLs.
+    const directors = [uid('dir'), uid('dir')];
+    for (const id of directors) {
+      await stack.call('POST', '/v1/leads', {
+        body: { leadId: id, email: `${id}@mid.example`, seniority: 'director', country: 'CA' },
+      });
+      await waitState(stack, id, (x) => x.stage === 'lead' && x.score.fit === 20, 'a lead');
+    }
 
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     try {
@@ -171,10 +179,19 @@ describe('console in a browser', () => {
       assert.match(problems, /scoring\.thresholds\.mql/);
       assert.match(problems, /routing/);
       await shot(page, 'what-if-invalid');
-      await page.fill('textarea[name=config]', stringify(stack.worker.loaded.raw));
+      const raw = stack.worker.loaded.raw as { scoring: { thresholds: object } };
+      const candidate = { ...raw, scoring: { ...raw.scoring, thresholds: { ...raw.scoring.thresholds, mql: 15 } } };
+      await page.fill('textarea[name=config]', stringify(candidate));
       await Promise.all([page.waitForLoadState('load'), page.click('form.candidate button')]);
       await page.waitForSelector('table.stages-compare');
-      assert.match((await page.textContent('main'))!, /Self-check: .*\(100\.0 %\)/);
+      const main = (await page.textContent('main'))!;
+      assert.match(
+        main,
+        /Self-check: the replay gives 3 of 3 leads their live score and stage \(100\.0 %\); 12 leads with imported history/,
+      );
+      assert.match(main, /2 leads would move/);
+      const moved = (await page.textContent('table.moved'))!;
+      for (const id of directors) assert.match(moved, new RegExp(`${id}\\s*lead\\s*mql`));
       await shot(page, 'what-if');
 
       // Signed out (the cookie gone): back to the login.

@@ -229,17 +229,29 @@ describe('console views', () => {
 
   it('runs a what-if of the running config with a 100 % self-check, and rolls out only when confirmed', async () => {
     const cookie = await signIn();
-    const leadId = uid('whatif');
-    await s.call('POST', '/v1/leads', {
-      body: { leadId, email: `${leadId}@x.example`, seniority: 'vp', country: 'US' },
-    });
-    await waitState(s, leadId, () => true, 'created');
+    // A won and a lost lead, so there are outcomes to draw ROC curves from.
+    for (const outcome of ['won', 'lost'] as const) {
+      const leadId = uid(outcome);
+      await s.call('POST', '/v1/leads', {
+        body: { leadId, email: `${leadId}@x.example`, seniority: 'vp', country: 'US' },
+      });
+      await s.call('POST', '/v1/events', { body: { leadId, eventId: uid('demo'), type: 'demo_request' } });
+      await waitState(s, leadId, (x) => x.stage === 'sql', 'sql');
+      const path = `/v1/leads/${encodeURIComponent(leadId)}/sales-outcome`;
+      assert.equal((await s.call('POST', path, { body: { outcome: 'accepted' } })).status, 200);
+      assert.equal((await s.call('POST', path, { body: { outcome } })).status, 200);
+      await waitState(s, leadId, (x) => x.stage === (outcome === 'won' ? 'customer' : 'recycled'), outcome);
+    }
     const configText = stringify(s.worker.loaded.raw);
     const r = await post('/console/models/what-if', { config: configText }, cookie);
     assert.equal(r.status, 200, text(r.body));
     const t = text(r.body);
     assert.match(t, /Self-check: the replay gives (\d+) of \1 leads their live score and stage \(100\.0 %\)/);
     assert.match(t, /0 leads would move/);
+    assert.match(t, /ROC AUC now \d\.\d{4} ?, candidate \d\.\d{4}/);
+    const roc = JSON.parse(/<script type="application\/json" id="roc-data">(.*?)<\/script>/.exec(r.body)![1]!);
+    assert.deepEqual(roc.current.at(0), { fpr: 0, tpr: 0 });
+    assert.deepEqual(roc.candidate.at(-1), { fpr: 1, tpr: 1 });
     const version = s.worker.loaded.version;
     const unconfirmed = await post('/console/models/rollout', { config: configText }, cookie);
     assert.equal(unconfirmed.status, 400);

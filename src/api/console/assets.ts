@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const staticFile = (name: string) => fileURLToPath(new URL(`../../../static/${name}`, import.meta.url));
@@ -14,7 +15,8 @@ const FILES: Record<string, { path: () => string; type: string }> = {
   'console.css': { path: () => staticFile('console.css'), type: 'text/css; charset=utf-8' },
   'console.js': { path: () => staticFile('console.js'), type: 'text/javascript; charset=utf-8' },
   'chart.umd.min.js': {
-    path: () => createRequire(import.meta.url).resolve('chart.js/dist/chart.umd.min.js'),
+    // The package exports only its modules; the browser build sits beside its main file in dist/.
+    path: () => join(dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.min.js'),
     type: 'text/javascript; charset=utf-8',
   },
 };

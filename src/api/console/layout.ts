@@ -68,6 +68,9 @@ export function sendPage(reply: FastifyReply, o: PageOptions, status = 200) {
     .type('text/html; charset=utf-8')
     .header('cache-control', 'no-store')
     .header('content-security-policy', CONSOLE_CSP)
+    // Same-origin posts then carry their Origin (under no-referrer a browser sends `null`), which
+    // the console checks; other sites still get no Referer.
+    .header('referrer-policy', 'same-origin')
     .send(consolePage(o));
 }
 
