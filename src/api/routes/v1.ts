@@ -51,6 +51,7 @@ export const searchQuerySchema = z
     owner: optionalText(320),
     campaign: optionalText(100),
     minScore: wholeNumber(-1_000_000, 1_000_000).optional(),
+    model: optionalText(64),
     limit: wholeNumber(1, 1000).optional(),
     pageToken: pageTokenParam.optional(),
   })
@@ -107,8 +108,9 @@ export async function searchPage(
   c: ApiContext,
   { pageToken, ...q }: z.output<typeof searchQuerySchema>,
 ): Promise<{ leads: LeadSearchPage['leads']; nextPageToken?: string }> {
-  const filters = JSON.stringify([q.stage, q.owner, q.campaign, q.minScore]);
-  const what = 'this search (same stage, owner, campaign and minScore)';
+  // The model only when set: a search without it keeps the seal context its tokens had before.
+  const filters = JSON.stringify([q.stage, q.owner, q.campaign, q.minScore, ...(q.model ? [q.model] : [])]);
+  const what = 'this search (same stage, owner, campaign, minScore and model)';
   const ledgerToken = unsealToken(c.links, SEARCH_PAGE, filters, pageToken, what);
   const r = await c.service
     .search({ ...q, ...(ledgerToken ? { pageToken: ledgerToken } : {}) })
@@ -243,8 +245,8 @@ export const V1_ROUTES: readonly V1Route[] = [
     scope: 'read',
     query: searchQuerySchema,
     summary:
-      "Search the ledger's leads (every lead ever recorded) by stage, owner, first-touch campaign and " +
-      'minimum score, in lead id order',
+      "Search the ledger's leads (every lead ever recorded) by stage, owner, first-touch campaign, " +
+      'scoring model and minimum score, in lead id order',
     responses: {
       200: {
         description: 'a page of leads',
