@@ -63,15 +63,17 @@ export function consolePage(o: PageOptions): string {
 
 /** A console page as the answer: never cached (it shows leads' data), under the console's CSP. */
 export function sendPage(reply: FastifyReply, o: PageOptions, status = 200) {
-  return reply
-    .status(status)
-    .type('text/html; charset=utf-8')
-    .header('cache-control', 'no-store')
-    .header('content-security-policy', CONSOLE_CSP)
-    // Same-origin posts then carry their Origin (under no-referrer a browser sends `null`), which
-    // the console checks; other sites still get no Referer.
-    .header('referrer-policy', 'same-origin')
-    .send(consolePage(o));
+  return (
+    reply
+      .status(status)
+      .type('text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .header('content-security-policy', CONSOLE_CSP)
+      // Same-origin posts then carry their Origin (under no-referrer a browser sends `null`), which
+      // the console checks; other sites still get no Referer.
+      .header('referrer-policy', 'same-origin')
+      .send(consolePage(o))
+  );
 }
 
 /** A table of rows of already-escaped cells. */

@@ -67,10 +67,10 @@ export async function leadsView(x: ConsoleContext, req: FastifyRequest): Promise
   };
 }
 
-const PROFILE_LABELS: Record<string, string> = {
-  firstName: 'First name',
-  lastName: 'Last name',
-  jobTitle: 'Title',
+/** A profile field's name in words: `companySize` → "Company size". */
+const label = (field: string) => {
+  const words = field.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
 };
 
 /** What a timeline entry says, in words. */
@@ -127,7 +127,7 @@ export async function leadView(x: ConsoleContext, req: FastifyRequest): Promise<
   const p = state.profile as Record<string, unknown>;
   const profile = Object.entries(p)
     .filter(([, v]) => v !== undefined && v !== null && v !== '')
-    .map(([k, v]) => `<tr><th>${esc(PROFILE_LABELS[k] ?? k)}</th><td>${esc(v)}</td></tr>`)
+    .map(([k, v]) => `<tr><th>${esc(label(k))}</th><td>${esc(v)}</td></tr>`)
     .join('');
   const facts: [string, string][] = [
     ['Stage', esc(state.stage)],
