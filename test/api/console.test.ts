@@ -12,7 +12,7 @@ import { COOKIE, Sessions, SESSION_MS } from '../../src/api/console/session.js';
 import { runningVersion } from '../../src/ledger/configs.js';
 import { LinkSigner } from '../../src/links.js';
 import { useStack } from '../helpers/stack.js';
-import { OTHER_TOKEN, TOKEN, uid, waitState } from './fixture.js';
+import { OTHER_TOKEN, SALES_TOKEN, TOKEN, uid, waitState } from './fixture.js';
 
 const s = useStack({ api: true });
 
@@ -114,6 +114,18 @@ describe('console sign-in', () => {
     assert.equal(sessions.read(req), undefined, 'expired');
     now = 1_000_000;
     assert.equal(new Sessions(links, parseTokens([OTHER_TOKEN]), () => now).read(req), undefined, 'token withdrawn');
+  });
+
+  it('shows a token only the views its scope covers: a sales token gets the queue, not the funnel or a what-if', async () => {
+    const cookie = await signIn(SALES_TOKEN, 'rep@sales.example');
+    const funnel = await get('/console/funnel', cookie);
+    assert.equal(funnel.status, 403);
+    assert.match(text(funnel.body), /needs a token with scope read \(or admin\); you signed in with a sales token/);
+    assert.equal((await post('/console/models/what-if', { config: 'x: 1' }, cookie)).status, 403);
+    const queue = await get('/console/queue', cookie);
+    assert.equal(queue.status, 200);
+    assert.match(text(queue.body), /Leads handed to rep@sales\.example/);
+    assert.doesNotMatch(queue.body, /href="\/console\/funnel"[^>]*aria-current/);
   });
 
   it('serves pages under a CSP without inline script or style, and refuses cross-site posts', async () => {
