@@ -137,16 +137,35 @@ function rawRequiredTemplates(raw: unknown): { id: string; path: string }[] {
   return required;
 }
 
+/**
+ * A config from its YAML text (a file's, or one sent to the console): `name` names it in problems,
+ * relative template folders are read from `baseDir`. Throws ConfigError listing every problem.
+ */
+export function parseConfigText(text: string, name: string, baseDir: string): LoadedConfig {
+  let raw: unknown;
+  try {
+    raw = parse(text, { prettyErrors: true });
+  } catch (err) {
+    throw yamlError(name, err);
+  }
+  return validateConfig(raw, name, baseDir);
+}
+
+/** A YAML error as a problem on its line (a read error, with no line, on the file). */
+function yamlError(file: string, err: unknown): ConfigError {
+  const e = err as YAMLParseError;
+  return new ConfigError(file, [{ path: e.linePos ? `line ${e.linePos[0].line}` : '(file)', message: e.message }]);
+}
+
 export function loadConfigFile(file = defaultConfigPath()): LoadedConfig {
   if (!existsSync(file))
     throw new ConfigError(file, [{ path: '(file)', message: 'not found (set LEAD_CONFIG to the config file)' }]);
-  let raw: unknown;
+  let text: string;
   try {
-    raw = parse(readFileSync(file, 'utf8'), { prettyErrors: true });
+    text = readFileSync(file, 'utf8');
   } catch (err) {
-    const e = err as YAMLParseError;
-    throw new ConfigError(file, [{ path: e.linePos ? `line ${e.linePos[0].line}` : '(file)', message: e.message }]);
+    throw yamlError(file, err);
   }
   // Relative template folders are read from the working directory, like every other path the tools take.
-  return validateConfig(raw, file, process.cwd());
+  return parseConfigText(text, file, process.cwd());
 }

@@ -518,6 +518,7 @@ export class LeadService {
     for (const [field, max] of [
       ['owner', 320],
       ['campaign', 100],
+      ['model', 64],
     ] as const) {
       const v = p[field]?.trim();
       if (p[field] !== undefined && p[field] !== '' && (!v || CONTROL_CHARS.test(v) || v.length > max)) {
@@ -536,19 +537,19 @@ export class LeadService {
   }
 
   /**
-   * Leads by stage, owner, first-touch campaign and minimum score, from the ledger (every lead
+   * Leads by stage, owner, first-touch campaign, scoring model and minimum score, from the ledger (every lead
    * ever recorded, a closed one included), in pages of lead id order; `nextPageToken` continues a
    * search with the same filters, and only that search.
    */
   async search(p: SearchParams): Promise<LeadSearchPage> {
     this.validateSearch(p);
-    const q = { ...p, owner: p.owner?.trim(), campaign: p.campaign?.trim() };
+    const q = { ...p, owner: p.owner?.trim(), campaign: p.campaign?.trim(), model: p.model?.trim() };
     const ledger = this.requireLedger();
     return this.fromLedger(() => ledger.search(q)).catch((err) => {
       throw asInputError(
         err,
         'pageToken',
-        'must be the nextPageToken of an earlier answer to the same search (same stage, owner, campaign and minScore)',
+        'must be the nextPageToken of an earlier answer to the same search (same stage, owner, campaign, minScore and model)',
       );
     });
   }

@@ -418,6 +418,7 @@ class LocalStack {
         `  Temporal gRPC  ${address}  (namespace ${s.namespace}, task queue ${s.taskQueue})${s.externalTemporal ? '  [TEMPORAL_ADDRESS]' : ''}`,
         `  Temporal UI    ${s.externalTemporal ? '(not started: use the UI of the server at TEMPORAL_ADDRESS)' : `http://localhost:${s.uiPort}`}`,
         `  API            ${api}  (OpenAPI ${api}/openapi.json, health ${api}/healthz)`,
+        `  Console        ${api}/console  (sign in with the API token)`,
         `  SMTP           ${smtpUrl}${s.externalSmtp ? '  [SMTP_URL]' : '  (capture: nothing leaves this machine)'}`,
         `  Outbox         ${s.externalSmtp ? '(none: mail goes to SMTP_URL)' : `${outboxDir}  (one .eml file per message)`}`,
         `  Ledger         ${this.ledger ? `embedded PostgreSQL (PGlite) in ${ledgerDir}, ${this.ledger.url}` : `${redactUrl(databaseUrl)}  [DATABASE_URL]`}`,

@@ -65,6 +65,7 @@ export async function runApi(): Promise<void> {
     links,
     logger: api.log,
     codec: { codec: new EncryptionCodec(keys), corsOrigins },
+    console: { config: () => running.loaded },
     rateLimit: parseRate(api.rateLimit, DEFAULT_RATE, 'API_RATE_LIMIT') ?? null,
     writeRateLimit: parseRate(api.writeRateLimit, DEFAULT_WRITE_RATE, 'API_WRITE_RATE_LIMIT') ?? null,
     healthCheck: async () => {
@@ -92,7 +93,7 @@ export async function runApi(): Promise<void> {
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   const address = await app.listen({ port: s.apiPort, host: '0.0.0.0' });
   console.log(
-    `[api] listening on ${address} (public links ${s.publicUrl}); codec server ${address}/codec${corsOrigins.length ? ` for ${corsOrigins.join(', ')}` : ''}; Temporal ${s.address} (${s.namespace}), task queue ${s.taskQueue}; ledger ${database.describe}; config ${loaded.file} version ${loaded.version}`,
+    `[api] listening on ${address} (public links ${s.publicUrl}); console ${address.replace('0.0.0.0', 'localhost')}/console; codec server ${address}/codec${corsOrigins.length ? ` for ${corsOrigins.join(', ')}` : ''}; Temporal ${s.address} (${s.namespace}), task queue ${s.taskQueue}; ledger ${database.describe}; config ${loaded.file} version ${loaded.version}`,
   );
 }
 

@@ -13,6 +13,8 @@
  *   redirect, unsubscribe, the owner's sales page); no token, the LinkSigner signature and expiry
  *   are the authorization.
  * - `/healthz`, `/openapi.json`: open. `/codec/*` (src/api/codec.ts) when ApiOptions.codec is set.
+ * - `/console/*` (src/api/console/): the pages for marketing and sales, behind a session cookie
+ *   from a sign-in with an API token, under their own CSP; when ApiOptions.console is set.
  *
  * Every answer has security headers (@fastify/helmet; the link pages' CSP allows no script), link
  * tokens never reach the access log, and slow or idle clients time out (ApiOptions.timeouts).
@@ -39,7 +41,9 @@ import {
   type Scope,
   tokenChecker,
 } from './auth.js';
+import type { LoadedConfig } from '../config-file.js';
 import { codecRoutes, type CodecRouteOptions } from './codec.js';
+import { consoleRoutes } from './console/index.js';
 import { STYLE_HASH } from './html.js';
 import { type ApiContext, errorAnswer, errorBody, type RouteDoc } from './http.js';
 import { openApiDocument } from './openapi.js';
@@ -83,6 +87,8 @@ export interface ApiOptions {
   timeouts?: { requestMs?: number; headersMs?: number; keepAliveMs?: number; socketMs?: number };
   /** The codec server (src/api/codec.ts): POST /codec/encode and /codec/decode; omitted: no such routes. */
   codec?: Omit<CodecRouteOptions, 'authorized'>;
+  /** The console at /console (src/api/console/): the running config it shows; omitted: no console. */
+  console?: { config: () => LoadedConfig };
 }
 
 /** The URL as logged: a link's token (`t=`) is a credential for that link, so only its first characters are kept. */
@@ -323,7 +329,8 @@ const ROUTES: readonly RouteDoc[] = [
 
 export function buildApi(opts: ApiOptions): FastifyInstance {
   const { service, healthCheck } = opts;
-  const authorized = tokenChecker(parseTokens(opts.tokens));
+  const tokens = parseTokens(opts.tokens);
+  const authorized = tokenChecker(tokens);
   const timeoutMs = opts.temporalTimeoutMs ?? 20_000;
   const c: ApiContext = {
     service,
@@ -389,5 +396,6 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     rateLimit: opts.rateLimit === null ? undefined : (opts.rateLimit ?? DEFAULT_RATE),
   });
   app.register(linkRoutes, { c, routes: LINKS });
+  if (opts.console) app.register(consoleRoutes, { c, config: opts.console.config, tokens, authorized });
   return app;
 }

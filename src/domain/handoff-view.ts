@@ -99,9 +99,13 @@ export function timeLeft(deadline: number, now: number): string {
   return deadline >= now ? `${spanInWords(deadline - now)} left` : `overdue by ${spanInWords(now - deadline)}`;
 }
 
+/** "Dana Smith", "Dana", or undefined when the profile has neither name (the console's queue says it too). */
+export const personName = (p: { firstName?: unknown; lastName?: unknown }) =>
+  [str(p.firstName), str(p.lastName)].filter(Boolean).join(' ') || undefined;
+
 export function handoffView(lead: MailLead, o: { timeZone: string; now: number }): HandoffView {
   const p = lead.profile;
-  const name = [str(p.firstName), str(p.lastName)].filter(Boolean).join(' ') || undefined;
+  const name = personName(p);
   const company = str(p.company);
   const who = name ?? str(p.email) ?? lead.leadId;
   const heading = name && company ? `${name}, ${company}` : (name ?? company ?? who);

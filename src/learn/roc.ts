@@ -22,6 +22,40 @@ export function rocAuc(scores: readonly number[], labels: readonly boolean[]): n
   return (rankSum - (pos * (pos + 1)) / 2) / (pos * neg);
 }
 
+/**
+ * The ROC curve: (false positive rate, true positive rate) as the threshold falls from above the
+ * top score to below the lowest, from (0,0) to (1,1); tied scores move together (one diagonal
+ * step), so its trapezoid area is rocAuc. At most `maxPoints` points, evenly picked from the full
+ * curve with its first and last kept. Empty without both a positive and a negative.
+ */
+export function rocCurve(
+  scores: readonly number[],
+  labels: readonly boolean[],
+  maxPoints = 101,
+): { fpr: number; tpr: number }[] {
+  const order = scores.map((_, i) => i).sort((a, b) => scores[b]! - scores[a]!);
+  const pos = order.filter((i) => labels[i]).length;
+  const neg = order.length - pos;
+  if (pos === 0 || neg === 0) return [];
+  const full = [{ fpr: 0, tpr: 0 }];
+  let tp = 0;
+  let fp = 0;
+  for (let i = 0; i < order.length;) {
+    let j = i;
+    while (j + 1 < order.length && scores[order[j + 1]!] === scores[order[i]!]) j++;
+    for (let k = i; k <= j; k++) {
+      if (labels[order[k]!]) tp++;
+      else fp++;
+    }
+    full.push({ fpr: fp / neg, tpr: tp / pos });
+    i = j + 1;
+  }
+  const max = Math.max(2, Math.floor(maxPoints));
+  if (full.length <= max) return full;
+  // Increasing indices from 0 to the last: the picked points stay in order, so the curve stays monotone.
+  return Array.from({ length: max }, (_, k) => full[Math.round((k * (full.length - 1)) / (max - 1))]!);
+}
+
 /** The share of rows classified right when `score >= threshold` means positive. */
 export function accuracyAt(scores: readonly number[], labels: readonly boolean[], threshold: number): number {
   let right = 0;

@@ -10,7 +10,7 @@ import { replay, replayedAt, type RecordedTransition, switchOf } from '../domain
 import { nextWake, RESCORED } from '../domain/lifecycle.js';
 import { STAGES, type Stage } from '../domain/stages.js';
 import type { HistoryPage, LiveLead } from '../ledger/histories.js';
-import { rocAuc } from './roc.js';
+import { rocAuc, rocCurve } from './roc.js';
 
 export interface Versioned {
   config: Config;
@@ -33,6 +33,8 @@ export interface WhatIf {
   after: Record<Stage, number>;
   moved: { leadId: string; from: Stage; to: Stage }[];
   auc?: { current: number; candidate: number };
+  /** The ROC curves behind `auc` (src/learn/roc.ts rocCurve), for a chart; present when `auc` is. */
+  roc?: { current: { fpr: number; tpr: number }[]; candidate: { fpr: number; tpr: number }[] };
   /** With known outcomes: per score band (under each config), leads with an outcome and the share won. */
   bands?: { config: 'current' | 'candidate'; band: string; leads: number; won: number; rate: number }[];
   disagreements: Disagreement[];
@@ -121,10 +123,14 @@ export class WhatIfRun {
       const cand = replay(history, Math.max(this.now, live.at), { initial: this.candidate });
       const after = replayedAt(cand, this.candidate.config, Math.max(this.now, live.at));
       const beforeStage = live.stage;
+      // An imported history's stages are not re-applied by the replay, so the candidate cannot
+      // place that lead: it stays where it is in both counts and never moves (its candidate score
+      // still counts for the AUC: the profile and events are scored as recorded).
+      const afterStage = live.imported ? beforeStage : after.stage;
       this.before[beforeStage]++;
-      this.after[after.stage]++;
-      const from = currentNow ?? beforeStage;
-      if (after.stage !== from) this.moved.push({ leadId: history.leadId, from, to: after.stage });
+      this.after[afterStage]++;
+      const from = live.imported ? beforeStage : (currentNow ?? beforeStage);
+      if (afterStage !== from) this.moved.push({ leadId: history.leadId, from, to: afterStage });
       const label = outcomeLabel(live);
       if (label !== undefined)
         this.scored.push({ current: current?.score ?? live.score, candidate: after.score, label });
@@ -148,6 +154,8 @@ export class WhatIfRun {
     const checked = this.leads - this.imported;
     const labels = this.scored.map((s) => s.label);
     const both = labels.some(Boolean) && labels.some((l) => !l);
+    const current = this.scored.map((s) => s.current);
+    const candidate = this.scored.map((s) => s.candidate);
     const bands: NonNullable<WhatIf['bands']> = [];
     if (both) {
       for (const which of ['current', 'candidate'] as const) {
@@ -171,16 +179,8 @@ export class WhatIfRun {
       moved: this.moved,
       ...(both
         ? {
-            auc: {
-              current: rocAuc(
-                this.scored.map((s) => s.current),
-                labels,
-              ),
-              candidate: rocAuc(
-                this.scored.map((s) => s.candidate),
-                labels,
-              ),
-            },
+            auc: { current: rocAuc(current, labels), candidate: rocAuc(candidate, labels) },
+            roc: { current: rocCurve(current, labels), candidate: rocCurve(candidate, labels) },
             bands,
           }
         : {}),

@@ -444,6 +444,25 @@ export class LeadLedger {
     return trainingRows(this.pool, outcome);
   }
 
+  /** A rep's latest sales decisions (the console's sales queue), newest first. Unindexed by rep: a scan of the outcomes. */
+  async decisionsBy(
+    rep: string,
+    limit = 20,
+  ): Promise<{ leadId: string; outcome: string; at: string; reason?: string; note?: string }[]> {
+    const r = await this.pool.query(
+      `SELECT lead_id, outcome, occurred_at, reason, note FROM lead_outcomes
+        WHERE rep = $1 ORDER BY occurred_at DESC, lead_id LIMIT $2`,
+      [rep, limit],
+    );
+    return r.rows.map((row) => ({
+      leadId: row.lead_id,
+      outcome: row.outcome,
+      at: (row.occurred_at as Date).toISOString(),
+      ...(row.reason ? { reason: row.reason } : {}),
+      ...(row.note ? { note: row.note } : {}),
+    }));
+  }
+
   /** Everything recorded about one lead, in time order; `pageToken` continues where a page ended. */
   async timeline(
     leadId: string,

@@ -1,7 +1,7 @@
 /**
  * Search over the ledger's leads (CONTRACT.md "HTTP API", `GET /v1/leads`): every lead ever
- * recorded, a closed run's included, filtered by stage, owner, first-touch campaign and a minimum
- * score, in lead_id order, in keyset pages.
+ * recorded, a closed run's included, filtered by stage, owner, first-touch campaign, scoring model
+ * and a minimum score, in lead_id order, in keyset pages.
  *
  * The score is the lead's total as of its last recorded change (the ledger is written on changes,
  * so decay since then is not in it), the same figure Temporal's LeadScore attribute holds.
@@ -21,6 +21,8 @@ export interface LeadSearch {
   owner?: string;
   campaign?: string;
   minScore?: number;
+  /** The id of the scoring model that scores the lead (its state's score.model). */
+  model?: string;
   /** 1..1000 (clamped), default 50. */
   limit?: number;
   /** The nextPageToken of an earlier answer to the same search. */
@@ -53,12 +55,22 @@ function filters(q: LeadSearch) {
     owner: q.owner || undefined,
     campaign: q.campaign || undefined,
     minScore: q.minScore === undefined ? undefined : Math.trunc(q.minScore),
+    model: q.model || undefined,
   };
 }
 
 const fingerprint = (f: ReturnType<typeof filters>) =>
   createHash('sha256')
-    .update(JSON.stringify([f.stage ?? null, f.owner ?? null, f.campaign ?? null, f.minScore ?? null]))
+    .update(
+      JSON.stringify([
+        f.stage ?? null,
+        f.owner ?? null,
+        f.campaign ?? null,
+        f.minScore ?? null,
+        // Only when set: a search without it keeps the fingerprint (and the tokens) it had before.
+        ...(f.model === undefined ? [] : [f.model]),
+      ]),
+    )
     .digest('base64url')
     .slice(0, 12);
 
@@ -93,6 +105,9 @@ export async function searchLeads(pool: pg.Pool, q: LeadSearch = {}): Promise<Le
   if (f.owner !== undefined) where.push(`owner = $${params.push(f.owner)}`);
   if (f.campaign !== undefined) where.push(`campaign = $${params.push(f.campaign)}`);
   if (f.minScore !== undefined) where.push(`score >= $${params.push(f.minScore)}`);
+  // The model column is the state's score.model (workflows/lead/ledger-journal.ts). Not indexed: a page
+  // walks lead_id order past the other models' leads, fine while a model is not a rare few.
+  if (f.model !== undefined) where.push(`model = $${params.push(f.model)}`);
   if (after !== undefined) where.push(`lead_id > $${params.push(after)}`);
   const r = await pool.query(
     `SELECT lead_id, stage, score, owner, campaign, became_mql_at, became_sql_at, consent FROM leads

@@ -189,6 +189,7 @@ describe('auth and open routes', () => {
     assert.ok(doc.components.schemas.LeadEvent.properties.type.enum.includes('demo_request'));
     assert.ok(doc.components.schemas.LeadEvent.properties.type.enum.includes('unsubscribe'));
     assert.ok(doc.paths['/v1/leads'].get.parameters.some((p: { name: string }) => p.name === 'minScore'));
+    assert.ok(doc.paths['/v1/leads'].get.parameters.some((p: { name: string }) => p.name === 'model'));
     assert.deepEqual(
       doc.paths['/v1/funnel'].get.parameters.find((p: { name: string }) => p.name === 'by')?.schema.enum,
       ['campaign', 'channel', 'month', 'model'],

@@ -7,7 +7,7 @@ import type { LeadState } from '../../src/domain/lead.js';
 import type { Captured, SmtpCapture } from '../helpers/smtp.js';
 import { LINK_BASE, type Stack } from '../helpers/stack.js';
 
-export { LINK_BASE, OTHER_TOKEN, type Res, TOKEN } from '../helpers/stack.js';
+export { LINK_BASE, OTHER_TOKEN, type Res, SALES_TOKEN, TOKEN } from '../helpers/stack.js';
 
 /** A stack with the API. */
 export type ApiStack = Stack;

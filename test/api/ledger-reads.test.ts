@@ -117,6 +117,33 @@ describe('search from the ledger', () => {
     assert.deepEqual(await ids('stage=&owner=&minScore='), ['srch-a', 'srch-b', 'srch-c', 'srch-d', 'srch-e']);
   });
 
+  it('filters by scoring model: only its leads, and a page token only for that model', async () => {
+    await seed(s.ledger, 'srch-model-1', [], { campaign: 'model-camp', model: 'enterprise' });
+    await seed(s.ledger, 'srch-model-2', [], { campaign: 'model-camp', model: 'smb' });
+    await seed(s.ledger, 'srch-model-3', [], { campaign: 'model-camp', model: 'enterprise' });
+    await seed(s.ledger, 'srch-model-4', [], { campaign: 'model-camp' });
+    const { items } = await allPages('/v1/leads?campaign=model-camp&model=enterprise&limit=1', 'leads');
+    assert.deepEqual(
+      items.map((l) => l.leadId),
+      ['srch-model-1', 'srch-model-3'],
+    );
+    const smb = await s.call('GET', '/v1/leads?model=smb');
+    assert.deepEqual(
+      smb.json.leads.map((l: { leadId: string }) => l.leadId),
+      ['srch-model-2'],
+    );
+    const first = await s.call('GET', '/v1/leads?campaign=model-camp&model=enterprise&limit=1');
+    const token = encodeURIComponent(first.json.nextPageToken);
+    assertBad(
+      await s.call('GET', `/v1/leads?campaign=model-camp&model=smb&limit=1&pageToken=${token}`),
+      400,
+      'pageToken',
+    );
+    assertBad(await s.call('GET', `/v1/leads?campaign=model-camp&limit=1&pageToken=${token}`), 400, 'pageToken');
+    assertBad(await s.call('GET', `/v1/leads?model=${'m'.repeat(65)}`), 400, 'model');
+    assertBad(await s.call('GET', '/v1/leads?model=a%01b'), 400, 'model');
+  });
+
   it('finds a live lead as its workflow recorded it, with its current stage and score', async () => {
     const leadId = uid('live');
     const camp = uid('camp');

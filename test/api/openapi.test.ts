@@ -20,6 +20,8 @@ const NOT_DOCUMENTED: { method: string; url: RegExp; why: string }[] = [
     why: "Temporal's codec server protocol (src/api/codec.ts), specified by Temporal; only with ApiOptions.codec",
   },
   { method: 'OPTIONS', url: /^\/codec\/(encode|decode)$/, why: 'the CORS preflight of the codec server routes' },
+  { method: 'GET', url: /^\/console(\/|$)/, why: "the console's HTML pages and assets (src/api/console/), not an API" },
+  { method: 'POST', url: /^\/console\//, why: "the console's forms, behind its session cookie, not an API" },
 ];
 
 /** Every method and URL of `app.printRoutes()`: a tree whose lines add a path fragment to their parent's. */

@@ -211,6 +211,16 @@ describe('leadctl against Temporal', () => {
     const foreign = await cli('list', '--campaign', 'other', '--page-token', token!);
     assert.equal(foreign.code, 2, foreign.stderr);
     assert.match(foreign.stderr, /pageToken/);
+    // By scoring model: only that model's leads.
+    await seed(stack.ledger, 'cli-model-1', [], { campaign: 'cli-models', model: 'enterprise' });
+    await seed(stack.ledger, 'cli-model-2', [], { campaign: 'cli-models', model: 'smb' });
+    const bySmb = JSON.parse(await ok('list', '--campaign', 'cli-models', '--model', 'smb', '--json')) as {
+      leads: { leadId: string }[];
+    };
+    assert.deepEqual(
+      bySmb.leads.map((l) => l.leadId),
+      ['cli-model-2'],
+    );
   });
 
   it('funnel prints the cohort funnel from the ledger; --json is the same Funnel the API answers', async () => {
@@ -695,6 +705,7 @@ describe('leadctl refuses bad input, naming the field', () => {
       [['show', 'bad id!'], /leadId: must be 1-128 characters/],
       [['list', '--stage', 'nirvana'], /stage: must be one of lead, mql/],
       [['list', '--min-score', 'high'], /minScore: expected a whole number/],
+      [['list', '--model', 'm'.repeat(65)], /model: must be 1-64 characters/],
       [['funnel', '--since', 'last week'], /since: "last week" is not an ISO 8601 date/],
       [['funnel', '--until', '2025-02-30'], /until: "2025-02-30" is not a real date/],
       [['funnel', '--by', 'country'], /by: must be one of campaign, channel, month, model, got "country"/],

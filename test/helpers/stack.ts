@@ -42,6 +42,8 @@ export const LINK_BASE = 'http://links.test';
 /** The stack API's bearer tokens. */
 export const TOKEN = 'test-token-0123456789abcdef';
 export const OTHER_TOKEN = 'second-token-for-rotation';
+/** A `sales`-scoped token of the stack API (the console's queue without the read views). */
+export const SALES_TOKEN = 'sales-scoped-token-for-tests';
 /** The Temporal UI origin the stack API's codec server allows (CODEC_CORS_ORIGINS). */
 export const UI_ORIGIN = 'http://localhost:8233';
 
@@ -208,8 +210,9 @@ export async function startStack<M extends SmtpCapture = SmtpCapture>(o: StackOp
       const api = buildApi({
         service: worker!.service,
         links,
-        tokens: [TOKEN, OTHER_TOKEN],
+        tokens: [TOKEN, OTHER_TOKEN, `sales:${SALES_TOKEN}`],
         codec: { codec: new EncryptionCodec(parsePayloadKeys(TEST_PAYLOAD_KEYS)), corsOrigins: [UI_ORIGIN] },
+        console: { config: () => worker!.loaded },
         healthCheck: async () => (await env.connection.healthService.check({})).status === 1,
       });
       cleanup.push(() => api.close());

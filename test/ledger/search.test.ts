@@ -36,7 +36,8 @@ for (const backend of BACKENDS) {
                     ['sql', `2025-07-${String(i + 1).padStart(2, '0')}`],
                   ];
           if (stage === 'customer') path.push(['opportunity', '2025-08-01'], ['customer', '2025-08-02']);
-          await seed(db.ledger, leadId, path, { owner, campaign, score: i * 5, consent });
+          const model = i % 2 ? 'smb' : 'enterprise';
+          await seed(db.ledger, leadId, path, { owner, campaign, model, score: i * 5, consent });
           expected.push({
             leadId,
             stage,
@@ -68,6 +69,12 @@ for (const backend of BACKENDS) {
         ['owner', { owner: 'ana@sales.example' }, (l) => l.owner === 'ana@sales.example'],
         ['campaign', { campaign: 'c2' }, (l) => l.campaign === 'c2'],
         ['minScore', { minScore: 62 }, (l) => l.score >= 62],
+        ['model', { model: 'smb' }, (l) => Number(l.leadId.slice(2)) % 2 === 1],
+        [
+          'model and stage',
+          { model: 'enterprise', stage: 'mql' },
+          (l) => l.stage === 'mql' && Number(l.leadId.slice(2)) % 2 === 0,
+        ],
         [
           'all four',
           { stage: 'sql', owner: 'ben@sales.example', campaign: 'c1', minScore: 10 },

@@ -11,6 +11,7 @@ import { LeadError, MAX_EVENTS_PER_REQUEST, validate } from '../../lead-service.
 import { CONTROL_CHARS, leadIdSchema, profileSchema, STAGES } from '../../domain/lead.js';
 import { FUNNEL_GROUP_BYS } from '../../ledger/funnel.js';
 import type { FunnelGroupBy } from '../../ledger/ledger.js';
+import type { LeadSearchPage } from '../../ledger/search.js';
 import type { LinkSigner } from '../../links.js';
 import { type Scope, spendWrites } from '../auth.js';
 import { type ApiContext, cleanQuery, errorAnswer, ref, type RouteDoc } from '../http.js';
@@ -50,6 +51,7 @@ export const searchQuerySchema = z
     owner: optionalText(320),
     campaign: optionalText(100),
     minScore: wholeNumber(-1_000_000, 1_000_000).optional(),
+    model: optionalText(64),
     limit: wholeNumber(1, 1000).optional(),
     pageToken: pageTokenParam.optional(),
   })
@@ -97,6 +99,25 @@ const sealToken = (links: LinkSigner, kind: string, context: string, token: stri
 const ledgerRefusal = (ledgerToken: string | undefined, what: string) => (err: unknown) => {
   throw err instanceof LeadError && err.status === 400 && ledgerToken ? badToken(what) : err;
 };
+
+/**
+ * A page of the ledger's search with a sealed nextPageToken bound to its filters: `GET /v1/leads`
+ * and the console's leads and queue views.
+ */
+export async function searchPage(
+  c: ApiContext,
+  { pageToken, ...q }: z.output<typeof searchQuerySchema>,
+): Promise<{ leads: LeadSearchPage['leads']; nextPageToken?: string }> {
+  // The model only when set: a search without it keeps the seal context its tokens had before.
+  const filters = JSON.stringify([q.stage, q.owner, q.campaign, q.minScore, ...(q.model ? [q.model] : [])]);
+  const what = 'this search (same stage, owner, campaign, minScore and model)';
+  const ledgerToken = unsealToken(c.links, SEARCH_PAGE, filters, pageToken, what);
+  const r = await c.service
+    .search({ ...q, ...(ledgerToken ? { pageToken: ledgerToken } : {}) })
+    .catch(ledgerRefusal(ledgerToken, what));
+  const next = sealToken(c.links, SEARCH_PAGE, filters, r.nextPageToken);
+  return { leads: r.leads, ...(next ? { nextPageToken: next } : {}) };
+}
 
 // ---- the table ---------------------------------------------------------------------------------------
 
@@ -224,8 +245,8 @@ export const V1_ROUTES: readonly V1Route[] = [
     scope: 'read',
     query: searchQuerySchema,
     summary:
-      "Search the ledger's leads (every lead ever recorded) by stage, owner, first-touch campaign and " +
-      'minimum score, in lead id order',
+      "Search the ledger's leads (every lead ever recorded) by stage, owner, first-touch campaign, " +
+      'scoring model and minimum score, in lead id order',
     responses: {
       200: {
         description: 'a page of leads',
@@ -238,14 +259,9 @@ export const V1_ROUTES: readonly V1Route[] = [
         },
       },
     },
-    async handle(c, { query: { pageToken, ...q } }) {
-      const filters = JSON.stringify([q.stage, q.owner, q.campaign, q.minScore]);
-      const what = 'this search (same stage, owner, campaign and minScore)';
-      const ledgerToken = unsealToken(c.links, SEARCH_PAGE, filters, pageToken, what);
-      const r = await c.service
-        .search({ ...q, ...(ledgerToken ? { pageToken: ledgerToken } : {}) })
-        .catch(ledgerRefusal(ledgerToken, what));
-      return { leads: r.leads, nextPageToken: sealToken(c.links, SEARCH_PAGE, filters, r.nextPageToken) ?? null };
+    async handle(c, { query }) {
+      const r = await searchPage(c, query);
+      return { leads: r.leads, nextPageToken: r.nextPageToken ?? null };
     },
   }),
   route({

@@ -10,11 +10,13 @@ export function addListCommand(program: Command, { io, action }: Cli) {
   program
     .command('list')
     .description(
-      'leads by stage, owner, first-touch campaign and score, from the lead ledger ' + '(every lead ever recorded)',
+      'leads by stage, owner, first-touch campaign, scoring model and score, from the lead ledger ' +
+        '(every lead ever recorded)',
     )
     .option('--stage <stage>')
     .option('--owner <email>')
     .option('--campaign <id>')
+    .option('--model <id>', 'scored by this scoring model (scoring.models id)')
     .option('--min-score <n>', 'score at least', intOption('minScore', -1_000_000))
     .option('--limit <n>', 'at most this many (default 50, at most 1000)', intOption('limit', 1))
     .option('--page-token <token>', 'the next page, as printed by a previous list with the same filters')

@@ -5,46 +5,13 @@
  * runs, with every problem and its path.
  */
 import type { Command } from 'commander';
-import { randomUUID } from 'node:crypto';
-import { storedConfig } from '../../config-file.js';
-import type { Config } from '../../domain/config.js';
-import { configs, storeConfig } from '../../ledger/configs.js';
-import { histories } from '../../ledger/histories.js';
-import { type WhatIf, WhatIfRun } from '../../learn/what-if.js';
-import { storedForm } from '../../running-config.js';
-import { WORKFLOW_TYPE } from '../../../workflows/defs.js';
+import type { WhatIf } from '../../learn/what-if.js';
+import { whatIfOnLedger } from '../../learn/what-if-ledger.js';
+import { rollOut, rolloutProgress } from '../../learn/rollout.js';
 import { table, visible } from '../output.js';
 import { type Cli, type Context, intOption } from '../shared.js';
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-
-/** Every config version the ledger keeps, validated (a version that no longer validates is left out). */
-async function keptConfigs(ctx: Context): Promise<Map<string, Config>> {
-  const ledger = await ctx.ledger();
-  const out = new Map<string, Config>();
-  for (const row of await configs(ledger.pool)) {
-    try {
-      out.set(row.version, storedConfig(row).config);
-    } catch {
-      // reported as "not in the ledger" by the leads that need it
-    }
-  }
-  return out;
-}
-
-export async function runWhatIf(ctx: Context, pageSize = 2000): Promise<WhatIf & { seconds: number }> {
-  const started = performance.now();
-  const candidate = ctx.config();
-  const ledger = await ctx.ledger();
-  const kept = await keptConfigs(ctx);
-  const run = new WhatIfRun((v) => kept.get(v), { config: candidate.config, version: candidate.version }, Date.now());
-  for (let after: string | undefined = ''; after !== undefined;) {
-    const page = await histories(ledger.pool, { after, limit: pageSize });
-    run.add(page);
-    after = page.next;
-  }
-  return { ...run.result(), seconds: (performance.now() - started) / 1000 };
-}
 
 function formatWhatIf(r: WhatIf & { seconds: number }, candidate: string, show: number): string[] {
   const checked = r.leads - r.imported;
@@ -91,22 +58,14 @@ async function rollout(ctx: Context, json: boolean, o: { wait: number }, print: 
   const loaded = ctx.config();
   const ledger = await ctx.ledger();
   const svc = await ctx.connect({ ledger: false });
-  await storeConfig(ledger.pool, storedForm(loaded), { rollOut: true });
-  const jobId = `rollout-${loaded.version}-${randomUUID()}`;
-  await svc.client.workflowService.startBatchOperation({
-    namespace: svc.client.options.namespace,
-    jobId,
-    reason: `leadctl rollout ${loaded.file} (config ${loaded.version})`,
-    visibilityQuery: `WorkflowType = '${WORKFLOW_TYPE}' AND ExecutionStatus = 'Running'`,
-    signalOperation: { signal: 'configChanged', identity: 'leadctl rollout' },
-  });
-  const count = async () => {
-    const r = await ledger.pool.query(
-      `SELECT count(*)::int AS leads, count(*) FILTER (WHERE state->>'configVersion' = $1)::int AS switched FROM leads`,
-      [loaded.version],
-    );
-    return r.rows[0] as { leads: number; switched: number };
-  };
+  const { batchJobId: jobId } = await rollOut(
+    ledger.pool,
+    svc.client,
+    loaded,
+    `leadctl rollout ${loaded.file} (config ${loaded.version})`,
+    'leadctl rollout',
+  );
+  const count = () => rolloutProgress(ledger.pool, loaded.version);
   const deadline = Date.now() + o.wait * 1000;
   let c = await count();
   while (c.switched < c.leads && Date.now() < deadline) {
@@ -137,11 +96,12 @@ export function addWhatIfCommands(program: Command, { io, action }: Cli) {
     .option('--show <n>', 'moved leads and disagreements to list', intOption('show'), 20)
     .action(
       action(async (ctx, json, o: { show: number }) => {
-        const r = await runWhatIf(ctx);
+        const candidate = ctx.config();
+        const r = await whatIfOnLedger((await ctx.ledger()).pool, candidate);
         if (json) {
           const { disagreements, bands, imported: _i, seconds: _s, ...contract } = r;
           io.out(JSON.stringify({ ...contract, bands, disagreements }));
-        } else for (const l of formatWhatIf(r, ctx.config().version, o.show)) io.out(l);
+        } else for (const l of formatWhatIf(r, candidate.version, o.show)) io.out(l);
         return 0;
       }),
     );
