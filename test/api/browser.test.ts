@@ -5,23 +5,12 @@
  * and says so, it never skips.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { assertChromium, haveChromium, launchChromium } from '../helpers/browser.js';
 import { startStack } from '../helpers/stack.js';
 import { type ApiStack, eventually, header, mailsFor, mailLinks, uid, waitState } from './fixture.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 let s: ApiStack | undefined;
 let browser: Browser | undefined;
@@ -29,12 +18,11 @@ let base = '';
 
 describe('sales page in a browser', () => {
   before(async () => {
-    if (!existsSync(CHROMIUM)) return; // the test below fails with the reason
+    if (!haveChromium()) return; // the test below fails with the reason
     s = await startStack({ api: true });
     await s.app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
-    // launch() gives every run a fresh temporary profile (user-data-dir), removed on close.
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
@@ -42,10 +30,7 @@ describe('sales page in a browser', () => {
   });
 
   it('rejects a handed-off lead as not ready from the link in the handoff mail', async () => {
-    assert.ok(
-      existsSync(CHROMIUM),
-      `Chromium not found at ${CHROMIUM}: install it with \`apt-get update && apt-get install -y chromium\` (or set CHROMIUM_PATH)`,
-    );
+    assertChromium();
     assert.ok(s && browser);
     const leadId = uid('browser');
     const created = await s.call('POST', '/v1/leads', {

@@ -9,17 +9,15 @@
  * (`apt-get install -y chromium`); without it this test fails and says so, it never skips.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { assertChromium, haveChromium, launchChromium } from '../helpers/browser.js';
 import { stringify } from 'yaml';
 import { startStack } from '../helpers/stack.js';
 import { importCsvText } from '../helpers/import.js';
 import { type ApiStack, eventually, TOKEN, uid, waitState } from './fixture.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'];
 const shot = async (page: Page, name: string) => {
   if (process.env.SCREENSHOT_DIR)
     await page.screenshot({ path: `${process.env.SCREENSHOT_DIR}/console-${name}.png`, fullPage: true });
@@ -45,11 +43,11 @@ let base = '';
 
 describe('console in a browser', () => {
   before(async () => {
-    if (!existsSync(CHROMIUM)) return; // the test below fails with the reason
+    if (!haveChromium()) return; // the test below fails with the reason
     s = await startStack({ api: true });
     await s.app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
@@ -57,10 +55,7 @@ describe('console in a browser', () => {
   });
 
   it('signs in, reads the funnel, a lead, the queue and a what-if', async () => {
-    assert.ok(
-      existsSync(CHROMIUM),
-      `Chromium not found at ${CHROMIUM}: install it with \`apt-get update && apt-get install -y chromium\` (or set CHROMIUM_PATH)`,
-    );
+    assertChromium();
     assert.ok(s && browser);
     const stack = s;
     // An imported history, through the import's own row handling.

@@ -29,17 +29,7 @@ import { Connection } from '@temporalio/client';
 import { ENCRYPTED_ENCODING } from '../../src/codec.js';
 import { ROOT } from '../../src/env.js';
 import { freePort } from '../../bench/proc.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+import { assertChromium, CHROMIUM, CHROMIUM_ARGS } from '../helpers/browser.js';
 
 interface Ports {
   temporal: number;
@@ -468,10 +458,7 @@ describe('npm start: the local stack', () => {
   });
 
   it('shows the lead in the Temporal UI filtered by LeadStage="opportunity"', async (t) => {
-    assert.ok(
-      existsSync(CHROMIUM),
-      `Chromium not found at ${CHROMIUM}: install it with \`apt-get update && apt-get install -y chromium\` (or set CHROMIUM_PATH)`,
-    );
+    assertChromium();
     assert.ok(stack, 'the stack is running');
     const userDataDir = mkdtempSync(join(root, 'chromium-'));
     const context = await chromium.launchPersistentContext(userDataDir, {
