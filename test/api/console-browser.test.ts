@@ -167,7 +167,17 @@ describe('console in a browser', () => {
 
       // Models: an invalid candidate shows every problem with its path; the running config replays at 100 %.
       await page.click('nav a[href="/console/models"]');
-      await page.fill('textarea[name=config]', 'scoring:\n  thresholds: { mql: high, sql: 10 }\nrouting: []\n');
+      // Uploaded as a file: the page's script puts it into the form.
+      const invalid = 'scoring:\n  thresholds: { mql: high, sql: 10 }\nrouting: []\n';
+      await page.setInputFiles('input[type=file][data-into=config]', {
+        name: 'candidate.yaml',
+        mimeType: 'text/yaml',
+        buffer: Buffer.from(invalid),
+      });
+      await page.waitForFunction(
+        (text) => (document.querySelector('textarea[name=config]') as HTMLTextAreaElement).value === text,
+        invalid,
+      );
       await page.click('form.candidate button');
       await page.waitForSelector('ul.problems');
       const problems = (await page.textContent('ul.problems'))!;
