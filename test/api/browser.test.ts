@@ -5,33 +5,15 @@
  * and says so, it never skips.
  */
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { assertChromium, haveChromium, launchChromium } from '../helpers/browser.js';
-import { startStack } from '../helpers/stack.js';
-import { type ApiStack, eventually, header, mailsFor, mailLinks, uid, waitState } from './fixture.js';
+import { describe, it } from 'node:test';
+import { useBrowserStack } from '../helpers/browser.js';
+import { eventually, header, mailsFor, mailLinks, uid, waitState } from './fixture.js';
 
-let s: ApiStack | undefined;
-let browser: Browser | undefined;
-let base = '';
+const b = useBrowserStack();
 
 describe('sales page in a browser', () => {
-  before(async () => {
-    if (!haveChromium()) return; // the test below fails with the reason
-    s = await startStack({ api: true });
-    await s.app.listen({ port: 0, host: '127.0.0.1' });
-    base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
-    browser = await launchChromium();
-  });
-  after(async () => {
-    await browser?.close();
-    await s?.close();
-  });
-
   it('rejects a handed-off lead as not ready from the link in the handoff mail', async () => {
-    assertChromium();
-    assert.ok(s && browser);
+    const { stack: s, browser, base } = b;
     const leadId = uid('browser');
     const created = await s.call('POST', '/v1/leads', {
       body: {
@@ -51,7 +33,7 @@ describe('sales page in a browser', () => {
     );
     const st = await waitState(s, leadId, (x) => x.stage === 'sql' && x.owner !== undefined, 'sql');
     const handoff = await eventually('handoff mail', async () =>
-      mailsFor(s!.smtp, leadId).find((m) => header(m, 'x-lead-handoff') === '1'),
+      mailsFor(s.smtp, leadId).find((m) => header(m, 'x-lead-handoff') === '1'),
     );
     assert.deepEqual(handoff.to, [st.owner]);
     const { reject } = mailLinks(handoff);

@@ -9,14 +9,12 @@
  * (`apt-get install -y chromium`); without it this test fails and says so, it never skips.
  */
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { assertChromium, haveChromium, launchChromium } from '../helpers/browser.js';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { useBrowserStack } from '../helpers/browser.js';
 import { stringify } from 'yaml';
-import { startStack } from '../helpers/stack.js';
 import { importCsvText } from '../helpers/import.js';
-import { type ApiStack, eventually, TOKEN, uid, waitState } from './fixture.js';
+import { eventually, TOKEN, uid, waitState } from './fixture.js';
 
 const shot = async (page: Page, name: string) => {
   if (process.env.SCREENSHOT_DIR)
@@ -37,27 +35,11 @@ function history(prefix: string): string {
   return rows.join('\n') + '\n';
 }
 
-let s: ApiStack | undefined;
-let browser: Browser | undefined;
-let base = '';
+const b = useBrowserStack();
 
 describe('console in a browser', () => {
-  before(async () => {
-    if (!haveChromium()) return; // the test below fails with the reason
-    s = await startStack({ api: true });
-    await s.app.listen({ port: 0, host: '127.0.0.1' });
-    base = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
-    browser = await launchChromium();
-  });
-  after(async () => {
-    await browser?.close();
-    await s?.close();
-  });
-
   it('signs in, reads the funnel, a lead, the queue and a what-if', async () => {
-    assertChromium();
-    assert.ok(s && browser);
-    const stack = s;
+    const { stack, browser, base } = b;
     // An imported history, through the import's own row handling.
     const prefix = uid('hist');
     const { summary } = await importCsvText(
