@@ -37,7 +37,7 @@ import { local } from './lead/activities.js';
 import { Effects } from './lead/effects.js';
 import { LeadRun } from './lead/lead-run.js';
 import { LedgerJournal } from './lead/ledger-journal.js';
-import { HANDOVER_PATCH, LEDGER_PATCH, MEMO_STATE_PATCH, MODELS_PATCH } from './lead/patches.js';
+import { HANDOVER_PATCH, LEDGER_PATCH, MEMO_STATE_PATCH, MODELS_PATCH, LESS_HISTORY_PATCH } from './lead/patches.js';
 import { SearchAttributeSync } from './lead/search-attributes.js';
 import { DeadlineTimer } from './lead/timer.js';
 
@@ -65,10 +65,12 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
     { validator: (raw: unknown) => run.checkOutcome(raw) },
   );
 
-  const publishState = patched(MEMO_STATE_PATCH);
-  const useLedger = patched(LEDGER_PATCH);
-  const models = patched(MODELS_PATCH);
-  const handOverAfterMessage = patched(HANDOVER_PATCH);
+  // A run started under the issue-15 patch has that one marker, standing for every earlier patch.
+  const lessHistory = patched(LESS_HISTORY_PATCH);
+  const publishState = lessHistory || patched(MEMO_STATE_PATCH);
+  const useLedger = lessHistory || patched(LEDGER_PATCH);
+  const models = lessHistory || patched(MODELS_PATCH);
+  const handOverAfterMessage = lessHistory || patched(HANDOVER_PATCH);
   const info = workflowInfo();
   const now = () => Date.now();
   const ctx = await local.leadContext({ workflowId: info.workflowId, runId: info.runId, recover: !options.carried });
@@ -92,7 +94,7 @@ export async function leadWorkflow(input: LeadStart, options: LeadRunOptions = {
   if (options.carried?.inbox?.length) run.inbox.unshift(...options.carried.inbox);
 
   const effects = new Effects(run, now, publishState);
-  const searchAttributes = new SearchAttributeSync(models);
+  const searchAttributes = new SearchAttributeSync(models, lessHistory ? run.core : undefined);
   const timer = new DeadlineTimer(() => run.wake(), useLedger);
   const maxHistory = options.maxHistoryEvents ?? DEFAULT_MAX_HISTORY;
   const handOverDue = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= maxHistory;

@@ -675,6 +675,19 @@ export function nextWake(c: LeadCore, config: Config): number | undefined {
 }
 
 /** Search attribute values that ops filter on (no PII). */
+/**
+ * The lead's points without decay: its fit plus what its counted events earned (negative points
+ * included). A function of the facts applied alone, never of the clock: the issue-15 rule for
+ * upserting LeadScore compares it. Undefined for engagement carried from before it was kept by type.
+ */
+export function earnedPoints(c: LeadCore): number | undefined {
+  const types = c.engagement.types;
+  if (!types) return undefined;
+  let earned = 0;
+  for (const [, , e] of Object.values(types)) earned += e;
+  return c.fit + earned;
+}
+
 export function searchAttributesOf(c: LeadCore, config: Config, now: number) {
   return {
     stage: c.stage,

@@ -51,3 +51,17 @@ export const MODELS_PATCH = 'issue-12-models';
  * new run started without them). Runs started before keep the old moment until they continue as new.
  */
 export const HANDOVER_PATCH = 'issue-13-handover';
+/**
+ * Issue 15, less history per lead:
+ * - A run started under it calls no earlier patch. Each patched() call costs its run a marker and
+ *   an upsert of TemporalChangeVersion (the SDK's; measured: 8 of a new lead's history events for
+ *   four patches, 0.8 per event in the bench), and this one implies all of them. A run started
+ *   before it (no marker at its start) still reads each earlier patch from its history.
+ * - LeadScore is upserted beside any other attribute that changed (a stage change above all), or
+ *   when the lead's points moved by 5 or more since the last upsert, not on every change. The
+ *   points compared are clock-free (fit plus what its events earned before decay, lifecycle.ts
+ *   `earnedPoints`), so whether an upsert happens follows the facts applied, never the task's
+ *   clock (see search-attributes.ts). Runs started before keep an upsert per change until they
+ *   continue as new.
+ */
+export const LESS_HISTORY_PATCH = 'issue-15-less-history';
