@@ -12,15 +12,15 @@ export const SCORE_UPSERT_STEP = 5;
 
 export class SearchAttributeSync {
   private readonly last: Record<keyof Values, unknown>;
+  /** The issue-15 patch: LeadScore follows the clock-free points (`start` given, the run's first lead). */
   private readonly relaxed: boolean;
+  /** The clock-free points at the last score upsert (the issue-15 patch). */
+  private lastPoints: number | undefined;
 
   /**
    * Starts from what the run already has (set by the starter, or inherited on continue-as-new).
    * `withModel` (the issue-12 patch): LeadModel is kept too.
    */
-  /** The clock-free points at the last score upsert (the issue-15 patch: `start` given, the run's first lead). */
-  private lastPoints: number | undefined;
-
   constructor(
     private readonly withModel: boolean,
     start?: LeadCore,
