@@ -18,6 +18,7 @@ import {
   isKnownEventType,
   applyProfile,
   assignOwner,
+  earnedPoints,
   type Effect,
   type EventFact,
   isTerminal,
@@ -185,6 +186,23 @@ describe('events and profile', () => {
     assert.deepEqual(score(c, T0), { total: 30, fit: 30, engagement: 0 });
     assert.deepEqual(c, before);
     assert.equal(c.lastEngagedAt, undefined);
+  });
+
+  it('counts earned points without decay or the clock: fit plus every counted event, negatives included', () => {
+    // An old download (decayed in the score, not in the earned points), a careers visit, a capped repeat.
+    let c = applyEvent(create(MANAGER, config, version, T0), ev('content_download', T0 - 60 * DAY), config, T0);
+    c = events(c, T0, 'careers_page_view', 'careers_page_view', 'email_open');
+    assert.equal(earnedPoints(c), 30 + 10 - 10 + 1);
+    assert.notEqual(score(c, T0).total, earnedPoints(c), 'the score decays, the earned points do not');
+    // The same facts applied under another task clock give the same points.
+    let later = applyEvent(
+      create(MANAGER, config, version, T0),
+      ev('content_download', T0 - 60 * DAY),
+      config,
+      T0 + HOUR,
+    );
+    later = events(later, T0 + HOUR, 'careers_page_view', 'careers_page_view', 'email_open');
+    assert.equal(earnedPoints(later), earnedPoints(c));
   });
 
   it('logs capped events without points', () => {
