@@ -674,7 +674,6 @@ export function nextWake(c: LeadCore, config: Config): number | undefined {
   return times.length ? Math.min(...times) : undefined;
 }
 
-/** Search attribute values that ops filter on (no PII). */
 /**
  * The lead's points without decay: its fit plus what its counted events earned (negative points
  * included). A function of the facts applied alone, never of the clock: the issue-15 rule for
@@ -688,6 +687,7 @@ export function earnedPoints(c: LeadCore): number | undefined {
   return c.fit + earned;
 }
 
+/** Search attribute values that ops filter on (no PII). */
 export function searchAttributesOf(c: LeadCore, config: Config, now: number) {
   return {
     stage: c.stage,
