@@ -386,6 +386,12 @@ export class LeadLedger {
     };
   }
 
+  /** The latest state of each of `leadIds` the ledger has (one read for a page of leads: the console's queue). */
+  async states(leadIds: readonly string[]): Promise<unknown[]> {
+    const r = await this.pool.query('SELECT state FROM leads WHERE lead_id = ANY($1)', [leadIds]);
+    return r.rows.map((row) => row.state);
+  }
+
   /** Leads now in each stage. */
   async stageCounts(): Promise<Record<string, number>> {
     const r = await this.pool.query('SELECT stage, count(*)::int AS n FROM leads GROUP BY stage');

@@ -26,21 +26,6 @@ const decisionSchema = z.discriminatedUnion('action', [
 ]);
 const queueQuerySchema = z.object({ done: z.string().max(400).optional() });
 
-/** At most `n` at a time. */
-async function mapLimit<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!);
-      }
-    }),
-  );
-  return out;
-}
-
 function decisionForm(leadId: string): string {
   const reasons = REJECT_REASONS.map((r) => `<option value="${r}">${r.replace('_', ' ')}</option>`).join('');
   const action = `/console/queue/${encodeURIComponent(leadId)}`;
@@ -82,15 +67,16 @@ export async function queueView(
   const { done } = validate(queueQuerySchema, query ?? {}, 'query');
   const now = x.c.now();
   const page = await searchPage(x.c, { stage: 'sql', owner: session.owner, limit: 200 });
-  const states = await mapLimit(page.leads, 8, (l) =>
-    x.c.temporal(() => x.c.service.getState(l.leadId)).catch(() => undefined),
-  );
+  // The published states of the page's leads, in one ledger read (what GET /v1/leads/:id answers).
+  const ledger = x.c.service.ledger;
+  const ids = page.leads.map((l) => l.leadId);
+  const states = (ledger ? await x.c.service.fromLedger(() => ledger.states(ids)) : []) as LeadState[];
   // Soonest deadline first: what needs deciding now is on top.
   const open = states
-    .filter((s): s is LeadState => s?.stage === 'sql')
+    .filter((s) => s.stage === 'sql')
     .sort((a, b) => (a.slaDeadline ?? '').localeCompare(b.slaDeadline ?? ''));
   const canRead = allows(session.scope, 'read');
-  const decisions = x.c.service.ledger ? await x.c.service.ledger.decisionsBy(session.owner) : [];
+  const decisions = ledger ? await x.c.service.fromLedger(() => ledger.decisionsBy(session.owner!)) : [];
   const notice = refused
     ? `<div class="notice error" role="alert"><p>${esc(refused.leadId)}: ${esc(refused.message)}</p>${
         refused.issues?.length ? problemList(refused.issues) : ''
