@@ -103,10 +103,6 @@ function candidateOf(
 
 const isRendered = (v: object): v is Rendered => 'body' in v;
 
-function rocData(r: { roc?: { current: { fpr: number; tpr: number }[]; candidate: { fpr: number; tpr: number }[] } }) {
-  return r.roc && { current: r.roc.current, candidate: r.roc.candidate };
-}
-
 export async function whatIfView(
   x: ConsoleContext,
   req: FastifyRequest,
@@ -132,7 +128,7 @@ export async function whatIfView(
   const moved = r.moved
     .slice(0, SHOW_MOVED)
     .map((m) => [`<a href="${leadHref(m.leadId)}">${esc(m.leadId)}</a>`, esc(m.from), esc(m.to)]);
-  const roc = rocData(r);
+  const roc = r.roc;
   const outcomes = r.auc
     ? `<h2>Where sales said won or lost</h2><p>ROC AUC now <strong>${r.auc.current.toFixed(4)}</strong>, candidate <strong>${r.auc.candidate.toFixed(4)}</strong>.</p>` +
       (roc
